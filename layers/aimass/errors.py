@@ -1,0 +1,62 @@
+"""One error base for AI Mass, rendered in one place (aimass.http.errors).
+
+Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
+
+    AimassError                 500 internal_error    anything unexpected; the message is not shown to clients
+    ├── InvalidInput            400 invalid_input     the request is malformed or has a wrong value
+    ├── NotFound                404 not_found         an unknown route, model or version
+    ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
+    ├── UnsupportedMediaType    415 unsupported_media_type
+    ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
+    └── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
+
+Messages say what failed, which value, and what was expected, so a client can fix the request without
+reading the logs. ``param`` names the offending field where there is one.
+"""
+
+from __future__ import annotations
+
+
+class AimassError(Exception):
+    status_code: int = 500
+    code: str = "internal_error"
+    # OpenAI clients branch on this family name.
+    error_type: str = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidInput(AimassError):
+    status_code = 400
+    code = "invalid_input"
+    error_type = "invalid_request_error"
+
+
+class NotFound(AimassError):
+    status_code = 404
+    code = "not_found"
+    error_type = "invalid_request_error"
+
+
+class PayloadTooLarge(AimassError):
+    status_code = 413
+    code = "payload_too_large"
+    error_type = "invalid_request_error"
+
+
+class UnsupportedMediaType(AimassError):
+    status_code = 415
+    code = "unsupported_media_type"
+    error_type = "invalid_request_error"
+
+
+class ModelNotReady(AimassError):
+    status_code = 503
+    code = "model_not_ready"
+
+
+class ModelLoadError(AimassError):
+    code = "model_load_error"
