@@ -1,0 +1,95 @@
+"""Every error a client sees is rendered here, in one of two shapes.
+
+V2 routes keep the Open Inference Protocol's ``{"error": "<message>"}``. Every other route answers
+``{"error": {"message", "type", "code", "param"}, "request_id"}``, the shape OpenAI clients parse.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from aimass.errors import AimassError, InvalidInput, NotFound
+
+log = logging.getLogger("aimass.http")
+
+REQUEST_ID_HEADER = "x-request-id"
+_STATUS_CODES = {405: "method_not_allowed", 404: "not_found", 413: "payload_too_large"}
+
+
+def request_id_of(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    return str(state.get("request_id", ""))
+
+
+def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Response:
+    """The error response; ``id_header`` where no RequestContextMiddleware wraps the sender."""
+    request_id = request_id_of(scope)
+    body: dict[str, object]
+    if scope.get("path", "").startswith("/v2"):
+        body = {"error": error.message}
+    else:
+        body = {
+            "error": {
+                "message": error.message,
+                "type": error.error_type,
+                "code": error.code,
+                "param": error.param,
+            },
+            "request_id": request_id,
+        }
+    headers = {REQUEST_ID_HEADER: request_id} if id_header and request_id else None
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+async def _aimass_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AimassError)
+    if exc.status_code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return render(request.scope, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err["type"] == "json_invalid" for err in errors):
+        detail = errors[0].get("ctx", {}).get("error", "")
+        return render(request.scope, InvalidInput(f"request body is not valid JSON: {detail}", param="body"))
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err["loc"] if p != "body")
+        parts.append(f"{loc or 'body'}: {err['msg']}")
+    first = errors[0]["loc"] if errors else ()
+    param = ".".join(str(p) for p in first if p != "body") or None
+    return render(request.scope, InvalidInput("; ".join(parts), param=param))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = NotFound(f"no route for {request.method} {request.url.path}; see /docs for the API")
+    if exc.status_code != 404:
+        error = AimassError(str(exc.detail))
+        error.status_code = exc.status_code
+        error.code = _STATUS_CODES.get(exc.status_code, "http_error")
+        error.error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return render(request.scope, error)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Details stay in the log; the client gets the request id to quote.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Starlette runs this handler outside every middleware, so the request id header is set here.
+    error = AimassError("internal error; quote the request id when reporting it")
+    return render(request.scope, error, id_header=True)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AimassError, _aimass_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,73 @@
+"""Pure ASGI middleware: a request id on every response, and the body size limit.
+
+Written against raw ASGI rather than BaseHTTPMiddleware: it sits on every request's hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aimass.errors import PayloadTooLarge
+from aimass.http.errors import REQUEST_ID_HEADER, render
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _CLIENT_ID.match(candidate):
+                return candidate
+    # Behind API Gateway, reuse its id so logs on both sides line up.
+    event = scope.get("aws.event") or {}
+    gateway_id = (event.get("requestContext") or {}).get("requestId")
+    if isinstance(gateway_id, str) and _CLIENT_ID.match(gateway_id):
+        return gateway_id
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        limit = self.max_body_bytes
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                response = render(scope, _too_large(int(value), limit))
+                await response(scope, receive, send_with_id)
+                return
+
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(received, limit)
+            return message
+
+        await self.app(scope, counted_receive, send_with_id)
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit} bytes", param="body")

@@ -1,0 +1,137 @@
+"""OpenAI-shaped endpoints over the runtime interface: embeddings and the model list.
+
+Any model whose manifest task is ``embedding`` answers ``/v1/embeddings``: its first served input takes
+the strings as a BYTES tensor and its first output holds one vector per string.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from aimass.errors import InvalidInput
+from aimass.registry import ModelRegistry
+from aimass.runtime import ModelRuntime
+from aimass.settings import Settings
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: Any = Field(description="a string or a list of strings", examples=["A cat sits on the mat."])
+    model: str = Field(min_length=1, examples=["all-minilm-l6-v2"])
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, description="only the model's own size is accepted")
+    user: str | None = None
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "aimass"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def texts_of(value: Any, limit: int) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    elif not isinstance(value, list):
+        raise InvalidInput(
+            f"input must be a string or a list of strings, got {type(value).__name__}", param="input"
+        )
+    if not value:
+        raise InvalidInput("input must not be an empty list", param="input")
+    if len(value) > limit:
+        raise InvalidInput(f"input has {len(value)} strings; at most {limit} are accepted", param="input")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            kind = "token arrays are not accepted" if isinstance(item, (int, list)) else type(item).__name__
+            raise InvalidInput(f"input[{index}] must be a string ({kind})", param="input")
+        if not item.strip():
+            raise InvalidInput(f"input[{index}] is empty; every string needs some text", param="input")
+    return value
+
+
+class OpenAIService:
+    def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
+        self.registry = registry
+        self.settings = settings
+
+    def embeddings(self, request: EmbeddingsRequest) -> tuple[EmbeddingsResponse, ModelRuntime]:
+        runtime = self.registry.get(request.model)
+        manifest = runtime.manifest
+        if manifest.task != "embedding":
+            choices = [r.manifest.name for r in self.registry.runtimes() if r.manifest.task == "embedding"]
+            raise InvalidInput(
+                f"model '{request.model}' is a {manifest.task} model; embedding models: {choices}",
+                param="model",
+            )
+        texts = texts_of(request.input, self.settings.max_batch_items)
+        size = manifest.outputs[0].shape[-1]
+        if request.dimensions is not None and request.dimensions != size:
+            raise InvalidInput(
+                f"dimensions={request.dimensions} is not supported: model '{manifest.name}' returns "
+                f"{size}-dimensional embeddings and cannot shorten them; omit dimensions or pass {size}",
+                param="dimensions",
+            )
+        batch = np.empty(len(texts), dtype=object)
+        batch[:] = [text.encode() for text in texts]
+        prediction = runtime.predict({manifest.inputs[0].name: batch})
+        vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
+        tokens = prediction.usage.get("prompt_tokens", 0)
+        data = [
+            Embedding(index=i, embedding=_encode(row, request.encoding_format)) for i, row in enumerate(vectors)
+        ]
+        response = EmbeddingsResponse(
+            data=data, model=manifest.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
+        )
+        return response, runtime
+
+    def models(self) -> ModelList:
+        return ModelList(
+            data=[
+                ModelCard(id=r.manifest.name, created=_created(r.manifest.created_at))
+                for r in self.registry.runtimes()
+            ]
+        )
+
+
+def _encode(row: np.ndarray[Any, Any], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(row.tobytes()).decode()
+    values: list[float] = row.tolist()
+    return values
+
+
+def _created(timestamp: str) -> int:
+    try:
+        return int(time.mktime(time.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return 0

@@ -1,0 +1,213 @@
+"""The V2 data plane: requests on the wire in, checked tensors to a runtime, responses on the wire out.
+
+Plain Python with no web framework in it, so the same logic serves the local server and every Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from aimass.errors import InvalidInput
+from aimass.manifest import ModelManifest, TensorSpec
+from aimass.protocol import v2_codec as codec
+from aimass.protocol.v2_types import (
+    InferenceRequest,
+    ModelMetadata,
+    RequestInput,
+    ResponseOutput,
+    TensorMetadata,
+)
+from aimass.registry import ModelRegistry
+from aimass.runtime import Tensor
+from aimass.settings import Settings
+
+HEADER_LENGTH = "inference-header-content-length"
+PLATFORM = "onnxruntime_onnx"
+
+
+@dataclass(frozen=True)
+class WireResponse:
+    body: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def describe(manifest: ModelManifest, versions: list[str]) -> ModelMetadata:
+    def tensors(specs: tuple[TensorSpec, ...]) -> list[TensorMetadata]:
+        return [TensorMetadata(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in specs]
+
+    return ModelMetadata(
+        name=manifest.name,
+        versions=versions,
+        platform=PLATFORM,
+        inputs=tensors(manifest.inputs),
+        outputs=tensors(manifest.outputs),
+        parameters={"domain": manifest.domain, "task": manifest.task},
+    )
+
+
+def validation_message(exc: ValidationError, root: str = "") -> str:
+    """Render pydantic's errors as 'field.path: what was expected' for clients."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        where = f"{root}.{loc}" if root and loc else (loc or root or "body")
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class DataPlane:
+    def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
+        self.registry = registry
+        self.settings = settings
+
+    def infer(
+        self, name: str, version: str | None, body: bytes, header_length: str | None
+    ) -> WireResponse:
+        runtime = self.registry.get(name, version)
+        request, binaries = self._parse(body, header_length)
+        manifest = runtime.manifest
+        tensors = {spec.name: tensor for spec, tensor in self._decode_inputs(request, binaries, manifest)}
+        prediction = runtime.predict(tensors)
+        return self._encode(request, manifest, prediction.outputs, prediction.usage)
+
+    def _parse(self, body: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
+        header, tail = body, b""
+        if header_length is not None:
+            try:
+                size = int(header_length)
+            except ValueError:
+                size = -1
+            if not 0 < size <= len(body):
+                raise InvalidInput(
+                    f"Inference-Header-Content-Length must be an integer between 1 and the body size "
+                    f"({len(body)}), got '{header_length}'",
+                    param="Inference-Header-Content-Length",
+                )
+            header, tail = body[:size], body[size:]
+        if not header.strip():
+            raise InvalidInput("the request body is empty; expected a JSON inference request")
+        try:
+            return InferenceRequest.model_validate_json(header), tail
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid inference request: {validation_message(exc)}") from None
+
+    def _decode_inputs(
+        self, request: InferenceRequest, tail: bytes, manifest: ModelManifest
+    ) -> list[tuple[TensorSpec, Tensor]]:
+        specs = {spec.name: spec for spec in manifest.inputs}
+        decoded: list[tuple[TensorSpec, Tensor]] = []
+        offset = 0
+        for index, item in enumerate(request.inputs):
+            where = f"inputs[{index}]"
+            spec = specs.get(item.name)
+            if spec is None:
+                raise InvalidInput(
+                    f"{where}.name '{item.name}' is not an input of model '{manifest.name}'; "
+                    f"expected {sorted(specs)}",
+                    param=f"{where}.name",
+                )
+            self._check_against(spec, item, where)
+            size = (item.parameters or {}).get("binary_data_size")
+            if size is None:
+                tensor = codec.from_json(item.data, item.datatype, item.shape, where)
+            else:
+                if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                    raise InvalidInput(f"{where}.parameters.binary_data_size must be a non-negative integer")
+                if offset + size > len(tail):
+                    raise InvalidInput(
+                        f"{where}.parameters.binary_data_size {size} runs past the end of the binary data "
+                        f"({len(tail) - offset} bytes left)"
+                    )
+                tensor = codec.from_binary(tail[offset : offset + size], item.datatype, item.shape, where)
+                offset += size
+            decoded.append((spec, tensor))
+        if offset != len(tail):
+            raise InvalidInput(f"{len(tail) - offset} bytes of binary data are not claimed by any input")
+        missing = sorted(set(specs) - {spec.name for spec, _ in decoded})
+        if missing:
+            raise InvalidInput(f"missing input(s) {missing} of model '{manifest.name}'", param="inputs")
+        return decoded
+
+    def _check_against(self, spec: TensorSpec, item: RequestInput, where: str) -> None:
+        if item.datatype != spec.datatype:
+            raise InvalidInput(
+                f"{where} '{item.name}' must have datatype {spec.datatype}, got {item.datatype}",
+                param=f"{where}.datatype",
+            )
+        fits = len(item.shape) == len(spec.shape) and all(
+            want in (-1, got) for want, got in zip(spec.shape, item.shape, strict=True)
+        )
+        if not fits:
+            raise InvalidInput(
+                f"{where} '{item.name}' has shape {item.shape}; expected {list(spec.shape)} (-1: any size)",
+                param=f"{where}.shape",
+            )
+        if 0 in item.shape:
+            raise InvalidInput(f"{where} '{item.name}' is empty (shape {item.shape})", param=f"{where}.shape")
+        if item.shape and item.shape[0] > self.settings.max_batch_items:
+            raise InvalidInput(
+                f"{where} '{item.name}' has {item.shape[0]} items; at most {self.settings.max_batch_items} "
+                "are accepted per request",
+                param=f"{where}.shape",
+            )
+
+    def _encode(
+        self,
+        request: InferenceRequest,
+        manifest: ModelManifest,
+        outputs: dict[str, Tensor],
+        usage: dict[str, int],
+    ) -> WireResponse:
+        declared = {spec.name: spec for spec in manifest.outputs}
+        all_binary = bool((request.parameters or {}).get("binary_data_output", False))
+        wanted: list[tuple[str, bool]]
+        if request.outputs:
+            wanted = []
+            for index, out in enumerate(request.outputs):
+                if out.name not in declared:
+                    raise InvalidInput(
+                        f"outputs[{index}].name '{out.name}' is not an output of model '{manifest.name}'; "
+                        f"expected {sorted(declared)}",
+                        param=f"outputs[{index}].name",
+                    )
+                wanted.append((out.name, bool((out.parameters or {}).get("binary_data", all_binary))))
+        else:
+            wanted = [(name, all_binary) for name in declared]
+
+        wire_outputs: list[dict[str, object]] = []
+        blobs: list[bytes] = []
+        for name, binary in wanted:
+            array, datatype = outputs[name], declared[name].datatype
+            entry: dict[str, object] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+            if binary:
+                blob = codec.to_binary(array, datatype)
+                entry["parameters"] = {"binary_data_size": len(blob)}
+                blobs.append(blob)
+            else:
+                entry["data"] = codec.to_json(array, datatype)
+            wire_outputs.append(entry)
+
+        document: dict[str, object] = {
+            "model_name": manifest.name,
+            "model_version": manifest.version,
+            "outputs": wire_outputs,
+        }
+        if request.id is not None:
+            document["id"] = request.id
+        if usage:
+            document["parameters"] = dict(usage)
+        header = json.dumps(document, separators=(",", ":")).encode()
+        if not blobs:
+            return WireResponse(header, "application/json")
+        return WireResponse(
+            header + b"".join(blobs),
+            "application/octet-stream",
+            {"Inference-Header-Content-Length": str(len(header))},
+        )
+
+
+__all__ = ["DataPlane", "ResponseOutput", "WireResponse", "describe"]

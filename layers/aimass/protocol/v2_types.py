@@ -1,0 +1,89 @@
+"""Wire types of the Open Inference Protocol (KServe V2) REST API.
+
+These are the JSON documents on the wire, kept apart from the numpy tensors the runtimes see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Parameter values the protocol allows.
+Parameters = dict[str, bool | int | float | str]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestInput(_Wire):
+    name: str = Field(min_length=1)
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None = None
+    data: Any = None
+
+
+class RequestOutput(_Wire):
+    name: str = Field(min_length=1)
+    parameters: Parameters | None = None
+
+
+class InferenceRequest(_Wire):
+    id: str | None = None
+    parameters: Parameters | None = None
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None = None
+    data: list[Any] | None = None
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: Parameters | None = None
+    outputs: list[ResponseOutput]
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    parameters: Parameters | None = None
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class RepositoryIndexRequest(_Wire):
+    ready: bool = False
+
+
+class RepositoryModel(BaseModel):
+    name: str
+    version: str
+    state: str
+    reason: str = ""
+
+
+class ErrorResponse(BaseModel):
+    error: str

@@ -1,0 +1,63 @@
+"""ONNX Runtime sessions, created one way for every domain."""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+
+from aimass.errors import ModelLoadError
+from aimass.manifest import TensorSpec
+from aimass.settings import Settings
+
+# ONNX tensor element types as ONNX Runtime names them, keyed by the V2 datatype.
+ORT_TYPES = {
+    "BOOL": "tensor(bool)", "UINT8": "tensor(uint8)", "UINT16": "tensor(uint16)",
+    "UINT32": "tensor(uint32)", "UINT64": "tensor(uint64)", "INT8": "tensor(int8)",
+    "INT16": "tensor(int16)", "INT32": "tensor(int32)", "INT64": "tensor(int64)",
+    "FP16": "tensor(float16)", "FP32": "tensor(float)", "FP64": "tensor(double)",
+    "BYTES": "tensor(string)",
+}  # fmt: skip
+
+
+class SessionFactory:
+    """Builds inference sessions with the process's thread and optimisation settings.
+
+    Sessions are created from bytes, not paths, so that a decrypted model never has to touch the disk.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._settings.intra_op_threads
+        options.inter_op_num_threads = self._settings.inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Lambda's frozen containers make spinning worker threads pure waste between requests.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    def create(self, model: bytes, *, label: str) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(model, self.options(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own untyped errors for bad graphs
+            raise ModelLoadError(f"{label}: ONNX Runtime cannot load the graph: {exc}") from exc
+
+
+def check_signature(
+    session: ort.InferenceSession, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], label: str
+) -> None:
+    """Refuse a graph whose tensors differ from what its manifest promises."""
+    for kind, declared, actual in (
+        ("input", inputs, session.get_inputs()),
+        ("output", outputs, session.get_outputs()),
+    ):
+        found = {node.name: node for node in actual}
+        for spec in declared:
+            node = found.get(spec.name)
+            if node is None:
+                raise ModelLoadError(f"{label}: the graph has no {kind} '{spec.name}' (has {sorted(found)})")
+            if node.type != ORT_TYPES[spec.datatype]:
+                raise ModelLoadError(
+                    f"{label}: {kind} '{spec.name}' is {node.type} in the graph, {spec.datatype} in the manifest"
+                )

@@ -1,0 +1,88 @@
+"""Shared fixtures: a store holding the tiny text model, the app over it, and an HTTP client."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from aimass.http.app import build_app
+from aimass.settings import Settings, get_settings
+from tests.tiny_models import build_tiny_text
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("store")
+    build_tiny_text(store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def settings(tiny_store: Path) -> Settings:
+    return Settings(model_store=tiny_store, max_body_bytes=64 * 1024, max_batch_items=32)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return build_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+EVENTS = Path(__file__).parent / "events"
+REAL_MODEL = "all-minilm-l6-v2"
+
+
+def load_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
+    """A recorded API Gateway event, retargeted at ``model`` (the events name the real text model)."""
+    raw = (EVENTS / f"{name}.json").read_text()
+    event: dict[str, Any] = json.loads(raw.replace(REAL_MODEL, model))
+    return event
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "aimass-text"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:aimass-text"
+    aws_request_id: str = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
+    log_group_name: str = "/aws/lambda/aimass-text"
+    log_stream_name: str = "2026/11/28/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+def import_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import functions/text/handler.py afresh, as a new Lambda container would, over ``store``."""
+    monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
+    monkeypatch.setenv("AIMASS_DOMAINS", '["text"]')
+    get_settings.cache_clear()
+    spec = importlib.util.spec_from_file_location("text_handler", ROOT / "functions/text/handler.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    get_settings.cache_clear()
+    return module

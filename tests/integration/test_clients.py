@@ -1,0 +1,113 @@
+"""Stock clients against the real local server (`aimass serve`) over TCP: OpenAI SDK, Triton HTTP client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from openai import BadRequestError, OpenAI
+
+from tests.tiny_models import DIM, TINY_TEXT, reference_embedding
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(store: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aimass.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as reply:
+                if reply.status == 200:
+                    return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}") from None
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become ready in 30 s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_store: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = start_server(tiny_store, port)
+    yield f"127.0.0.1:{port}", process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_openai_sdk_embeddings(server: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = server
+    client = OpenAI(base_url=f"http://{address}/v1", api_key="not-needed-locally", max_retries=0)
+    texts = ["the cat sat", "a blue car"]
+    # The SDK asks for base64 unless told otherwise and decodes it itself.
+    result = client.embeddings.create(model=TINY_TEXT, input=texts)
+    assert result.model == TINY_TEXT and result.usage.prompt_tokens == 6
+    for text, item in zip(texts, result.data, strict=True):
+        np.testing.assert_allclose(item.embedding, reference_embedding(text), atol=1e-6)
+    floats = client.embeddings.create(model=TINY_TEXT, input="sun", encoding_format="float")
+    np.testing.assert_allclose(floats.data[0].embedding, reference_embedding("sun"), atol=1e-6)
+    assert [m.id for m in client.models.list()] == [TINY_TEXT]
+    with pytest.raises(BadRequestError, match="cannot shorten them"):
+        client.embeddings.create(model=TINY_TEXT, input="sun", dimensions=2)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_triton_http_client(server: tuple[str, subprocess.Popen[str]], binary: bool) -> None:
+    address, _ = server
+    client = triton.InferenceServerClient(url=address)
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready(TINY_TEXT) and client.is_model_ready(TINY_TEXT, "1")
+    metadata = client.get_model_metadata(TINY_TEXT)
+    assert metadata["inputs"][0]["datatype"] == "BYTES"
+
+    texts = ["green tree", "the sun on the house"]
+    tensor = triton.InferInput("text", [2], "BYTES")
+    tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object), binary_data=binary)
+    outputs = None if binary else [triton.InferRequestedOutput("embedding", binary_data=False)]
+    result = client.infer(TINY_TEXT, [tensor], outputs=outputs, request_id="r-1")
+    vectors = result.as_numpy("embedding")
+    assert vectors is not None and vectors.shape == (2, DIM)
+    np.testing.assert_allclose(vectors, np.stack([reference_embedding(t) for t in texts]), atol=1e-6)
+    assert result.get_response()["model_version"] == "1"
+
+
+def test_triton_client_sees_protocol_errors(server: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = server
+    client = triton.InferenceServerClient(url=address)
+    tensor = triton.InferInput("text", [1], "FP32")
+    tensor.set_data_from_numpy(np.zeros(1, dtype=np.float32))
+    with pytest.raises(triton.InferenceServerException, match="must have datatype BYTES, got FP32"):
+        client.infer(TINY_TEXT, [tensor])
+
+
+def test_ctrl_c_stops_the_server_cleanly(tiny_store: Path) -> None:
+    process = start_server(tiny_store, free_port())
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output
+    assert "Base URL: http://127.0.0.1:" in output and "curl -s" in output
