@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,25 @@ def import_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
     monkeypatch.setenv("AIMASS_DOMAINS", '["text"]')
     get_settings.cache_clear()
-    spec = importlib.util.spec_from_file_location("text_handler", ROOT / "functions/text/handler.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(ROOT / "functions/text/handler.py", "text_handler")
     get_settings.cache_clear()
     return module
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import a file that is not on the import path (a handler, a build script) as a fresh module."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def real_model_store() -> Path:
+    """The real text model, built once per checkout by its own build script (a no-op when present)."""
+    module = load_script(ROOT / "models/text/minilm/build.py", "minilm_build")
+    store = ROOT / "model_store"
+    module.build(store)
+    return store

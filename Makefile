@@ -1,0 +1,71 @@
+# AI Mass: every command sets up what it needs first, so `make serve` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STORE ?= model_store
+TEXT_MODEL := $(STORE)/all-minilm-l6-v2/1/manifest.json
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help setup models serve test check lint typecheck format bench payload synth deploy clean
+
+help:
+	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
+	@echo "make test     set up and run every test"
+	@echo "make check    lint, type-check and test: the one quality gate"
+	@echo "make bench    measure the text domain, write bench/results.json"
+	@echo "make payload  assemble the text function's image payload without Docker (build/functions/text)"
+	@echo "make synth    synthesize the CDK app offline into cdk.out/"
+	@echo "make deploy   deploy with the CDK (needs AWS credentials and Docker)"
+
+# torch is pinned to the CPU build that pip finds on this machine's disk; the build extra is build-time only.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local,build,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The build script is a fast no-op when the verified model is already in the store.
+models: $(STAMP)
+	$(BIN)/python models/text/minilm/build.py --store $(STORE)
+
+serve: models
+	$(BIN)/aimass serve --store $(STORE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers functions models infra bench
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint typecheck test
+
+bench: models
+	$(BIN)/python bench/bench_text.py --store $(STORE)
+
+payload: models
+	$(BIN)/python functions/package.py text
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+synth: $(STAMP) node_modules/.package-lock.json
+	npx cdk synth --quiet
+
+deploy: models node_modules/.package-lock.json
+	npx cdk deploy
+
+clean:
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
