@@ -19,7 +19,6 @@ from aimass.http.app import build_app
 from aimass.settings import Settings, get_settings
 from tests.tiny_models import build_tiny_text
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -17,7 +17,27 @@ from tokenizers.pre_tokenizers import Whitespace
 
 from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
-WORDS = "the a cat dog sat on mat runs fast slow red blue green house car tree sky sun moon".split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "runs",
+    "fast",
+    "slow",
+    "red",
+    "blue",
+    "green",
+    "house",
+    "car",
+    "tree",
+    "sky",
+    "sun",
+    "moon",
+]
 DIM = 8
 TINY_TEXT = "tiny-text"
 

@@ -8,7 +8,8 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
     ├── UnsupportedMediaType    415 unsupported_media_type
     ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
-    └── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
+    ├── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
+    └── HTTPRefusal             4xx (as given)        what the web framework refuses itself, e.g. a wrong method
 
 Messages say what failed, which value, and what was expected, so a client can fix the request without
 reading the logs. ``param`` names the offending field where there is one.
@@ -60,3 +61,12 @@ class ModelNotReady(AimassError):
 
 class ModelLoadError(AimassError):
     code = "model_load_error"
+
+
+class HTTPRefusal(AimassError):
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, status_code: int, code: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code

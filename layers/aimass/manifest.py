@@ -172,6 +172,4 @@ def verify_files(directory: Path, manifest: ModelManifest) -> None:
             raise ModelLoadError(f"{path}: size {size} does not match the manifest's {entry.size}")
         actual = sha256_file(path)
         if actual != entry.sha256:
-            raise ModelLoadError(
-                f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…"
-            )
+            raise ModelLoadError(f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…")

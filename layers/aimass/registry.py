@@ -27,9 +27,7 @@ class ModelState:
 class ModelRegistry:
     """Loads the newest version of every model in the store whose domain this process serves."""
 
-    def __init__(
-        self, store: ModelStore, sessions: SessionFactory, *, domains: tuple[str, ...] | None = None
-    ) -> None:
+    def __init__(self, store: ModelStore, sessions: SessionFactory, *, domains: tuple[str, ...] | None = None) -> None:
         self._store = store
         self._sessions = sessions
         self._domains = domains

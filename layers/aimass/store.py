@@ -49,9 +49,7 @@ class LocalModelStore:
         model_dir = self.root / name
         if not model_dir.is_dir():
             return []
-        found = [
-            p.name for p in model_dir.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file()
-        ]
+        found = [p.name for p in model_dir.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file()]
         return sorted(found, key=int)
 
     def fetch(self, name: str, version: str) -> ModelArtifact:

@@ -78,9 +78,7 @@ def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: Lam
     assert header(response, "x-model-version") == "1"
 
 
-def test_metadata_event_uses_gateway_request_id(
-    handler_module: ModuleType, lambda_context: LambdaContext
-) -> None:
+def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lambda_context: LambdaContext) -> None:
     response = invoke(handler_module, "apigw_rest_v1_model_metadata", lambda_context)
     assert response["statusCode"] == 200
     assert json.loads(str(response["body"]))["inputs"][0]["datatype"] == "BYTES"

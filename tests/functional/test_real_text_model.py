@@ -45,9 +45,7 @@ def test_served_embeddings_match_the_pytorch_reference(real_client: TestClient, 
     (output,) = response.json()["outputs"]
     assert output["shape"] == [len(texts), 384]
     served = np.array(output["data"], dtype=np.float32).reshape(len(texts), 384)
-    cosine = np.sum(served * reference, axis=1) / (
-        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
-    )
+    cosine = np.sum(served * reference, axis=1) / (np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1))
     assert cosine.min() >= samples["tolerance"]["cosine"]
 
 

@@ -57,9 +57,7 @@ def test_repository_index_lists_served_models(client: TestClient) -> None:
 @pytest.mark.parametrize("suffix", ["", "/versions/1"])
 def test_json_infer_returns_the_models_embeddings(client: TestClient, suffix: str) -> None:
     texts = ["the cat sat on the mat", "blue sky"]
-    response = client.post(
-        f"/v2/models/{TINY_TEXT}{suffix}/infer", json={"id": "abc", "inputs": [text_input(texts)]}
-    )
+    response = client.post(f"/v2/models/{TINY_TEXT}{suffix}/infer", json={"id": "abc", "inputs": [text_input(texts)]})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model_name"] == TINY_TEXT and body["model_version"] == "1" and body["id"] == "abc"

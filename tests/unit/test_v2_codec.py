@@ -63,9 +63,7 @@ def test_bytes_round_trip_with_length_prefixes() -> None:
         ([1], "FP32", [-1], "negative dimension"),
     ],
 )
-def test_bad_json_tensors_name_the_problem(
-    data: list[object], datatype: str, shape: list[int], message: str
-) -> None:
+def test_bad_json_tensors_name_the_problem(data: list[object], datatype: str, shape: list[int], message: str) -> None:
     with pytest.raises(InvalidInput, match=message.replace("[", r"\[").replace("]", r"\]")):
         codec.from_json(data, datatype, shape, "inputs[0]")
 

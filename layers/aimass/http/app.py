@@ -45,9 +45,7 @@ def build_app(settings: Settings | None = None, *, in_lambda: bool = False) -> F
     """Composition root: load every model this process serves, then build the app around them."""
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    registry = ModelRegistry(
-        LocalModelStore(settings.model_store), SessionFactory(settings), domains=settings.domains
-    )
+    registry = ModelRegistry(LocalModelStore(settings.model_store), SessionFactory(settings), domains=settings.domains)
     registry.load_all()
     return create_app(registry, settings, offload=offloads.inline if in_lambda else offloads.threaded)
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from aimass.errors import AimassError, InvalidInput, NotFound
+from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
 
 log = logging.getLogger("aimass.http")
 
@@ -71,12 +71,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    error = NotFound(f"no route for {request.method} {request.url.path}; see /docs for the API")
-    if exc.status_code != 404:
-        error = AimassError(str(exc.detail))
-        error.status_code = exc.status_code
-        error.code = _STATUS_CODES.get(exc.status_code, "http_error")
-        error.error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    error: AimassError
+    if exc.status_code == 404:
+        error = NotFound(f"no route for {request.method} {request.url.path}; see /docs for the API")
+    else:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        error = HTTPRefusal(str(exc.detail), status_code=exc.status_code, code=code)
     return render(request.scope, error)
 
 

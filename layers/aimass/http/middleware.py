@@ -19,7 +19,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def _request_id(scope: Scope) -> str:
     for key, value in scope.get("headers", ()):
         if key == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _CLIENT_ID.match(candidate):
                 return candidate
     # Behind API Gateway, reuse its id so logs on both sides line up.

@@ -23,9 +23,7 @@ from aimass.protocol.v2_types import (
 )
 
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 413, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
 INFER_BODY = {
     "requestBody": {
         "required": True,
@@ -103,6 +101,4 @@ def _versioned(
         (f"/models/{{name}}{suffix}", summary),
         (f"/models/{{name}}/versions/{{version}}{suffix}", f"{summary} (pinned version)"),
     ):
-        router.add_api_route(
-            path, endpoint, methods=[method], summary=label, name=f"{label} {method}", **kwargs
-        )
+        router.add_api_route(path, endpoint, methods=[method], summary=label, name=f"{label} {method}", **kwargs)

@@ -59,13 +59,11 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def texts_of(value: Any, limit: int) -> list[str]:
+def texts_of(value: object, limit: int) -> list[str]:
     if isinstance(value, str):
         value = [value]
-    elif not isinstance(value, list):
-        raise InvalidInput(
-            f"input must be a string or a list of strings, got {type(value).__name__}", param="input"
-        )
+    if not isinstance(value, list):
+        raise InvalidInput(f"input must be a string or a list of strings, got {type(value).__name__}", param="input")
     if not value:
         raise InvalidInput("input must not be an empty list", param="input")
     if len(value) > limit:
@@ -76,7 +74,7 @@ def texts_of(value: Any, limit: int) -> list[str]:
             raise InvalidInput(f"input[{index}] must be a string ({kind})", param="input")
         if not item.strip():
             raise InvalidInput(f"input[{index}] is empty; every string needs some text", param="input")
-    return value
+    return [str(item) for item in value]
 
 
 class OpenAIService:
@@ -106,9 +104,7 @@ class OpenAIService:
         prediction = runtime.predict({manifest.inputs[0].name: batch})
         vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
         tokens = prediction.usage.get("prompt_tokens", 0)
-        data = [
-            Embedding(index=i, embedding=_encode(row, request.encoding_format)) for i, row in enumerate(vectors)
-        ]
+        data = [Embedding(index=i, embedding=_encode(row, request.encoding_format)) for i, row in enumerate(vectors)]
         response = EmbeddingsResponse(
             data=data, model=manifest.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
         )
@@ -117,8 +113,7 @@ class OpenAIService:
     def models(self) -> ModelList:
         return ModelList(
             data=[
-                ModelCard(id=r.manifest.name, created=_created(r.manifest.created_at))
-                for r in self.registry.runtimes()
+                ModelCard(id=r.manifest.name, created=_created(r.manifest.created_at)) for r in self.registry.runtimes()
             ]
         )
 

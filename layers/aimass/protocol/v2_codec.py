@@ -113,9 +113,7 @@ def from_binary(raw: bytes, datatype: str, shape: list[int], where: str) -> Tens
         items.append(raw[offset : offset + length])
         offset += length
     if len(items) != count:
-        raise InvalidInput(
-            f"{where} has {len(items)} BYTES elements but shape {shape} needs {count}", param=where
-        )
+        raise InvalidInput(f"{where} has {len(items)} BYTES elements but shape {shape} needs {count}", param=where)
     array = np.empty(count, dtype=object)
     array[:] = items
     return array.reshape(shape)

@@ -64,9 +64,7 @@ class DataPlane:
         self.registry = registry
         self.settings = settings
 
-    def infer(
-        self, name: str, version: str | None, body: bytes, header_length: str | None
-    ) -> WireResponse:
+    def infer(self, name: str, version: str | None, body: bytes, header_length: str | None) -> WireResponse:
         runtime = self.registry.get(name, version)
         request, binaries = self._parse(body, header_length)
         manifest = runtime.manifest
@@ -106,8 +104,7 @@ class DataPlane:
             spec = specs.get(item.name)
             if spec is None:
                 raise InvalidInput(
-                    f"{where}.name '{item.name}' is not an input of model '{manifest.name}'; "
-                    f"expected {sorted(specs)}",
+                    f"{where}.name '{item.name}' is not an input of model '{manifest.name}'; expected {sorted(specs)}",
                     param=f"{where}.name",
                 )
             self._check_against(spec, item, where)
