@@ -41,7 +41,7 @@ def echo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
     directory: Path = store / "echo" / "1"
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(b"unused by the echo runtime")
-    tensors = tuple(TensorSpec(name=dt.lower(), datatype=dt, shape=(-1, 2)) for dt in DTYPES)  # type: ignore[arg-type]
+    tensors = tuple(TensorSpec(name=dt.lower(), datatype=dt, shape=(-1, 2)) for dt in DTYPES)
     manifest = ModelManifest(
         name="echo",
         version="1",

@@ -55,7 +55,7 @@ def test_paraphrases_score_above_unrelated_pairs(real_client: TestClient) -> Non
     def scores(pairs: list[list[str]]) -> np.ndarray:
         left = embed(real_client, [a for a, _ in pairs])
         right = embed(real_client, [b for _, b in pairs])
-        return np.sum(left * right, axis=1)
+        return np.asarray(np.sum(left * right, axis=1))
 
     paraphrase, unrelated = scores(data["paraphrase_pairs"]), scores(data["unrelated_pairs"])
     assert paraphrase.mean() > unrelated.mean() + 0.4

@@ -8,7 +8,7 @@ import pytest
 from aimass.errors import InvalidInput
 from aimass.protocol import v2_codec as codec
 
-NUMERIC = {
+NUMERIC: dict[str, list[object]] = {
     "BOOL": [True, False, True, True],
     "UINT8": [0, 1, 254, 255],
     "UINT16": [0, 1, 65534, 65535],
