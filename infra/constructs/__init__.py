@@ -1,0 +1,1 @@
+"""Constructs: one per concern, configured through keyword-only props."""

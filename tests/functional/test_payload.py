@@ -1,0 +1,289 @@
+"""The text function's image payload, assembled without Docker, serves on its own.
+
+``functions/package.py`` replays functions/text/Dockerfile into a folder standing for ``/var/task``.
+The handler then runs from that folder in a fresh interpreter that sees only the payload and the
+standard library (``-I -S``: no site-packages, no PYTHONPATH), the way the Lambda runtime imports it,
+and answers recorded API Gateway events with the real model. A dependency missing from
+functions/text/requirements.txt, a file the image does not copy, or a build/dev tool that slipped into
+the image fails here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from importlib.metadata import distributions
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from functions.package import (
+    REPORT_FILE,
+    Copy,
+    PackagingError,
+    PipInstall,
+    Remove,
+    build_payload,
+    is_ignored,
+    local_env,
+    print_report,
+    read_dockerignore,
+    read_recipe,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+EVENT_NAMES = ["apigw_http_v2_embeddings", "apigw_rest_v1_infer"]
+REQUIREMENTS = ROOT / "functions" / "text" / "requirements.txt"
+DIM = 384
+# Import names of build and dev tools (and of huggingface-hub, left out on purpose): none may ship.
+FORBIDDEN = {
+    "torch",
+    "pytest",
+    "_pytest",
+    "aws_cdk",
+    "constructs",
+    "jsii",
+    "uvicorn",
+    "typer",
+    "rich",
+    "huggingface_hub",
+    "onnx",
+    "httpx",
+    "sentence_transformers",
+    "transformers",
+}
+
+# Runs in the fresh interpreter, cwd = the payload. Prints one JSON line: timings, responses, modules.
+SCRIPT = r"""
+import json, sys, sysconfig, time
+
+payload, started, events = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+sys.path.insert(0, payload)  # what the Lambda runtime does with /var/task
+leaked = [p for p in sys.path if "site-packages" in p or "dist-packages" in p]
+assert not leaked, f"site-packages on sys.path: {leaked}"
+
+import handler
+
+imported = time.time()
+
+
+class Context:
+    function_name = "aimass-text"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:aimass-text"
+    aws_request_id = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
+    log_group_name = "/aws/lambda/aimass-text"
+    log_stream_name = "2026/11/28/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self):
+        return 29_000
+
+
+responses, first = {}, None
+for name, path in events.items():
+    with open(path) as handle:
+        responses[name] = handler.handler(json.load(handle), Context())
+    first = first or time.time()
+
+stdlib = (sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"))
+outside = sorted(
+    name
+    for name, module in list(sys.modules.items())
+    if getattr(module, "__file__", None) and not module.__file__.startswith((payload, *stdlib))
+)
+print(json.dumps({
+    "import_s": imported - started,
+    "first_response_s": first - started,
+    "responses": responses,
+    "modules": sorted(sys.modules),
+    "outside": outside,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def payload(real_model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A folder per test run (parallel runs must not share one); the slow pip step is cached under build/.
+    out = tmp_path_factory.mktemp("payload") / "text"
+    report = build_payload("text", out, model_store=real_model_store)
+    print_report(report)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(payload: Path) -> dict[str, Any]:
+    """One cold start: a new interpreter imports the handler and answers every recorded event in turn."""
+    events = {name: str(EVENTS / f"{name}.json") for name in EVENT_NAMES}
+    env = {**local_env(payload), "PATH": os.environ.get("PATH", "")}
+    started = time.time()
+    result = subprocess.run(
+        # -B: /var/task is read-only in Lambda, so nothing gets compiled into it there either.
+        [sys.executable, "-I", "-S", "-B", "-c", SCRIPT, str(payload), repr(started), json.dumps(events)],
+        cwd=payload,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    print(
+        f"cold start from the payload: handler imported (models loaded) in {outcome['import_s']:.2f} s, "
+        f"first response {outcome['first_response_s']:.2f} s after process start"
+    )
+    return outcome
+
+
+def _body(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    return json.loads(base64.b64decode(raw) if response.get("isBase64Encoded") else raw)
+
+
+def _requirement_names() -> set[str]:
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return {_normalise(line.split("==")[0]) for line in lines if line}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("event", EVENT_NAMES)
+def test_handler_answers_from_the_payload_alone(run: dict[str, Any], event: str) -> None:
+    # GIVEN a fresh interpreter that sees only the payload WHEN the handler answers a recorded event
+    response = run["responses"][event]
+    # THEN it answers 200 with one 384-d embedding per input string
+    assert response["statusCode"] == 200, response
+    body = _body(response)
+    if "data" in body:  # OpenAI embeddings
+        vectors = [item["embedding"] for item in body["data"]]
+        assert vectors and all(len(vector) == DIM for vector in vectors)
+    else:  # Open Inference Protocol (V2)
+        (output,) = body["outputs"]
+        assert output["shape"][-1] == DIM
+        assert len(output["data"]) == output["shape"][0] * DIM
+
+
+@pytest.mark.real_model
+def test_only_the_payload_and_the_standard_library_are_imported(run: dict[str, Any]) -> None:
+    assert run["outside"] == []
+    assert not {name.split(".")[0] for name in run["modules"]} & FORBIDDEN
+
+
+@pytest.mark.real_model
+def test_payload_holds_exactly_the_pinned_closure(payload: Path) -> None:
+    # No build or dev tool, and no huggingface-hub, among the top-level entries...
+    assert not {entry.name for entry in payload.iterdir()} & FORBIDDEN
+    # ...and pip installed exactly the requirements file's distributions, nothing more.
+    installed = {_normalise(info.name.split("-")[0]) for info in payload.glob("*.dist-info")}
+    assert installed == _requirement_names()
+
+
+@pytest.mark.real_model
+def test_every_declared_dependency_is_in_the_payload(payload: Path) -> None:
+    # The closure is complete: what each installed distribution requires (on this platform, without
+    # extras) is installed too, at a version it accepts; huggingface-hub is the one deliberate gap.
+    installed = {_normalise(d.metadata["Name"]): d.version for d in distributions(path=[str(payload)])}
+    missing = []
+    for dist in distributions(path=[str(payload)]):
+        for spec in dist.requires or []:
+            requirement = Requirement(spec)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            name = _normalise(requirement.name)
+            if name == "huggingface-hub":
+                continue
+            if name not in installed or not requirement.specifier.contains(installed[name], prereleases=True):
+                missing.append(f"{dist.metadata['Name']} needs {spec}")
+    assert not missing
+
+
+@pytest.mark.real_model
+def test_payload_lays_out_the_image(payload: Path) -> None:
+    assert (payload / "handler.py").is_file()
+    assert (payload / "aimass" / "http" / "app.py").is_file()
+    assert (payload / "aimass_text").is_dir()
+    # .dockerignore keeps the project's own compiled files out of the image.
+    assert not [*(payload / "aimass").rglob("*.pyc"), *(payload / "aimass_text").rglob("*.pyc")]
+    assert not (payload / "requirements.txt").exists(), "the Dockerfile removes it after pip install"
+    # The models folder holds only what the server reads: version directories, no build leftovers
+    # (a lock file, the temp directory of an interrupted build).
+    model = payload / "model_store" / "all-minilm-l6-v2"
+    assert sorted(entry.name for entry in model.iterdir()) == ["1"]
+    assert (model / "1" / "manifest.json").is_file()
+
+
+@pytest.mark.real_model
+def test_size_report_is_written(payload: Path) -> None:
+    report = json.loads((payload / REPORT_FILE).read_text())
+    assert report["total_mb"] > 0
+    assert set(report["groups"]) == {"site-packages", "core", "function", "models"}
+    assert report["groups"]["models"] > 80  # the fp32 MiniLM graph is ~86 MiB
+    assert sum(report["groups"].values()) == pytest.approx(report["total_mb"], abs=0.1)
+    sizes = [row["mb"] for row in report["packages"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert "onnxruntime" in {row["name"] for row in report["packages"]}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The Dockerfile parser: it replays the real Dockerfile and refuses what it cannot replay faithfully.
+
+DOCKERFILE = ROOT / "functions" / "text" / "Dockerfile"
+
+
+def test_the_text_dockerfile_replays() -> None:
+    recipe = read_recipe(DOCKERFILE)
+    kinds = [type(step) for step in recipe.steps]
+    # requirements COPY, pip install, rm, then the code and the model
+    assert kinds[:3] == [Copy, PipInstall, Remove]
+    copies = [step for step in recipe.steps if isinstance(step, Copy)]
+    assert {str(step.dest) for step in copies} >= {"aimass", "aimass_text", "handler.py"}
+    assert recipe.env["AIMASS_MODEL_STORE"] == "/var/task/model_store"
+    assert json.loads(recipe.env["AIMASS_DOMAINS"]) == ["text"]
+    assert recipe.cmd == ["handler.handler"]
+
+
+def _dockerfile(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "Dockerfile"
+    path.write_text("\n".join(["FROM public.ecr.aws/lambda/python:3.11", *lines, 'CMD ["handler.handler"]']))
+    return path
+
+
+def test_env_values_lose_their_quotes_as_in_docker(tmp_path: Path) -> None:
+    recipe = read_recipe(_dockerfile(tmp_path, """ENV A='["text"]' B=["text"]""", "ENV C=${LAMBDA_TASK_ROOT}/x"))
+    assert recipe.env == {"A": '["text"]', "B": "[text]", "C": "/var/task/x"}
+
+
+@pytest.mark.parametrize(
+    ("line", "complaint"),
+    [
+        ("RUN pip install -r ${LAMBDA_TASK_ROOT}/r.txt --target ${LAMBDA_TASK_ROOT}", "--no-deps"),
+        ("RUN pip install --no-deps --upgrade -r ${LAMBDA_TASK_ROOT}/r.txt --target ${LAMBDA_TASK_ROOT}", "--upgrade"),
+        ("RUN dnf install -y gcc", "not replayed"),
+        ("WORKDIR /var/task", "WORKDIR"),
+        ("COPY --from=builder /x ${LAMBDA_TASK_ROOT}/x", "--from"),
+        ("COPY handler.py /opt/handler.py", "outside"),
+    ],
+)
+def test_what_cannot_be_replayed_is_refused(tmp_path: Path, line: str, complaint: str) -> None:
+    with pytest.raises(PackagingError, match=re.escape(complaint)):
+        read_recipe(_dockerfile(tmp_path, line))
+
+
+def test_dockerignore_rules_apply_as_in_docker() -> None:
+    rules = read_dockerignore(ROOT)
+    assert is_ignored(PurePosixPath("layers/aimass/__pycache__/app.cpython-311.pyc"), rules)
+    assert is_ignored(PurePosixPath("model_store/all-minilm-l6-v2/.build.lock"), rules)
+    assert not is_ignored(PurePosixPath("model_store/all-minilm-l6-v2/1/model.onnx"), rules)
+    assert not is_ignored(PurePosixPath("layers/aimass/http/app.py"), rules)

@@ -1,0 +1,89 @@
+"""cdk-nag (AwsSolutions) and cfn-lint on the synthesized template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from aws_cdk import Validations
+from aws_cdk.assertions import Annotations, Match
+from cfnlint.api import lint_file
+
+from tests.infra.infra_synth import Synthesized
+
+
+def _nag_report(synthesized: Synthesized) -> dict[str, Any]:
+    reports: list[dict[str, Any]] = [
+        report for report in synthesized.validation_report()["pluginReports"] if report["pluginName"] == "AwsSolutions"
+    ]
+    assert len(reports) == 1, "cdk-nag AwsSolutions did not run"
+    return reports[0]
+
+
+def _acknowledgements(synthesized: Synthesized) -> Iterator[tuple[str, str, str]]:
+    """(construct path, acknowledged id, reason) of every acknowledgement in the assembly."""
+    metadata_key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    artifact = synthesized.outdir / f"{synthesized.stack.artifact_id}.metadata.json"
+    for path, entries in json.loads(artifact.read_text(encoding="utf-8")).items():
+        for entry in entries:
+            if entry["type"] == metadata_key:
+                for rule_id, reason in entry["data"].items():
+                    yield path, rule_id, reason
+
+
+def test_synth_passes_validation(synthesized: Synthesized) -> None:
+    # cdk-nag 3 fails app.synth() on any finding that is not acknowledged.
+    assert synthesized.synth_error is None, synthesized.synth_error
+
+
+def test_no_unacknowledged_aws_solutions_findings(synthesized: Synthesized) -> None:
+    report = _nag_report(synthesized)
+    unacknowledged = [
+        (violation["ruleName"], violation["severity"], [c["constructPath"] for c in violation["violatingConstructs"]])
+        for violation in report.get("violations", [])
+    ]
+    assert unacknowledged == []
+    assert report["conclusion"] == "success"
+
+
+def test_no_aws_solutions_annotations(synthesized: Synthesized) -> None:
+    annotations = Annotations.from_stack(synthesized.stack)
+    pattern = Match.string_like_regexp("AwsSolutions-.*")
+    assert annotations.find_error("*", pattern) == []
+    assert annotations.find_warning("*", pattern) == []
+    assert annotations.find_error("*", Match.any_value()) == []
+
+
+def test_every_acknowledgement_has_a_reason_and_is_used(synthesized: Synthesized) -> None:
+    suppressed = {
+        violation["acknowledgedId"]: violation for violation in _nag_report(synthesized)["suppressedViolations"]
+    }
+    acknowledgements = list(_acknowledgements(synthesized))
+    assert acknowledgements, "expected acknowledged findings (APIG4, IAM5, ...)"
+    for path, rule_id, reason in acknowledgements:
+        assert rule_id.startswith("AwsSolutions::AwsSolutions-"), (path, rule_id)
+        assert len(reason) >= 40, (path, rule_id, reason)
+        # A stale acknowledgement (rule no longer raised) would hide a future regression.
+        assert rule_id in suppressed, f"{rule_id} acknowledged at {path} but cdk-nag raised no such finding"
+        assert suppressed[rule_id]["reason"] == reason
+
+
+def test_expected_acknowledgements(synthesized: Synthesized) -> None:
+    rules = {rule_id.split("::", 1)[1] for _, rule_id, _ in _acknowledgements(synthesized)}
+    assert {"AwsSolutions-APIG4", "AwsSolutions-COG4", "AwsSolutions-IAM5[Resource::*]"} <= rules
+    # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy.
+    fixed = {
+        "S1",
+        "S10",
+        "KMS5",
+        "APIG1",
+        "APIG6",
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+    }
+    assert not {f"AwsSolutions-{rule}" for rule in fixed} & rules
+
+
+def test_cfn_lint_is_clean(synthesized: Synthesized) -> None:
+    matches = lint_file(synthesized.template_path)
+    assert [f"{m.rule.id} {m.message} ({m.path})" for m in matches] == []
