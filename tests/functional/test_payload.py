@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from functions.package import (
+from functions.packaging import (
     REPORT_FILE,
     Copy,
     PackagingError,

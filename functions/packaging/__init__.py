@@ -1,0 +1,60 @@
+"""Assemble a function's Lambda payload without Docker, by replaying its Dockerfile.
+
+The folder it writes stands for the image's ``${LAMBDA_TASK_ROOT}`` (``/var/task``): the pinned
+requirements installed for the Lambda platform, the shared core, the function code and its models,
+exactly as the Dockerfile's COPY and RUN lines lay them out. Tests import the handler from that folder
+in an isolated interpreter, so a dependency missing from the requirements, a file the image does not
+copy, or a build/dev tool sneaking into the image shows up without a Docker engine.
+
+The Dockerfile is the single source: it is parsed, and any instruction or flag that cannot be replayed
+faithfully is refused, so the two cannot drift apart silently.
+
+Besides the payload itself the folder holds two files the image does not:
+
+* ``.env.json``: the image's ENV values verbatim (paths under ``/var/task``), its CMD, and the task
+  root. ``local_env()`` turns it into the environment for a local run, rewriting ``/var/task`` to
+  the folder.
+* ``.payload.json``: the size report (MiB, the unit of Lambda's limits): the total and a breakdown
+  into site-packages (per distribution), the shared core, the function code and the models.
+
+The modules, by role: ``platform`` (base images and the wheels they load), ``recipe``, ``instructions``
+and ``steps`` (the Dockerfile, parsed), ``dockerignore``, ``copying`` and ``pip_cache`` (the steps,
+replayed), ``payload`` (the whole build and its local ENV), ``report`` (the size report).
+``functions/package.py`` is the command line.
+"""
+
+from __future__ import annotations
+
+from functions.packaging.dockerignore import is_ignored, read_dockerignore
+from functions.packaging.errors import PackagingError
+from functions.packaging.layout import ENV_FILE, PIP_CACHE, REPO, REPORT_FILE
+from functions.packaging.payload import build_payload, local_env
+from functions.packaging.platform import ARCH, BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
+from functions.packaging.recipe import Recipe, read_recipe
+from functions.packaging.report import Report, print_report
+from functions.packaging.steps import Copy, PipInstall, Remove, Step
+
+__all__ = [
+    "ARCH",
+    "BASE_IMAGES",
+    "ENTRYPOINT",
+    "ENV_FILE",
+    "PIP_CACHE",
+    "REPO",
+    "REPORT_FILE",
+    "TASK_ROOT",
+    "Copy",
+    "PackagingError",
+    "PipInstall",
+    "Platform",
+    "Recipe",
+    "Remove",
+    "Report",
+    "Step",
+    "build_payload",
+    "is_ignored",
+    "local_env",
+    "print_report",
+    "read_dockerignore",
+    "read_recipe",
+]
