@@ -1,0 +1,96 @@
+"""Putting a model version into the store: the up-to-date check, one build at a time, an atomic swap.
+
+``make serve`` and the tests call a build on every run, so the up-to-date check reads only the manifest
+and hashes the files it lists; it must never import a framework. A build writes into a temporary
+directory beside the version and renames it into place only once every check has passed, so a failed or
+killed build leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from aimass.errors import ModelLoadError
+from aimass.manifest import read_manifest, verify_files
+from models.buildkit.steps import console
+
+
+def publish(store: Path, name: str, version: str, build_into: Callable[[Path], None], *, force: bool = False) -> Path:
+    """Build ``name`` v``version`` into ``store`` unless it is already there; return the version directory.
+
+    ``build_into(work)`` writes every file of the version into the empty directory ``work`` and raises
+    BuildError if a check fails.
+    """
+    store = Path(store)
+    model_root = store / name
+    final = model_root / version
+    if not force and is_up_to_date(final, name, version):
+        console.print(f"{name} v{version}: up to date in {final}")
+        return final
+
+    model_root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(model_root):
+        # Another process (a parallel test worker, `make serve`) may have finished the build while we waited.
+        if not force and is_up_to_date(final, name, version):
+            console.print(f"{name} v{version}: up to date in {final} (built by another process)")
+            return final
+        _remove_leftovers(model_root)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=model_root))
+        try:
+            started = time.perf_counter()
+            build_into(work)
+            _swap_into_place(work, final)
+        finally:
+            # After a successful swap `work` no longer exists; after a failure this removes the half-build.
+            shutil.rmtree(work, ignore_errors=True)
+    console.print(f"{name} v{version}: built in {time.perf_counter() - started:.1f} s into {final}")
+    return final
+
+
+def is_up_to_date(version_dir: Path, name: str, version: str) -> bool:
+    """A version is up to date when its manifest is valid, names this model, and every file checks out."""
+    try:
+        manifest = read_manifest(version_dir)
+        if manifest.name != name or manifest.version != version:
+            return False
+        verify_files(version_dir, manifest)
+    except ModelLoadError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _build_lock(model_root: Path) -> Iterator[None]:
+    # One build at a time per model: concurrent builds would race on the final rename.
+    with (model_root / ".build.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(model_root: Path) -> None:
+    # Temp dirs of builds that were killed outright; safe to delete because we hold the build lock.
+    for leftover in [*model_root.glob(".build-*"), *model_root.glob(".old-*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_into_place(work: Path, final: Path) -> None:
+    # rename() is atomic but will not replace a non-empty directory, so an old version moves aside first.
+    old: Path | None = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        final.rename(old)
+    work.chmod(0o755)  # mkdtemp makes it private; the server may run as another user (a container image)
+    work.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
