@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aimass.errors import AimassError
+from aimass.manifest import verify_files
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 
@@ -77,7 +78,9 @@ def list_models(store: StoreOption = None) -> None:
     for name in local.model_names():
         for version in local.versions(name):
             try:
-                manifest = local.fetch(name, version).manifest
+                artifact = local.fetch(name, version)
+                verify_files(artifact.directory, artifact.manifest)
+                manifest = artifact.manifest
             except AimassError as exc:
                 table.add_row(name, version, "?", "?", "?", f"[red]{exc.message}[/]")
                 continue

@@ -6,24 +6,32 @@ where is a verified copy of this version) so that serving code never knows where
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from aimass.errors import ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, ModelManifest, read_manifest, verify_files
+from aimass.manifest import MANIFEST_FILE, ModelManifest, check_digest, check_sizes, read_manifest
 
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """A verified model version on local disk."""
+    """A model version on local disk whose files are checked as they are read.
+
+    ``fetch`` checks the manifest and every file's size; ``read`` checks a file's sha256 on the very bytes
+    it returns, so a model is read once at load, not once to verify and again to use.
+    """
 
     manifest: ModelManifest
     directory: Path
 
-    def path(self, relative: str) -> Path:
-        self.manifest.file(relative)  # refuses files the manifest does not vouch for
-        return self.directory / relative
+    def read(self, relative: str) -> bytes:
+        entry = self.manifest.file(relative)  # refuses files the manifest does not vouch for
+        path = self.directory / relative
+        data = path.read_bytes()
+        check_digest(path, entry, hashlib.sha256(data).hexdigest())
+        return data
 
 
 class ModelStore(Protocol):
@@ -62,5 +70,5 @@ class LocalModelStore:
                 f"{directory / MANIFEST_FILE}: describes '{manifest.name}' version {manifest.version}, "
                 f"but lies at '{name}/{version}'"
             )
-        verify_files(directory, manifest)
+        check_sizes(directory, manifest)
         return ModelArtifact(manifest=manifest, directory=directory)

@@ -140,7 +140,7 @@ def test_bad_requests_get_a_400_that_names_the_problem(
 @pytest.mark.parametrize(
     ("body", "headers", "expected"),
     [
-        (b"{not json", {}, "invalid inference request"),
+        (b"{not json", {}, "request body is not valid JSON"),
         (b"", {}, "the request body is empty"),
         (b'{"inputs": []}', {"Inference-Header-Content-Length": "999"}, "Inference-Header-Content-Length"),
         (b'{"inputs": []}', {"Inference-Header-Content-Length": "abc"}, "Inference-Header-Content-Length"),

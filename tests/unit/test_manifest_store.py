@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aimass.errors import ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, read_manifest
+from aimass.manifest import MANIFEST_FILE, read_manifest, verify_files
 from aimass.registry import ModelRegistry
 from aimass.session import SessionFactory
 from aimass.settings import Settings
@@ -35,7 +35,7 @@ def test_a_good_model_is_listed_and_fetched(store: LocalModelStore) -> None:
     assert store.versions(TINY_TEXT) == ["1"]
     artifact = store.fetch(TINY_TEXT, "1")
     assert artifact.manifest.task == "embedding"
-    assert artifact.path("tokenizer.json").is_file()
+    assert artifact.read("tokenizer.json").startswith(b"{")
 
 
 def test_a_changed_file_is_refused_naming_it(store: LocalModelStore) -> None:
@@ -43,8 +43,21 @@ def test_a_changed_file_is_refused_naming_it(store: LocalModelStore) -> None:
     data = bytearray(graph.read_bytes())
     data[-1] ^= 0xFF
     graph.write_bytes(bytes(data))
+    artifact = store.fetch(TINY_TEXT, "1")  # same size: caught when the bytes are read
     with pytest.raises(ModelLoadError, match=r"model\.onnx: sha256 .* does not match the manifest"):
-        store.fetch(TINY_TEXT, "1")
+        artifact.read("model.onnx")
+    with pytest.raises(ModelLoadError, match=r"model\.onnx: sha256 .* does not match the manifest"):
+        verify_files(artifact.directory, artifact.manifest)
+    registry = ModelRegistry(store, SessionFactory(Settings()))
+    registry.load_all()
+    (state,) = registry.states()
+    assert state.state == "UNAVAILABLE" and "model.onnx: sha256" in state.reason
+
+
+def test_only_files_the_manifest_lists_can_be_read(store: LocalModelStore) -> None:
+    (store.root / TINY_TEXT / "1" / "extra.bin").write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match=r"no file 'extra\.bin' in its manifest"):
+        store.fetch(TINY_TEXT, "1").read("extra.bin")
 
 
 def test_a_missing_file_is_refused_naming_it(store: LocalModelStore) -> None:

@@ -31,7 +31,7 @@ class TextEmbeddingRuntime(ModelRuntime):
             self.pre = TextPreprocessing.model_validate(self.manifest.preprocessing)
         except ValidationError as exc:
             raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
-        tokenizer = Tokenizer.from_file(str(self.artifact.path(self.pre.tokenizer)))
+        tokenizer = Tokenizer.from_str(self.artifact.read(self.pre.tokenizer).decode("utf-8"))
         tokenizer.enable_truncation(max_length=self.pre.max_length)
         # No fixed length: pad each batch to its longest string only. The shipped tokenizer.json pads
         # every batch to 128 tokens, which costs several times the compute on short sentences.
@@ -39,12 +39,13 @@ class TextEmbeddingRuntime(ModelRuntime):
         self.tokenizer = tokenizer
 
         engine = self.manifest.engine
-        self.session = self.sessions.create(self.artifact.path(engine.file).read_bytes(), label=self.label)
+        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
         check_signature(self.session, engine.inputs, engine.outputs, self.label)
         self.feeds = [spec.name for spec in engine.inputs]
         unknown = set(self.feeds) - {"input_ids", "attention_mask", "token_type_ids"}
         if unknown:
             raise ModelLoadError(f"{self.label}: the text runtime cannot feed graph inputs {sorted(unknown)}")
+        self.needs_token_types = "token_type_ids" in self.feeds
         self.engine_output = engine.outputs[0].name
         self.text_input = self.manifest.inputs[0].name
         self.served_output = self.manifest.outputs[0].name
@@ -54,8 +55,10 @@ class TextEmbeddingRuntime(ModelRuntime):
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        tensors: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (embeddings,) = self.session.run([self.engine_output], {name: tensors[name] for name in self.feeds})
+        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if self.needs_token_types:  # graphs exported without it make the zeros themselves
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (embeddings,) = self.session.run([self.engine_output], {name: feeds[name] for name in self.feeds})
         return Prediction(
             outputs={self.served_output: embeddings},
             usage={"prompt_tokens": int(mask.sum())},

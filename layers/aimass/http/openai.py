@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
+from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
 
@@ -22,20 +24,33 @@ _ERROR = {
         }
     },
 }
+_TAG = "OpenAI-compatible"
 _ERRORS: dict[int | str, dict[str, Any]] = {code: _ERROR for code in (400, 404, 413, 503)}
 
 
-def openai_router(service: OpenAIService, offload: Offload) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=_ERRORS)
+def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute]:
+    async def embeddings(request: Request) -> Response:
+        body, runtime = await offload(service.embeddings, await request.body())
+        return Response(body, media_type="application/json", headers={MODEL_VERSION_HEADER: runtime.manifest.version})
 
-    @router.post("/embeddings", response_model=EmbeddingsResponse, summary="Create embeddings")
-    async def embeddings(request: EmbeddingsRequest) -> Response:
-        answer, runtime = await offload(service.embeddings, request)
-        return Response(
-            answer.model_dump_json(),
-            media_type="application/json",
-            headers={MODEL_VERSION_HEADER: runtime.manifest.version},
+    body = {"application/json": {"schema": schema_ref(EmbeddingsRequest)}}
+    errors = {str(code): doc for code, doc in _ERRORS.items()}
+    return [
+        HotRoute(
+            "/v1/embeddings",
+            embeddings,
+            "Create embeddings",
+            _TAG,
+            body,
+            EmbeddingsResponse,
+            errors,
+            models=(EmbeddingsRequest,),
         )
+    ]
+
+
+def openai_router(service: OpenAIService) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=[_TAG], responses=_ERRORS)
 
     @router.get("/models", response_model=ModelList, summary="List models")
     async def models() -> ModelList:

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from starlette.responses import Response
 
 from aimass import __version__
-from aimass.errors import InvalidInput, ModelNotReady
+from aimass.errors import ModelNotReady
+from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
-from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe, validation_message
+from aimass.protocol import wire
+from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
 from aimass.protocol.v2_types import (
     ErrorResponse,
+    InferenceRequest,
     InferenceResponse,
     ModelMetadata,
     RepositoryIndexRequest,
@@ -24,24 +26,58 @@ from aimass.protocol.v2_types import (
 
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
+_ERROR_DOCS = {
+    str(code): {"description": "error", "content": {"application/json": {"schema": schema_ref(ErrorResponse)}}}
+    for code in (400, 404, 413, 503)
+}
 INFER_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-            "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "binary tensor extension: JSON header of Inference-Header-Content-Length "
-                "bytes, then the tensors' bytes in input order",
-            },
-        },
-    }
+    "application/json": {"schema": schema_ref(InferenceRequest)},
+    "application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"},
+        "description": "binary tensor extension: a JSON header of Inference-Header-Content-Length bytes, "
+        "then the tensors' bytes in input order",
+    },
 }
 
 
-def v2_router(plane: DataPlane, offload: Offload) -> APIRouter:
+def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
+    async def infer(request: Request) -> Response:
+        name, version = request.path_params["name"], request.path_params.get("version")
+        answer = await offload(plane.infer, name, version, await request.body(), request.headers.get(HEADER_LENGTH))
+        return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
+
+    return [
+        HotRoute(
+            path,
+            infer,
+            summary,
+            "Open Inference Protocol (V2)",
+            INFER_BODY,
+            InferenceResponse,
+            _ERROR_DOCS,
+            models=(InferenceRequest, ErrorResponse),
+        )
+        for path, summary in (
+            ("/v2/models/{name}/infer", "Inference"),
+            ("/v2/models/{name}/versions/{version}/infer", "Inference (pinned version)"),
+        )
+    ]
+
+
+def v2_router(plane: DataPlane) -> APIRouter:
     registry = plane.registry
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], responses=_ERRORS)
+
+    def metadata(name: str, version: str | None = None) -> ModelMetadata:
+        runtime = registry.get(name, version)
+        return describe(runtime.manifest, [runtime.manifest.version])
+
+    def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
+        registry.get(name, version)
+        return {"name": name, "ready": True}
+
+    _versioned(router, "GET", "", metadata, "Model metadata", response_model=ModelMetadata)
+    _versioned(router, "GET", "/ready", model_ready, "Model readiness")
 
     @router.get("", response_model=ServerMetadata, summary="Server metadata")
     async def server_metadata() -> ServerMetadata:
@@ -60,36 +96,13 @@ def v2_router(plane: DataPlane, offload: Offload) -> APIRouter:
 
     @router.post("/repository/index", response_model=list[RepositoryModel], summary="Model repository index")
     async def index(request: Request) -> list[RepositoryModel]:
-        body = await request.body()
-        try:
-            query = RepositoryIndexRequest.model_validate_json(body or b"{}")
-        except ValidationError as exc:
-            raise InvalidInput(f"invalid index request: {validation_message(exc)}") from None
+        query = wire.parse(RepositoryIndexRequest, await request.body() or b"{}", "repository index request")
         return [
             RepositoryModel(name=s.name, version=s.version, state=s.state, reason=s.reason)
             for s in registry.states()
             if s.state == "READY" or not query.ready
         ]
 
-    def metadata(name: str, version: str | None = None) -> ModelMetadata:
-        runtime = registry.get(name, version)
-        return describe(runtime.manifest, [runtime.manifest.version])
-
-    def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
-        registry.get(name, version)
-        return {"name": name, "ready": True}
-
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        body = await request.body()
-        answer = await offload(plane.infer, name, version, body, request.headers.get(HEADER_LENGTH))
-        return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
-
-    _versioned(router, "GET", "", metadata, "Model metadata", response_model=ModelMetadata)
-    _versioned(router, "GET", "/ready", model_ready, "Model readiness")
-    _versioned(
-        router, "POST", "/infer", infer, "Inference",
-        response_model=InferenceResponse, openapi_extra=INFER_BODY, response_class=JSONResponse,
-    )  # fmt: skip
     return router
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
+from aimass.protocol import wire
 from aimass.registry import ModelRegistry
 from aimass.runtime import ModelRuntime
 from aimass.settings import Settings
@@ -82,7 +83,9 @@ class OpenAIService:
         self.registry = registry
         self.settings = settings
 
-    def embeddings(self, request: EmbeddingsRequest) -> tuple[EmbeddingsResponse, ModelRuntime]:
+    def embeddings(self, body: bytes) -> tuple[bytes, ModelRuntime]:
+        """Answer a raw /v1/embeddings body with the encoded response and the runtime that produced it."""
+        request = wire.parse(EmbeddingsRequest, body, "embeddings request")
         runtime = self.registry.get(request.model)
         manifest = runtime.manifest
         if manifest.task != "embedding":
@@ -104,11 +107,18 @@ class OpenAIService:
         prediction = runtime.predict({manifest.inputs[0].name: batch})
         vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
         tokens = prediction.usage.get("prompt_tokens", 0)
-        data = [Embedding(index=i, embedding=_encode(row, request.encoding_format)) for i, row in enumerate(vectors)]
-        response = EmbeddingsResponse(
-            data=data, model=manifest.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
-        )
-        return response, runtime
+        # Plain dicts, serialised once: pydantic models per vector cost more than the model run on short
+        # inputs. EmbeddingsResponse documents this shape.
+        document = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encode(row, request.encoding_format)}
+                for i, row in enumerate(vectors)
+            ],
+            "model": manifest.name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return wire.dumps(document), runtime
 
     def models(self) -> ModelList:
         return ModelList(

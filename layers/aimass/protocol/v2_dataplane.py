@@ -5,19 +5,16 @@ Plain Python with no web framework in it, so the same logic serves the local ser
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-
-from pydantic import ValidationError
 
 from aimass.errors import InvalidInput
 from aimass.manifest import ModelManifest, TensorSpec
 from aimass.protocol import v2_codec as codec
+from aimass.protocol import wire
 from aimass.protocol.v2_types import (
     InferenceRequest,
     ModelMetadata,
     RequestInput,
-    ResponseOutput,
     TensorMetadata,
 )
 from aimass.registry import ModelRegistry
@@ -49,16 +46,6 @@ def describe(manifest: ModelManifest, versions: list[str]) -> ModelMetadata:
     )
 
 
-def validation_message(exc: ValidationError, root: str = "") -> str:
-    """Render pydantic's errors as 'field.path: what was expected' for clients."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        where = f"{root}.{loc}" if root and loc else (loc or root or "body")
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 class DataPlane:
     def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.registry = registry
@@ -86,12 +73,7 @@ class DataPlane:
                     param="Inference-Header-Content-Length",
                 )
             header, tail = body[:size], body[size:]
-        if not header.strip():
-            raise InvalidInput("the request body is empty; expected a JSON inference request")
-        try:
-            return InferenceRequest.model_validate_json(header), tail
-        except ValidationError as exc:
-            raise InvalidInput(f"invalid inference request: {validation_message(exc)}") from None
+        return wire.parse(InferenceRequest, header, "inference request"), tail
 
     def _decode_inputs(
         self, request: InferenceRequest, tail: bytes, manifest: ModelManifest
@@ -197,7 +179,7 @@ class DataPlane:
             document["id"] = request.id
         if usage:
             document["parameters"] = dict(usage)
-        header = json.dumps(document, separators=(",", ":")).encode()
+        header = wire.dumps(document)
         if not blobs:
             return WireResponse(header, "application/json")
         return WireResponse(
@@ -205,6 +187,3 @@ class DataPlane:
             "application/octet-stream",
             {"Inference-Header-Content-Length": str(len(header))},
         )
-
-
-__all__ = ["DataPlane", "ResponseOutput", "WireResponse", "describe"]

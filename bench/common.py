@@ -1,0 +1,185 @@
+"""Domain-independent benchmark helpers: timing statistics, the machine, free ports, results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+
+def make_console() -> Console:
+    """A console for the tables; wide enough for them when the output is a file or a pipe."""
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Latency percentiles of one path, in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    count: int
+
+    @classmethod
+    def of(cls, samples_ns: Sequence[int]) -> Stats:
+        ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
+        p50, p99 = np.percentile(ms, [50, 99])
+        return cls(p50_ms=float(p50), p99_ms=float(p99), mean_ms=float(ms.mean()), count=len(ms))
+
+
+@contextmanager
+def swapped(owner: object, name: str, value: object) -> Iterator[None]:
+    """Replace ``owner.name`` with ``value`` for the duration of the block."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def sample_interleaved(
+    paths: Mapping[str, Callable[[], object]], *, iterations: int, warmup: int
+) -> dict[str, list[int]]:
+    """Time every path once per iteration, in a rotating order.
+
+    Interleaving puts every path under the same machine conditions (frequency, neighbours, page cache), so
+    the difference between two paths' percentiles measures the code, not the moment it ran; rotating the
+    order stops one path from always running right after another.
+    """
+    names = list(paths)
+    for _ in range(warmup):
+        for name in names:
+            paths[name]()
+    samples: dict[str, list[int]] = {name: [] for name in names}
+    clock = time.perf_counter_ns
+    for index in range(iterations):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = paths[name]
+            start = clock()
+            call()
+            samples[name].append(clock() - start)
+    return samples
+
+
+def rate(call: Callable[[int], object], *, seconds: float, min_calls: int = 5) -> tuple[float, int]:
+    """Calls per second of ``call(i)`` over at least ``seconds`` and ``min_calls`` calls."""
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        call(count)
+        count += 1
+        now = time.perf_counter()
+        if now >= deadline and count >= min_calls:
+            return count / (now - start), count
+
+
+def free_port() -> int:
+    # Bind to port 0 and release it: a tiny race with other processes, acceptable on a bench machine.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info(packages: Sequence[str]) -> dict[str, Any]:
+    """What the numbers were measured on, so that results from two machines are never compared blindly."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **{package: _version(package) for package in packages},
+    }
+
+
+def load_average() -> float:
+    """The 1-minute load average (it lags: it still counts work that ended up to a minute ago)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs busy over the next ``seconds``, before the bench starts: other people's work.
+
+    None where /proc/stat is missing (not Linux).
+    """
+    try:
+        busy_before, total_before = _cpu_times()
+        time.sleep(seconds)
+        busy_after, total_after = _cpu_times()
+    except OSError:
+        return None
+    return round((busy_after - busy_before) / max(1, total_after - total_before), 3)
+
+
+def merge_results(path: Path, domain: str, results: Mapping[str, Any]) -> None:
+    """Replace ``domain``'s entry of the results file, keeping every other domain's, and write atomically."""
+    document: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            loaded = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            loaded = None
+        if isinstance(loaded, dict):
+            document = loaded
+    document[domain] = dict(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(path.suffix + ".tmp")
+    scratch.write_text(json.dumps(document, indent=2) + "\n")
+    scratch.replace(path)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the context object the Lambda runtime passes to a handler."""
+
+    function_name: str = "aimass-text"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:aimass-text"
+    aws_request_id: str = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
+    log_group_name: str = "/aws/lambda/aimass-text"
+    log_stream_name: str = "2026/11/28/[$LATEST]0123456789abcdef"
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000

@@ -1,0 +1,59 @@
+"""Loading a process's models: the one way every door (local server, Lambda, tests) does it.
+
+Only the standard library is imported at the top, so a Lambda entrypoint can start the load before it
+imports the web stack: ONNX Runtime builds sessions and hashlib checks files with the GIL released, so
+that work overlaps FastAPI's and pydantic's imports, which are most of the rest of a cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aimass.registry import ModelRegistry
+    from aimass.settings import Settings
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Mangum logs a line per request, which API Gateway's access log already records; formatting and
+    # writing it costs more than the rest of the adapter on a warm invocation.
+    logging.getLogger("mangum.http").setLevel(logging.WARNING)
+
+
+def load_models(settings: Settings) -> ModelRegistry:
+    from aimass.registry import ModelRegistry
+    from aimass.session import SessionFactory
+    from aimass.store import LocalModelStore
+
+    registry = ModelRegistry(LocalModelStore(settings.model_store), SessionFactory(settings), domains=settings.domains)
+    registry.load_all()
+    return registry
+
+
+def load_models_in_background(settings: Settings | None = None) -> Future[ModelRegistry]:
+    """Start ``load_models`` on a thread; the future raises whatever the load raised.
+
+    The modules the load needs are imported here, first: Python-level imports on two threads only take
+    turns on the GIL, while the thread's file hashing and session building run beside the caller's imports.
+    """
+    from aimass.domains import runtime_class
+    from aimass.settings import get_settings
+
+    settings = settings or get_settings()
+    for domain in settings.domains or ():
+        runtime_class(domain)
+    configure_logging()
+    future: Future[ModelRegistry] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(load_models(settings))
+        except BaseException as exc:  # handed to the caller of result(), not swallowed
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="aimass-model-load", daemon=True).start()
+    return future
