@@ -20,7 +20,6 @@ PROBES = Path(__file__).resolve().parent / "text_probes.py"
 HANDLER = "cold-handler"  # the Lambda handler as deployed (model load overlapping the imports)
 HANDLER_SPLIT = "cold-handler-split"  # the same, imports first and then the load: each phase's own cost
 FLOOR = "cold-floor"  # the raw engine
-DIRECT = "cold-direct"  # the direct_adapter prototype: no Mangum, no FastAPI
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,6 @@ def write_specs(
     return {
         HANDLER: _write(scratch, HANDLER, handler),
         HANDLER_SPLIT: _write(scratch, HANDLER_SPLIT, {**handler, "split": True}),
-        DIRECT: _write(scratch, DIRECT, handler),
         FLOOR: _write(scratch, FLOOR, floor),
         "peak-rss": _write(scratch, "peak-rss", rss),
     }

@@ -2,7 +2,6 @@
 
 * ``cold-handler``: import the Lambda handler and answer one event, as a new Lambda container does.
 * ``cold-handler-split``: the same with the web stack imported first, to time each phase on its own.
-* ``cold-direct``: the same through bench/direct_adapter.py (a prototype without Mangum and FastAPI).
 * ``cold-floor``: the raw-engine floor: import ONNX Runtime and tokenizers, load the same model bytes with
   the same session options, tokenise and run the same sentence once.
 * ``peak-rss``: import the handler, serve warm-up and batch-32 events, report the peak resident memory.
@@ -27,8 +26,6 @@ from typing import Any  # noqa: E402
 
 # What the handler imports before it loads a model: the web stack, the shared core, the text domain.
 HANDLER_IMPORTS = ("fastapi", "mangum", "aimass.http.app", "aimass_text")
-# What the direct prototype needs: the core without aimass.http, so neither FastAPI nor Starlette.
-DIRECT_IMPORTS = ("aimass.registry", "aimass.protocol.v2_dataplane", "aimass_text")
 
 
 class LambdaContext:
@@ -76,37 +73,6 @@ def cold_handler(spec: dict[str, Any]) -> None:
     answered = time.perf_counter()
     if response["statusCode"] != 200:
         raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
-    _emit(
-        {
-            "started": STARTED,
-            "imported": imported,
-            "loaded": loaded,
-            "answered": answered,
-            "head": _head(response["body"], spec["route"]),
-        }
-    )
-
-
-def cold_direct(spec: dict[str, Any]) -> None:
-    for name in DIRECT_IMPORTS:
-        importlib.import_module(name)
-    sys.path.insert(0, spec["repo"])
-    from aimass.protocol.v2_dataplane import DataPlane
-    from aimass.registry import ModelRegistry
-    from aimass.session import SessionFactory
-    from aimass.settings import Settings
-    from aimass.store import LocalModelStore
-    from bench.direct_adapter import direct_infer
-
-    imported = time.perf_counter()
-    # What build_app does, minus the app.
-    settings = Settings()
-    registry = ModelRegistry(LocalModelStore(settings.model_store), SessionFactory(settings), domains=settings.domains)
-    registry.load_all()
-    plane = DataPlane(registry, settings)
-    loaded = time.perf_counter()
-    response = direct_infer(plane, spec["event"])
-    answered = time.perf_counter()
     _emit(
         {
             "started": STARTED,
@@ -193,7 +159,6 @@ def peak_rss(spec: dict[str, Any]) -> None:
 PROBES = {
     "cold-handler": cold_handler,
     "cold-handler-split": cold_handler,
-    "cold-direct": cold_direct,
     "cold-floor": cold_floor,
     "peak-rss": peak_rss,
 }
