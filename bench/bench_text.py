@@ -32,11 +32,11 @@ import numpy as np  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from aimass.errors import AimassError  # noqa: E402
+from aimass.lambda_context import LocalLambdaContext  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
 from aimass.store import ModelArtifact  # noqa: E402
 from bench import cold_start  # noqa: E402
 from bench.common import (  # noqa: E402
-    LambdaContext,
     Stats,
     cpu_busy,
     free_port,
@@ -169,7 +169,7 @@ def _check_same_answer(route: Route, body: bytes | str, expected: np.ndarray[Any
 
 
 def _lambda_call(handler: Handler, event: dict[str, Any]) -> Callable[[], object]:
-    context = LambdaContext()
+    context = LocalLambdaContext()
 
     def call() -> object:
         response = handler(event, context)
@@ -197,7 +197,7 @@ def measure_warm(
     }
     for route in (V2, OPENAI):
         event = route.event(manifest, [SINGLE])
-        _check_same_answer(route, handler(event, LambdaContext())["body"], expected, f"handler {route.name}")
+        _check_same_answer(route, handler(event, LocalLambdaContext())["body"], expected, f"handler {route.name}")
         paths[f"handler_{route.name}"] = _lambda_call(handler, event)
         server_call = _server_call(client, route.path(manifest.name), route.body(manifest, [SINGLE]))
         _check_same_answer(route, server_call(), expected, f"server {route.name}")

@@ -165,21 +165,3 @@ def merge_results(path: Path, domain: str, results: Mapping[str, Any]) -> None:
     scratch = path.with_suffix(path.suffix + ".tmp")
     scratch.write_text(json.dumps(document, indent=2) + "\n")
     scratch.replace(path)
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of the context object the Lambda runtime passes to a handler."""
-
-    function_name: str = "aimass-text"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 3008
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:aimass-text"
-    aws_request_id: str = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
-    log_group_name: str = "/aws/lambda/aimass-text"
-    log_stream_name: str = "2026/11/28/[$LATEST]0123456789abcdef"
-    identity: Any = None
-    client_context: Any = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000

@@ -28,7 +28,7 @@ from typing import Any  # noqa: E402
 HANDLER_IMPORTS = ("fastapi", "mangum", "aimass.http.app", "aimass_text")
 
 
-class LambdaContext:
+class LocalLambdaContext:
     """Just enough of the Lambda context object: Mangum only passes it through in the ASGI scope."""
 
     function_name = "aimass-text"
@@ -69,7 +69,7 @@ def _head(body: str, route: str) -> list[float]:
 def cold_handler(spec: dict[str, Any]) -> None:
     handler, imported = _import_handler(spec)
     loaded = time.perf_counter()
-    response = handler(spec["event"], LambdaContext())
+    response = handler(spec["event"], LocalLambdaContext())
     answered = time.perf_counter()
     if response["statusCode"] != 200:
         raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
@@ -140,7 +140,7 @@ def peak_rss(spec: dict[str, Any]) -> None:
     handler, _ = _import_handler(spec)
     # ru_maxrss is in KiB on Linux.
     after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    context = LambdaContext()
+    context = LocalLambdaContext()
     for _ in range(spec["warmup"]):
         handler(spec["event"], context)
     for _ in range(spec["batches"]):

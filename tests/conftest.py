@@ -6,7 +6,6 @@ import importlib.util
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
+from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings, get_settings
 from tests.tiny_models import build_tiny_text
 
@@ -56,23 +56,9 @@ def load_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
     return event
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "aimass-text"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 3008
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:aimass-text"
-    aws_request_id: str = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
-    log_group_name: str = "/aws/lambda/aimass-text"
-    log_stream_name: str = "2026/11/28/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
-
-
 @pytest.fixture
-def lambda_context() -> LambdaContext:
-    return LambdaContext()
+def lambda_context() -> LocalLambdaContext:
+    return LocalLambdaContext()
 
 
 def import_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:

@@ -11,7 +11,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from tests.conftest import LambdaContext, import_handler, load_event
+from aimass.lambda_context import LocalLambdaContext
+from tests.conftest import import_handler, load_event
 from tests.tiny_models import DIM, TINY_TEXT
 
 TEXTS = ["A man is playing a guitar.", "Someone plays an instrument."]
@@ -23,7 +24,7 @@ def handler_module(tiny_store: Path) -> ModuleType:
         return import_handler(tiny_store, monkeypatch)
 
 
-def invoke(module: ModuleType, name: str, context: LambdaContext) -> dict[str, object]:
+def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, object]:
     response: dict[str, object] = module.handler(load_event(name, model=TINY_TEXT), context)
     return response
 
@@ -37,7 +38,7 @@ def header(response: dict[str, object], name: str) -> str | None:
 
 @pytest.mark.parametrize("event", ["apigw_rest_v1_infer", "apigw_http_v2_infer"])
 def test_v2_json_infer_through_both_gateway_kinds(
-    handler_module: ModuleType, lambda_context: LambdaContext, event: str
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
     # GIVEN a recorded V2 JSON inference event WHEN the handler answers it
     response = invoke(handler_module, event, lambda_context)
@@ -52,7 +53,7 @@ def test_v2_json_infer_through_both_gateway_kinds(
 
 @pytest.mark.parametrize("event", ["apigw_rest_v1_infer_binary", "apigw_http_v2_infer_binary"])
 def test_v2_binary_infer_round_trips_base64_bodies(
-    handler_module: ModuleType, lambda_context: LambdaContext, event: str
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
     response = invoke(handler_module, event, lambda_context)
     assert response["statusCode"] == 200, response
@@ -68,7 +69,7 @@ def test_v2_binary_infer_round_trips_base64_bodies(
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
-def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: LambdaContext) -> None:
+def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
     response = invoke(handler_module, "apigw_http_v2_embeddings", lambda_context)
     assert response["statusCode"] == 200, response
     body = json.loads(str(response["body"]))
@@ -78,7 +79,7 @@ def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: Lam
     assert header(response, "x-model-version") == "1"
 
 
-def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lambda_context: LambdaContext) -> None:
+def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
     response = invoke(handler_module, "apigw_rest_v1_model_metadata", lambda_context)
     assert response["statusCode"] == 200
     assert json.loads(str(response["body"]))["inputs"][0]["datatype"] == "BYTES"
@@ -86,7 +87,7 @@ def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lamb
 
 
 def test_malformed_json_event_is_a_400_naming_the_body(
-    handler_module: ModuleType, lambda_context: LambdaContext
+    handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
     response = invoke(handler_module, "apigw_http_v2_bad_json", lambda_context)
     assert response["statusCode"] == 400

@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
+from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings
-from tests.conftest import REAL_MODEL, LambdaContext, import_handler, load_event
+from tests.conftest import REAL_MODEL, import_handler, load_event
 
 pytestmark = pytest.mark.real_model
 EVAL = Path(__file__).resolve().parents[2] / "models/text/minilm/eval.json"
@@ -74,7 +75,7 @@ def test_dynamic_padding_and_token_counts(real_client: TestClient) -> None:
 
 
 def test_lambda_handler_answers_with_the_real_model(
-    real_model_store: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: LambdaContext
+    real_model_store: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: LocalLambdaContext
 ) -> None:
     module: ModuleType = import_handler(real_model_store, monkeypatch)
     response = module.handler(load_event("apigw_http_v2_embeddings"), lambda_context)
