@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy layers functions models infra tests bench
+	MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy layers functions models infra tests bench
 
 format: $(STAMP)
 	$(BIN)/ruff format .

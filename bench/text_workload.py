@@ -11,20 +11,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from aimass.domains import runtime_class
 from aimass.errors import AimassError
 from aimass.manifest import ModelManifest
 from aimass.runtime import Tensor
 from aimass.session import SessionFactory
 from aimass.settings import Settings, get_settings
 from aimass.store import LocalModelStore, ModelArtifact
-from aimass_text.runtime import TextEmbeddingRuntime
 from bench.common import swapped
+
+if TYPE_CHECKING:
+    from aimass_text.runtime import TextEmbeddingRuntime
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "tests" / "events"
@@ -197,7 +200,8 @@ class RawEngine:
     def __init__(
         self, artifact: ModelArtifact, settings: Settings, *, session: ort.InferenceSession | None = None
     ) -> None:
-        self.runtime = TextEmbeddingRuntime(artifact, SessionFactory(settings))
+        # Found the way the server finds it; typed as what the text domain is.
+        self.runtime = cast("TextEmbeddingRuntime", runtime_class(DOMAIN)(artifact, SessionFactory(settings)))
         self.runtime.load()
         self.separate_session: ort.InferenceSession = self.runtime.session
         if session is not None:

@@ -1,19 +1,39 @@
 """Finds the runtime class of a domain.
 
-A domain lives in its own package, ``aimass_<domain>``, that exports ``Runtime``. Function images carry
-only their own domain's package, so a process serves exactly the domains it can import.
+A domain lives in its own package, ``aimass_<domain>``, that exports ``Runtime``. In a function image the
+package sits beside the core at the task root, and the image carries only its own domain. In a checkout
+each one lives in ``functions/<domain>/aimass_<domain>/`` and is found there, so that a new domain
+directory is served without registering it anywhere.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 
 from aimass.errors import ModelLoadError
 from aimass.runtime import ModelRuntime
 
+# layers/aimass/domains.py -> the checkout's functions/ (absent inside a function image).
+CHECKOUT_FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def checkout_domains(functions: Path = CHECKOUT_FUNCTIONS) -> list[str]:
+    """The domains under ``functions``, each made importable; none outside a checkout."""
+    if not functions.is_dir():
+        return []
+    found = sorted(p.name for p in functions.iterdir() if (p / f"aimass_{p.name}" / "__init__.py").is_file())
+    for domain in found:
+        path = str(functions / domain)
+        if path not in sys.path:
+            sys.path.append(path)
+    return found
+
 
 def runtime_class(domain: str) -> type[ModelRuntime]:
     module_name = f"aimass_{domain}"
+    checkout_domains()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

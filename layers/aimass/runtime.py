@@ -18,6 +18,7 @@ import numpy.typing as npt
 from aimass.manifest import ModelManifest
 from aimass.session import SessionFactory
 from aimass.store import ModelArtifact
+from aimass.tasks import TaskSpec
 
 Tensor = npt.NDArray[np.generic]
 
@@ -54,3 +55,7 @@ class ModelRuntime(ABC):
 
         Raise InvalidInput for values the manifest cannot express as wrong (an undecodable string, say).
         """
+
+    def tasks(self) -> dict[str, TaskSpec]:
+        """The task endpoints this model answers, by task name (``POST /v1/{domain}/{task}``)."""
+        return {}

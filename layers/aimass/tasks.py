@@ -1,0 +1,37 @@
+"""Task endpoints: what a domain offers beyond raw tensors (classify an image, act on an observation).
+
+A runtime declares its tasks; the core serves each one at ``POST /v1/{domain}/{task}`` with JSON or a
+multipart form, validates the body against the task's request model, and wraps the result in the one
+envelope every task shares: ``{"request_id", "model", "model_version", "outputs", "usage"}``. A domain
+writes the request model and the method, never the route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    outputs: Any  # JSON-serialisable: lists, dicts, numbers, strings
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a runtime.
+
+    ``request`` validates the JSON body (its field ``model``, if any, is filled by the core and may be
+    ignored). ``file_field`` names the request field that carries uploaded files: in a multipart form each
+    part of that name becomes one element, base64-encoded the way a JSON client would send it, so that the
+    field can be typed ``list[Base64Bytes]`` and both forms validate alike.
+    """
+
+    request: type[BaseModel]
+    run: Callable[[Any], TaskResult]
+    file_field: str | None = None
+    summary: str = ""
