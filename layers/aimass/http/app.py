@@ -11,8 +11,10 @@ from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import install_hot_routes
 from aimass.http.middleware import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
+from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.protocol.openai import OpenAIService
+from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.registry import ModelRegistry
 from aimass.settings import Settings, get_settings
@@ -29,10 +31,16 @@ Every response carries an `x-request-id` header. Errors answer `{"error": "..."}
 
 def create_app(registry: ModelRegistry, settings: Settings, *, offload: offloads.Offload) -> FastAPI:
     app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION)
-    plane, service = DataPlane(registry, settings), OpenAIService(registry, settings)
+    plane, service, tasks = DataPlane(registry, settings), OpenAIService(registry, settings), TaskService(registry)
     app.include_router(v2_router(plane))
     app.include_router(openai_router(service))
-    install_hot_routes(app, [*v2_hot_routes(plane, offload), *openai_hot_routes(service, offload)])
+    hot = [
+        *v2_hot_routes(plane, offload),
+        *openai_hot_routes(service, offload),
+        transcription_hot_route(tasks, offload),
+        *task_hot_routes(tasks, offload),
+    ]
+    install_hot_routes(app, hot)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -25,7 +25,7 @@ _ERROR = {
     },
 }
 _TAG = "OpenAI-compatible"
-_ERRORS: dict[int | str, dict[str, Any]] = {code: _ERROR for code in (400, 404, 413, 503)}
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {code: _ERROR for code in (400, 404, 413, 503)}
 
 
 def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute]:
@@ -34,7 +34,7 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
         return Response(body, media_type="application/json", headers={MODEL_VERSION_HEADER: runtime.manifest.version})
 
     body = {"application/json": {"schema": schema_ref(EmbeddingsRequest)}}
-    errors = {str(code): doc for code, doc in _ERRORS.items()}
+    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
     return [
         HotRoute(
             "/v1/embeddings",
@@ -50,7 +50,7 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
 
 
 def openai_router(service: OpenAIService) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=[_TAG], responses=_ERRORS)
+    router = APIRouter(prefix="/v1", tags=[_TAG], responses=OPENAI_ERRORS)
 
     @router.get("/models", response_model=ModelList, summary="List models")
     async def models() -> ModelList:

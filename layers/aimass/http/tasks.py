@@ -1,0 +1,112 @@
+"""Routes for the task endpoints (``/v1/{domain}/{task}``) and the OpenAI audio transcription endpoint.
+
+One route per task some served model offers, so that each is documented with its own request schema.
+Bodies are JSON or multipart forms; both validate against the same request model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from aimass.errors import InvalidInput
+from aimass.http.errors import request_id_of
+from aimass.http.hot_routes import HotRoute, schema_ref
+from aimass.http.offload import Offload
+from aimass.http.openai import MODEL_VERSION_HEADER, OPENAI_ERRORS
+from aimass.protocol import openai_audio
+from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
+from aimass.tasks import TaskSpec
+
+_FORM_LIMITS = {"max_files": 16, "max_fields": 32}
+
+
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+async def read_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
+    """The form's text fields and file parts; a text field given twice keeps its last value."""
+    fields: dict[str, str] = {}
+    uploads: list[Upload] = []
+    try:
+        async with request.form(**_FORM_LIMITS) as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    uploads.append(Upload(key, await value.read()))
+                else:
+                    fields[key] = value
+    except (AssertionError, ValueError) as exc:  # Starlette's multipart parser reports malformed bodies so
+        raise InvalidInput(f"malformed multipart form: {exc}", param="body") from None
+    return fields, uploads
+
+
+def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
+    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
+
+    def route(domain: str, task: str, spec: TaskSpec) -> HotRoute:
+        async def endpoint(request: Request) -> Response:
+            if is_form(request):
+                fields, uploads = await read_form(request)
+                answer: Answer = await offload(service.run_form, domain, task, fields, uploads)
+            else:
+                answer = await offload(service.run_json, domain, task, await request.body())
+            body = envelope(answer, request_id_of(request.scope))
+            return Response(body, media_type="application/json")
+
+        return HotRoute(
+            f"/v1/{domain}/{task}",
+            endpoint,
+            spec.summary or f"{domain}: {task}",
+            f"Tasks: {domain}",
+            _body(spec),
+            TaskEnvelope,
+            errors,
+            models=(spec.request,),
+        )
+
+    return [route(domain, task, spec) for (domain, task), spec in sorted(service.offered().items())]
+
+
+def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
+    async def transcriptions(request: Request) -> Response:
+        if not is_form(request):
+            raise InvalidInput("send the audio as multipart/form-data with a 'file' part", param="file")
+        fields, uploads = await read_form(request)
+        rendered = await offload(openai_audio.transcribe, service, fields, uploads)
+        version = rendered.answer.runtime.manifest.version
+        return Response(rendered.body, media_type=rendered.media_type, headers={MODEL_VERSION_HEADER: version})
+
+    form = {
+        "type": "object",
+        "required": ["file", "model"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "model": {"type": "string"},
+            "response_format": {"type": "string", "enum": list(openai_audio.FORMATS), "default": "json"},
+        },
+    }
+    body = {"multipart/form-data": {"schema": form}}
+    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
+    return HotRoute(
+        "/v1/audio/transcriptions",
+        transcriptions,
+        "Create transcription",
+        "OpenAI-compatible",
+        body,
+        openai_audio.Transcription,
+        errors,
+    )
+
+
+def _body(spec: TaskSpec) -> dict[str, Any]:
+    body: dict[str, Any] = {"application/json": {"schema": schema_ref(spec.request)}}
+    if spec.file_field:
+        body["multipart/form-data"] = {
+            "schema": {"type": "object", "properties": {spec.file_field: {"type": "string", "format": "binary"}}},
+            "description": f"the request's fields as form fields; each '{spec.file_field}' part one file",
+        }
+    return body
