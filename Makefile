@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STORE ?= model_store
-TEXT_MODEL := $(STORE)/all-minilm-l6-v2/1/manifest.json
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: help setup models serve test check lint typecheck format bench payload synth deploy clean
@@ -29,9 +28,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The build script is a fast no-op when the verified model is already in the store.
+# Every catalogued model (models/<domain>/<model>/); each build is a fast no-op when the verified model is
+# already in the store.
 models: $(STAMP)
-	$(BIN)/python models/text/minilm/build.py --store $(STORE)
+	$(BIN)/aimass models build --store $(STORE)
 
 serve: models
 	$(BIN)/aimass serve --store $(STORE)

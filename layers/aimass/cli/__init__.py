@@ -1,0 +1,17 @@
+"""The ``aimass`` command: run the local API, build and inspect models, invoke functions locally.
+
+Operator tooling only; function images never import it (typer, rich and uvicorn stay out of them).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aimass.cli import invoke, models, serve
+
+app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
+app.command()(serve.serve)
+app.command()(invoke.invoke)
+app.add_typer(models.app, name="models")
+
+__all__ = ["app"]

@@ -1,0 +1,3 @@
+from aimass.cli import app
+
+app()

@@ -1,0 +1,45 @@
+"""``aimass invoke DOMAIN EVENT.json``: run a function's Lambda handler on an API Gateway event, locally.
+
+The handler module is imported from ``functions/<domain>/handler.py`` with the environment its image
+sets, the way ``sam local invoke`` runs the image, and the response is printed as the runtime would
+return it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aimass.cli.common import CHECKOUT, StoreOption, console, settings_for
+from aimass.lambda_context import LocalLambdaContext
+
+
+def invoke(
+    domain: Annotated[str, typer.Argument(help="the function's domain, e.g. text")],
+    event: Annotated[Path, typer.Argument(help="an API Gateway REST (v1) or HTTP API (v2) event, as JSON")],
+    store: StoreOption = None,
+) -> None:
+    """Invoke a domain's Lambda handler on an event and print the response."""
+    handler_file = CHECKOUT / "functions" / domain / "handler.py"
+    if not handler_file.is_file():
+        known = sorted(p.parent.name for p in (CHECKOUT / "functions").glob("*/handler.py"))
+        raise typer.BadParameter(f"no function '{domain}'; functions: {known}", param_hint="DOMAIN")
+    try:
+        payload: dict[str, Any] = json.loads(event.read_text())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read {event}: {exc}", param_hint="EVENT") from None
+    os.environ["AIMASS_MODEL_STORE"] = str(settings_for(store).model_store.resolve())
+    os.environ["AIMASS_DOMAINS"] = json.dumps([domain])
+    spec = importlib.util.spec_from_file_location(f"aimass_{domain}_handler", handler_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    response = module.handler(payload, LocalLambdaContext(function_name=f"aimass-{domain}"))
+    console.print_json(json.dumps(response))
+    if int(response.get("statusCode", 500)) >= 400:
+        raise typer.Exit(1)

@@ -1,0 +1,58 @@
+"""``aimass serve``: every model in the store, every domain, one process, the API Gateway paths."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from aimass.cli.common import StoreOption, console, settings_for
+from aimass.errors import AimassError
+from aimass.settings import Settings
+from aimass.store import LocalModelStore
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port [default: PORT or 8000]")] = 0,
+    store: StoreOption = None,
+) -> None:
+    """Serve every model in the store under the same paths as the API Gateway deployment."""
+    import uvicorn
+
+    from aimass.http.app import build_app
+
+    port = port or int(os.environ.get("PORT", "8000"))
+    settings = settings_for(store)
+    api = build_app(settings)
+    base = f"http://{host}:{port}"
+    _banner(base, settings)
+    # One process, one event loop: inference runs on worker threads (ONNX Runtime releases the GIL).
+    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+
+
+def _banner(base: str, settings: Settings) -> None:
+    store = LocalModelStore(settings.model_store)
+    names = store.model_names()
+    console.print(f"[bold]AI Mass[/] serving {len(names)} model(s) from {settings.model_store}: {', '.join(names)}")
+    console.print(f"Base URL: [bold cyan]{base}[/]   API docs: {base}/docs")
+    example = _example(base, store, names)
+    if example:
+        console.print("Try:", style="bold")
+        console.print(f"  {example}", markup=False, soft_wrap=True)
+    console.print("Press Ctrl-C to stop.")
+
+
+def _example(base: str, store: LocalModelStore, names: list[str]) -> str | None:
+    """A ready-to-paste call: an embedding if a text model is served, else a model's V2 metadata."""
+    for name in names:
+        try:
+            task = store.fetch(name, store.versions(name)[-1]).manifest.task
+        except AimassError:
+            continue
+        if task == "embedding":
+            body = json.dumps({"model": name, "input": ["A cat sits on the mat.", "A kitten rests on a rug."]})
+            return f"curl -s {base}/v1/embeddings -H 'Content-Type: application/json' -d '{body}'"
+    return f"curl -s {base}/v2/models/{names[0]}" if names else None
