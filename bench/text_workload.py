@@ -106,8 +106,8 @@ class Route:
         return np.asarray([item["embedding"] for item in document["data"]], dtype=np.float32)
 
 
-V2 = Route("v2", "apigw_http_v2_infer")
-OPENAI = Route("openai", "apigw_http_v2_embeddings")
+V2 = Route("v2", "apigw_http_v2_text_infer")
+OPENAI = Route("openai", "apigw_http_v2_text_embeddings")
 ROUTES = (V2, OPENAI)
 
 

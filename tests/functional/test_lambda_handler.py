@@ -36,7 +36,7 @@ def header(response: dict[str, object], name: str) -> str | None:
     return None if found is None else str(found)
 
 
-@pytest.mark.parametrize("event", ["apigw_rest_v1_infer", "apigw_http_v2_infer"])
+@pytest.mark.parametrize("event", ["apigw_rest_v1_text_infer", "apigw_http_v2_text_infer"])
 def test_v2_json_infer_through_both_gateway_kinds(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
@@ -51,7 +51,7 @@ def test_v2_json_infer_through_both_gateway_kinds(
     assert header(response, "x-request-id")
 
 
-@pytest.mark.parametrize("event", ["apigw_rest_v1_infer_binary", "apigw_http_v2_infer_binary"])
+@pytest.mark.parametrize("event", ["apigw_rest_v1_text_infer_binary", "apigw_http_v2_text_infer_binary"])
 def test_v2_binary_infer_round_trips_base64_bodies(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
@@ -70,7 +70,7 @@ def test_v2_binary_infer_round_trips_base64_bodies(
 
 
 def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    response = invoke(handler_module, "apigw_http_v2_embeddings", lambda_context)
+    response = invoke(handler_module, "apigw_http_v2_text_embeddings", lambda_context)
     assert response["statusCode"] == 200, response
     body = json.loads(str(response["body"]))
     assert [item["index"] for item in body["data"]] == [0, 1]
@@ -80,7 +80,7 @@ def test_openai_embeddings_event(handler_module: ModuleType, lambda_context: Loc
 
 
 def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    response = invoke(handler_module, "apigw_rest_v1_model_metadata", lambda_context)
+    response = invoke(handler_module, "apigw_rest_v1_text_model_metadata", lambda_context)
     assert response["statusCode"] == 200
     assert json.loads(str(response["body"]))["inputs"][0]["datatype"] == "BYTES"
     assert header(response, "x-request-id") == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
@@ -89,7 +89,7 @@ def test_metadata_event_uses_gateway_request_id(handler_module: ModuleType, lamb
 def test_malformed_json_event_is_a_400_naming_the_body(
     handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
-    response = invoke(handler_module, "apigw_http_v2_bad_json", lambda_context)
+    response = invoke(handler_module, "apigw_http_v2_text_bad_json", lambda_context)
     assert response["statusCode"] == 400
     error = json.loads(str(response["body"]))["error"]
     assert error["param"] == "body" and "not valid JSON" in error["message"]
@@ -97,7 +97,7 @@ def test_malformed_json_event_is_a_400_naming_the_body(
 
 def test_binary_bytes_encoding_matches_the_protocol() -> None:
     # The recorded binary event carries the strings length-prefixed, little-endian, as V2 specifies.
-    event = load_event("apigw_rest_v1_infer_binary")
+    event = load_event("apigw_rest_v1_text_infer_binary")
     raw = base64.b64decode(event["body"])
     size = int(event["headers"]["Inference-Header-Content-Length"])
     (length,) = struct.unpack_from("<I", raw, size)

@@ -40,7 +40,7 @@ from functions.packaging import (
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
-EVENT_NAMES = ["apigw_http_v2_embeddings", "apigw_rest_v1_infer"]
+EVENT_NAMES = ["apigw_http_v2_text_embeddings", "apigw_rest_v1_text_infer"]
 REQUIREMENTS = ROOT / "functions" / "text" / "requirements.txt"
 DIM = 384
 # Import names of build and dev tools (and of huggingface-hub, left out on purpose): none may ship.

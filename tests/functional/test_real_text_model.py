@@ -78,7 +78,7 @@ def test_lambda_handler_answers_with_the_real_model(
     real_model_store: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: LocalLambdaContext
 ) -> None:
     module: ModuleType = import_handler(real_model_store, monkeypatch)
-    response = module.handler(load_event("apigw_http_v2_embeddings"), lambda_context)
+    response = module.handler(load_event("apigw_http_v2_text_embeddings"), lambda_context)
     assert response["statusCode"] == 200, response
     data = json.loads(response["body"])["data"]
     first, second = (np.array(item["embedding"]) for item in data)

@@ -19,7 +19,9 @@ def aimass(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_invoke_runs_a_functions_handler_on_an_event(tiny_store: Path, tmp_path: Path) -> None:
     event = tmp_path / "event.json"
-    event.write_text((EVENTS / "apigw_rest_v1_model_metadata.json").read_text().replace("all-minilm-l6-v2", TINY_TEXT))
+    event.write_text(
+        (EVENTS / "apigw_rest_v1_text_model_metadata.json").read_text().replace("all-minilm-l6-v2", TINY_TEXT)
+    )
     result = aimass("invoke", "text", str(event), "--store", str(tiny_store))
     assert result.returncode == 0, result.stderr
     response = json.loads(result.stdout)
@@ -29,13 +31,15 @@ def test_invoke_runs_a_functions_handler_on_an_event(tiny_store: Path, tmp_path:
 
 def test_invoke_exits_nonzero_on_an_error_response(tiny_store: Path) -> None:
     # The recorded event names the real model, which this store does not hold.
-    result = aimass("invoke", "text", str(EVENTS / "apigw_rest_v1_model_metadata.json"), "--store", str(tiny_store))
+    result = aimass(
+        "invoke", "text", str(EVENTS / "apigw_rest_v1_text_model_metadata.json"), "--store", str(tiny_store)
+    )
     assert result.returncode == 1
     assert json.loads(result.stdout)["statusCode"] == 404
 
 
 def test_invoke_names_unknown_functions() -> None:
-    result = aimass("invoke", "nope", str(EVENTS / "apigw_rest_v1_model_metadata.json"))
+    result = aimass("invoke", "nope", str(EVENTS / "apigw_rest_v1_text_model_metadata.json"))
     assert result.returncode == 2 and "no function 'nope'" in result.stderr
 
 
