@@ -26,7 +26,9 @@ from aws_cdk import App, Tags, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.config import ConfigError, ServingConfig  # noqa: E402
+from infra.routes import RouteError  # noqa: E402
 from infra.stacks.serving_stack import ServingStack  # noqa: E402
+from models.catalogue import CatalogueError  # noqa: E402
 
 # What the CDK CLI turns on by default, so that a plain `python infra/app.py` (and the tests)
 # produce the same template: resource metadata with the construct path and, for SAM CLI
@@ -46,11 +48,16 @@ def stack_name(config: ServingConfig) -> str:
     return f"AiMass-Serving-{config.stage}"
 
 
-def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> App:
+def build_app(
+    context: Mapping[str, Any] | None = None, *, outdir: str | None = None, repo_root: Path = REPO_ROOT
+) -> App:
     """Build the app: cdk.json context, then ``context`` on top (the CDK CLI's context wins over both).
 
+    The functions, their settings and the model catalogue are read from the checkout at ``repo_root``.
+
     The settings are read and validated once (``ServingConfig``) before any construct is created;
-    a bad value raises ``infra.config.ConfigError`` naming the context key.
+    a bad value raises ``infra.config.ConfigError`` naming the context key (or the function.toml and
+    key). A catalogued model whose domain has no function raises ``infra.routes.RouteError``.
     """
     app = App(
         context={**CLI_DEFAULT_CONTEXT, **cdk_json_context(), **(context or {})},
@@ -65,7 +72,8 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         app,
         stack_name(config),
         config=config,
-        description=f"AI Mass serving ({config.stage}): text domain function, model bucket and HTTPS API",
+        repo_root=repo_root,
+        description=f"AI Mass serving ({config.stage}): one function per model domain, model bucket and HTTPS API",
         # No `env`: the stack is environment-agnostic. `cdk deploy` targets the account and
         # region of the credentials in use, and the template refers to them only through
         # AWS::AccountId / AWS::Region, so the same template deploys anywhere.
@@ -85,7 +93,7 @@ def main() -> None:
     # (App would otherwise pick a temporary directory).
     try:
         app = build_app(outdir=os.environ.get("CDK_OUTDIR") or str(REPO_ROOT / "cdk.out"))
-    except ConfigError as exc:
+    except (ConfigError, RouteError, CatalogueError) as exc:
         sys.exit(f"infra/app.py: {exc}")
     app.synth()
 

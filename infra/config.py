@@ -1,19 +1,37 @@
-"""Deployment settings, read from CDK context once and validated before any construct is built.
+"""Deployment settings, validated before any construct is built.
 
-Every key lives under the ``aimass:`` prefix. Defaults are kept in step with ``cdk.json``
-(tests/infra checks this), so ``python infra/app.py`` and ``npx cdk synth`` build the same thing.
-Override one for a single run with ``npx cdk synth -c aimass:textMemoryMb=4096``.
+Two sources:
+
+* Stack-wide values come from CDK context, every key under the ``aimass:`` prefix. Defaults are kept
+  in step with ``cdk.json`` (tests/infra checks this), so ``python infra/app.py`` and ``npx cdk synth``
+  build the same thing. Override one for a single run with ``npx cdk synth -c aimass:stage=prod``.
+* Each domain function's sizing and extra routes come from ``functions/<domain>/function.toml``, next to
+  the Dockerfile that makes the directory a function (``discover_functions``). For a single run,
+  ``-c 'aimass:functionOverrides={"text": {"memory_mb": 4096}}'`` replaces values from those files.
+
+Errors name the context key, or the file and key, at fault.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from infra.routes import DOMAIN_NAME, RouteError, check_path
+
 CONTEXT_PREFIX = "aimass:"
+
+# A directory functions/<domain>/ holding a Dockerfile is a domain function; function.toml sizes it.
+FUNCTIONS_DIR = "functions"
+DOCKERFILE = "Dockerfile"
+FUNCTION_TOML = "function.toml"
 
 # Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB, up to six at 10,240 MB.
 MB_PER_VCPU = 1769
@@ -64,32 +82,16 @@ class ServingConfig(BaseModel):
         pattern=r"^[a-z][a-z0-9-]{0,19}$",
         description="deployment stage; names the stack and the API Gateway stage",
     )
-    text_memory_mb: int = Field(
-        default=3008,
-        alias="aimass:textMemoryMb",
-        ge=128,
-        le=10240,
-        # 3,008 MB buys ~1.7 vCPU (two intra-op threads): MiniLM embedding batches are CPU-bound,
-        # and below 1,769 MB a function has less than one core.
-        description="memory of the text function, which also sets its CPU share",
+    front_domain: str = Field(
+        default="text",
+        alias="aimass:frontDomain",
+        pattern=DOMAIN_NAME.pattern,
+        description="domain whose function answers the server-wide routes (/v2, /v1/models, /docs, ...)",
     )
-    text_timeout_s: int = Field(
-        default=API_INTEGRATION_TIMEOUT_S,
-        alias="aimass:textTimeoutSeconds",
-        ge=3,
-        le=API_INTEGRATION_TIMEOUT_S,
-        description="text function timeout; no longer than the API Gateway integration timeout",
-    )
-    text_architecture: Literal["x86_64", "arm64"] = Field(
-        default="x86_64",
-        alias="aimass:textArchitecture",
-        description="instruction set of the text function and its image",
-    )
-    text_reserved_concurrency: int | None = Field(
-        default=None,
-        alias="aimass:textReservedConcurrency",
-        ge=1,
-        description="reserved concurrency of the text function; None leaves it on the account pool",
+    function_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        alias="aimass:functionOverrides",
+        description='per-domain function.toml values replaced for this synth, e.g. {"text": {"memory_mb": 4096}}',
     )
     log_retention_days: int = Field(
         default=30,
@@ -109,12 +111,15 @@ class ServingConfig(BaseModel):
         description="burst of requests the API stage accepts above the steady rate",
     )
 
-    @field_validator("text_reserved_concurrency", mode="before")
+    @field_validator("function_overrides", mode="before")
     @classmethod
-    def _none_words(cls, value: Any) -> Any:
-        # `cdk -c key=value` passes strings; let "null"/"none"/"" mean "unset".
-        if isinstance(value, str) and value.strip().lower() in {"", "null", "none"}:
-            return None
+    def _json_string(cls, value: Any) -> Any:
+        # `cdk -c key=value` passes strings; accept the JSON object as text.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected a JSON object: {exc}") from None
         return value
 
     @field_validator("log_retention_days")
@@ -128,11 +133,6 @@ class ServingConfig(BaseModel):
     def log_retention_name(self) -> str:
         """``log_retention_days`` as the name of its ``aws_logs.RetentionDays`` member."""
         return LOG_RETENTION_DAYS[self.log_retention_days]
-
-    @property
-    def text_intra_op_threads(self) -> int:
-        """ONNX Runtime intra-op threads: one per vCPU the memory setting buys (3,008 MB: 2)."""
-        return max(1, min(MAX_VCPUS, math.ceil(self.text_memory_mb / MB_PER_VCPU)))
 
     @classmethod
     def context_keys(cls) -> frozenset[str]:
@@ -160,3 +160,123 @@ class ServingConfig(BaseModel):
                 key = ".".join(str(part) for part in error["loc"])
                 problems.append(f"CDK context {key!r}: {error['msg']} (got {error.get('input')!r})")
             raise ConfigError("invalid deployment settings:\n  " + "\n  ".join(problems)) from None
+
+
+class FunctionConfig(BaseModel):
+    """One domain function's settings: ``functions/<domain>/function.toml``, validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    memory_mb: int = Field(
+        ge=128,
+        le=10240,
+        description="memory of the function, which also sets its CPU share (1 vCPU per 1,769 MB)",
+    )
+    timeout_s: int = Field(
+        ge=3,
+        le=API_INTEGRATION_TIMEOUT_S,
+        description="function timeout; no longer than the API Gateway integration timeout",
+    )
+    architecture: Literal["x86_64", "arm64"] = Field(description="instruction set of the function and its image")
+    routes: tuple[str, ...] = Field(
+        default=(),
+        description="API paths this function answers besides its models' and its task prefix /v1/<domain>/...",
+    )
+    reserved_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="reserved concurrency; absent leaves the function on the account's unreserved pool",
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _valid_routes(cls, routes: tuple[str, ...]) -> tuple[str, ...]:
+        for route in routes:
+            try:
+                check_path(route)
+            except RouteError as exc:
+                raise ValueError(str(exc)) from None
+        duplicates = sorted({route for route in routes if routes.count(route) > 1})
+        if duplicates:
+            raise ValueError(f"listed more than once: {duplicates}")
+        return routes
+
+    @property
+    def intra_op_threads(self) -> int:
+        """ONNX Runtime intra-op threads: one per vCPU the memory setting buys (3,008 MB: 2)."""
+        return max(1, min(MAX_VCPUS, math.ceil(self.memory_mb / MB_PER_VCPU)))
+
+
+@dataclass(frozen=True)
+class DomainFunctionSpec:
+    """A domain function found in the checkout: its Dockerfile and its validated settings."""
+
+    domain: str
+    dockerfile: str  # relative to the repository root (the image's build context), POSIX separators
+    settings_file: str  # likewise
+    settings: FunctionConfig
+
+
+def function_domains(repo_root: Path) -> list[str]:
+    """The domains that have a function: directories ``functions/<domain>/`` holding a Dockerfile."""
+    functions = repo_root / FUNCTIONS_DIR
+    if not functions.is_dir():
+        return []
+    return sorted(path.name for path in functions.iterdir() if (path / DOCKERFILE).is_file())
+
+
+def load_function_config(
+    path: Path, overrides: Mapping[str, Any] | None = None, *, name: str | None = None
+) -> FunctionConfig:
+    """Read and validate one function.toml (``overrides`` replace its values); ConfigError names file and key."""
+    shown = name or str(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{shown}: missing; every functions/<domain>/ with a Dockerfile needs one "
+            "(memory_mb, timeout_s, architecture, routes)"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
+    source = shown
+    if overrides:
+        data = {**data, **overrides}
+        source = f"{shown} (with CDK context 'aimass:functionOverrides' {dict(overrides)!r})"
+    try:
+        return FunctionConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+            problems.append(f"{source}: key {key!r}: {error['msg']}{got}")
+        raise ConfigError("invalid function settings:\n  " + "\n  ".join(problems)) from None
+
+
+def discover_functions(repo_root: Path, config: ServingConfig) -> dict[str, DomainFunctionSpec]:
+    """Every domain function of the checkout at ``repo_root``, keyed by domain, settings validated."""
+    domains = function_domains(repo_root)
+    for domain in domains:
+        if not DOMAIN_NAME.match(domain):
+            raise ConfigError(
+                f"{FUNCTIONS_DIR}/{domain}/{DOCKERFILE}: domain names are lower-case letters, digits and '_'"
+            )
+    unknown = sorted(set(config.function_overrides) - set(domains))
+    if unknown:
+        raise ConfigError(
+            f"CDK context 'aimass:functionOverrides': no function for domain(s) {unknown}; "
+            f"domains with a function: {domains}"
+        )
+    specs: dict[str, DomainFunctionSpec] = {}
+    for domain in domains:
+        settings_file = f"{FUNCTIONS_DIR}/{domain}/{FUNCTION_TOML}"
+        specs[domain] = DomainFunctionSpec(
+            domain=domain,
+            dockerfile=f"{FUNCTIONS_DIR}/{domain}/{DOCKERFILE}",
+            settings_file=settings_file,
+            settings=load_function_config(
+                repo_root / settings_file, config.function_overrides.get(domain), name=settings_file
+            ),
+        )
+    return specs

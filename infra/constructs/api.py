@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
@@ -9,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.nag import acknowledge
+from infra.routes import Route
 
 # API Gateway REST integrations time out after 29 seconds.
 INTEGRATION_TIMEOUT = Duration.seconds(29)
@@ -20,11 +23,11 @@ AUTH_LATER = (
 
 
 class ServingApi(Construct):
-    """REST API (v1) routing the served paths to one function with Lambda proxy integration.
+    """REST API (v1) routing each path of the route table to its domain's function (Lambda proxy).
 
-    Routes: ``/v2`` and ``/v2/{proxy+}`` (KServe v2 protocol), ``/v1/{proxy+}`` (OpenAI-style
-    embeddings and model list), ``GET /docs`` and ``GET /openapi.json``. The paths are the same
-    as the app serves locally, so the app routes and API Gateway only forwards.
+    ``routes`` is ``infra.routes.route_table(...)``: one resource and method per row, nothing else.
+    The paths are the ones the app serves locally, so the app routes within a function and API
+    Gateway only picks the function.
     """
 
     def __init__(
@@ -32,7 +35,8 @@ class ServingApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        handler: lambda_.IFunction,
+        routes: Sequence[Route],
+        handlers: Mapping[str, lambda_.IFunction],
         stage_name: str,
         throttle_rate_limit: float,
         throttle_burst_limit: int,
@@ -83,33 +87,39 @@ class ServingApi(Construct):
         self.rest_api.node.try_remove_child("Endpoint")
 
         # Bodies are validated by the app (pydantic, binary tensor checks); API Gateway checks
-        # what it can see: the {proxy+} path parameter is present.
+        # what it can see: the path parameters ({proxy+}) are present.
         validator = self.rest_api.add_request_validator(
             "RequestValidator",
             request_validator_name="path-parameters",
             validate_request_parameters=True,
             validate_request_body=False,
         )
-        integration = apigw.LambdaIntegration(
-            handler,
-            proxy=True,
-            timeout=INTEGRATION_TIMEOUT,
-            # One permission per method; no extra ones for the console's test-invoke.
-            allow_test_invoke=False,
-        )
-        proxy_params = {"method.request.path.proxy": True}
-
-        v2 = self.rest_api.root.add_resource("v2")
-        v2.add_method("ANY", integration, request_validator=validator)
-        v2.add_resource("{proxy+}").add_method(
-            "ANY", integration, request_validator=validator, request_parameters=proxy_params
-        )
-        v1 = self.rest_api.root.add_resource("v1")
-        v1.add_resource("{proxy+}").add_method(
-            "ANY", integration, request_validator=validator, request_parameters=proxy_params
-        )
-        self.rest_api.root.add_resource("docs").add_method("GET", integration, request_validator=validator)
-        self.rest_api.root.add_resource("openapi.json").add_method("GET", integration, request_validator=validator)
+        integrations = {
+            domain: apigw.LambdaIntegration(
+                handler,
+                proxy=True,
+                timeout=INTEGRATION_TIMEOUT,
+                # One invoke permission per function, for this API, instead of one per method: a
+                # function's resource policy is capped at 20 KB, which per-method permissions (about
+                # 400 bytes each, two per model) would exceed at a few dozen models. Only this API's
+                # methods can use it, and each method integrates with exactly one function.
+                scope_permission_to_method=False,
+            )
+            for domain, handler in sorted(handlers.items())
+        }
+        for route in routes:
+            if route.domain not in integrations:
+                raise ValueError(f"route {route.path}: no function for domain {route.domain!r}")
+            resource = self.rest_api.root.resource_for_path(route.path)
+            # Path variables ({proxy+}) are required: the validator rejects a request without them.
+            variables = [part.strip("{}+") for part in route.path.split("/") if part.startswith("{")]
+            for method in route.methods:
+                resource.add_method(
+                    method,
+                    integrations[route.domain],
+                    request_validator=validator,
+                    request_parameters={f"method.request.path.{name}": True for name in variables} or None,
+                )
 
         acknowledge(
             self.rest_api,

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
 from aws_cdk import Duration, IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -15,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.config import FunctionConfig
 from infra.nag import acknowledge
 
 # Where the Dockerfiles put the model store inside the image (${LAMBDA_TASK_ROOT}/model_store).
@@ -75,8 +75,9 @@ def build_context_exclude(dockerfile: str, copy_sources: Sequence[str]) -> list[
 class DomainFunction(Construct):
     """A model domain's FastAPI app (via Mangum) in a container-image Lambda function.
 
-    The image is built from ``dockerfile`` with the repository root as context. Its log group,
-    role and X-Ray tracing are set up here; the composing stack grants access to other resources.
+    The image is built from ``dockerfile`` with the repository root as context, sized by
+    ``settings`` (the domain's function.toml). Its log group, role and X-Ray tracing are set up here;
+    the composing stack grants access to other resources.
     """
 
     def __init__(
@@ -87,17 +88,14 @@ class DomainFunction(Construct):
         domain: str,
         repo_root: Path,
         dockerfile: str,
-        memory_mb: int,
-        timeout: Duration,
-        architecture: Literal["x86_64", "arm64"],
-        intra_op_threads: int,
+        settings: FunctionConfig,
         log_retention: logs.RetentionDays,
         environment: Mapping[str, str] | None = None,
-        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.domain = domain
-        lambda_architecture, image_platform = _PLATFORMS[architecture]
+        self.settings = settings
+        lambda_architecture, image_platform = _PLATFORMS[settings.architecture]
 
         copy_sources = dockerfile_copy_sources(repo_root / dockerfile)
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
@@ -127,8 +125,10 @@ class DomainFunction(Construct):
             # Lambda allocates CPU in proportion to memory (1 vCPU at 1,769 MB); inference is
             # CPU-bound, so memory is chosen for the cores and ONNX Runtime's intra-op thread
             # count is set to match (AIMASS_INTRA_OP_THREADS), never oversubscribing them.
-            memory_size=memory_mb,
-            timeout=timeout,
+            memory_size=settings.memory_mb,
+            # At most API Gateway's 29 s integration timeout (FunctionConfig checks it): past it the
+            # caller already has a 504, and a longer timeout would keep computing (and billing) for nobody.
+            timeout=Duration.seconds(settings.timeout_s),
             # x86_64 is what the bench numbers were measured on (and what the Docker-free payload
             # assembler installs wheels for); arm64 (Graviton, cheaper per GB-second) is a
             # configuration switch once it has been benchmarked.
@@ -136,11 +136,11 @@ class DomainFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=reserved_concurrency,
+            reserved_concurrent_executions=settings.reserved_concurrency,
             environment={
                 "AIMASS_MODEL_STORE": IMAGE_MODEL_STORE,
                 "AIMASS_DOMAINS": json.dumps([domain]),
-                "AIMASS_INTRA_OP_THREADS": str(intra_op_threads),
+                "AIMASS_INTRA_OP_THREADS": str(settings.intra_op_threads),
                 **(environment or {}),
             },
         )

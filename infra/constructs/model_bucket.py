@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from collections.abc import Sequence
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.nag import acknowledge
 
 
 class ModelBucket(Construct):
     """Versioned, KMS-encrypted, private, TLS-only bucket with server access logs.
 
-    Access is granted by the composing stack (``bucket.grant_read(...)``), which also
-    grants decryption with ``key`` because the bucket knows its encryption key.
+    Models are published under ``<model name>/<version>/...`` (the layout of the local model store).
+    ``grant_read_models`` gives a function read access to its own models' prefixes and nothing else.
     """
 
     def __init__(
@@ -77,3 +82,49 @@ class ModelBucket(Construct):
             # Published models are the product; never delete them with the stack.
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    def grant_read_models(self, role: iam.IRole, model_names: Sequence[str]) -> None:
+        """Let ``role`` read every published version of ``model_names``, and no other object.
+
+        Written out rather than ``bucket.grant_read(role, "<name>/*")``, which grants ``s3:GetObject*``,
+        ``s3:GetBucket*`` and ``s3:List*`` on the whole bucket for each call: here the object actions
+        are named, objects are limited to the models' prefixes, listing is limited to those prefixes,
+        and the key may be used only by S3 on the caller's behalf.
+        """
+        names = sorted(set(model_names))
+        if not names:
+            return
+        prefixes = [f"{name}/" for name in names]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+            )
+        )
+        # The bucket's objects are encrypted with its key (an S3 Bucket Key); reading one needs Decrypt.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        cfn_bucket = self.bucket.node.default_child
+        if not isinstance(cfn_bucket, s3.CfnBucket):
+            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
+        bucket_id = Stack.of(self).get_logical_id(cfn_bucket)
+        for name in names:
+            acknowledge(
+                role,
+                f"IAM5[Resource::<{bucket_id}.Arn>/{name}/*]",
+                f"Read access to the objects under {name}/ only: every published version of model {name!r}, "
+                "which this function serves. Object keys under the prefix are versions and their files, "
+                "not known until they are published.",
+            )

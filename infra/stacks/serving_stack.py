@@ -1,30 +1,44 @@
-"""The serving stack: model bucket, the text domain function and the public API, deployed together."""
+"""The serving stack: model bucket, one function per model domain and the public API, deployed together."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import ServingConfig
+from infra.config import DomainFunctionSpec, ServingConfig, discover_functions
 from infra.constructs.api import ServingApi
 from infra.constructs.domain_function import DomainFunction
 from infra.constructs.model_bucket import ModelBucket
-from infra.nag import acknowledge
+from infra.routes import CataloguedModel, Route, route_table
+from models.catalogue import catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Readable, stable logical ids for what people address by name
-# (e.g. `sam local invoke -t cdk.out/<stack>.template.json TextFunction`).
-TEXT_FUNCTION_LOGICAL_ID = "TextFunction"
+
+def function_logical_id(domain: str) -> str:
+    """Readable, stable logical id of a domain's function: ``TextFunction``, ``VisionFunction``, ...
+
+    People address them by name, e.g. ``sam local invoke -t cdk.out/<stack>.template.json TextFunction``.
+    """
+    return "".join(part.capitalize() for part in domain.split("_")) + "Function"
+
+
+TEXT_FUNCTION_LOGICAL_ID = function_logical_id("text")
 
 
 class ServingStack(Stack):
-    """Everything one stage needs to serve requests. No account or region is fixed here."""
+    """Everything one stage needs to serve requests. No account or region is fixed here.
+
+    The domain functions are the directories ``functions/<domain>/`` holding a Dockerfile (sized by
+    their ``function.toml``); the API routes each catalogued model (``models/<domain>/<model>/spec.py``)
+    to its domain's function (``infra/routes.py``). Both are read from ``repo_root`` at synth time.
+    """
 
     def __init__(
         self,
@@ -33,55 +47,53 @@ class ServingStack(Stack):
         *,
         config: ServingConfig,
         repo_root: Path = REPO_ROOT,
+        models: Sequence[CataloguedModel] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
+        # Everything is read and checked before the first construct: a model without a function or a
+        # bad function.toml fails the synth with a message naming it.
+        self.function_specs: dict[str, DomainFunctionSpec] = discover_functions(repo_root, config)
+        self.catalogued: list[CataloguedModel] = list(models if models is not None else catalogue(repo_root / "models"))
+        self.routes: list[Route] = route_table(
+            self.catalogued,
+            {domain: spec.settings.routes for domain, spec in self.function_specs.items()},
+            config.front_domain,
+        )
+
         self.models = ModelBucket(self, "Models")
+        log_retention = logs.RetentionDays[config.log_retention_name]
 
-        self.text = DomainFunction(
-            self,
-            "Text",
-            domain="text",
-            repo_root=repo_root,
-            dockerfile="functions/text/Dockerfile",
-            memory_mb=config.text_memory_mb,
-            # At most API Gateway's 29 s integration timeout: past it the caller already has a 504,
-            # and a longer function timeout would only keep computing (and billing) for nobody.
-            timeout=Duration.seconds(config.text_timeout_s),
-            architecture=config.text_architecture,
-            intra_op_threads=config.text_intra_op_threads,
-            log_retention=logs.RetentionDays[config.log_retention_name],
-            reserved_concurrency=config.text_reserved_concurrency,
-            environment={"AIMASS_MODEL_BUCKET": self.models.bucket.bucket_name},
-        )
-        _override_logical_id(self.text.function, TEXT_FUNCTION_LOGICAL_ID)
-
-        # Read access to published models (and decryption with the bucket's key).
-        self.models.bucket.grant_read(self.text.function)
-        for finding in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
-            acknowledge(
-                self.text.role,
-                f"IAM5[{finding}]",
-                "From bucket.grant_read: read-only S3 actions, scoped to the model bucket and its "
-                "objects, nothing else.",
+        self.functions: dict[str, DomainFunction] = {}
+        for domain, spec in self.function_specs.items():
+            function = DomainFunction(
+                self,
+                function_logical_id(domain).removesuffix("Function"),
+                domain=domain,
+                repo_root=repo_root,
+                dockerfile=spec.dockerfile,
+                settings=spec.settings,
+                log_retention=log_retention,
+                environment={"AIMASS_MODEL_BUCKET": self.models.bucket.bucket_name},
             )
-        acknowledge(
-            self.text.role,
-            f"IAM5[Resource::<{self.get_logical_id(_default_child(self.models.bucket))}.Arn>/*]",
-            "Read access to every object of the model bucket: the function reads whichever "
-            "model versions are published there.",
-        )
+            _override_logical_id(function.function, function_logical_id(domain))
+            # Read access to the published versions of this domain's own models, nothing else.
+            self.models.grant_read_models(
+                function.role, [model.name for model in self.catalogued if model.domain == domain]
+            )
+            self.functions[domain] = function
 
         self.api = ServingApi(
             self,
             "Api",
-            handler=self.text.function,
+            routes=self.routes,
+            handlers={domain: function.function for domain, function in self.functions.items()},
             stage_name=config.stage,
             throttle_rate_limit=config.api_throttle_rate_limit,
             throttle_burst_limit=config.api_throttle_burst_limit,
-            log_retention=logs.RetentionDays[config.log_retention_name],
+            log_retention=log_retention,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API stage")
@@ -93,12 +105,8 @@ class ServingStack(Stack):
         )
 
 
-def _default_child(construct: Construct) -> Any:
-    child = construct.node.default_child
-    if child is None:
-        raise ValueError(f"{construct.node.path} has no default child")
-    return child
-
-
 def _override_logical_id(function: lambda_.Function, logical_id: str) -> None:
-    _default_child(function).override_logical_id(logical_id)
+    cfn_function = function.node.default_child
+    if not isinstance(cfn_function, lambda_.CfnFunction):
+        raise TypeError(f"{function.node.path}: expected a CfnFunction as default child")
+    cfn_function.override_logical_id(logical_id)

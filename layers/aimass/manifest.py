@@ -33,11 +33,16 @@ class _Strict(BaseModel):
 
 
 class TensorSpec(_Strict):
-    """A named tensor; ``-1`` in ``shape`` is a dimension of any size."""
+    """A named tensor; ``-1`` in ``shape`` is a dimension of any size.
+
+    An ``optional`` input may be left out of a request (as in Triton): a runtime that serves alternative
+    forms of one input (encoded images or decoded pixels) declares each as optional and checks that one came.
+    """
 
     name: str = Field(min_length=1)
     datatype: Datatype
     shape: tuple[int, ...]
+    optional: bool = False
 
     @field_validator("shape")
     @classmethod

@@ -41,7 +41,8 @@ def echo_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
     directory: Path = store / "echo" / "1"
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(b"unused by the echo runtime")
-    tensors = tuple(TensorSpec(name=dt.lower(), datatype=dt, shape=(-1, 2)) for dt in DTYPES)
+    # Every datatype; BOOL optional, as a runtime serving alternative forms of one input would declare it.
+    tensors = tuple(TensorSpec(name=dt.lower(), datatype=dt, shape=(-1, 2), optional=dt == "BOOL") for dt in DTYPES)
     manifest = ModelManifest(
         name="echo",
         version="1",
@@ -100,3 +101,14 @@ def test_every_datatype_round_trips_as_binary(echo_client: TestClient) -> None:
         np.testing.assert_array_equal(got, arrays[datatype])
         offset += length
     assert offset == len(response.content)
+
+
+def test_optional_inputs_may_be_left_out_and_required_ones_may_not(echo_client: TestClient) -> None:
+    inputs = [
+        {"name": dt.lower(), "datatype": dt, "shape": [2, 2], "data": v} for dt, v in payload().items() if dt != "BOOL"
+    ]
+    response = echo_client.post("/v2/models/echo/infer", json={"inputs": inputs})
+    assert response.status_code == 200, response.text
+    assert "bool_out" not in {o["name"] for o in response.json()["outputs"] if "data" in o}
+    missing = echo_client.post("/v2/models/echo/infer", json={"inputs": inputs[1:]})
+    assert missing.status_code == 400 and f"missing input(s) ['{inputs[0]['name']}']" in missing.json()["error"]

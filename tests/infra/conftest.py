@@ -9,10 +9,25 @@ import pytest
 # Before anything imports aws_cdk: jsii warns on every start under Node 20.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from tests.infra.infra_synth import Synthesized, synthesize
+from tests.infra.infra_synth import Synthesized, fake_checkout, synthesize
+
+# Context for the made-up checkout: another stage, another front domain, and the text function
+# resized through aimass:functionOverrides (as `cdk synth -c` would pass it: a JSON string).
+FAKE_CONTEXT = {
+    "aimass:stage": "prod",
+    "aimass:frontDomain": "toy",
+    "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20}}',
+}
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The default app (cdk.json context), synthesized once into a temporary cloud assembly."""
+    """The default app (cdk.json context, this checkout), synthesized once into a temporary cloud assembly."""
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def fake_synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A small made-up checkout (text + toy domains, no model built) with FAKE_CONTEXT, synthesized once."""
+    repo = fake_checkout(tmp_path_factory.mktemp("repo"))
+    return synthesize(tmp_path_factory.mktemp("cdk.out-fake"), FAKE_CONTEXT, repo_root=repo)

@@ -16,6 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+# The domains with a function in this checkout, found here independently of infra/config.py.
+DOCKERFILE_DOMAINS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/Dockerfile"))
+
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
@@ -41,6 +44,34 @@ class Synthesized:
     def resources_of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {key: value for key, value in self.resources.items() if value["Type"] == cfn_type}
 
+    def api_methods(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every API Gateway method keyed by (HTTP method, full resource path)."""
+        resources = self.resources_of_type("AWS::ApiGateway::Resource")
+
+        def path_of(ref: dict[str, Any]) -> str:
+            if "Fn::GetAtt" in ref:  # the RestApi's root resource
+                return ""
+            resource = resources[ref["Ref"]]["Properties"]
+            return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
+
+        methods: dict[tuple[str, str], dict[str, Any]] = {}
+        for method in self.resources_of_type("AWS::ApiGateway::Method").values():
+            key = (method["Properties"]["HttpMethod"], path_of(method["Properties"]["ResourceId"]))
+            assert key not in methods, key
+            methods[key] = method
+        return methods
+
+    def routed(self) -> dict[tuple[str, str], str]:
+        """(HTTP method, path) -> logical id of the one function its integration invokes."""
+        routed: dict[tuple[str, str], str] = {}
+        for key, method in self.api_methods().items():
+            parts = method["Properties"]["Integration"]["Uri"]["Fn::Join"][1]
+            functions = [part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part]
+            assert len(functions) == 1, (key, parts)
+            assert self.resources[functions[0]]["Type"] == "AWS::Lambda::Function", (key, functions)
+            routed[key] = functions[0]
+        return routed
+
     def validation_report(self) -> dict[str, Any]:
         # cdk-nag 3 reports through CDK's policy validation; the JSON report sits in the assembly.
         for name in ("validation-report.json", "policy-validation-report.json"):
@@ -51,8 +82,8 @@ class Synthesized:
         raise AssertionError(f"no validation report in {self.outdir}: {sorted(os.listdir(self.outdir))}")
 
 
-def synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synthesized:
-    app = build_app(context, outdir=str(outdir))
+def synthesize(outdir: Path, context: dict[str, Any] | None = None, *, repo_root: Path = REPO_ROOT) -> Synthesized:
+    app = build_app(context, outdir=str(outdir), repo_root=repo_root)
     stacks = [child for child in app.node.children if isinstance(child, Stack)]
     assert len(stacks) == 1, [stack.node.id for stack in stacks]
     stack = stacks[0]
@@ -72,3 +103,43 @@ def synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synthesiz
         template=Template.from_json(template_json),
         synth_error=synth_error,
     )
+
+
+# A made-up second domain for the checkout below: one model, one extra route, its own sizing.
+TOY_FUNCTION_TOML = """memory_mb = 1024
+timeout_s = 10
+architecture = "x86_64"
+routes = ["/v1/toy-compat"]
+"""
+TOY_DOCKERFILE = """FROM public.ecr.aws/lambda/provided:al2023
+COPY layers/aimass ${LAMBDA_TASK_ROOT}/aimass
+COPY functions/toy/handler.py ${LAMBDA_TASK_ROOT}/handler.py
+COPY model_store/toy-model ${LAMBDA_TASK_ROOT}/model_store/toy-model
+CMD ["handler.handler"]
+"""
+
+
+def fake_checkout(root: Path) -> Path:
+    """A checkout with the real text function and a made-up ``toy`` domain, no model built.
+
+    Models: the real text model's spec (``models/text/minilm``) and ``toy-model`` of domain ``toy``. A
+    fresh checkout has no model_store/ (it is built, never committed): synth must only stage.
+    """
+    text = root / "functions/text"
+    (text / "aimass_text").mkdir(parents=True)
+    (root / "layers/aimass").mkdir(parents=True)
+    (root / "layers/aimass/__init__.py").write_text("", encoding="utf-8")
+    for name in ("Dockerfile", "function.toml", "requirements.txt"):
+        (text / name).write_bytes((REPO_ROOT / "functions/text" / name).read_bytes())
+    (text / "handler.py").write_text("handler = None\n", encoding="utf-8")
+    toy = root / "functions/toy"
+    toy.mkdir(parents=True)
+    (toy / "Dockerfile").write_text(TOY_DOCKERFILE, encoding="utf-8")
+    (toy / "function.toml").write_text(TOY_FUNCTION_TOML, encoding="utf-8")
+    (toy / "handler.py").write_text("handler = None\n", encoding="utf-8")
+    for domain, directory, name in (("text", "minilm", "all-minilm-l6-v2"), ("toy", "toy_model", "toy-model")):
+        model = root / "models" / domain / directory
+        model.mkdir(parents=True)
+        (model / "spec.py").write_text(f'NAME = "{name}"\nVERSION = "1"\n', encoding="utf-8")
+        (model / "build.py").write_text("", encoding="utf-8")
+    return root

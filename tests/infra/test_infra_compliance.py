@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from aws_cdk import Validations
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_file
 
+from models.catalogue import catalogue
 from tests.infra.infra_synth import Synthesized
 
 
@@ -72,6 +74,11 @@ def test_every_acknowledgement_has_a_reason_and_is_used(synthesized: Synthesized
 def test_expected_acknowledgements(synthesized: Synthesized) -> None:
     rules = {rule_id.split("::", 1)[1] for _, rule_id, _ in _acknowledgements(synthesized)}
     assert {"AwsSolutions-APIG4", "AwsSolutions-COG4", "AwsSolutions-IAM5[Resource::*]"} <= rules
+    # Object reads are scoped to each model's prefix: one acknowledged wildcard per catalogued model
+    # (its versions), and none for the whole bucket or for wildcard actions.
+    prefixes = {rule for rule in rules if re.fullmatch(r"AwsSolutions-IAM5\[Resource::<\w+\.Arn>/.+\]", rule)}
+    assert {re.sub(r".*\.Arn>/(.+)/\*\]$", r"\1", rule) for rule in prefixes} == {e.name for e in catalogue()}
+    assert not any(rule.startswith("AwsSolutions-IAM5[Action::") for rule in rules)
     # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy.
     fixed = {
         "S1",

@@ -1,14 +1,28 @@
-"""Deployment settings: CDK context is validated once, with messages that name the bad key."""
+"""Deployment settings: CDK context and each functions/<domain>/function.toml, validated with messages
+that name the bad key (and file)."""
 
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.app import REPO_ROOT, build_app, cdk_json_context
-from infra.config import ConfigError, ServingConfig
+from infra.config import (
+    API_INTEGRATION_TIMEOUT_S,
+    ConfigError,
+    FunctionConfig,
+    ServingConfig,
+    discover_functions,
+    function_domains,
+    load_function_config,
+)
+from tests.infra.infra_synth import DOCKERFILE_DOMAINS
+
+VALID_TOML = 'memory_mb = 2048\ntimeout_s = 20\narchitecture = "arm64"\nroutes = ["/v1/extra"]\n'
 
 
 def test_defaults_match_cdk_json() -> None:
@@ -22,67 +36,62 @@ def test_cdk_json_runs_the_app_and_stays_offline() -> None:
     assert cdk_json["app"] == ".venv/bin/python infra/app.py"
     assert cdk_json["notices"] is False
     assert cdk_json["context"]["cli-telemetry"] is False
+    # The catalogue (models/) decides the routes, so `cdk watch` follows it too.
+    assert "models/**" in cdk_json["watch"]["include"]
 
 
 def test_default_config() -> None:
     config = ServingConfig.from_context(cdk_json_context())
     assert config.stage == "dev"
-    assert config.text_memory_mb == 3008
-    assert config.text_timeout_s == 29
-    assert config.text_architecture == "x86_64"
-    assert config.text_reserved_concurrency is None
-    # 3,008 MB buys about 1.7 vCPU: two intra-op threads.
-    assert config.text_intra_op_threads == 2
+    assert config.front_domain == "text"
+    assert config.function_overrides == {}
+    assert config.log_retention_days == 30
 
 
 def test_config_is_frozen() -> None:
     config = ServingConfig()
     with pytest.raises(ValueError, match="frozen"):
-        config.text_memory_mb = 4096  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(("memory_mb", "threads"), [(128, 1), (1769, 1), (1770, 2), (3538, 2), (3539, 3), (10240, 6)])
-def test_intra_op_threads_follow_memory(memory_mb: int, threads: int) -> None:
-    assert ServingConfig(**{"aimass:textMemoryMb": memory_mb}).text_intra_op_threads == threads
+        config.stage = "prod"  # type: ignore[misc]
 
 
 def test_cli_strings_are_coerced() -> None:
     # `cdk synth -c key=value` passes every value as a string.
     config = ServingConfig.from_context(
         {
-            "aimass:textMemoryMb": "4096",
-            "aimass:textReservedConcurrency": "null",
             "aimass:apiThrottleRateLimit": "12.5",
+            "aimass:functionOverrides": '{"text": {"memory_mb": 4096}}',
         }
     )
-    assert config.text_memory_mb == 4096
-    assert config.text_reserved_concurrency is None
     assert config.api_throttle_rate_limit == 12.5
+    assert config.function_overrides == {"text": {"memory_mb": 4096}}
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("aimass:textMemoryMb", 64),
-        ("aimass:textMemoryMb", 20000),
-        ("aimass:textMemoryMb", "lots"),
-        ("aimass:textTimeoutSeconds", 60),
-        ("aimass:textArchitecture", "riscv"),
         ("aimass:stage", "Prod Stage"),
+        ("aimass:frontDomain", "Text"),
+        ("aimass:functionOverrides", "{not json"),
         ("aimass:logRetentionDays", 10),
-        ("aimass:textReservedConcurrency", 0),
         ("aimass:apiThrottleBurstLimit", 0),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key: str, value: Any) -> None:
-    with pytest.raises(ConfigError, match=f"CDK context '{key}'") as raised:
+    with pytest.raises(ConfigError, match=f"CDK context '{key}") as raised:
         ServingConfig.from_context({key: value})
     assert repr(value) in str(raised.value)
 
 
-def test_unknown_keys_are_rejected() -> None:
-    with pytest.raises(ConfigError, match="aimass:textMemoryMB"):
-        ServingConfig.from_context({"aimass:textMemoryMB": 4096})
+def test_override_values_must_be_tables() -> None:
+    with pytest.raises(ConfigError, match=r"CDK context 'aimass:functionOverrides.text': .*dictionary \(got 3008\)"):
+        ServingConfig.from_context({"aimass:functionOverrides": {"text": 3008}})
+
+
+@pytest.mark.parametrize("key", ["aimass:textMemoryMB", "aimass:textMemoryMb"])
+def test_unknown_keys_are_rejected(key: str) -> None:
+    # The per-function keys moved to functions/<domain>/function.toml; the old ones are refused.
+    with pytest.raises(ConfigError, match=key):
+        ServingConfig.from_context({key: 4096})
 
 
 def test_other_context_is_ignored() -> None:
@@ -90,6 +99,142 @@ def test_other_context_is_ignored() -> None:
     assert config == ServingConfig()
 
 
-def test_build_app_rejects_bad_context_before_building(tmp_path: Any) -> None:
-    with pytest.raises(ConfigError, match=r"'aimass:textMemoryMb'.*less than or equal to 10240"):
-        build_app({"aimass:textMemoryMb": 99999}, outdir=str(tmp_path))
+def test_build_app_rejects_bad_context_before_building(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'aimass:logRetentionDays'"):
+        build_app({"aimass:logRetentionDays": 10}, outdir=str(tmp_path))
+
+
+# --- functions/<domain>/function.toml ---------------------------------------------------------
+
+
+def test_every_function_directory_has_a_valid_function_toml() -> None:
+    assert function_domains(REPO_ROOT) == DOCKERFILE_DOMAINS
+    specs = discover_functions(REPO_ROOT, ServingConfig())
+    assert sorted(specs) == DOCKERFILE_DOMAINS
+    for domain, spec in specs.items():
+        raw = tomllib.loads((REPO_ROOT / spec.settings_file).read_text(encoding="utf-8"))
+        assert spec.dockerfile == f"functions/{domain}/Dockerfile"
+        assert spec.settings_file == f"functions/{domain}/function.toml"
+        assert spec.settings.memory_mb == raw["memory_mb"]
+        assert spec.settings.timeout_s == raw["timeout_s"] <= API_INTEGRATION_TIMEOUT_S
+        assert spec.settings.architecture == raw["architecture"]
+        assert spec.settings.routes == tuple(raw["routes"])
+
+
+def test_text_function_settings() -> None:
+    text = discover_functions(REPO_ROOT, ServingConfig())["text"].settings
+    assert (text.memory_mb, text.timeout_s, text.architecture) == (3008, 29, "x86_64")
+    assert text.routes == ("/v1/embeddings",)
+    assert text.reserved_concurrency is None
+    # 3,008 MB buys about 1.7 vCPU: two intra-op threads.
+    assert text.intra_op_threads == 2
+
+
+def test_function_tomls_explain_themselves() -> None:
+    # Every sized function says why (the comments are the documentation of these numbers).
+    for toml in (REPO_ROOT / "functions").glob("*/function.toml"):
+        text = toml.read_text(encoding="utf-8")
+        assert "vCPU" in text and "make bench" in text, toml
+
+
+def test_function_config_is_frozen() -> None:
+    config = FunctionConfig(memory_mb=1024, timeout_s=10, architecture="x86_64")
+    with pytest.raises(ValueError, match="frozen"):
+        config.memory_mb = 4096  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("memory_mb", "threads"), [(128, 1), (1769, 1), (1770, 2), (3538, 2), (3539, 3), (10240, 6)])
+def test_intra_op_threads_follow_memory(memory_mb: int, threads: int) -> None:
+    assert FunctionConfig(memory_mb=memory_mb, timeout_s=10, architecture="x86_64").intra_op_threads == threads
+
+
+def test_load_function_config(tmp_path: Path) -> None:
+    path = tmp_path / "function.toml"
+    path.write_text(VALID_TOML, encoding="utf-8")
+    config = load_function_config(path)
+    assert config == FunctionConfig(memory_mb=2048, timeout_s=20, architecture="arm64", routes=("/v1/extra",))
+    assert load_function_config(path, {"memory_mb": 4096, "reserved_concurrency": 5}).model_dump() == {
+        **config.model_dump(),
+        "memory_mb": 4096,
+        "reserved_concurrency": 5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("replace", "key", "message"),
+    [
+        ("memory_mb = 64", "memory_mb", "greater than or equal to 128"),
+        ("memory_mb = 20000", "memory_mb", "less than or equal to 10240"),
+        ('memory_mb = "lots"', "memory_mb", "valid integer"),
+        ("timeout_s = 60", "timeout_s", "less than or equal to 29"),
+        ('architecture = "riscv"', "architecture", "'x86_64' or 'arm64'"),
+        ('routes = ["v1/no-slash"]', "routes", "route 'v1/no-slash': must start with '/'"),
+        ('routes = ["/v1/a", "/v1/a"]', "routes", "listed more than once"),
+        ("memory_gb = 3", "memory_gb", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_function_toml_names_file_and_key(tmp_path: Path, replace: str, key: str, message: str) -> None:
+    path = tmp_path / "function.toml"
+    name = replace.split(" = ")[0]
+    lines = [line for line in VALID_TOML.splitlines() if not line.startswith(f"{name} =")]
+    path.write_text("\n".join([*lines, replace]) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{path}: key '{key}': .*{message}"):
+        load_function_config(path)
+
+
+def test_missing_keys_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "function.toml"
+    path.write_text('architecture = "x86_64"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_function_config(path)
+    assert f"{path}: key 'memory_mb': Field required" in str(raised.value)
+    assert f"{path}: key 'timeout_s': Field required" in str(raised.value)
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"function.toml: missing; every functions/<domain>/ with a Dockerfile"):
+        load_function_config(tmp_path / "function.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("memory_mb = \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML: .*line 1"):
+        load_function_config(broken)
+
+
+def _checkout(tmp_path: Path, *domains: str) -> Path:
+    for domain in domains:
+        (tmp_path / "functions" / domain).mkdir(parents=True)
+        (tmp_path / "functions" / domain / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+        (tmp_path / "functions" / domain / "function.toml").write_text(VALID_TOML, encoding="utf-8")
+    (tmp_path / "functions" / "packaging").mkdir()  # no Dockerfile: not a function
+    return tmp_path
+
+
+def test_discover_functions_applies_overrides(tmp_path: Path) -> None:
+    repo = _checkout(tmp_path, "alpha", "beta")
+    config = ServingConfig.from_context({"aimass:functionOverrides": {"beta": {"memory_mb": 512}}})
+    specs = discover_functions(repo, config)
+    assert sorted(specs) == ["alpha", "beta"]
+    assert (specs["alpha"].settings.memory_mb, specs["beta"].settings.memory_mb) == (2048, 512)
+
+
+def test_overrides_are_validated_naming_file_and_context_key(tmp_path: Path) -> None:
+    repo = _checkout(tmp_path, "alpha")
+    config = ServingConfig.from_context({"aimass:functionOverrides": {"alpha": {"timeout_s": 900}}})
+    with pytest.raises(
+        ConfigError, match=r"functions/alpha/function.toml \(with CDK context 'aimass:functionOverrides'.*'timeout_s'"
+    ):
+        discover_functions(repo, config)
+
+
+def test_overrides_for_a_domain_without_a_function_are_rejected(tmp_path: Path) -> None:
+    repo = _checkout(tmp_path, "alpha")
+    config = ServingConfig.from_context({"aimass:functionOverrides": {"gamma": {"memory_mb": 512}}})
+    with pytest.raises(ConfigError, match=r"'aimass:functionOverrides': no function for domain\(s\) \['gamma'\]"):
+        discover_functions(repo, config)
+
+
+def test_a_dockerfile_without_function_toml_is_an_error(tmp_path: Path) -> None:
+    repo = _checkout(tmp_path, "alpha")
+    (repo / "functions" / "alpha" / "function.toml").unlink()
+    with pytest.raises(ConfigError, match=r"functions/alpha/function.toml: missing"):
+        discover_functions(repo, ServingConfig())

@@ -1,4 +1,4 @@
-"""The text function image: Dockerfile shape, build context and what CDK stages for it."""
+"""The function images: Dockerfile shape, build context and what CDK stages for each domain."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from infra.constructs.domain_function import (
     build_context_exclude,
     dockerfile_copy_sources,
 )
-from infra.stacks.serving_stack import TEXT_FUNCTION_LOGICAL_ID
-from tests.infra.infra_synth import REPO_ROOT, Synthesized
+from infra.stacks.serving_stack import function_logical_id
+from tests.infra.infra_synth import DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized
 
 DOCKERFILE = REPO_ROOT / "functions/text/Dockerfile"
 
@@ -59,13 +59,16 @@ def test_dockerfile_steps_in_order() -> None:
     ]
 
 
-def test_dockerfile_env_matches_the_function(synthesized: Synthesized) -> None:
-    env = _env(DOCKERFILE)
-    assert json.loads(env["AIMASS_DOMAINS"]) == ["text"]
-    assert env["AIMASS_MODEL_STORE"] == IMAGE_MODEL_STORE
-    function_env = synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]["Properties"]["Environment"]["Variables"]
-    for key, value in env.items():
-        assert function_env[key] == value
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_dockerfile_env_matches_the_function(synthesized: Synthesized, domain: str) -> None:
+    # The function's environment replaces the image's: where both set a key, they must agree, or a
+    # local `docker run` and the deployed function would behave differently.
+    env = _env(REPO_ROOT / "functions" / domain / "Dockerfile")
+    assert json.loads(env.get("AIMASS_DOMAINS", json.dumps([domain]))) == [domain]
+    assert env.get("AIMASS_MODEL_STORE", IMAGE_MODEL_STORE) == IMAGE_MODEL_STORE
+    function_env = synthesized.resources[function_logical_id(domain)]["Properties"]["Environment"]["Variables"]
+    for key in env.keys() & function_env.keys():
+        assert function_env[key] == env[key], key
 
 
 def test_copy_sources_are_parsed() -> None:
@@ -98,42 +101,38 @@ def test_build_context_is_an_allow_list() -> None:
     assert exclude[3:] == list(CONTEXT_EXCLUDE)
 
 
-def test_staged_build_context_holds_only_the_image_inputs(synthesized: Synthesized) -> None:
-    asset = synthesized.outdir / synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]["Metadata"]["aws:asset:path"]
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_staged_build_context_holds_only_the_image_inputs(synthesized: Synthesized, domain: str) -> None:
+    dockerfile = f"functions/{domain}/Dockerfile"
+    sources = dockerfile_copy_sources(REPO_ROOT / dockerfile)
+    function = synthesized.resources[function_logical_id(domain)]
+    asset = synthesized.outdir / function["Metadata"]["aws:asset:path"]
     staged = {path.relative_to(asset).as_posix() for path in asset.rglob("*")}
-    allowed_roots = ("functions/text/", "layers/aimass/", "model_store/all-minilm-l6-v2/")
+    allowed = {dockerfile, *sources}
+    parents = {"/".join(path.split("/")[:i]) for path in allowed for i in range(1, path.count("/") + 1)}
     for path in staged:
         assert (
-            path in {".dockerignore", "functions", "functions/text", "layers", "model_store"}
-            or path.startswith(allowed_roots)
-            or path in {root.rstrip("/") for root in allowed_roots}
+            path == ".dockerignore"
+            or path in allowed | parents
+            or any(path.startswith(f"{source}/") for source in sources)
         ), path
         assert "__pycache__" not in path and not path.endswith(".pyc"), path
         if path.startswith("model_store/"):
             assert not any(part.startswith(".") for part in path.split("/")), path
-    assert "functions/text/Dockerfile" in staged
+    assert dockerfile in staged
     # Whatever of the COPY sources exists in this checkout is staged.
-    for source in dockerfile_copy_sources(DOCKERFILE):
+    for source in sources:
         assert ((REPO_ROOT / source).exists()) == (source in staged), source
 
 
-def test_synth_works_without_a_built_model(tmp_path: Path) -> None:
+def test_synth_works_without_a_built_model(fake_synthesized: Synthesized) -> None:
     # A fresh checkout has no model_store/ (it is built, never committed); synth only stages.
-    from aws_cdk import App
-
-    from infra.app import CLI_DEFAULT_CONTEXT, cdk_json_context
-    from infra.config import ServingConfig
-    from infra.stacks.serving_stack import ServingStack
-
-    repo = tmp_path / "repo"
-    (repo / "functions/text/aimass_text").mkdir(parents=True)
-    (repo / "layers/aimass").mkdir(parents=True)
-    (repo / "functions/text/Dockerfile").write_bytes(DOCKERFILE.read_bytes())
-    (repo / "functions/text/handler.py").write_text("handler = None\n", encoding="utf-8")
-    app = App(outdir=str(tmp_path / "cdk.out"), context={**CLI_DEFAULT_CONTEXT, **cdk_json_context()})
-    stack = ServingStack(app, "NoModel", config=ServingConfig(), repo_root=repo)
-    assembly = app.synth()
-    template = assembly.get_stack_artifact(stack.artifact_id).template
-    asset = tmp_path / "cdk.out" / template["Resources"][TEXT_FUNCTION_LOGICAL_ID]["Metadata"]["aws:asset:path"]
-    assert (asset / "functions/text/handler.py").is_file()
-    assert not (asset / "model_store").exists()
+    for domain in ("text", "toy"):
+        asset = (
+            fake_synthesized.outdir
+            / fake_synthesized.resources[function_logical_id(domain)]["Metadata"]["aws:asset:path"]
+        )
+        assert (asset / f"functions/{domain}/handler.py").is_file()
+        assert not (asset / "model_store").exists()
+        # Another domain's files never enter this image (nor change its hash).
+        assert {path.name for path in (asset / "functions").iterdir()} == {domain}

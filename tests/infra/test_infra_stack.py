@@ -1,18 +1,34 @@
-"""The synthesized serving stack: resources, their key properties, IAM and outputs."""
+"""The synthesized serving stack: one function per domain, the route table, IAM and outputs.
+
+What is expected comes from the checkout itself: the domains are the directories functions/<d>/ with a
+Dockerfile, their sizes are their function.toml, and the models are models.catalogue.catalogue().
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Token
+from aws_cdk import App, Token
 from aws_cdk.assertions import Match, Template
 
-from infra.stacks.serving_stack import TEXT_FUNCTION_LOGICAL_ID
-from tests.infra.infra_synth import Synthesized, synthesize
+from infra.app import build_app
+from infra.config import ServingConfig
+from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
+from infra.stacks.serving_stack import TEXT_FUNCTION_LOGICAL_ID, ServingStack, function_logical_id
+from models.catalogue import catalogue
+from tests.infra.infra_synth import DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized, fake_checkout
+
+CATALOGUE = catalogue()
+
+
+def _function_toml(domain: str) -> dict[str, Any]:
+    return tomllib.loads((REPO_ROOT / "functions" / domain / "function.toml").read_text(encoding="utf-8"))
 
 
 def _logical_id(synthesized: Synthesized, cfn_type: str, predicate: Any = None) -> str:
@@ -35,6 +51,10 @@ def _key_id(synthesized: Synthesized) -> str:
     return _logical_id(synthesized, "AWS::KMS::Key")
 
 
+def _rest_api_id(synthesized: Synthesized) -> str:
+    return _logical_id(synthesized, "AWS::ApiGateway::RestApi")
+
+
 # --- resources and counts -----------------------------------------------------------------------
 
 
@@ -43,28 +63,60 @@ def test_stack_name_and_template_file(synthesized: Synthesized) -> None:
     assert synthesized.template_path.name == "AiMass-Serving-dev.template.json"
 
 
+def test_the_checkout_has_functions_for_its_models() -> None:
+    assert "text" in DOCKERFILE_DOMAINS
+    assert {entry.domain for entry in CATALOGUE} <= set(DOCKERFILE_DOMAINS)
+
+
 def test_resource_counts(synthesized: Synthesized) -> None:
     template = synthesized.template
-    # One function (no custom-resource helper functions), and it is an image.
-    template.resource_count_is("AWS::Lambda::Function", 1)
-    template.has_resource_properties("AWS::Lambda::Function", {"PackageType": "Image"})
+    # One function per domain (no custom-resource helper functions), each an image.
+    template.resource_count_is("AWS::Lambda::Function", len(DOCKERFILE_DOMAINS))
+    for function in synthesized.resources_of_type("AWS::Lambda::Function").values():
+        assert function["Properties"]["PackageType"] == "Image"
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
     template.resource_count_is("AWS::S3::Bucket", 2)  # models + their access logs
     template.resource_count_is("AWS::KMS::Key", 1)
-    template.resource_count_is("AWS::Logs::LogGroup", 2)  # function logs + API access logs
+    template.resource_count_is("AWS::Logs::LogGroup", len(DOCKERFILE_DOMAINS) + 1)  # functions + API access
 
 
-def test_function_has_a_stable_readable_logical_id(synthesized: Synthesized) -> None:
+def test_logical_ids() -> None:
     assert TEXT_FUNCTION_LOGICAL_ID == "TextFunction"
-    function = synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]
+    assert function_logical_id("vision") == "VisionFunction"
+    assert function_logical_id("rl") == "RlFunction"
+    assert function_logical_id("sign_language") == "SignLanguageFunction"
+
+
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_one_function_per_domain_with_a_stable_readable_logical_id(synthesized: Synthesized, domain: str) -> None:
+    function = synthesized.resources[function_logical_id(domain)]
     assert function["Type"] == "AWS::Lambda::Function"
     # SAM CLI builds the image from this asset metadata (`sam local invoke ... TextFunction`).
-    assert function["Metadata"]["aws:asset:dockerfile-path"] == "functions/text/Dockerfile"
+    assert function["Metadata"]["aws:asset:dockerfile-path"] == f"functions/{domain}/Dockerfile"
     assert (synthesized.outdir / function["Metadata"]["aws:asset:path"]).is_dir()
 
 
-def test_function_properties(synthesized: Synthesized) -> None:
-    model_bucket = _model_bucket_id(synthesized)
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_function_properties_follow_function_toml(synthesized: Synthesized, domain: str) -> None:
+    toml = _function_toml(domain)
+    function = synthesized.resources[function_logical_id(domain)]["Properties"]
+    assert function["MemorySize"] == toml["memory_mb"]
+    assert function["Timeout"] == toml["timeout_s"]
+    assert function["Architectures"] == [toml["architecture"]]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert set(function["LoggingConfig"]["LogGroup"]) == {"Ref"}
+    assert function.get("ReservedConcurrentExecutions") == toml.get("reserved_concurrency")
+    # One ONNX Runtime intra-op thread per vCPU the memory buys (1 vCPU per 1,769 MB, at most 6).
+    threads = max(1, min(6, math.ceil(toml["memory_mb"] / 1769)))
+    assert function["Environment"]["Variables"] == {
+        "AIMASS_MODEL_STORE": "/var/task/model_store",
+        "AIMASS_DOMAINS": json.dumps([domain]),
+        "AIMASS_INTRA_OP_THREADS": str(threads),
+        "AIMASS_MODEL_BUCKET": {"Ref": _model_bucket_id(synthesized)},
+    }
+
+
+def test_text_function_properties(synthesized: Synthesized) -> None:
     synthesized.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -72,21 +124,11 @@ def test_function_properties(synthesized: Synthesized) -> None:
             "MemorySize": 3008,
             "Timeout": 29,
             "Architectures": ["x86_64"],
-            "TracingConfig": {"Mode": "Active"},
-            "LoggingConfig": {"LogGroup": {"Ref": Match.any_value()}},
             "Environment": {
-                "Variables": {
-                    "AIMASS_MODEL_STORE": "/var/task/model_store",
-                    "AIMASS_DOMAINS": '["text"]',
-                    "AIMASS_INTRA_OP_THREADS": "2",
-                    "AIMASS_MODEL_BUCKET": {"Ref": model_bucket},
-                }
+                "Variables": Match.object_like({"AIMASS_DOMAINS": '["text"]', "AIMASS_INTRA_OP_THREADS": "2"})
             },
         },
     )
-    function = synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]["Properties"]
-    assert json.loads(function["Environment"]["Variables"]["AIMASS_DOMAINS"]) == ["text"]
-    assert "ReservedConcurrentExecutions" not in function
 
 
 def test_log_groups_have_retention(synthesized: Synthesized) -> None:
@@ -186,44 +228,91 @@ def test_access_logs_go_to_their_log_group(synthesized: Synthesized) -> None:
     assert f'"Ref": "{log_group_id}"' in destination
 
 
-def _api_paths(synthesized: Synthesized) -> set[tuple[str, str]]:
-    """(HTTP method, full path) of every API method."""
-    resources = synthesized.resources_of_type("AWS::ApiGateway::Resource")
+# --- API: the route table ----------------------------------------------------------------------
 
-    def path_of(ref: dict[str, Any]) -> str:
-        if "Fn::GetAtt" in ref:  # the RestApi's root resource
-            return ""
-        resource = resources[ref["Ref"]]["Properties"]
-        return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
 
-    return {
-        (method["Properties"]["HttpMethod"], path_of(method["Properties"]["ResourceId"]))
-        for method in synthesized.resources_of_type("AWS::ApiGateway::Method").values()
+def _expected_table() -> list[Route]:
+    # The table built from the catalogue and the function.toml files as read here (not through infra.config).
+    extra = {domain: tuple(_function_toml(domain).get("routes", [])) for domain in DOCKERFILE_DOMAINS}
+    return route_table(CATALOGUE, extra, "text")
+
+
+def test_everything_routed_is_exactly_the_table(synthesized: Synthesized) -> None:
+    expected = {
+        (method, path): function_logical_id(domain) for path, methods, domain in _expected_table() for method in methods
     }
+    assert synthesized.routed() == expected
 
 
-def test_api_routes(synthesized: Synthesized) -> None:
-    assert _api_paths(synthesized) == {
+@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda entry: entry.name)
+def test_every_model_is_routed_to_its_own_domain_function(synthesized: Synthesized, entry: Any) -> None:
+    routed = synthesized.routed()
+    own = function_logical_id(entry.domain)
+    for path in (f"/v2/models/{entry.name}", f"/v2/models/{entry.name}/{{proxy+}}"):
+        assert routed[("ANY", path)] == own
+    # Nothing else under the model's paths, and no other function answers them.
+    under = {key: fn for key, fn in routed.items() if key[1].startswith(f"/v2/models/{entry.name}")}
+    assert set(under) == {("ANY", f"/v2/models/{entry.name}"), ("ANY", f"/v2/models/{entry.name}/{{proxy+}}")}
+
+
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_task_prefix_and_extra_routes_go_to_the_domain_function(synthesized: Synthesized, domain: str) -> None:
+    routed = synthesized.routed()
+    assert routed[("ANY", f"/v1/{domain}/{{proxy+}}")] == function_logical_id(domain)
+    for path in _function_toml(domain).get("routes", []):
+        assert routed[("ANY", path)] == function_logical_id(domain)
+
+
+def test_shared_routes_go_to_the_front_function(synthesized: Synthesized) -> None:
+    routed = synthesized.routed()
+    assert {(method, path) for path, methods in SHARED_ROUTES for method in methods} == {
         ("ANY", "/v2"),
-        ("ANY", "/v2/{proxy+}"),
-        ("ANY", "/v1/{proxy+}"),
+        ("ANY", "/v2/health/{proxy+}"),
+        ("ANY", "/v2/repository/index"),
+        ("ANY", "/v1/models"),
         ("GET", "/docs"),
         ("GET", "/openapi.json"),
     }
+    for path, methods in SHARED_ROUTES:
+        for method in methods:
+            assert routed[(method, path)] == TEXT_FUNCTION_LOGICAL_ID
 
 
-def test_every_method_proxies_to_the_text_function(synthesized: Synthesized) -> None:
-    methods = synthesized.resources_of_type("AWS::ApiGateway::Method").values()
-    for method in methods:
-        integration = method["Properties"]["Integration"]
+def test_text_routes(synthesized: Synthesized) -> None:
+    routed = synthesized.routed()
+    for path in ("/v1/embeddings", "/v2/models/all-minilm-l6-v2", "/v2/models/all-minilm-l6-v2/{proxy+}"):
+        assert routed[("ANY", path)] == TEXT_FUNCTION_LOGICAL_ID
+    # No catch-all: a path outside the table is API Gateway's 403, never some function's guess.
+    assert not any(path in {"/v2/{proxy+}", "/v1/{proxy+}", "/{proxy+}"} for _, path in routed)
+
+
+def test_every_method_is_a_lambda_proxy(synthesized: Synthesized) -> None:
+    for (_, path), method in synthesized.api_methods().items():
+        properties = method["Properties"]
+        integration = properties["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         assert integration["TimeoutInMillis"] == 29000
-        assert {"Fn::GetAtt": [TEXT_FUNCTION_LOGICAL_ID, "Arn"]} in integration["Uri"]["Fn::Join"][1]
-        assert method["Properties"]["AuthorizationType"] == "NONE"  # until the pay-per-use issue
-        assert "RequestValidatorId" in method["Properties"]
-    # One invoke permission per method, none for test-invoke.
-    assert len(synthesized.resources_of_type("AWS::Lambda::Permission")) == len(methods)
+        assert properties["AuthorizationType"] == "NONE"  # until the pay-per-use issue
+        assert "RequestValidatorId" in properties
+        if path.endswith("{proxy+}"):
+            assert properties["RequestParameters"] == {"method.request.path.proxy": True}
+        else:
+            assert "RequestParameters" not in properties
+
+
+def test_one_invoke_permission_per_function_for_this_api(synthesized: Synthesized) -> None:
+    permissions = synthesized.resources_of_type("AWS::Lambda::Permission").values()
+    invoked = sorted(permission["Properties"]["FunctionName"]["Fn::GetAtt"][0] for permission in permissions)
+    assert invoked == sorted(function_logical_id(domain) for domain in DOCKERFILE_DOMAINS)
+    for permission in permissions:
+        properties = permission["Properties"]
+        assert properties["Action"] == "lambda:InvokeFunction"
+        assert properties["Principal"] == "apigateway.amazonaws.com"
+        # Any stage, method and path of this API (arn:...:execute-api:<region>:<account>:<api id>/*/*/*).
+        source = json.dumps(properties["SourceArn"])
+        assert f'{{"Ref": "{_rest_api_id(synthesized)}"}}' in source
+        assert source.endswith('"/*/*/*"]]}')
 
 
 def test_outputs(synthesized: Synthesized) -> None:
@@ -258,8 +347,8 @@ def test_template_has_no_literal_account_or_region(synthesized: Synthesized) -> 
 # --- IAM ----------------------------------------------------------------------------------------
 
 
-def _function_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    role_id = synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]["Properties"]["Role"]["Fn::GetAtt"][0]
+def _function_statements(synthesized: Synthesized, domain: str) -> list[dict[str, Any]]:
+    role_id = synthesized.resources[function_logical_id(domain)]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = synthesized.resources[role_id]["Properties"]
     assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole: logs are scoped below
     assert "Policies" not in role
@@ -274,29 +363,50 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_function_reads_the_model_bucket_and_decrypts_with_its_key(synthesized: Synthesized) -> None:
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: str) -> None:
     bucket_arn = {"Fn::GetAtt": [_model_bucket_id(synthesized), "Arn"]}
-    objects_arn = {"Fn::Join": ["", [bucket_arn, "/*"]]}
-    key_arn = {"Fn::GetAtt": [_key_id(synthesized), "Arn"]}
-    statements = _function_statements(synthesized)
-
+    names = sorted(entry.name for entry in CATALOGUE if entry.domain == domain)
+    statements = _function_statements(synthesized, domain)
     s3 = [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
-    assert len(s3) == 1
-    assert s3[0]["Effect"] == "Allow"
-    assert {"s3:GetObject*", "s3:List*"} <= set(_as_list(s3[0]["Action"]))
-    assert all(action.split(":")[1].startswith(("Get", "List")) for action in _as_list(s3[0]["Action"]))
-    assert _as_list(s3[0]["Resource"]) == [bucket_arn, objects_arn]
-
     kms = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    if not names:
+        assert s3 == [] and kms == []
+        return
+
+    objects = [s for s in s3 if "s3:GetObject" in _as_list(s["Action"])]
+    assert len(objects) == 1
+    assert sorted(_as_list(objects[0]["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert _as_list(objects[0]["Resource"]) == [{"Fn::Join": ["", [bucket_arn, f"/{name}/*"]]} for name in names]
+    assert "Condition" not in objects[0]
+
+    listing = [s for s in s3 if "s3:ListBucket" in _as_list(s["Action"])]
+    assert len(listing) == 1
+    assert sorted(_as_list(listing[0]["Action"])) == ["s3:ListBucket", "s3:ListBucketVersions"]
+    assert listing[0]["Resource"] == bucket_arn
+    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": [f"{name}/*" for name in names]}}
+    assert len(s3) == 2
+
     assert len(kms) == 1
-    assert "kms:Decrypt" in _as_list(kms[0]["Action"])
-    assert not any(a.startswith(("kms:Encrypt", "kms:GenerateDataKey")) for a in _as_list(kms[0]["Action"]))
-    assert kms[0]["Resource"] == key_arn
+    assert kms[0]["Action"] == "kms:Decrypt"
+    assert kms[0]["Resource"] == {"Fn::GetAtt": [_key_id(synthesized), "Arn"]}
+    via = json.dumps(kms[0]["Condition"]["StringEquals"]["kms:ViaService"])
+    assert '"s3."' in via and "AWS::Region" in via
 
 
-def test_function_writes_only_its_own_log_group(synthesized: Synthesized) -> None:
-    log_group_id = synthesized.resources[TEXT_FUNCTION_LOGICAL_ID]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-    logs = [s for s in _function_statements(synthesized) if "logs:PutLogEvents" in _as_list(s["Action"])]
+def test_no_function_may_read_another_domains_models(synthesized: Synthesized) -> None:
+    for domain in DOCKERFILE_DOMAINS:
+        text = json.dumps(_function_statements(synthesized, domain))
+        for entry in CATALOGUE:
+            if entry.domain != domain:
+                assert f"/{entry.name}/*" not in text, (domain, entry.name)
+
+
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_function_writes_only_its_own_log_group(synthesized: Synthesized, domain: str) -> None:
+    function = synthesized.resources[function_logical_id(domain)]["Properties"]
+    log_group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+    logs = [s for s in _function_statements(synthesized, domain) if "logs:PutLogEvents" in _as_list(s["Action"])]
     assert logs == [
         {
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -317,44 +427,85 @@ def test_only_xray_is_granted_on_every_resource(synthesized: Synthesized) -> Non
                 }
 
 
-# --- context overrides --------------------------------------------------------------------------
+# --- another checkout: a second domain, another front, context overrides, no model built ---------
 
 
-@pytest.fixture(scope="module")
-def arm64(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(
-        tmp_path_factory.mktemp("cdk.out-arm64"),
-        {
-            "aimass:stage": "prod",
-            "aimass:textMemoryMb": 10240,
-            "aimass:textArchitecture": "arm64",
-            "aimass:textReservedConcurrency": 20,
-        },
-    )
+def _platforms(synthesized: Synthesized) -> dict[str, str]:
+    """Function logical id -> the platform its image is built for."""
+    assets = json.loads((synthesized.outdir / f"{synthesized.stack.stack_name}.assets.json").read_text("utf-8"))
+    by_directory = {
+        image["source"]["directory"]: image["source"]["platform"] for image in assets["dockerImages"].values()
+    }
+    return {
+        key: by_directory[function["Metadata"]["aws:asset:path"]]
+        for key, function in synthesized.resources_of_type("AWS::Lambda::Function").items()
+    }
 
 
-def test_context_overrides(arm64: Synthesized) -> None:
-    assert arm64.synth_error is None, arm64.synth_error
-    assert arm64.stack.stack_name == "AiMass-Serving-prod"
-    assert arm64.stack.termination_protection is True
-    arm64.template.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "MemorySize": 10240,
-            "Architectures": ["arm64"],
-            "ReservedConcurrentExecutions": 20,
-            "Environment": {"Variables": Match.object_like({"AIMASS_INTRA_OP_THREADS": "6"})},
-        },
-    )
-    arm64.template.has_resource_properties("AWS::ApiGateway::Stage", {"StageName": "prod"})
-    # The image is built for the function's instruction set.
-    assets = json.loads(Path(arm64.outdir / "AiMass-Serving-prod.assets.json").read_text(encoding="utf-8"))
-    assert [image["source"]["platform"] for image in assets["dockerImages"].values()] == ["linux/arm64"]
+def test_default_image_platforms(synthesized: Synthesized) -> None:
+    expected = {
+        function_logical_id(domain): {"x86_64": "linux/amd64", "arm64": "linux/arm64"}[
+            _function_toml(domain)["architecture"]
+        ]
+        for domain in DOCKERFILE_DOMAINS
+    }
+    assert _platforms(synthesized) == expected
 
 
-def test_default_image_platform(synthesized: Synthesized) -> None:
-    assets = json.loads((synthesized.outdir / "AiMass-Serving-dev.assets.json").read_text(encoding="utf-8"))
-    assert [image["source"]["platform"] for image in assets["dockerImages"].values()] == ["linux/amd64"]
+def test_fake_checkout_synthesizes_cleanly(fake_synthesized: Synthesized) -> None:
+    assert fake_synthesized.synth_error is None, fake_synthesized.synth_error
+    assert fake_synthesized.stack.stack_name == "AiMass-Serving-prod"
+    assert fake_synthesized.stack.termination_protection is True
+    fake_synthesized.template.has_resource_properties("AWS::ApiGateway::Stage", {"StageName": "prod"})
+
+
+def test_function_overrides_from_context(fake_synthesized: Synthesized) -> None:
+    text = fake_synthesized.resources["TextFunction"]["Properties"]
+    assert text["MemorySize"] == 10240
+    assert text["Architectures"] == ["arm64"]
+    assert text["ReservedConcurrentExecutions"] == 20
+    assert text["Environment"]["Variables"]["AIMASS_INTRA_OP_THREADS"] == "6"
+    toy = fake_synthesized.resources["ToyFunction"]["Properties"]
+    assert (toy["MemorySize"], toy["Timeout"], toy["Architectures"]) == (1024, 10, ["x86_64"])
+    assert toy["Environment"]["Variables"]["AIMASS_DOMAINS"] == '["toy"]'
+    assert "ReservedConcurrentExecutions" not in toy
+    # Each image is built for its own function's instruction set.
+    assert _platforms(fake_synthesized) == {"TextFunction": "linux/arm64", "ToyFunction": "linux/amd64"}
+
+
+def test_fake_checkout_routes(fake_synthesized: Synthesized) -> None:
+    routed = fake_synthesized.routed()
+    assert routed == {
+        **{(method, path): "ToyFunction" for path, methods in SHARED_ROUTES for method in methods},
+        ("ANY", "/v2/models/all-minilm-l6-v2"): "TextFunction",
+        ("ANY", "/v2/models/all-minilm-l6-v2/{proxy+}"): "TextFunction",
+        ("ANY", "/v1/text/{proxy+}"): "TextFunction",
+        ("ANY", "/v1/embeddings"): "TextFunction",
+        ("ANY", "/v2/models/toy-model"): "ToyFunction",
+        ("ANY", "/v2/models/toy-model/{proxy+}"): "ToyFunction",
+        ("ANY", "/v1/toy/{proxy+}"): "ToyFunction",
+        ("ANY", "/v1/toy-compat"): "ToyFunction",
+    }
+
+
+def test_a_model_without_a_function_fails_the_synth(tmp_path: Path) -> None:
+    repo = fake_checkout(tmp_path / "repo")
+    (repo / "models/gamma/g_one").mkdir(parents=True)
+    (repo / "models/gamma/g_one/spec.py").write_text('NAME = "g-one"\nVERSION = "1"\n', encoding="utf-8")
+    (repo / "models/gamma/g_one/build.py").write_text("", encoding="utf-8")
+    with pytest.raises(RouteError, match=r"model 'g-one' belongs to domain 'gamma', which has no function"):
+        build_app(outdir=str(tmp_path / "cdk.out"), repo_root=repo)
+
+
+def test_the_stack_takes_a_catalogue(tmp_path: Path) -> None:
+    # Before any construct is built: nothing to synthesize, nothing staged.
+    repo = fake_checkout(tmp_path / "repo")
+
+    class Model:
+        domain, name = "text", "other model"
+
+    with pytest.raises(RouteError, match=r"model 'other model' \(domain 'text'\)"):
+        ServingStack(App(outdir=str(tmp_path / "out")), "X", config=ServingConfig(), repo_root=repo, models=[Model()])
 
 
 def test_template_round_trips_through_assertions(synthesized: Synthesized) -> None:

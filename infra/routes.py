@@ -1,0 +1,148 @@
+"""The route table: which domain function answers which API path, computed from the model catalogue.
+
+Pure (no CDK): ``route_table()`` takes the catalogued models, each domain's extra routes (from its
+``functions/<domain>/function.toml``) and the front domain, and returns ``[(path, methods, domain)]``.
+The API construct builds one API Gateway resource and method per row, so a new model directory
+(``models/<domain>/<model>/spec.py``) is routed at the next synth with no list to edit.
+
+For every catalogued model ``m`` of domain ``d``:
+
+* ``/v2/models/m`` and ``/v2/models/m/{proxy+}`` (metadata, readiness, inference, pinned versions) go
+  to function ``d``;
+
+for every domain ``d`` that has a function:
+
+* its task prefix ``/v1/d/{proxy+}`` (``/v1/{domain}/{task}``) and each of its extra routes go to ``d``;
+
+and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
+``/docs``, ``/openapi.json``) go to the front domain's function.
+
+Known limit: each function only knows its own models, so the server-wide routes answer for the front
+domain alone (``/v1/models`` and ``/v2/repository/index`` list its models, ``/v2/health/ready`` reports
+its readiness, ``/docs`` documents its routes). Aggregating them across the domain functions is a later
+step; every model's own routes are complete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple, Protocol
+
+ANY = ("ANY",)
+GET = ("GET",)
+
+# The server-wide routes and their methods. ANY lets the app answer a wrong method with its own
+# error body (405 in the route's error shape) instead of API Gateway's bare 403.
+SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/v2", ANY),
+    ("/v2/health/{proxy+}", ANY),
+    ("/v2/repository/index", ANY),
+    ("/v1/models", ANY),
+    ("/docs", GET),
+    ("/openapi.json", GET),
+)
+
+# What API Gateway accepts as one path part: a literal, a {name} variable or a greedy {name+} (last only).
+_LITERAL = re.compile(r"^[A-Za-z0-9._-]+$")
+_VARIABLE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\+?\}$")
+DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class RouteError(ValueError):
+    """The route table cannot be built; the message names the model, domain or path at fault."""
+
+
+class Route(NamedTuple):
+    path: str
+    methods: tuple[str, ...]
+    domain: str
+
+
+class CataloguedModel(Protocol):
+    """What the table needs of a catalogue entry (``models.catalogue.CatalogueEntry`` has it)."""
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def task_prefix(domain: str) -> str:
+    return f"/v1/{domain}/{{proxy+}}"
+
+
+def model_paths(name: str) -> tuple[str, str]:
+    return f"/v2/models/{name}", f"/v2/models/{name}/{{proxy+}}"
+
+
+def check_path(path: str) -> str:
+    """Raise RouteError unless ``path`` is one API Gateway resource path (``/a/b``, ``/a/{proxy+}``)."""
+    if not path.startswith("/") or path == "/" or path.endswith("/"):
+        raise RouteError(f"route {path!r}: must start with '/' and not end with one")
+    parts = path[1:].split("/")
+    for index, part in enumerate(parts):
+        if _LITERAL.match(part):
+            continue
+        if not _VARIABLE.match(part):
+            raise RouteError(f"route {path!r}: {part!r} is neither a literal path part nor a {{variable}}")
+        if part.endswith("+}") and index != len(parts) - 1:
+            raise RouteError(f"route {path!r}: a greedy {part} must be the last part")
+    return path
+
+
+def route_table(
+    models: Iterable[CataloguedModel],
+    extra_routes: Mapping[str, Sequence[str]],
+    front_domain: str,
+) -> list[Route]:
+    """``[(path, methods, domain)]``: shared routes first, then per domain (sorted) its models, task prefix, extras.
+
+    ``extra_routes`` has one key per domain that has a function (its extra routes, possibly none).
+    """
+    domains = sorted(extra_routes)
+    for domain in domains:
+        if not DOMAIN_NAME.match(domain):
+            raise RouteError(f"domain {domain!r}: a domain name is lower-case letters, digits and '_'")
+    if front_domain not in extra_routes:
+        raise RouteError(
+            f"front domain {front_domain!r} (CDK context 'aimass:frontDomain') has no function; "
+            f"domains with a function: {domains}"
+        )
+
+    by_domain: dict[str, list[str]] = {domain: [] for domain in domains}
+    for model in models:
+        if model.domain not in by_domain:
+            raise RouteError(
+                f"model {model.name!r} belongs to domain {model.domain!r}, which has no function "
+                f"(no functions/{model.domain}/Dockerfile); domains with a function: {domains}"
+            )
+        if not _LITERAL.match(model.name):
+            raise RouteError(f"model {model.name!r} (domain {model.domain!r}): the name is not a valid URL path part")
+        by_domain[model.domain].append(model.name)
+
+    table = [Route(path, methods, front_domain) for path, methods in SHARED_ROUTES]
+    for domain in domains:
+        for name in sorted(by_domain[domain]):
+            table.extend(Route(path, ANY, domain) for path in model_paths(name))
+        table.append(Route(task_prefix(domain), ANY, domain))
+        for path in extra_routes[domain]:
+            check_path(path)
+            if path == "/v2" or path.startswith("/v2/"):
+                raise RouteError(
+                    f"extra route {path!r} of domain {domain!r}: /v2 paths are routed from the model catalogue"
+                )
+            other = next((d for d in domains if d != domain and path.startswith(f"/v1/{d}/")), None)
+            if other is not None:
+                raise RouteError(f"extra route {path!r} of domain {domain!r} lies under domain {other!r}'s task prefix")
+            table.append(Route(path, ANY, domain))
+
+    owners: dict[str, str] = {}
+    for route in table:
+        if route.path in owners:
+            raise RouteError(
+                f"path {route.path!r} is routed twice (domains {owners[route.path]!r} and {route.domain!r})"
+            )
+        owners[route.path] = route.domain
+    return table
