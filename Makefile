@@ -16,7 +16,7 @@ help:
 	@echo "make test     set up and run every test"
 	@echo "make check    lint, type-check and test: the one quality gate"
 	@echo "make bench    measure the text domain, write bench/results.json"
-	@echo "make payload  assemble the text function's image payload without Docker (build/functions/text)"
+	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
 	@echo "make synth    synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy   deploy with the CDK (needs AWS credentials and Docker)"
 
@@ -60,7 +60,9 @@ bench: models
 	$(BIN)/python bench/bench_text.py --store $(STORE)
 
 payload: models
-	$(BIN)/python functions/package.py text
+	for dockerfile in functions/*/Dockerfile; do \
+		$(BIN)/python functions/package.py $$(basename $$(dirname $$dockerfile)) || exit 1; \
+	done
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings, get_settings
+from models.catalogue import catalogue
 from tests.tiny_models import build_tiny_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,10 +83,19 @@ def load_script(path: Path, name: str) -> ModuleType:
     return module
 
 
+@functools.cache
+def build_domain_models(domain: str) -> Path:
+    """Every catalogued model of ``domain``, built once per checkout into the repository's store (each build
+    is a no-op when its verified model is already there); returns the store."""
+    store = ROOT / "model_store"
+    entries = [entry for entry in catalogue() if entry.domain == domain]
+    assert entries, f"no catalogued model of domain '{domain}'"
+    for entry in entries:
+        load_script(entry.build_script, f"build_{entry.domain}_{entry.build_script.parent.name}").build(store)
+    return store
+
+
 @pytest.fixture(scope="session")
 def real_model_store() -> Path:
     """The real text model, built once per checkout by its own build script (a no-op when present)."""
-    module = load_script(ROOT / "models/text/minilm/build.py", "minilm_build")
-    store = ROOT / "model_store"
-    module.build(store)
-    return store
+    return build_domain_models("text")
