@@ -53,6 +53,8 @@ def test_bytes_round_trip_with_length_prefixes() -> None:
     [
         ([1.5, 2.0], "INT32", [2], "must hold numbers"),
         ([300], "UINT8", [1], "outside UINT8's range"),
+        ([1e39], "FP32", [1], "outside FP32's range"),
+        ([70000.0], "FP16", [1], "outside FP16's range"),
         ([-1], "UINT32", [1], "outside UINT32's range"),
         (["a"], "FP32", [1], "must hold numbers"),
         ([1, 0], "BOOL", [2], "must hold booleans"),

@@ -86,7 +86,12 @@ def from_json(data: Any, datatype: str, shape: list[int], where: str) -> Tensor:
         return flat.reshape(shape)
     if family in ("INT", "UINT") and parsed.size:
         _check_range([int(parsed.min()), int(parsed.max())], dtype, datatype, where)
-    return parsed.astype(dtype, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):
+        converted = parsed.astype(dtype, copy=False)
+    if family == "FP" and (np.isfinite(parsed) & ~np.isfinite(converted)).any():
+        # A finite JSON number past FP16/FP32's range would silently become infinity.
+        raise InvalidInput(f"{where}.data has values outside {datatype}'s range", param=f"{where}.data")
+    return converted.reshape(shape)
 
 
 def from_binary(raw: bytes, datatype: str, shape: list[int], where: str) -> Tensor:
