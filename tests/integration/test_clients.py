@@ -18,6 +18,9 @@ import tritonclient.http as triton
 from openai import BadRequestError, OpenAI
 
 from tests.tiny_models import DIM, TINY_TEXT, reference_embedding
+from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_probabilities
+from tests.tiny_vision import TINY_VISION, build_tiny_vision, image_bytes
+from tests.tiny_vision import reference_logits as vision_logits
 
 
 def free_port() -> int:
@@ -51,9 +54,14 @@ def start_server(store: Path, port: int) -> subprocess.Popen[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_store: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def server(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    # One server, every domain, as `make serve` runs it.
+    store = tmp_path_factory.mktemp("clients-store")
+    (store / TINY_TEXT).symlink_to(tiny_store / TINY_TEXT)
+    build_tiny_vision(store)
+    build_tiny_rl(store)
     port = free_port()
-    process = start_server(tiny_store, port)
+    process = start_server(store, port)
     yield f"127.0.0.1:{port}", process
     if process.poll() is None:
         process.kill()
@@ -71,7 +79,7 @@ def test_openai_sdk_embeddings(server: tuple[str, subprocess.Popen[str]]) -> Non
         np.testing.assert_allclose(item.embedding, reference_embedding(text), atol=1e-6)
     floats = client.embeddings.create(model=TINY_TEXT, input="sun", encoding_format="float")
     np.testing.assert_allclose(floats.data[0].embedding, reference_embedding("sun"), atol=1e-6)
-    assert [m.id for m in client.models.list()] == [TINY_TEXT]
+    assert [m.id for m in client.models.list()] == sorted([TINY_TEXT, TINY_VISION, TINY_RL])
     with pytest.raises(BadRequestError, match="cannot shorten them"):
         client.embeddings.create(model=TINY_TEXT, input="sun", dimensions=2)
 
@@ -94,6 +102,22 @@ def test_triton_http_client(server: tuple[str, subprocess.Popen[str]], binary: b
     assert vectors is not None and vectors.shape == (2, DIM)
     np.testing.assert_allclose(vectors, np.stack([reference_embedding(t) for t in texts]), atol=1e-6)
     assert result.get_response()["model_version"] == "1"
+
+
+def test_triton_client_with_an_image_and_a_policy(server: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = server
+    client = triton.InferenceServerClient(url=address)
+    images = triton.InferInput("image", [2], "BYTES")
+    colours = [(255, 0, 0), (0, 0, 255)]
+    images.set_data_from_numpy(np.array([image_bytes(c) for c in colours], dtype=object))  # binary by default
+    logits = client.infer(TINY_VISION, [images]).as_numpy("logits")
+    np.testing.assert_allclose(logits, np.stack([vision_logits(c) for c in colours]), atol=1e-4)
+
+    observations = np.array([[0.0, 0.1, 0.05, -0.2], [0.0, 0.0, -0.1, 0.0]], dtype=np.float32)
+    tensor = triton.InferInput("observation", list(observations.shape), "FP32")
+    tensor.set_data_from_numpy(observations)
+    probabilities = client.infer(TINY_RL, [tensor]).as_numpy("probabilities")
+    np.testing.assert_allclose(probabilities, reference_probabilities(observations), atol=1e-6)
 
 
 def test_triton_client_sees_protocol_errors(server: tuple[str, subprocess.Popen[str]]) -> None:
