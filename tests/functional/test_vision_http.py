@@ -11,13 +11,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from aimass.errors import InvalidInput
 from aimass.http.app import build_app
 from aimass.manifest import TensorSpec
-from aimass.registry import ModelRegistry
-from aimass.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
 from tests.tiny_vision import LABELS, PREPROCESSING, TINY_VISION, build_tiny_vision, image_bytes, reference_logits
 
 INFER = f"/v2/models/{TINY_VISION}/infer"
@@ -176,21 +172,25 @@ def test_models_whose_graph_and_manifest_disagree_are_not_served(client: TestCli
     assert "FP32 [-1, 3, 64, 64] graph input" in states["tiny-vision-wrong-size"]["reason"]
 
 
-def test_the_runtime_also_takes_decoded_pixels_when_the_manifest_declares_them(tmp_path: Path) -> None:
-    # GIVEN a manifest that serves encoded images and decoded UINT8 [n, H, W, 3] pixels
-    pixels_spec = TensorSpec(name="pixels", datatype="UINT8", shape=(-1, -1, -1, 3))
-    image_spec = TensorSpec(name="image", datatype="BYTES", shape=(-1,))
+def test_decoded_pixels_are_served_beside_encoded_images_over_http(tmp_path: Path) -> None:
+    # GIVEN a manifest that serves encoded images or decoded UINT8 [n, H, W, 3] pixels, both optional
+    pixels_spec = TensorSpec(name="pixels", datatype="UINT8", shape=(-1, -1, -1, 3), optional=True)
+    image_spec = TensorSpec(name="image", datatype="BYTES", shape=(-1,), optional=True)
     build_tiny_vision(tmp_path, inputs=(image_spec, pixels_spec))
-    registry = ModelRegistry(LocalModelStore(tmp_path), SessionFactory(Settings()))
-    registry.load_all()
-    runtime = registry.get(TINY_VISION)
-    # WHEN decoded pixels are sent THEN they are cropped, resized and classified like a decoded image
-    pixels = np.zeros((2, 20, 30, 3), dtype=np.uint8)
-    pixels[0, ..., 1] = 255
-    pixels[1, ..., 2] = 255
-    logits = np.asarray(runtime.predict({"pixels": pixels}).outputs["logits"], dtype=np.float32)
-    np.testing.assert_allclose(logits, np.stack([reference_logits(GREEN), reference_logits(BLUE)]), atol=1e-5)
-    # AND a request that sends both kinds is refused
-    both = {"pixels": pixels, "image": np.array([image_bytes()], dtype=object)}
-    with pytest.raises(InvalidInput, match=r"send exactly one of the inputs \['image', 'pixels'\]"):
-        runtime.predict(both)
+    with TestClient(build_app(Settings(model_store=tmp_path))) as pixels_client:
+        # WHEN decoded pixels are sent THEN they are cropped, resized and classified like a decoded image
+        pixels = np.zeros((2, 20, 30, 3), dtype=np.uint8)
+        pixels[0, ..., 1] = 255
+        pixels[1, ..., 2] = 255
+        tensor = {"name": "pixels", "datatype": "UINT8", "shape": [2, 20, 30, 3], "data": pixels.ravel().tolist()}
+        response = pixels_client.post(f"/v2/models/{TINY_VISION}/infer", json={"inputs": [tensor]})
+        assert response.status_code == 200, response.text
+        logits = np.array(response.json()["outputs"][0]["data"], dtype=np.float32).reshape(2, -1)
+        np.testing.assert_allclose(logits, np.stack([reference_logits(GREEN), reference_logits(BLUE)]), atol=1e-5)
+        # AND a request that sends both kinds, or neither, is refused naming the inputs
+        both = [tensor, image_input([b64(image_bytes())])]
+        for inputs in (both, []):
+            refused = pixels_client.post(f"/v2/models/{TINY_VISION}/infer", json={"inputs": inputs})
+            assert refused.status_code == 400
+        refused = pixels_client.post(f"/v2/models/{TINY_VISION}/infer", json={"inputs": both})
+        assert "send exactly one of the inputs ['image', 'pixels']" in refused.json()["error"]

@@ -17,6 +17,7 @@ from models.vision.efficientnet_lite0.spec import (
     NAME,
     NUM_CLASSES,
     OUTPUT,
+    PIXELS_INPUT,
     PREPROCESSING,
     SERVED_INPUT,
     VERSION,
@@ -53,7 +54,11 @@ def build_manifest(work: Path, quality: dict[str, Any], labels: list[str]) -> Mo
             inputs=(TensorSpec(name=ENGINE_INPUT, datatype="FP32", shape=(-1, 3, IMAGE_SIZE, IMAGE_SIZE)),),
             outputs=(TensorSpec(name=OUTPUT, datatype="FP32", shape=(-1, NUM_CLASSES)),),
         ),
-        inputs=(TensorSpec(name=SERVED_INPUT, datatype="BYTES", shape=(-1,)),),
+        # Encoded images or decoded RGB pixels [n, H, W, 3]: a request sends one of the two.
+        inputs=(
+            TensorSpec(name=SERVED_INPUT, datatype="BYTES", shape=(-1,), optional=True),
+            TensorSpec(name=PIXELS_INPUT, datatype="UINT8", shape=(-1, -1, -1, 3), optional=True),
+        ),
         outputs=(TensorSpec(name=OUTPUT, datatype="FP32", shape=(-1, NUM_CLASSES)),),
         preprocessing=PREPROCESSING,
         labels=tuple(labels),

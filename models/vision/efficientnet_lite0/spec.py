@@ -16,6 +16,7 @@ OPSET = 17
 ENGINE_INPUT = "pixel_values"
 OUTPUT = "logits"
 SERVED_INPUT = "image"
+PIXELS_INPUT = "pixels"
 LABELS_FILE = "labels.txt"
 
 # The weights are TensorFlow's EfficientNet-Lite checkpoints converted to PyTorch, so the preprocessing is
