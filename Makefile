@@ -9,13 +9,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup models serve test check lint typecheck format bench payload synth deploy clean
+.PHONY: help setup system models serve test check lint typecheck format bench payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
 	@echo "make test     set up and run every test"
 	@echo "make check    lint, type-check and test: the one quality gate"
-	@echo "make bench    measure the text domain, write bench/results.json"
+	@echo "make bench    measure every domain, write bench/results.json"
 	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
 	@echo "make synth    synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy   deploy with the CDK (needs AWS credentials and Docker)"
@@ -28,17 +28,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[local,build,dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) system
+
+# Debian packages beyond Python (espeak-ng synthesizes the speech model's training audio); a no-op when present.
+system:
+	@scripts/system-packages.sh
 
 # Every catalogued model (models/<domain>/<model>/); each build is a fast no-op when the verified model is
 # already in the store.
-models: $(STAMP)
+models: setup
 	$(BIN)/aimass models build --store $(STORE)
 
 serve: models
 	$(BIN)/aimass serve --store $(STORE)
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -57,7 +61,7 @@ format: $(STAMP)
 check: lint typecheck test
 
 bench: models
-	$(BIN)/python bench/bench_text.py --store $(STORE)
+	$(BIN)/python bench/run.py --store $(STORE)
 
 payload: models
 	for dockerfile in functions/*/Dockerfile; do \

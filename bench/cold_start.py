@@ -1,4 +1,4 @@
-"""Cold starts: run the fresh-process probes of bench/text_probes.py and read their timestamps back."""
+"""Cold starts: run the fresh-process probes of bench/probes.py and read their timestamps back."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aimass.runtime import ModelRuntime
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
-from bench.text_workload import HANDLER_FILE, REPO, SENTENCES, SINGLE, V2, session_options_spec
+from bench.engine import handler_file, session_options_spec
+from bench.workload import REPO, Workload, api_gateway_event
 
-PROBES = Path(__file__).resolve().parent / "text_probes.py"
+PROBES = Path(__file__).resolve().parent / "probes.py"
 HANDLER = "cold-handler"  # the Lambda handler as deployed (model load overlapping the imports)
 HANDLER_SPLIT = "cold-handler-split"  # the same, imports first and then the load: each phase's own cost
 FLOOR = "cold-floor"  # the raw engine
+PEAK_RSS = "peak-rss"
+KINDS = (HANDLER, FLOOR, HANDLER_SPLIT)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class ColdRun:
     imports_s: float
     model_load_s: float
     first_run_s: float
-    head: list[float]  # the first values of the embedding, to check every kind computed the same
+    head: list[float]  # the first values of the first output, to check every kind computed the same
 
 
 def run_probe(kind: str, spec: Path, env: dict[str, str], scratch: Path) -> tuple[float, float, dict[str, Any]]:
@@ -64,24 +68,26 @@ def cold_run(kind: str, spec: Path, env: dict[str, str], scratch: Path) -> ColdR
 
 
 def measure(
-    kinds: Sequence[str], specs: dict[str, Path], env: dict[str, str], scratch: Path, runs: int
+    workload: Workload[Any], specs: dict[str, Path], env: dict[str, str], scratch: Path, runs: int
 ) -> dict[str, list[ColdRun]]:
     """Alternate the kinds run by run, after one discarded round that warms the page cache."""
-    for kind in kinds:
+    for kind in KINDS:
         cold_run(kind, specs[kind], env, scratch)
-    results: dict[str, list[ColdRun]] = {kind: [] for kind in kinds}
+    results: dict[str, list[ColdRun]] = {kind: [] for kind in KINDS}
     for _ in range(runs):
-        for kind in kinds:
+        for kind in KINDS:
             results[kind].append(cold_run(kind, specs[kind], env, scratch))
-    reference = results[kinds[0]][0].head
-    for kind in kinds[1:]:
+    reference = results[KINDS[0]][0].head
+    for kind in KINDS[1:]:
         head = results[kind][0].head
-        if any(abs(a - b) > 1e-5 for a, b in zip(reference, head, strict=True)):
-            raise RuntimeError(f"{kinds[0]} and {kind} computed different embeddings: {reference} vs {head}")
+        if len(head) != len(reference) or any(
+            abs(a - b) > workload.atol + workload.rtol * abs(b) for a, b in zip(head, reference, strict=True)
+        ):
+            raise RuntimeError(f"{KINDS[0]} and {kind} computed different answers: {reference} vs {head}")
     return results
 
 
-def median_breakdown(runs: list[ColdRun]) -> dict[str, float]:
+def median_breakdown(runs: Sequence[ColdRun]) -> dict[str, float]:
     """Each phase's median on its own: the phases need not add up exactly to the median wall time."""
     return {
         "wall_s": statistics.median(r.wall_s for r in runs),
@@ -99,27 +105,35 @@ def _write(scratch: Path, name: str, spec: dict[str, Any]) -> Path:
 
 
 def write_specs(
-    artifact: ModelArtifact, settings: Settings, scratch: Path, *, warmup: int, batches: int
+    workload: Workload[Any],
+    artifact: ModelArtifact,
+    runtime: ModelRuntime,
+    settings: Settings,
+    scratch: Path,
+    *,
+    warmup: int,
+    batches: int,
 ) -> dict[str, Path]:
     """One JSON spec per probe: a probe must not import the project to learn what to do."""
     manifest = artifact.manifest
-    pre = manifest.preprocessing
-    event = V2.event(manifest, [SINGLE])
-    handler = {"handler_dir": str(HANDLER_FILE.parent), "repo": str(REPO), "route": V2.name, "event": event}
+    items = workload.items()
+    route = workload.v2_route()
+    handler = {
+        "domain": workload.domain,
+        "handler_dir": str(handler_file(workload.domain).parent),
+        "event": api_gateway_event(route.template, route.request(manifest, items[:1])),
+    }
     floor = {
+        "domain": workload.domain,
+        "repo": str(REPO),
         "model": str(artifact.directory / manifest.engine.file),
-        "tokenizer": str(artifact.directory / pre["tokenizer"]),
-        "max_length": pre["max_length"],
-        "pad_id": pre.get("pad_id", 0),
-        "pad_token": pre.get("pad_token", "[PAD]"),
         "options": session_options_spec(settings),
-        "text": SINGLE,
-        "output": manifest.engine.outputs[0].name,
-        "feeds": [spec.name for spec in manifest.engine.inputs],
+        "outputs": [spec.name for spec in manifest.engine.outputs],
+        "input": workload.floor_spec(artifact, runtime, items[0], scratch),
     }
     rss = {
         **handler,
-        "batch_event": V2.event(manifest, list(SENTENCES[:32])),
+        "batch_event": api_gateway_event(route.template, route.request(manifest, items[:32])),
         "warmup": warmup,
         "batches": batches,
     }
@@ -127,5 +141,5 @@ def write_specs(
         HANDLER: _write(scratch, HANDLER, handler),
         HANDLER_SPLIT: _write(scratch, HANDLER_SPLIT, {**handler, "split": True}),
         FLOOR: _write(scratch, FLOOR, floor),
-        "peak-rss": _write(scratch, "peak-rss", rss),
+        PEAK_RSS: _write(scratch, PEAK_RSS, rss),
     }

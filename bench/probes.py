@@ -1,10 +1,11 @@
-"""Fresh-process probes of the text benchmark, each run as ``python bench/text_probes.py <probe> <spec.json>``.
+"""Fresh-process probes of the benchmark, each run as ``python bench/probes.py <probe> <spec.json>``.
 
-* ``cold-handler``: import the Lambda handler and answer one event, as a new Lambda container does.
+* ``cold-handler``: import a domain's Lambda handler and answer one event, as a new Lambda container does.
 * ``cold-handler-split``: the same with the web stack imported first, to time each phase on its own.
-* ``cold-floor``: the raw-engine floor: import ONNX Runtime and tokenizers, load the same model bytes with
-  the same session options, tokenise and run the same sentence once.
-* ``peak-rss``: import the handler, serve warm-up and batch-32 events, report the peak resident memory.
+* ``cold-floor``: the raw-engine floor: import ONNX Runtime, numpy and the domain's workload module (which
+  imports what its input needs: tokenizers, Pillow), load the same model bytes with the same session
+  options, make the feeds from the same item and run once.
+* ``peak-rss``: import the handler, serve warm-up and batch events, report the peak resident memory.
 
 Each prints one JSON line with ``time.perf_counter()`` stamps; on Linux that clock is system-wide
 (CLOCK_MONOTONIC), so the parent subtracts its own stamp taken before ``Popen`` to get the interpreter's
@@ -24,14 +25,16 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-# What the handler imports before it loads a model: the web stack, the shared core, the text domain.
-HANDLER_IMPORTS = ("fastapi", "mangum", "aimass.http.app", "aimass_text")
+# The floor must not pay for the serving stack: neither these nor a domain package (aimass_<domain>) may be
+# imported by a workload module at its top.
+SERVING_STACK = ("aimass", "fastapi", "starlette", "pydantic", "mangum", "rich")
+HEAD = 4  # values of the first output compared across the probes
 
 
 class LocalLambdaContext:
     """Just enough of the Lambda context object: Mangum only passes it through in the ASGI scope."""
 
-    function_name = "aimass-text"
+    function_name = "aimass-bench"
     aws_request_id = "0f6a1c5e-2b7d-4e8f-9a0b-1c2d3e4f5a6b"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -46,12 +49,13 @@ def _import_handler(spec: dict[str, Any]) -> tuple[Any, float]:
     """Import the handler module (which loads the model); return it and when the imports were done.
 
     As deployed, the handler starts the model load on a thread before it imports the web stack, so the
-    two overlap and cannot be split. With ``split`` the web stack is imported first, in the caller: the
-    load then runs alone, which shows each phase's own cost (and a longer total).
+    two overlap and cannot be split. With ``split`` the web stack and the domain package are imported
+    first, in the caller: the load then runs alone, which shows each phase's own cost (and a longer total).
     """
     if spec.get("split"):
-        for name in HANDLER_IMPORTS:
+        for name in ("fastapi", "mangum", "aimass.http.app"):
             importlib.import_module(name)
+        importlib.import_module("aimass.domains").runtime_class(spec["domain"])
     imported = time.perf_counter()
     sys.path.insert(0, spec["handler_dir"])  # Lambda's task root holds handler.py
     handler = importlib.import_module("handler").handler
@@ -60,10 +64,13 @@ def _import_handler(spec: dict[str, Any]) -> tuple[Any, float]:
     return handler, imported
 
 
-def _head(body: str, route: str) -> list[float]:
-    document = json.loads(body)
-    row = document["outputs"][0]["data"] if route == "v2" else document["data"][0]["embedding"]
-    return [float(value) for value in row[:4]]
+def _head(values: Any) -> list[float]:
+    flat: list[float] = []
+    while isinstance(values, list) and values and isinstance(values[0], list):
+        values = values[0]
+    for value in values[:HEAD]:
+        flat.append(float(value))
+    return flat
 
 
 def cold_handler(spec: dict[str, Any]) -> None:
@@ -73,15 +80,8 @@ def cold_handler(spec: dict[str, Any]) -> None:
     answered = time.perf_counter()
     if response["statusCode"] != 200:
         raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
-    _emit(
-        {
-            "started": STARTED,
-            "imported": imported,
-            "loaded": loaded,
-            "answered": answered,
-            "head": _head(response["body"], spec["route"]),
-        }
-    )
+    head = _head(json.loads(response["body"])["outputs"][0]["data"])
+    _emit({"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered, "head": head})
 
 
 def _session_options(ort: Any, spec: dict[str, Any]) -> Any:
@@ -96,38 +96,27 @@ def _session_options(ort: Any, spec: dict[str, Any]) -> Any:
 
 
 def cold_floor(spec: dict[str, Any]) -> None:
-    import numpy as np
+    import numpy  # noqa: F401 - counted with the imports, as every floor needs it
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
+    sys.path.insert(0, spec["repo"])
+    workload = importlib.import_module(f"bench.workloads.{spec['domain']}").WORKLOAD
     imported = time.perf_counter()
     session = ort.InferenceSession(
         Path(spec["model"]).read_bytes(),
         _session_options(ort, spec["options"]),
         providers=["CPUExecutionProvider"],
     )
-    tokenizer = Tokenizer.from_file(spec["tokenizer"])
-    tokenizer.enable_truncation(max_length=spec["max_length"])
-    tokenizer.enable_padding(pad_id=spec["pad_id"], pad_token=spec["pad_token"])
+    make_feeds = workload.floor_prepare(spec["input"])
     loaded = time.perf_counter()
-    (encoding,) = tokenizer.encode_batch([spec["text"]])
-    ids = np.array([encoding.ids], dtype=np.int64)
-    tensors = {
-        "input_ids": ids,
-        "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-        "token_type_ids": np.zeros_like(ids),
-    }
-    (embeddings,) = session.run([spec["output"]], {name: tensors[name] for name in spec["feeds"]})
+    outputs = session.run(spec["outputs"], make_feeds())
     answered = time.perf_counter()
-    _emit(
-        {
-            "started": STARTED,
-            "imported": imported,
-            "loaded": loaded,
-            "answered": answered,
-            "head": [float(value) for value in embeddings[0][:4]],
-        }
-    )
+    tops = {name.split(".")[0] for name in sys.modules}
+    stack = sorted(top for top in tops if top in SERVING_STACK or top.startswith("aimass_"))
+    if stack:
+        raise SystemExit(f"the floor imported the serving stack ({stack}): keep bench/workloads/ imports light")
+    head = _head(outputs[0].tolist())
+    _emit({"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered, "head": head})
 
 
 def _rss_mb() -> float:
