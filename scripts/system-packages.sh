@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beyond Python: installs the missing ones, quietly; a no-op when all are there.
+#
+#   espeak-ng   speech synthesis: the speech model's build makes its training and test audio with it
+#               (models/speech/commands/build.py), and the real-model speech tests synthesize utterances.
+#
+# Safe to run repeatedly (make calls it before a build). Uses sudo only when not already root.
+set -euo pipefail
+
+PACKAGES=(espeak-ng)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+else
+    echo "system-packages.sh: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
