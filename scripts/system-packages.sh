@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python: installs the missing ones, quietly; a no-op when all are there.
 #
-#   espeak-ng   speech synthesis: the speech model's build makes its training and test audio with it
-#               (models/speech/commands/build.py), and the real-model speech tests synthesize utterances.
+#   espeak-ng   speech synthesis: the speech model's build speaks its training and test audio with it
+#               (models/speech/commands/), and the real-model speech tests speak their utterances.
 #
-# Safe to run repeatedly (make calls it before a build). Uses sudo only when not already root.
+# Safe to run repeatedly (the Makefile runs it before builds and tests). Uses sudo only when not root.
 set -euo pipefail
 
 PACKAGES=(espeak-ng)
@@ -17,6 +17,10 @@ for package in "${PACKAGES[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+if ! command -v apt-get >/dev/null; then
+    echo "system-packages.sh: not a Debian-based system; install these yourself: ${missing[*]}" >&2
+    exit 1
+fi
 if [ "$(id -u)" -eq 0 ]; then
     as_root=()
 elif command -v sudo >/dev/null; then

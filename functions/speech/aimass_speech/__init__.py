@@ -1,0 +1,5 @@
+"""The speech domain: spoken-command recognition."""
+
+from aimass_speech.runtime import SpeechCommandsRuntime as Runtime
+
+__all__ = ["Runtime"]

@@ -1,0 +1,136 @@
+"""Audio files in, mono float32 samples at the model's rate out: the decoding every request goes through.
+
+WAV is parsed here with numpy (8/16/24/32-bit PCM, 32/64-bit float, WAVE_FORMAT_EXTENSIBLE, any channel
+count); FLAC, OGG (Vorbis, Opus) and MP3 go to libsndfile through ``soundfile``, imported on first use so
+that WAV requests never load it. The model build resamples its synthesized speech with ``resample`` too.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from aimass.errors import InvalidInput
+
+Samples = npt.NDArray[np.float32]
+
+# (format tag, bits) -> how the samples are stored; 1 = PCM, 3 = IEEE float.
+_WAV_SAMPLES = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
+_EXTENSIBLE = 0xFFFE
+_MAGIC = {b"fLaC": "FLAC", b"OggS": "OGG", b"ID3": "MP3"}
+MIN_RATE, MAX_RATE = 4000, 192000
+
+
+def decode(data: bytes, *, max_seconds: float, param: str = "file") -> tuple[Samples, int]:
+    """Decode a WAV, FLAC, OGG or MP3 file to mono float32 samples in [-1, 1] and their sample rate."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        samples, rate = _wav(data, max_seconds, param)
+    else:
+        kind = next((name for magic, name in _MAGIC.items() if data.startswith(magic)), None)
+        if kind is None and len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
+            kind = "MP3"  # no ID3 tag: the file starts with an MPEG audio frame's sync bits
+        if kind is None:
+            raise InvalidInput(
+                f"'{param}' is not a WAV, FLAC, OGG or MP3 file (it starts with {data[:12]!r})", param=param
+            )
+        samples, rate = _libsndfile(data, kind, max_seconds, param)
+    if samples.shape[0] == 0:
+        raise InvalidInput(f"'{param}' holds no audio samples", param=param)
+    if not np.isfinite(samples).all():
+        raise InvalidInput(f"'{param}' has samples that are NaN or infinite", param=param)
+    return np.asarray(samples.mean(axis=1), dtype=np.float32), rate
+
+
+def resample(samples: npt.NDArray[np.floating[Any]], rate: int, target: int) -> Samples:
+    """Band-limited resampling by the FFT: the spectrum is cut (or zero-padded) at the new Nyquist frequency."""
+    if rate == target:
+        return np.asarray(samples, dtype=np.float32)
+    # Zero-pad to a length that is a whole number of rate/gcd blocks and FFT-friendly (no large prime factor:
+    # a prime-length FFT of 30 s at 192 kHz takes seconds), so that the output length is exact too.
+    step = rate // math.gcd(rate, target)
+    padded = step * _smooth(-(-len(samples) // step))
+    count = padded * target // rate
+    spectrum = np.fft.rfft(samples.astype(np.float64), padded)[: count // 2 + 1]
+    out = np.fft.irfft(spectrum, count) * (count / padded)
+    return np.asarray(out[: round(len(samples) * target / rate)], dtype=np.float32)
+
+
+def _smooth(n: int) -> int:
+    """The smallest 2^a * 3^b * 5^c >= n."""
+    best, five = 1 << max(0, n - 1).bit_length(), 1
+    while five < best:
+        three = five
+        while three < best:
+            best = min(best, three << max(0, -(-n // three) - 1).bit_length())
+            three *= 3
+        five *= 5
+    return best
+
+
+def _wav(data: bytes, max_seconds: float, param: str) -> tuple[npt.NDArray[np.float64], int]:
+    chunks: dict[bytes, bytes] = {}
+    offset = 12
+    while offset + 8 <= len(data) and b"data" not in chunks:
+        name, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        # Streamed WAVs (a pipe, espeak-ng --stdout) claim a huge data size: the file's end is the data's end.
+        chunks[name] = data[offset + 8 : offset + 8 + size]
+        offset += 8 + size + (size & 1)
+    fmt, pcm = chunks.get(b"fmt "), chunks.get(b"data")
+    if fmt is None or len(fmt) < 16 or pcm is None:
+        raise InvalidInput(f"'{param}' is a WAV file without a valid 'fmt ' and 'data' chunk", param=param)
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        tag = int.from_bytes(fmt[24:26], "little")  # the sub-format GUID starts with the plain format tag
+    kind = _WAV_SAMPLES.get((tag, bits))
+    if kind is None or channels == 0:
+        raise InvalidInput(
+            f"'{param}' is a WAV file of format {tag} with {bits}-bit samples and {channels} channels; expected "
+            "8/16/24/32-bit PCM or 32/64-bit float with at least one channel",
+            param=param,
+        )
+    _check_rate(rate, param)
+    width = bits // 8
+    frames = len(pcm) // (width * channels)
+    _check_duration(frames, rate, max_seconds, param)
+    if kind == "i3":  # no numpy type: put each little-endian triple in the top of an int32, shift back down
+        triples = np.frombuffer(pcm, dtype=np.uint8, count=frames * channels * 3).reshape(-1, 3).astype(np.int32)
+        ints = (triples[:, 0] << 8 | triples[:, 1] << 16 | triples[:, 2] << 24) >> 8
+    else:
+        ints = np.frombuffer(pcm, dtype=kind, count=frames * channels)
+    values = ints.astype(np.float64).reshape(frames, channels)
+    scale = {"u1": 128.0, "<i2": 2.0**15, "i3": 2.0**23, "<i4": 2.0**31}.get(kind)
+    if scale is not None:
+        values = (values - 128.0 if kind == "u1" else values) / scale
+    return values, rate
+
+
+def _libsndfile(data: bytes, kind: str, max_seconds: float, param: str) -> tuple[npt.NDArray[np.float64], int]:
+    import soundfile  # type: ignore[import-untyped]
+
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as stream:
+            _check_rate(stream.samplerate, param)
+            _check_duration(stream.frames, stream.samplerate, max_seconds, param)
+            samples = stream.read(dtype="float64", always_2d=True)
+            return np.asarray(samples, dtype=np.float64), int(stream.samplerate)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise InvalidInput(f"'{param}' looks like {kind} but cannot be decoded: {exc}", param=param) from None
+
+
+def _check_rate(rate: int, param: str) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InvalidInput(
+            f"'{param}' has a sample rate of {rate} Hz; expected {MIN_RATE} to {MAX_RATE} Hz", param=param
+        )
+
+
+def _check_duration(frames: int, rate: int, max_seconds: float, param: str) -> None:
+    if frames > max_seconds * rate:
+        raise InvalidInput(
+            f"'{param}' is {frames / rate:.1f} s long; at most {max_seconds:g} s of audio is accepted", param=param
+        )

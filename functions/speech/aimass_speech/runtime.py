@@ -1,0 +1,99 @@
+"""Spoken commands: 1-second waveforms → ONNX graph (log-mel front end + CNN) → class probabilities.
+
+V2 clients send the windows themselves (``waveform`` FP32 [n, 16000]); the ``transcribe`` task takes an
+audio file, decodes and resamples it, cuts it into words and recognises each one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aimass.errors import InvalidInput, ModelLoadError
+from aimass.runtime import ModelRuntime, Prediction, Tensor
+from aimass.session import check_signature
+from aimass.tasks import Base64File, TaskResult, TaskSpec
+from aimass_speech.audio import decode, resample
+from aimass_speech.words import cut_words
+
+
+class SpeechPreprocessing(BaseModel):
+    """The ``preprocessing`` block of a speech model's manifest."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sample_rate: int = Field(gt=0, description="the rate the graph's waveforms are sampled at, in Hz")
+    clip_samples: int = Field(gt=0, description="samples per window: one word each")
+    max_seconds: float = Field(gt=0, description="longest audio file accepted by the transcribe task")
+
+
+class TranscribeRequest(BaseModel):
+    """``POST /v1/speech/transcribe``: one audio file (WAV, FLAC, OGG or MP3) of spoken commands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Base64File = Field(description="the audio file: base64 in JSON, or a multipart 'file' part")
+    language: str | None = Field(default=None, description="only English ('en') is recognised")
+
+
+def is_word(label: str) -> bool:
+    """Labels such as ``_unknown_`` and ``_silence_`` name classes, not words."""
+    return not (label.startswith("_") and label.endswith("_"))
+
+
+class SpeechCommandsRuntime(ModelRuntime):
+    def load(self) -> None:
+        try:
+            self.pre = SpeechPreprocessing.model_validate(self.manifest.preprocessing)
+        except ValidationError as exc:
+            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
+        engine = self.manifest.engine
+        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
+        check_signature(self.session, engine.inputs, engine.outputs, self.label)
+        self.labels = self.manifest.labels or ()
+        if engine.outputs[0].shape[-1] != len(self.labels):
+            raise ModelLoadError(f"{self.label}: {len(self.labels)} labels for {engine.outputs[0].shape[-1]} classes")
+        self.feed, self.fetch = engine.inputs[0].name, engine.outputs[0].name
+        self.served_input, self.served_output = self.manifest.inputs[0].name, self.manifest.outputs[0].name
+
+    def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
+        waveforms = np.asarray(inputs[self.served_input], dtype=np.float32)
+        if not np.isfinite(waveforms).all():
+            raise InvalidInput(f"'{self.served_input}' has NaN or infinite samples", param=self.served_input)
+        seconds = math.ceil(waveforms.size / self.pre.sample_rate)
+        return Prediction(outputs={self.served_output: self._classify(waveforms)}, usage={"seconds": seconds})
+
+    def tasks(self) -> dict[str, TaskSpec]:
+        summary = "Recognise the spoken commands in an audio file (WAV, FLAC, OGG or MP3)"
+        return {
+            "transcribe": TaskSpec(request=TranscribeRequest, run=self.transcribe, file_field="file", summary=summary)
+        }
+
+    def transcribe(self, request: TranscribeRequest) -> TaskResult:
+        if request.language and request.language.lower().split("-")[0] not in ("en", "english"):
+            raise InvalidInput(f"language '{request.language}' is not supported; expected 'en'", param="language")
+        samples, rate = decode(request.file, max_seconds=self.pre.max_seconds)
+        rate, samples = self.pre.sample_rate, resample(samples, rate, self.pre.sample_rate)
+        spans, windows = cut_words(samples, rate, self.pre.clip_samples)
+        words: list[dict[str, Any]] = []
+        for (start, end), scores in zip(spans, self._classify(windows) if spans else [], strict=True):
+            best = int(scores.argmax())
+            if self.labels[best] != "_silence_":  # a noise the cutter took for a word
+                word = {"word": self.labels[best], "start": round(start / rate, 3), "end": round(end / rate, 3)}
+                words.append({**word, "confidence": round(float(scores[best]), 4)})
+        duration = len(samples) / rate
+        outputs = {
+            "text": " ".join(w["word"] for w in words if is_word(w["word"])),
+            "language": "english",
+            "duration": duration,
+            "words": words,
+        }
+        return TaskResult(outputs=outputs, usage={"seconds": max(1, math.ceil(duration))})
+
+    def _classify(self, waveforms: Tensor) -> Tensor:
+        (probabilities,) = self.session.run([self.fetch], {self.feed: waveforms})
+        return probabilities  # type: ignore[no-any-return]

@@ -1,0 +1,15 @@
+"""Lambda entrypoint of the speech function: API Gateway events in, the shared ASGI app, responses out.
+
+The models load once per container, here at import (Mangum would rerun an ASGI lifespan on every call),
+and on a thread that runs while the web stack below is imported: a shorter cold start.
+"""
+
+from aimass.boot import load_models_in_background
+
+_models = load_models_in_background()
+
+from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
+
+from aimass.http.app import build_app  # noqa: E402
+
+handler = Mangum(build_app(in_lambda=True, registry=_models.result()), lifespan="off")

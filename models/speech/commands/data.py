@@ -1,0 +1,239 @@
+"""The data: which voices say which words, and how each recording becomes the window the model reads.
+
+Training voices and test voices never share a speaker (variant), and one accent is heard only in the test
+set. Every clip, clean or augmented, goes through the server's own cutting (``aimass_speech.words``): the
+word is found by the energy detector in its surroundings, cut out with its margins and centred in a
+1-second window, so the model is trained on exactly what the transcribe task will show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from models.speech.commands.spec import (
+    ACCENTS,
+    CLIP_SAMPLES,
+    HELD_OUT_ACCENT,
+    KEYWORDS,
+    LABELS,
+    SAMPLE_RATE,
+    SILENCE,
+    TEST_VARIANTS,
+    TRAIN_VARIANTS,
+    UNKNOWN,
+    UNKNOWN_TEST,
+    UNKNOWN_TRAIN,
+)
+from models.speech.commands.synth import Voice, spoken_words
+
+from aimass_speech.audio import resample  # isort: skip  (importable once synth ran)
+from aimass_speech.words import find_words, word_window  # isort: skip
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Samples = npt.NDArray[np.float32]
+
+SETTINGS_PER_TRAIN_VARIANT = 4
+UNKNOWN_PER_TRAIN_VOICE = 5
+UNKNOWN_PER_TEST_VOICE = 3
+NOVEL_PER_TEST_VOICE = 3
+WARP = (0.85, 1.3)  # speed perturbation factors: > 1 sounds higher and faster (a child), < 1 lower and slower
+
+
+@dataclass(frozen=True)
+class Recording:
+    voice: Voice
+    word: str
+    samples: Samples
+
+    @property
+    def novel(self) -> bool:
+        """A word heard only in the test set."""
+        return self.word in UNKNOWN_TEST
+
+    @property
+    def label(self) -> int:
+        return LABELS.index(self.word if self.word in KEYWORDS else UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Clips:
+    """Windows [n, CLIP_SAMPLES] with their class indices and the voice that spoke each one."""
+
+    windows: Samples
+    labels: npt.NDArray[np.int64]
+    voices: tuple[str, ...]
+
+
+def concat(*parts: Clips) -> Clips:
+    import numpy as np
+
+    return Clips(
+        np.concatenate([p.windows for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        tuple(v for p in parts for v in p.voices),
+    )
+
+
+def train_plan(rng: np.random.Generator) -> list[tuple[Voice, list[str]]]:
+    accents = [a for a in ACCENTS if a != HELD_OUT_ACCENT]
+    plan = []
+    for variant in TRAIN_VARIANTS:
+        for _ in range(SETTINGS_PER_TRAIN_VARIANT):
+            voice = Voice(str(rng.choice(accents)), variant, int(rng.integers(120, 231)), int(rng.integers(20, 81)))
+            unknown = rng.choice(UNKNOWN_TRAIN, UNKNOWN_PER_TRAIN_VOICE, replace=False).tolist()
+            plan.append((voice, [*KEYWORDS, *unknown]))
+    return plan
+
+
+def test_plan(rng: np.random.Generator) -> list[tuple[Voice, list[str]]]:
+    """Every test speaker in every accent says the keywords, some other words heard in training (as in the
+    Speech Commands test set: new speakers, same vocabulary) and some words never heard at all."""
+    plan = []
+    for variant in TEST_VARIANTS:
+        for accent in ACCENTS:
+            voice = Voice(accent, variant, int(rng.integers(140, 201)), int(rng.integers(30, 71)))
+            known = rng.choice(UNKNOWN_TRAIN, UNKNOWN_PER_TEST_VOICE, replace=False).tolist()
+            novel = rng.choice(UNKNOWN_TEST, NOVEL_PER_TEST_VOICE, replace=False).tolist()
+            plan.append((voice, [*KEYWORDS, *known, *novel]))
+    return plan
+
+
+def synthesize(plan: Sequence[tuple[Voice, list[str]]]) -> list[Recording]:
+    """Every word of the plan spoken by its voice; espeak-ng processes run two at a time (one per core)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        spoken = list(pool.map(lambda item: spoken_words(item[1], item[0]), plan))
+    return [
+        Recording(voice, word, samples)
+        for (voice, words), pieces in zip(plan, spoken, strict=True)
+        for word, samples in zip(words, pieces, strict=True)
+    ]
+
+
+def clean_clips(recordings: Sequence[Recording]) -> Clips:
+    import numpy as np
+
+    windows = [single_word_window(r.samples, lead=0.3, tail=0.3) for r in recordings]
+    return _clips(np.stack(windows), recordings)
+
+
+def augmented_clips(recordings: Sequence[Recording], copies: int, rng: np.random.Generator) -> Clips:
+    """``copies`` noisy, reverberant, shifted versions of every recording."""
+    import numpy as np
+
+    bank = noise_bank(rng)
+    windows, sources = [], []
+    for recording in recordings:
+        for _ in range(copies):
+            windows.append(augment(recording.samples, bank, rng))
+            sources.append(recording)
+    return _clips(np.stack(windows), sources)
+
+
+def silence_clips(count: int, rng: np.random.Generator) -> Clips:
+    """Background only: coloured noise and hum at any level, some of it cut the way a stray noise would be."""
+    import numpy as np
+
+    bank = noise_bank(rng)
+    windows = []
+    for index in range(count):
+        length = int(rng.integers(CLIP_SAMPLES, 2 * CLIP_SAMPLES))
+        level = 10 ** (rng.uniform(-75, -20) / 20)
+        noisy = _crop(bank, length, rng) * level if index % 10 else np.zeros(length)
+        background = noisy.astype(np.float32)
+        spans = find_words(background, SAMPLE_RATE)
+        if spans and index % 2:
+            start, end = spans[int(rng.integers(len(spans)))]
+            windows.append(word_window(background, start, end, CLIP_SAMPLES, SAMPLE_RATE))
+        else:
+            windows.append(background[:CLIP_SAMPLES])
+    label = LABELS.index(SILENCE)
+    return Clips(np.stack(windows), np.full(count, label, dtype=np.int64), ("noise",) * count)
+
+
+def single_word_window(word: Samples, *, lead: float, tail: float) -> Samples:
+    """The window the server would cut around a word heard in ``lead`` and ``tail`` seconds of context."""
+    import numpy as np
+
+    before, after = round(lead * SAMPLE_RATE), round(tail * SAMPLE_RATE)
+    context = np.concatenate([np.zeros(before, np.float32), word, np.zeros(after, np.float32)])
+    return _cut(context, before, before + len(word))
+
+
+def augment(word: Samples, bank: npt.NDArray[np.float64], rng: np.random.Generator) -> Samples:
+    import numpy as np
+
+    sound = word.astype(np.float64)
+    if (
+        rng.random() < 0.5
+    ):  # speed perturbation: formants, pitch and tempo scaled together (a shorter or longer vocal tract)
+        sound = resample(sound, SAMPLE_RATE, round(SAMPLE_RATE / rng.uniform(*WARP))).astype(np.float64)
+    if rng.random() < 0.3:
+        sound = reverberate(sound, rng)
+    before, after = (round(rng.uniform(0.1, 0.5) * SAMPLE_RATE) for _ in range(2))
+    context = np.concatenate([np.zeros(before), sound, np.zeros(after)])
+    if rng.random() < 0.7:
+        level = np.sqrt(np.mean(np.square(sound))) * 10 ** (-rng.uniform(5, 35) / 20)
+        context += _crop(bank, len(context), rng) * level
+    context *= 10 ** (rng.uniform(-30, 0) / 20) / max(1e-9, float(np.abs(context).max()))
+    window = _cut(context.astype(np.float32), before, before + len(sound))
+    return np.roll(window, int(rng.integers(-1600, 1601)))  # off-centre by up to 0.1 s
+
+
+def reverberate(sound: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """A small room: exponentially decaying noise after the direct sound, RT60 0.1-0.6 s."""
+    import numpy as np
+
+    rt60 = rng.uniform(0.1, 0.6)
+    times = np.arange(round(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    response = rng.standard_normal(len(times)) * np.exp(-6.9 * times / rt60) * rng.uniform(0.05, 0.3)
+    response[0] = 1.0
+    size = 1 << (len(sound) + len(response) - 2).bit_length()  # a power of two: the fastest FFT length
+    wet = np.fft.irfft(np.fft.rfft(sound, size) * np.fft.rfft(response, size), size)
+    return np.asarray(wet[: len(sound) + len(response) - 1], dtype=np.float64)
+
+
+def noise_bank(rng: np.random.Generator, count: int = 48, seconds: float = 4.0) -> npt.NDArray[np.float64]:
+    """Noises of many colours to crop from: one FFT per bank entry instead of one per clip."""
+    import numpy as np
+
+    return np.stack([noise(round(seconds * SAMPLE_RATE), rng) for _ in range(count)])
+
+
+def noise(length: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Unit-RMS noise with a 1/f^a spectrum (white a=0 to brown a=2), sometimes with mains hum."""
+    import numpy as np
+
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    freqs = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), 20.0)
+    coloured = np.fft.irfft(spectrum / freqs ** (rng.uniform(0, 2) / 2), length)
+    if rng.random() < 0.2:
+        times = np.arange(length) / SAMPLE_RATE
+        mains = rng.choice([50.0, 60.0])
+        coloured += sum(np.sin(2 * np.pi * mains * k * times + rng.uniform(0, 6.3)) / k for k in range(1, 6)) * 0.05
+    return np.asarray(coloured / max(1e-12, float(np.sqrt(np.mean(np.square(coloured))))), dtype=np.float64)
+
+
+def _crop(bank: npt.NDArray[np.float64], length: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    row, start = int(rng.integers(len(bank))), int(rng.integers(bank.shape[1] - length + 1))
+    return bank[row, start : start + length]
+
+
+def _cut(context: Samples, start: int, end: int) -> Samples:
+    # The word is one word: whatever the detector found of it (or the word itself, if it found nothing) is one span.
+    spans = [(a, b) for a, b in find_words(context, SAMPLE_RATE) if a < end and b > start]
+    if spans:
+        start, end = spans[0][0], spans[-1][1]
+    return word_window(context, start, end, CLIP_SAMPLES, SAMPLE_RATE)
+
+
+def _clips(windows: Samples, recordings: Sequence[Recording]) -> Clips:
+    import numpy as np
+
+    labels = np.array([r.label for r in recordings], dtype=np.int64)
+    return Clips(windows, labels, tuple(r.voice.name for r in recordings))

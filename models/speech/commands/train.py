@@ -1,0 +1,101 @@
+"""The classifier: a small 1-D convolutional network over the log-mel frames, and its training.
+
+Mel bands are the channels and time the one axis (the TC-ResNet layout): on a CPU this trains several
+times faster than 2-D convolutions over the spectrogram image, which is what lets the whole build fit in
+a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from models.buildkit import console
+from models.speech.commands.spec import LABELS, N_MELS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import torch
+
+WIDTHS = (96, 96, 128, 128, 160, 160)
+STRIDES = (2, 1, 2, 1, 2, 1)
+EPOCHS = 20
+BATCH = 128
+LEARNING_RATE = 3e-3
+WEIGHT_DECAY = 1e-3
+LABEL_SMOOTHING = 0.05
+
+
+def classifier() -> torch.nn.Module:
+    """Features [batch, N_MELS, frames] -> logits [batch, classes]."""
+    import torch
+    from torch import nn
+
+    layers: list[nn.Module] = [nn.BatchNorm1d(N_MELS)]
+    channels = N_MELS
+    for width, stride in zip(WIDTHS, STRIDES, strict=True):
+        layers += [
+            nn.Conv1d(channels, width, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(),
+        ]
+        channels = width
+    layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(channels, len(LABELS))]
+    return torch.nn.Sequential(*layers)
+
+
+def train(
+    features: torch.Tensor, labels: npt.NDArray[np.int64], *, seed: int
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """Train on precomputed features with SpecAugment-style masking; return the model (in eval mode)."""
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = classifier()
+    targets = torch.from_numpy(labels)
+    steps = EPOCHS * ((len(targets) + BATCH - 1) // BATCH)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=LEARNING_RATE, total_steps=steps)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+    started = time.perf_counter()
+    model.train()
+    for epoch in range(EPOCHS):
+        order = torch.randperm(len(targets), generator=generator)
+        total, correct = 0.0, 0
+        for first in range(0, len(order), BATCH):
+            batch = order[first : first + BATCH]
+            inputs = mask(features[batch], generator)
+            logits = model(inputs)
+            loss = loss_fn(logits, targets[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+            correct += int((logits.argmax(1) == targets[batch]).sum())
+        console.print(
+            f"  epoch {epoch + 1:2d}/{EPOCHS}: loss {total / len(order):.4f}, "
+            f"train accuracy {correct / len(order):.4f} ({time.perf_counter() - started:.0f} s)"
+        )
+    model.eval()
+    return model, {"final_train_loss": total / len(order), "final_train_accuracy": correct / len(order)}
+
+
+def mask(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One band of up to 6 mel bins and one span of up to 12 frames per clip set to the clip's floor."""
+    import torch
+
+    batch, bands, frames = features.shape
+    floor = features.amin(dim=(1, 2), keepdim=True)
+    band_start = torch.randint(0, bands, (batch, 1, 1), generator=generator)
+    band_width = torch.randint(0, 7, (batch, 1, 1), generator=generator)
+    time_start = torch.randint(0, frames, (batch, 1, 1), generator=generator)
+    time_width = torch.randint(0, 13, (batch, 1, 1), generator=generator)
+    rows = torch.arange(bands).view(1, -1, 1)
+    cols = torch.arange(frames).view(1, 1, -1)
+    hidden = ((rows >= band_start) & (rows < band_start + band_width)) | (
+        (cols >= time_start) & (cols < time_start + time_width)
+    )
+    return torch.where(hidden, floor, features)
