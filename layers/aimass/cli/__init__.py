@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import typer
 
-from aimass.cli import invoke, models, serve
+from aimass.cli import invoke, models, new_domain, serve
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)
 app.command()(invoke.invoke)
+app.command("new-domain")(new_domain.new_domain)
 app.add_typer(models.app, name="models")
 
 __all__ = ["app"]

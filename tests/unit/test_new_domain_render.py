@@ -1,0 +1,121 @@
+"""What `aimass new-domain` writes for each template, rendered in memory and checked without building a model.
+
+Every template is rendered with a name of the longest length allowed, so that a placeholder cannot push a
+generated line past the linter's limit; the Python is linted with the project's own settings, and the other
+files are read by the tools that consume them (the catalogue, infra's function settings, the Dockerfile
+replayer).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aimass.cli.new_domain import CORE_REQUIREMENTS, DomainTemplate, NewDomainError, render, requirements, templates
+from functions.packaging import Copy, read_recipe
+from infra.config import load_function_config
+from models.catalogue import catalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = templates(ROOT / "templates")
+LONGEST = "a_domain_name_of_thirty_chars0"  # 30 characters, the most a name may have
+REQUIRED = {"image-classification", "text-classification", "audio-classification", "tabular", "policy"}
+
+
+@pytest.fixture(scope="module", params=sorted(TEMPLATES))
+def template(request: pytest.FixtureRequest) -> DomainTemplate:
+    found: DomainTemplate = TEMPLATES[request.param]
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered(template: DomainTemplate, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template's files for domain LONGEST, written into an empty folder."""
+    root = tmp_path_factory.mktemp(template.name)
+    for path, text in render(LONGEST, template, ROOT).items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root
+
+
+def model_of(template: DomainTemplate) -> str:
+    return f"{LONGEST.replace('_', '-')}-{template.model}"
+
+
+def test_the_required_templates_exist() -> None:
+    assert set(TEMPLATES) >= REQUIRED
+    assert all(template.events.keys() >= {"infer", template.task} for template in TEMPLATES.values())
+
+
+def test_a_template_writes_the_whole_domain(template: DomainTemplate) -> None:
+    files = set(render(LONGEST, template, ROOT))
+    function, package = Path("functions", LONGEST), Path("functions", LONGEST, f"aimass_{LONGEST}")
+    model = Path("models", LONGEST, template.model)
+    assert files >= {
+        *(function / name for name in ("Dockerfile", "handler.py", "function.toml", "requirements.txt")),
+        *(package / name for name in ("__init__.py", "runtime.py", "codecs.py")),
+        *(model / name for name in ("spec.py", "build.py", "MODEL_CARD.md")),
+        Path(f"tests/functional/test_{LONGEST}_domain.py"),
+        Path(f"tests/events/apigw_http_v2_{LONGEST}_infer.json"),
+        Path(f"tests/events/apigw_http_v2_{LONGEST}_{template.task}.json"),
+    }
+    assert all(LONGEST in str(path) for path in files)
+
+
+def test_the_generated_python_is_lint_clean(rendered: Path) -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    for command in (["check", *config, "."], ["format", "--check", *config, "."]):
+        result = subprocess.run([ruff, *command], cwd=rendered, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_catalogue_finds_the_model(template: DomainTemplate, rendered: Path) -> None:
+    (entry,) = catalogue(rendered / "models")
+    assert (entry.domain, entry.name, entry.version) == (LONGEST, model_of(template), "1")
+    assert entry.build_script == rendered / "models" / LONGEST / template.model / "build.py"
+
+
+def test_the_function_settings_validate(rendered: Path) -> None:
+    settings = load_function_config(rendered / "functions" / LONGEST / "function.toml")
+    assert settings.routes == () and settings.timeout_s <= 29
+
+
+def test_the_dockerfile_replays_and_copies_the_domain_and_its_model(template: DomainTemplate, rendered: Path) -> None:
+    recipe = read_recipe(rendered / "functions" / LONGEST / "Dockerfile")
+    copied = {str(step.dest) for step in recipe.steps if isinstance(step, Copy)}
+    assert copied >= {"aimass", f"aimass_{LONGEST}", "handler.py", f"model_store/{model_of(template)}"}
+    assert json.loads(recipe.env["AIMASS_DOMAINS"]) == [LONGEST]
+    assert recipe.cmd == ["handler.handler"]
+
+
+def test_requirements_are_the_core_closure_plus_the_templates_packages(
+    template: DomainTemplate, rendered: Path
+) -> None:
+    lines = (rendered / "functions" / LONGEST / "requirements.txt").read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith("#")]
+    core = [line for line in (ROOT / CORE_REQUIREMENTS).read_text().splitlines() if line and not line.startswith("#")]
+    assert set(core) <= set(pins) and pins == sorted(pins, key=lambda pin: pin.split("==")[0].lower())
+    assert {pin.split("==")[0] for pin in set(pins) - set(core)} == set(template.packages)
+
+
+def test_the_events_are_api_gateway_events_for_the_model(template: DomainTemplate, rendered: Path) -> None:
+    for event_file in sorted((rendered / "tests" / "events").glob("*.json")):
+        event = json.loads(event_file.read_text())
+        assert event["rawPath"] == event["requestContext"]["http"]["path"]
+        assert int(event["headers"]["content-length"]) == len(event["body"].encode())
+        json.loads(event["body"])
+    infer = json.loads((rendered / "tests" / "events" / f"apigw_http_v2_{LONGEST}_infer.json").read_text())
+    assert infer["rawPath"] == f"/v2/models/{model_of(template)}/infer"
+
+
+def test_a_templates_package_is_pinned_as_the_project_pins_it() -> None:
+    (added,) = set(requirements(ROOT, ("Pillow",))) - set(requirements(ROOT, ()))
+    assert added.startswith("pillow==") and added.replace(" ", "") in (ROOT / "pyproject.toml").read_text()
+    with pytest.raises(NewDomainError, match="package 'not-a-dependency' is not pinned"):
+        requirements(ROOT, ("not-a-dependency",))
