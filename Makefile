@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STORE ?= model_store
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# PyTorch's OpenMP workers spin between parallel regions by default: beside any other busy process (a test
+# server, another build) model training then runs many times slower.
+export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
