@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import json
@@ -51,11 +52,17 @@ EVENTS = Path(__file__).parent / "events"
 REAL_MODEL = "all-minilm-l6-v2"
 
 
-def load_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
-    """A recorded API Gateway event, retargeted at ``model`` (the events name the real text model)."""
+def load_event(name: str, *, model: str | None = None, recorded: str = REAL_MODEL) -> dict[str, Any]:
+    """A recorded API Gateway event; with ``model``, retargeted from the ``recorded`` model it names."""
     raw = (EVENTS / f"{name}.json").read_text()
-    event: dict[str, Any] = json.loads(raw.replace(REAL_MODEL, model))
+    event: dict[str, Any] = json.loads(raw if model is None else raw.replace(recorded, model))
     return event
+
+
+def response_body(response: dict[str, Any]) -> bytes:
+    """A Lambda proxy response's body as bytes (API Gateway responses carry binary ones base64-encoded)."""
+    raw = str(response["body"])
+    return base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
 
 
 @pytest.fixture
@@ -63,12 +70,12 @@ def lambda_context() -> LocalLambdaContext:
     return LocalLambdaContext()
 
 
-def import_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import functions/text/handler.py afresh, as a new Lambda container would, over ``store``."""
+def import_handler(store: Path, monkeypatch: pytest.MonkeyPatch, domain: str = "text") -> ModuleType:
+    """Import functions/<domain>/handler.py afresh, as a new Lambda container would, over ``store``."""
     monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
-    monkeypatch.setenv("AIMASS_DOMAINS", '["text"]')
+    monkeypatch.setenv("AIMASS_DOMAINS", json.dumps([domain]))
     get_settings.cache_clear()
-    module = load_script(ROOT / "functions/text/handler.py", "text_handler")
+    module = load_script(ROOT / f"functions/{domain}/handler.py", f"{domain}_handler")
     get_settings.cache_clear()
     return module
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,8 +15,7 @@ import numpy as np
 import pytest
 
 from aimass.lambda_context import LocalLambdaContext
-from aimass.settings import get_settings
-from tests.conftest import EVENTS, ROOT, load_script
+from tests.conftest import import_handler, load_event, response_body
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities
 
 REAL_MODEL = "cartpole-ppo"
@@ -25,37 +23,16 @@ REAL_MODEL = "cartpole-ppo"
 OBSERVATIONS = [[0.0123, -0.0456, 0.0312, 0.0871], [-0.4021, 0.3377, -0.0614, -0.5123]]
 
 
-def rl_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
-    """A recorded rl event, retargeted at ``model``."""
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text().replace(REAL_MODEL, model))
-    return event
-
-
-def import_rl_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import functions/rl/handler.py afresh, as a new Lambda container would, over ``store``."""
-    monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
-    monkeypatch.setenv("AIMASS_DOMAINS", '["rl"]')
-    get_settings.cache_clear()
-    module = load_script(ROOT / "functions/rl/handler.py", "rl_handler")
-    get_settings.cache_clear()
-    return module
-
-
-def body_of(response: dict[str, Any]) -> bytes:
-    raw = str(response["body"])
-    return base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
-
-
 @pytest.fixture(scope="module")
 def handler_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     store = tmp_path_factory.mktemp("rl-lambda-store")
     build_tiny_rl(store)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return import_rl_handler(store, monkeypatch)
+        return import_handler(store, monkeypatch, "rl")
 
 
 def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = module.handler(rl_event(name, model=TINY_RL), context)
+    response: dict[str, Any] = module.handler(load_event(name, model=TINY_RL, recorded=REAL_MODEL), context)
     return response
 
 
@@ -67,7 +44,7 @@ def test_v2_json_infer_through_both_gateway_kinds(
     response = invoke(handler_module, event, lambda_context)
     # THEN it is the V2 response with the policy's logits and probabilities for each
     assert response["statusCode"] == 200, response
-    body = json.loads(body_of(response))
+    body = json.loads(response_body(response))
     assert body["model_name"] == TINY_RL and body["id"] == "req-rl-1" and body["parameters"] == {"observations": 2}
     outputs = {o["name"]: np.array(o["data"]).reshape(o["shape"]) for o in body["outputs"]}
     np.testing.assert_allclose(outputs["logits"], reference_logits(OBSERVATIONS), atol=1e-6)
@@ -82,7 +59,7 @@ def test_v2_binary_infer_round_trips_base64_bodies(
     assert response["statusCode"] == 200, response
     # Binary responses go back base64-encoded, as API Gateway requires.
     assert response["isBase64Encoded"] is True
-    raw = body_of(response)
+    raw = response_body(response)
     headers = {key.lower(): value for key, value in response["headers"].items()}
     size = int(headers["inference-header-content-length"])
     logits_doc, probabilities_doc = json.loads(raw[:size])["outputs"]
@@ -98,7 +75,7 @@ def test_act_task_through_both_gateway_kinds(
 ) -> None:
     response = invoke(handler_module, event, lambda_context)
     assert response["statusCode"] == 200, response
-    body = json.loads(body_of(response))
+    body = json.loads(response_body(response))
     assert (body["model"], body["usage"]) == (TINY_RL, {"observations": 2})
     expected = reference_probabilities(OBSERVATIONS)
     assert body["outputs"]["actions"] == expected.argmax(axis=1).tolist()
@@ -109,7 +86,7 @@ def test_rest_events_carry_the_gateway_request_id(
     handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
     response = invoke(handler_module, "apigw_rest_v1_rl_act", lambda_context)
-    assert json.loads(body_of(response))["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert json.loads(response_body(response))["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 def test_a_nan_observation_is_a_400_naming_its_row(
@@ -119,7 +96,7 @@ def test_a_nan_observation_is_a_400_naming_its_row(
     response = invoke(handler_module, "apigw_http_v2_rl_act_bad_nan", lambda_context)
     # THEN the client learns which value of which row, and what was expected
     assert response["statusCode"] == 400, response
-    error = json.loads(body_of(response))["error"]
+    error = json.loads(response_body(response))["error"]
     assert error["param"] == "observations[1]" and error["code"] == "invalid_input"
     assert error["message"] == (
         "observations[1][1] (cart_velocity) is nan; expected a finite number within the float32 range"
@@ -127,7 +104,7 @@ def test_a_nan_observation_is_a_400_naming_its_row(
 
 
 def test_the_recorded_binary_event_holds_the_observations() -> None:
-    event = rl_event("apigw_rest_v1_rl_infer_binary")
+    event = load_event("apigw_rest_v1_rl_infer_binary")
     raw = base64.b64decode(event["body"])
     size = int(event["headers"]["Inference-Header-Content-Length"])
     np.testing.assert_array_equal(

@@ -7,41 +7,17 @@ model, which cannot recognise speech but must still be handed every word of it.
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from aimass.lambda_context import LocalLambdaContext
-from aimass.settings import get_settings
-from tests.conftest import EVENTS, ROOT, load_script
+from tests.conftest import import_handler, load_event, response_body
 from tests.tiny_speech import LABELS, TINY_SPEECH, build_tiny_speech
 
 REAL_MODEL = "speech-commands"
-
-
-def speech_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
-    """A recorded speech event, retargeted at ``model``."""
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text().replace(REAL_MODEL, model))
-    return event
-
-
-def import_speech_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import functions/speech/handler.py afresh, as a new Lambda container would, over ``store``."""
-    monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
-    monkeypatch.setenv("AIMASS_DOMAINS", '["speech"]')
-    get_settings.cache_clear()
-    module = load_script(ROOT / "functions/speech/handler.py", "speech_handler")
-    get_settings.cache_clear()
-    return module
-
-
-def body_of(response: dict[str, Any]) -> bytes:
-    raw = str(response["body"])
-    return base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
 
 
 def request_id(response: dict[str, Any]) -> str:
@@ -55,11 +31,11 @@ def handler_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     store = tmp_path_factory.mktemp("speech-lambda-store")
     build_tiny_speech(store)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return import_speech_handler(store, monkeypatch)
+        return import_handler(store, monkeypatch, "speech")
 
 
 def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = module.handler(speech_event(name, model=TINY_SPEECH), context)
+    response: dict[str, Any] = module.handler(load_event(name, model=TINY_SPEECH, recorded=REAL_MODEL), context)
     return response
 
 
@@ -75,7 +51,7 @@ def test_transcribe_events_through_both_gateway_kinds(
     response = invoke(handler_module, event, lambda_context)
     # THEN it is the task envelope, with every spoken word cut out and given one of the model's labels
     assert response["statusCode"] == 200, response
-    body = json.loads(body_of(response))
+    body = json.loads(response_body(response))
     assert body["model"] == TINY_SPEECH and body["model_version"] == "1"
     outputs = body["outputs"]
     assert len(outputs["words"]) == spoken and {w["word"] for w in outputs["words"]} <= set(LABELS)
@@ -87,7 +63,7 @@ def test_transcribe_events_through_both_gateway_kinds(
 def test_v2_binary_infer_event(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
     response = invoke(handler_module, "apigw_rest_v1_speech_infer_binary", lambda_context)
     assert response["statusCode"] == 200, response
-    body = json.loads(body_of(response))
+    body = json.loads(response_body(response))
     assert body["id"] == "req-7" and body["model_name"] == TINY_SPEECH
     (output,) = body["outputs"]
     assert output["shape"] == [1, len(LABELS)]
@@ -102,5 +78,5 @@ def test_a_file_that_is_not_audio_is_a_400_naming_the_field(
 ) -> None:
     response = invoke(handler_module, "apigw_http_v2_speech_transcribe_bad_file", lambda_context)
     assert response["statusCode"] == 400
-    error = json.loads(body_of(response))["error"]
+    error = json.loads(response_body(response))["error"]
     assert error["param"] == "file" and "is not a WAV, FLAC, OGG or MP3 file" in error["message"]

@@ -28,8 +28,7 @@ from aimass.manifest import read_manifest
 from aimass.settings import Settings
 from models.speech.commands.spec import NAME, TEST_VARIANTS, TRAIN_VARIANTS, VERSION
 from models.speech.commands.synth import Voice, speak
-from tests.conftest import build_domain_models
-from tests.functional.test_speech_lambda import body_of, import_speech_handler, speech_event
+from tests.conftest import build_domain_models, import_handler, load_event, response_body
 from tests.integration.test_clients import free_port, start_server
 
 checkout_domains()
@@ -136,7 +135,7 @@ def test_the_build_samples_are_reproduced(client: TestClient, store: Path) -> No
 @pytest.fixture(scope="module")
 def handler(store: Path) -> ModuleType:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return import_speech_handler(store, monkeypatch)
+        return import_handler(store, monkeypatch, "speech")
 
 
 @pytest.mark.parametrize(
@@ -147,15 +146,15 @@ def test_the_lambda_handler_transcribes_recorded_events(
     handler: ModuleType, lambda_context: LocalLambdaContext, event: str, said: str
 ) -> None:
     # The recorded events hold held-out speakers: en-gb-x-rp+steph2 (WAV), en-gb-x-gbcwmd+travis (FLAC, 22.05 kHz).
-    response = handler.handler(speech_event(event), lambda_context)
+    response = handler.handler(load_event(event), lambda_context)
     assert response["statusCode"] == 200, response
-    assert json.loads(body_of(response))["outputs"]["text"] == said
+    assert json.loads(response_body(response))["outputs"]["text"] == said
 
 
 def test_the_lambda_handler_answers_v2(handler: ModuleType, lambda_context: LocalLambdaContext, store: Path) -> None:
-    response = handler.handler(speech_event("apigw_rest_v1_speech_infer_binary"), lambda_context)
+    response = handler.handler(load_event("apigw_rest_v1_speech_infer_binary"), lambda_context)
     assert response["statusCode"] == 200, response
-    (output,) = json.loads(body_of(response))["outputs"]
+    (output,) = json.loads(response_body(response))["outputs"]
     labels = read_manifest(store / NAME / VERSION).labels or ()
     assert labels[int(np.argmax(output["data"]))] == "stop"
 

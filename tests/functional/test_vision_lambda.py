@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,32 +15,10 @@ import numpy as np
 import pytest
 
 from aimass.lambda_context import LocalLambdaContext
-from aimass.settings import get_settings
-from tests.conftest import EVENTS, ROOT, load_script
+from tests.conftest import import_handler, load_event, response_body
 from tests.tiny_vision import TINY_VISION, build_tiny_vision
 
 REAL_MODEL = "efficientnet-lite0"
-
-
-def vision_event(name: str, *, model: str = REAL_MODEL) -> dict[str, Any]:
-    """A recorded vision event, retargeted at ``model``."""
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text().replace(REAL_MODEL, model))
-    return event
-
-
-def import_vision_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import functions/vision/handler.py afresh, as a new Lambda container would, over ``store``."""
-    monkeypatch.setenv("AIMASS_MODEL_STORE", str(store))
-    monkeypatch.setenv("AIMASS_DOMAINS", '["vision"]')
-    get_settings.cache_clear()
-    module = load_script(ROOT / "functions/vision/handler.py", "vision_handler")
-    get_settings.cache_clear()
-    return module
-
-
-def body_of(response: dict[str, Any]) -> bytes:
-    raw = str(response["body"])
-    return base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +26,18 @@ def handler_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     store = tmp_path_factory.mktemp("vision-lambda-store")
     build_tiny_vision(store)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return import_vision_handler(store, monkeypatch)
+        return import_handler(store, monkeypatch, "vision")
 
 
 def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = module.handler(vision_event(name, model=TINY_VISION), context)
+    response: dict[str, Any] = module.handler(load_event(name, model=TINY_VISION, recorded=REAL_MODEL), context)
     assert response["statusCode"] == 200, response
     return response
 
 
 def test_v2_json_infer_through_the_rest_api(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
     # GIVEN a recorded V2 JSON request with a red and a green PNG, base64-encoded WHEN the handler answers it
-    body = json.loads(body_of(invoke(handler_module, "apigw_rest_v1_vision_infer", lambda_context)))
+    body = json.loads(response_body(invoke(handler_module, "apigw_rest_v1_vision_infer", lambda_context)))
     # THEN each image's logits rank its own colour first
     (output,) = body["outputs"]
     assert body["id"] == "req-1" and body["parameters"] == {"images": 2} and output["shape"] == [2, 3]
@@ -72,7 +49,7 @@ def test_v2_binary_infer_through_the_http_api(handler_module: ModuleType, lambda
     response = invoke(handler_module, "apigw_http_v2_vision_infer_binary", lambda_context)
     # THEN the binary logits come back base64-encoded, as API Gateway requires
     assert response["isBase64Encoded"] is True
-    raw = body_of(response)
+    raw = response_body(response)
     size = int({k.lower(): v for k, v in response["headers"].items()}["inference-header-content-length"])
     (output,) = json.loads(raw[:size])["outputs"]
     assert output["parameters"] == {"binary_data_size": 2 * 3 * 4}
@@ -80,7 +57,7 @@ def test_v2_binary_infer_through_the_http_api(handler_module: ModuleType, lambda
 
 
 def test_classify_json_through_the_http_api(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    body = json.loads(body_of(invoke(handler_module, "apigw_http_v2_vision_classify", lambda_context)))
+    body = json.loads(response_body(invoke(handler_module, "apigw_http_v2_vision_classify", lambda_context)))
     assert body["model"] == TINY_VISION and body["usage"] == {"images": 1}
     assert [entry["label"] for entry in body["outputs"][0]] == ["red", "green"]  # top_k 2
 
@@ -89,7 +66,7 @@ def test_classify_multipart_through_the_rest_api(
     handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
     # GIVEN a multipart form (two image parts and top_k), which API Gateway passes on base64-encoded
-    body = json.loads(body_of(invoke(handler_module, "apigw_rest_v1_vision_classify_multipart", lambda_context)))
+    body = json.loads(response_body(invoke(handler_module, "apigw_rest_v1_vision_classify_multipart", lambda_context)))
     # THEN both images are classified, all three classes each, under the gateway's request id
     assert body["request_id"] == "7e2f8a1b-9c3d-4e5f-8a6b-7c8d9e0f1a2b"
     assert [answer[0]["label"] for answer in body["outputs"]] == ["red", "green"]
@@ -97,7 +74,7 @@ def test_classify_multipart_through_the_rest_api(
 
 
 def test_a_text_file_is_a_400_naming_the_image(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    event = vision_event("apigw_http_v2_vision_classify", model=TINY_VISION)
+    event = load_event("apigw_http_v2_vision_classify", model=TINY_VISION, recorded=REAL_MODEL)
     event["body"] = json.dumps({"images": [base64.b64encode(b"not an image\n").decode()]})
     response = handler_module.handler(event, lambda_context)
     assert response["statusCode"] == 400

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings
-from tests.conftest import ROOT, load_script
-from tests.functional.test_vision_lambda import REAL_MODEL, import_vision_handler, vision_event
+from tests.conftest import ROOT, import_handler, load_event, load_script
+from tests.functional.test_vision_lambda import REAL_MODEL
 
 pytestmark = pytest.mark.real_model
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
@@ -97,12 +97,12 @@ def test_lambda_handler_classifies_the_cat(
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: LocalLambdaContext,
 ) -> None:
-    module = import_vision_handler(vision_model_store, monkeypatch)
+    module = import_handler(vision_model_store, monkeypatch, "vision")
     # GIVEN the recorded events with the cat photo in place of their plain-colour images
     image = base64.b64encode(chelsea).decode()
-    classify = vision_event("apigw_http_v2_vision_classify")
+    classify = load_event("apigw_http_v2_vision_classify")
     classify["body"] = json.dumps({"images": [image], "top_k": 3})
-    infer = vision_event("apigw_rest_v1_vision_infer")
+    infer = load_event("apigw_rest_v1_vision_infer")
     infer["body"] = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]}]})
     # WHEN the handler answers them THEN both say cat
     answered = module.handler(classify, lambda_context)

@@ -18,8 +18,7 @@ import pytest
 
 from aimass.lambda_context import LocalLambdaContext
 from models.rl.cartpole.evaluate_http import Via, evaluate, local_server
-from tests.conftest import build_domain_models
-from tests.functional.test_rl_lambda import body_of, import_rl_handler, rl_event
+from tests.conftest import build_domain_models, import_handler, load_event, response_body
 
 pytestmark = pytest.mark.real_model
 NAME = "cartpole-ppo"
@@ -74,10 +73,10 @@ def test_manifest_records_the_quality_measured_through_http(real_rl_store: Path)
 def test_lambda_handler_acts_with_the_real_model(
     real_rl_store: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: LocalLambdaContext
 ) -> None:
-    module: ModuleType = import_rl_handler(real_rl_store, monkeypatch)
-    response = module.handler(rl_event("apigw_http_v2_rl_act"), lambda_context)
+    module: ModuleType = import_handler(real_rl_store, monkeypatch, "rl")
+    response = module.handler(load_event("apigw_http_v2_rl_act"), lambda_context)
     assert response["statusCode"] == 200, response
-    body = json.loads(body_of(response))
+    body = json.loads(response_body(response))
     assert body["model"] == NAME and len(body["outputs"]["actions"]) == 2
     # The second observation has the pole falling left fast: the policy pushes left, and is sure of it.
     assert body["outputs"]["actions"][1] == 0 and body["outputs"]["probabilities"][1][0] > 0.9
