@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.buildkit import BuildError, console
+from models.buildkit import BuildError, onnx_export
 from models.speech.commands.spec import CLIP_SAMPLES, LABELS, OPSET
 
 if TYPE_CHECKING:
@@ -32,43 +31,11 @@ def served_module(front_end: torch.nn.Module, classifier: torch.nn.Module) -> to
 
 
 def export_onnx(module: torch.nn.Module, path: Path) -> str:
-    """Export with the TorchScript exporter, or the dynamo exporter where that is gone; say which."""
     import torch
 
-    example = torch.zeros(2, CLIP_SAMPLES)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        try:
-            torch.onnx.export(
-                module,
-                (example,),
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                do_constant_folding=True,
-                input_names=[INPUT],
-                output_names=[OUTPUT],
-                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-            )
-            return f"torch.onnx TorchScript exporter, opset {OPSET}"
-        except Exception as exc:  # the legacy exporter is deprecated and will be removed from torch
-            console.print(f"[yellow]TorchScript exporter unavailable ({exc!r}); using the dynamo exporter")
-            path.unlink(missing_ok=True)
-        dynamo_opset = max(OPSET, 18)
-        program = torch.onnx.export(
-            module,
-            (example,),
-            dynamo=True,
-            opset_version=dynamo_opset,
-            dynamic_shapes={"waveform": {0: torch.export.Dim("batch")}},
-            external_data=False,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-        )
-        if program is None:
-            raise BuildError("the dynamo exporter returned no program")
-        program.save(str(path), external_data=False)
-        return f"torch.onnx dynamo exporter, opset {dynamo_opset}"
+    example = (torch.zeros(2, CLIP_SAMPLES),)
+    axes = {INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}
+    return onnx_export.export_onnx(module, example, path, opset=OPSET, inputs=[INPUT], outputs=[OUTPUT], axes=axes)
 
 
 def verify_graph(path: Path, module: torch.nn.Module) -> tuple[ort.InferenceSession, float]:

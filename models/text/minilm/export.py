@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.buildkit import BuildError, console
+from models.buildkit import BuildError, onnx_export
 from models.text.minilm.served import embed
 from models.text.minilm.spec import EMBEDDING_DIM, ENGINE_INPUTS, ENGINE_OUTPUT, MAX_LENGTH, MAX_POSITIONS, OPSET
 
@@ -45,52 +44,17 @@ def embedding_module(backbone: torch.nn.Module) -> torch.nn.Module:
 
 
 def export_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor], path: Path) -> str:
-    """Export with the TorchScript exporter, or the dynamo exporter where that is gone; say which."""
-    import torch
-
-    with torch.no_grad(), warnings.catch_warnings():
-        # Tracing warns about Python-level shape checks in transformers' mask code and about the exporter's
-        # deprecation. The checks in verify_graph (other batch sizes, lengths and padding) are what prove
-        # the graph general, so these are not shown.
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(
-                module,
-                example,
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    ENGINE_OUTPUT: {0: "batch"},
-                },
-                input_names=list(ENGINE_INPUTS),
-                output_names=[ENGINE_OUTPUT],
-            )
-            return f"torch.onnx TorchScript exporter, opset {OPSET}"
-        except Exception as exc:  # the legacy exporter is deprecated and will be removed from torch
-            console.print(f"[yellow]TorchScript exporter unavailable ({exc!r}); using the dynamo exporter")
-            path.unlink(missing_ok=True)
-
-        batch = torch.export.Dim("batch")
-        sequence = torch.export.Dim("sequence", max=MAX_POSITIONS)
-        dynamo_opset = max(OPSET, 18)  # the dynamo exporter starts at opset 18
-        program = torch.onnx.export(
-            module,
-            example,
-            dynamo=True,
-            opset_version=dynamo_opset,
-            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
-            external_data=False,
-            input_names=list(ENGINE_INPUTS),
-            output_names=[ENGINE_OUTPUT],
-        )
-        if program is None:  # only None when given a file to write, which this call is not
-            raise BuildError("the dynamo exporter returned no program")
-        program.save(str(path), external_data=False)
-        return f"torch.onnx dynamo exporter, opset {dynamo_opset}"
+    batch_and_sequence = {0: "batch", 1: "sequence"}
+    return onnx_export.export_onnx(
+        module,
+        example,
+        path,
+        opset=OPSET,
+        inputs=ENGINE_INPUTS,
+        outputs=[ENGINE_OUTPUT],
+        axes={"input_ids": batch_and_sequence, "attention_mask": batch_and_sequence, ENGINE_OUTPUT: {0: "batch"}},
+        limits={"sequence": MAX_POSITIONS},
+    )
 
 
 def verify_graph(work: Path, tokenizer: Tokenizer) -> ort.InferenceSession:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.buildkit import BuildError, console
+from models.buildkit import BuildError, onnx_export
 from models.vision.efficientnet_lite0.spec import (
     ARCHITECTURE,
     ENGINE_INPUT,
@@ -50,44 +49,13 @@ def load_network(weights: Path) -> torch.nn.Module:
 
 
 def export_onnx(network: torch.nn.Module, path: Path) -> str:
-    """Export with the TorchScript exporter, or the dynamo exporter where that is gone; say which."""
     import torch
 
-    example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        try:
-            torch.onnx.export(
-                network,
-                (example,),
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                do_constant_folding=True,
-                input_names=[ENGINE_INPUT],
-                output_names=[OUTPUT],
-                dynamic_axes={ENGINE_INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-            )
-            return f"torch.onnx TorchScript exporter, opset {OPSET}"
-        except Exception as exc:  # the legacy exporter is deprecated and will be removed from torch
-            console.print(f"[yellow]TorchScript exporter unavailable ({exc!r}); using the dynamo exporter")
-            path.unlink(missing_ok=True)
-
-        dynamo_opset = max(OPSET, 18)  # the dynamo exporter starts at opset 18
-        program = torch.onnx.export(
-            network,
-            (example,),
-            dynamo=True,
-            opset_version=dynamo_opset,
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            external_data=False,
-            input_names=[ENGINE_INPUT],
-            output_names=[OUTPUT],
-        )
-        if program is None:  # only None when given a file to write, which this call is not
-            raise BuildError("the dynamo exporter returned no program")
-        program.save(str(path), external_data=False)
-        return f"torch.onnx dynamo exporter, opset {dynamo_opset}"
+    example = (torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE),)
+    axes = {ENGINE_INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}
+    return onnx_export.export_onnx(
+        network, example, path, opset=OPSET, inputs=[ENGINE_INPUT], outputs=[OUTPUT], axes=axes
+    )
 
 
 def verify_graph(path: Path) -> ort.InferenceSession:
