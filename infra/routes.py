@@ -17,10 +17,10 @@ for every domain ``d`` that has a function:
 and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
 ``/docs``, ``/openapi.json``) go to the front domain's function.
 
-Known limit: each function only knows its own models, so the server-wide routes answer for the front
-domain alone (``/v1/models`` and ``/v2/repository/index`` list its models, ``/v2/health/ready`` reports
-its readiness, ``/docs`` documents its routes). Aggregating them across the domain functions is a later
-step; every model's own routes are complete.
+Each function knows only its own models, so the front function answers the listings of the whole
+namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.peers``;
+the stack tells it who they are). ``/v2/health/ready`` and ``/docs`` remain the front function's own: each
+model's readiness is ``/v2/models/<name>/ready``, answered by the function that serves it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings, get_settings
 from models.catalogue import catalogue
+from tests.moto_server import MotoServer
+from tests.moto_server import start as start_moto
 from tests.tiny_models import build_tiny_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +108,15 @@ def build_domain_models(domain: str) -> Path:
 def real_model_store() -> Path:
     """The real text model, built once per checkout by its own build script (a no-op when present)."""
     return build_domain_models("text")
+
+
+@pytest.fixture(scope="session")
+def moto_session() -> Iterator[MotoServer]:
+    yield from start_moto()
+
+
+@pytest.fixture
+def moto(moto_session: MotoServer) -> MotoServer:
+    """moto's standalone server on 127.0.0.1, emptied for this test."""
+    moto_session.reset()
+    return moto_session

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -85,6 +87,8 @@ class ServingStack(Stack):
             )
             self.functions[domain] = function
 
+        self._introduce_peers(config.front_domain)
+
         self.api = ServingApi(
             self,
             "Api",
@@ -102,6 +106,33 @@ class ServingStack(Stack):
             "ModelBucketName",
             value=self.models.bucket.bucket_name,
             description="Bucket the built models are published to",
+        )
+
+    def _introduce_peers(self, front_domain: str) -> None:
+        """Let the front function list the whole namespace: it is told the other functions and may invoke them.
+
+        ``/v1/models`` and the V2 repository index are routed to the front function (``infra/routes.py``),
+        which asks each peer for its own listing (``aimass.peers``) through a direct invocation.
+        """
+        front = self.functions[front_domain]
+        peers = {domain: function for domain, function in self.functions.items() if domain != front_domain}
+        if not peers:
+            return
+        described = [
+            {
+                "domain": domain,
+                "function": function.function.function_name,
+                "models": sorted(model.name for model in self.catalogued if model.domain == domain),
+            }
+            for domain, function in peers.items()
+        ]
+        front.function.add_environment("AIMASS_PEERS", json.dumps(described))
+        # The unqualified ARNs only (what an unqualified invocation needs), not grant_invoke's ':*' as well.
+        front.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[function.function.function_arn for function in peers.values()],
+            )
         )
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PeerSpec(BaseModel):
+    """One other domain function, as the CDK app describes it to the front function (``aimass.peers``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str = Field(min_length=1)
+    function: str = Field(min_length=1, description="Lambda function name or ARN")
+    models: tuple[str, ...] = Field(default=(), description="the catalogued models routed to it")
 
 
 class Settings(BaseSettings):
@@ -32,6 +42,12 @@ class Settings(BaseSettings):
         description="largest request body accepted; 6 MiB matches Lambda's synchronous payload limit",
     )
     max_batch_items: int = Field(default=256, gt=0, description="most items (strings, rows) in one request")
+    peers: tuple[PeerSpec, ...] = Field(
+        default=(),
+        description="the other domain functions whose models the listings include (JSON; set on the front function)",
+    )
+    peer_cache_s: float = Field(default=10.0, ge=0, description="how long the peers' listings are reused")
+    peer_timeout_s: float = Field(default=5.0, gt=0, description="connect and read timeout of one peer call")
 
 
 @lru_cache(maxsize=1)

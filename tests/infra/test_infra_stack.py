@@ -108,7 +108,9 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     assert function.get("ReservedConcurrentExecutions") == toml.get("reserved_concurrency")
     # One ONNX Runtime intra-op thread per vCPU the memory buys (1 vCPU per 1,769 MB, at most 6).
     threads = max(1, min(6, math.ceil(toml["memory_mb"] / 1769)))
-    assert function["Environment"]["Variables"] == {
+    variables = dict(function["Environment"]["Variables"])
+    variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
+    assert variables == {
         "AIMASS_MODEL_STORE": "/var/task/model_store",
         "AIMASS_DOMAINS": json.dumps([domain]),
         "AIMASS_INTRA_OP_THREADS": str(threads),
@@ -414,6 +416,32 @@ def test_function_writes_only_its_own_log_group(synthesized: Synthesized, domain
             "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
         }
     ]
+
+
+def test_the_front_function_knows_and_may_invoke_its_peers(synthesized: Synthesized) -> None:
+    # /v1/models and the V2 index are the front function's; it asks every other domain function for its models.
+    front = function_logical_id("text")
+    peers = [domain for domain in DOCKERFILE_DOMAINS if domain != "text"]
+    environment = synthesized.resources[front]["Properties"]["Environment"]["Variables"]
+    described = json.dumps(environment["AIMASS_PEERS"])
+    for domain in peers:
+        assert f'\\"domain\\": \\"{domain}\\"' in described, domain
+        assert f'{{"Ref": "{function_logical_id(domain)}"}}' in described, domain
+        for entry in CATALOGUE:
+            if entry.domain == domain:
+                assert f'\\"{entry.name}\\"' in described, entry.name
+    invokes = [s for s in _function_statements(synthesized, "text") if s["Action"] == "lambda:InvokeFunction"]
+    assert len(invokes) == 1
+    assert sorted(json.dumps(r) for r in _as_list(invokes[0]["Resource"])) == sorted(
+        json.dumps({"Fn::GetAtt": [function_logical_id(domain), "Arn"]}) for domain in peers
+    )
+    # Peers are not told of anyone and may invoke no function.
+    for domain in peers:
+        assert (
+            "AIMASS_PEERS"
+            not in synthesized.resources[function_logical_id(domain)]["Properties"]["Environment"]["Variables"]
+        )
+        assert not [s for s in _function_statements(synthesized, domain) if "lambda:" in json.dumps(s["Action"])]
 
 
 def test_only_xray_is_granted_on_every_resource(synthesized: Synthesized) -> None:

@@ -17,10 +17,20 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/requirements.txt"))
 PIN = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)")
 # What layers/aimass itself imports: every image needs it, whatever its domain.
-CORE = {"fastapi", "mangum", "numpy", "onnxruntime", "pydantic", "pydantic-settings", "python-multipart"}
+CORE = {
+    "boto3",
+    "cryptography",
+    "fastapi",
+    "mangum",
+    "numpy",
+    "onnxruntime",
+    "pydantic",
+    "pydantic-settings",
+    "python-multipart",
+}
 # Tools that must never ship, beyond pyproject's extras (checked below), and huggingface-hub, which
 # tokenizers declares but the server never needs (see functions/text/requirements.txt).
-FORBIDDEN = {"torch", "pytest", "ruff", "mypy", "jsii", "click", "huggingface-hub", "hf-xet", "boto3"}
+FORBIDDEN = {"torch", "pytest", "ruff", "mypy", "jsii", "click", "huggingface-hub", "hf-xet", "moto"}
 
 
 def normalise(name: str) -> str:

@@ -13,6 +13,7 @@ from aimass.http.middleware import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
+from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
@@ -29,11 +30,13 @@ Every response carries an `x-request-id` header. Errors answer `{"error": "..."}
 """
 
 
-def create_app(registry: ModelRegistry, settings: Settings, *, offload: offloads.Offload) -> FastAPI:
+def create_app(
+    registry: ModelRegistry, settings: Settings, *, offload: offloads.Offload, peers: Peers | None = None
+) -> FastAPI:
     app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION)
     plane, service, tasks = DataPlane(registry, settings), OpenAIService(registry, settings), TaskService(registry)
-    app.include_router(v2_router(plane))
-    app.include_router(openai_router(service))
+    app.include_router(v2_router(plane, peers))
+    app.include_router(openai_router(service, peers))
     hot = [
         *v2_hot_routes(plane, offload),
         *openai_hot_routes(service, offload),
@@ -54,4 +57,5 @@ def build_app(
     configure_logging()
     if registry is None:
         registry = load_models(settings)
-    return create_app(registry, settings, offload=offloads.inline if in_lambda else offloads.threaded)
+    peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
+    return create_app(registry, settings, offload=offloads.inline if in_lambda else offloads.threaded, peers=peers)

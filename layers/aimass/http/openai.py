@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
+from aimass.peers import Peers
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
 
 MODEL_VERSION_HEADER = "x-model-version"
@@ -49,11 +51,16 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
     ]
 
 
-def openai_router(service: OpenAIService) -> APIRouter:
+def openai_router(service: OpenAIService, peers: Peers | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=[_TAG], responses=OPENAI_ERRORS)
 
     @router.get("/models", response_model=ModelList, summary="List models")
-    async def models() -> ModelList:
-        return service.models()
+    async def models(request: Request) -> ModelList:
+        listed = service.models()
+        if peers is None:
+            return listed
+        # The front function on AWS: every other domain's callable models too.
+        cards = listed.data + await run_in_threadpool(peers.cards, request.state.request_id)
+        return ModelList(data=sorted(cards, key=lambda card: card.id))
 
     return router

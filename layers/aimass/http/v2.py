@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from aimass import __version__
 from aimass.errors import ModelNotReady
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
+from aimass.peers import Peers
 from aimass.protocol import wire
 from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
 from aimass.protocol.v2_types import (
@@ -23,6 +25,7 @@ from aimass.protocol.v2_types import (
     RepositoryModel,
     ServerMetadata,
 )
+from aimass.registry import ModelState
 
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
@@ -64,7 +67,7 @@ def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
     ]
 
 
-def v2_router(plane: DataPlane) -> APIRouter:
+def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
     registry = plane.registry
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], responses=_ERRORS)
 
@@ -97,13 +100,20 @@ def v2_router(plane: DataPlane) -> APIRouter:
     @router.post("/repository/index", response_model=list[RepositoryModel], summary="Model repository index")
     async def index(request: Request) -> list[RepositoryModel]:
         query = wire.parse(RepositoryIndexRequest, await request.body() or b"{}", "repository index request")
+        states = registry.states()
+        if peers is not None:  # the front function on AWS: every other domain's models too
+            states = sorted(states + await run_in_threadpool(peers.states, request.state.request_id), key=_name)
         return [
             RepositoryModel(name=s.name, version=s.version, state=s.state, reason=s.reason)
-            for s in registry.states()
+            for s in states
             if s.state == "READY" or not query.ready
         ]
 
     return router
+
+
+def _name(state: ModelState) -> str:
+    return state.name
 
 
 def _versioned(

@@ -1,0 +1,164 @@
+"""The other domain functions, as the front function sees them: for the listings of the whole namespace.
+
+On AWS every domain is its own function and knows only its own models, yet ``GET /v1/models`` and
+``POST /v2/repository/index`` must list every model under the base URL. API Gateway sends those two routes
+to the front function, which asks each peer for its own list and merges it with its own. A peer is asked
+with a direct Lambda invocation carrying an API Gateway event, so it answers through the very routes it
+serves to clients: one code path, no private protocol between functions.
+
+The answers are cached for a few seconds (``AIMASS_PEER_CACHE_S``): a listing is a rare, cheap call for a
+client, and without the cache each one would wake every domain function. A peer that fails to answer does
+not fail the listing: its catalogued models are reported ``UNAVAILABLE`` with the reason in the V2 index,
+and left out of ``/v1/models`` (which lists only what can be called).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from aimass.protocol.openai import ModelCard, ModelList
+from aimass.protocol.v2_types import RepositoryModel
+from aimass.registry import ModelState
+from aimass.settings import PeerSpec
+
+log = logging.getLogger("aimass.peers")
+
+# (function name, API Gateway event) -> the function's API Gateway proxy response.
+Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
+
+INDEX_PATH = "/v2/repository/index"
+MODELS_PATH = "/v1/models"
+_INDEX = TypeAdapter(list[RepositoryModel])
+
+
+class PeerError(Exception):
+    """A peer did not answer a listing; the message says how."""
+
+
+class Peers:
+    """Asks the peer functions for their listings, concurrently, and caches the answers for ``ttl_s``."""
+
+    def __init__(
+        self,
+        specs: Sequence[PeerSpec],
+        invoke: Invoke,
+        *,
+        ttl_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.specs = tuple(specs)
+        self._invoke = invoke
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def states(self, request_id: str = "") -> list[ModelState]:
+        """Every peer's models as its V2 repository index reports them (UNAVAILABLE if it cannot answer)."""
+
+        def ask(peer: PeerSpec) -> list[ModelState]:
+            try:
+                listed = self._call(peer, "POST", INDEX_PATH, request_id, _INDEX.validate_json)
+            except PeerError as exc:
+                reason = f"domain function '{peer.domain}' did not answer: {exc}"
+                return [ModelState(name, "", "UNAVAILABLE", reason) for name in peer.models]
+            return [ModelState(m.name, m.version, m.state, m.reason) for m in listed]
+
+        return self._cached("states", ask)
+
+    def cards(self, request_id: str = "") -> list[ModelCard]:
+        """Every peer's callable models, as its ``/v1/models`` lists them (none from a peer that fails)."""
+
+        def ask(peer: PeerSpec) -> list[ModelCard]:
+            try:
+                return self._call(peer, "GET", MODELS_PATH, request_id, ModelList.model_validate_json).data
+            except PeerError:
+                return []
+
+        return self._cached("cards", ask)
+
+    def _cached(self, key: str, ask: Callable[[PeerSpec], list[T]]) -> list[T]:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and self._clock() - hit[0] < self._ttl_s:
+                cached: list[T] = hit[1]
+                return cached
+        if not self.specs:
+            return []
+        with ThreadPoolExecutor(max_workers=len(self.specs), thread_name_prefix="aimass-peer") as pool:
+            answers = [item for items in pool.map(ask, self.specs) for item in items]
+        with self._lock:
+            self._cache[key] = (self._clock(), answers)
+        return answers
+
+    def _call(self, peer: PeerSpec, method: str, path: str, request_id: str, parse: Callable[[bytes], T]) -> T:
+        try:
+            response = self._invoke(peer.function, listing_event(method, path, request_id))
+        except Exception as exc:  # any transport failure is the peer's, never the client's
+            log.warning("peer %s (%s) did not answer %s %s: %s", peer.domain, peer.function, method, path, exc)
+            raise PeerError(type(exc).__name__) from exc
+        status = response.get("statusCode")
+        if status != 200:
+            log.warning("peer %s answered %s %s with status %s", peer.domain, method, path, status)
+            raise PeerError(f"status {status}")
+        body = response.get("body") or ""
+        raw = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
+        try:
+            return parse(raw)
+        except ValidationError as exc:
+            log.warning("peer %s answered %s %s with an unexpected body: %s", peer.domain, method, path, exc)
+            raise PeerError("unexpected answer") from exc
+
+
+def listing_event(method: str, path: str, request_id: str) -> dict[str, Any]:
+    """The API Gateway (REST) proxy event a client's listing call would have produced at the peer."""
+    body = "{}" if method == "POST" else None
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json", "accept": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"requestId": request_id, "resourcePath": path, "httpMethod": method, "path": path},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def lambda_invoke(client: Any) -> Invoke:
+    """``Invoke`` over a boto3 Lambda client (synchronous ``RequestResponse`` invocations)."""
+
+    def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        answer = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        payload = answer["Payload"].read()
+        if answer.get("FunctionError"):
+            raise PeerError(f"function error {answer['FunctionError']}: {payload[:200]!r}")
+        response: dict[str, Any] = json.loads(payload)
+        return response
+
+    return invoke
+
+
+def peers_from_settings(specs: Sequence[PeerSpec], ttl_s: float, timeout_s: float) -> Peers | None:
+    """The front function's peers over boto3, or None where there are none (the local server, a peer)."""
+    if not specs:
+        return None
+    import boto3  # only a front function pays for the import
+    from botocore.config import Config
+
+    config = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 2})
+    return Peers(specs, lambda_invoke(boto3.client("lambda", config=config)), ttl_s=ttl_s)
