@@ -50,9 +50,9 @@ def copy_checkout(target: Path) -> None:
         ["git", "ls-files", "-z", "--", *COPIED], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
     paths = {Path(p) for p in listed.split("\0") if p}
-    # The command and its templates, whether committed yet or not.
+    # The command, its templates and the core module their runtimes build on, whether committed yet or not.
     paths |= {p.relative_to(ROOT) for p in (ROOT / "templates").rglob("*") if p.is_file()}
-    paths.add(Path("layers/aimass/cli/new_domain.py"))
+    paths |= {Path("layers/aimass/cli/new_domain.py"), Path("layers/aimass/classify.py")}
     for relative in paths:
         source = ROOT / relative
         if source.is_file() and "__pycache__" not in relative.parts:

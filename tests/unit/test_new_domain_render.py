@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = templates(ROOT / "templates")
 LONGEST = "a_domain_name_of_thirty_chars0"  # 30 characters, the most a name may have
 REQUIRED = {"image-classification", "text-classification", "audio-classification", "tabular", "policy"}
+# A domain's own code (runtime.py + codecs.py, physical lines) stays below this: what the templates share
+# (the graph's load checks, running it, top-k answers) lives once in the core, aimass.classify.
+DOMAIN_CODE_LINES = 100
 
 
 @pytest.fixture(scope="module", params=sorted(TEMPLATES))
@@ -65,6 +68,15 @@ def test_a_template_writes_the_whole_domain(template: DomainTemplate) -> None:
         Path(f"tests/events/apigw_http_v2_{LONGEST}_{template.task}.json"),
     }
     assert all(LONGEST in str(path) for path in files)
+
+
+def test_the_domains_own_code_stays_small(template: DomainTemplate) -> None:
+    files = render(LONGEST, template, ROOT)
+    package = Path("functions", LONGEST, f"aimass_{LONGEST}")
+    lines = {name: len(files[package / name].splitlines()) for name in ("runtime.py", "codecs.py")}
+    assert sum(lines.values()) < DOMAIN_CODE_LINES, (
+        f"{template.name}: {lines}, {sum(lines.values())} lines; move what templates repeat into layers/aimass"
+    )
 
 
 def test_the_generated_python_is_lint_clean(rendered: Path) -> None:
