@@ -83,6 +83,29 @@ class EngineSpec(_Strict):
     outputs: tuple[TensorSpec, ...]
 
 
+class SealedFile(_Strict):
+    """How one file of an encrypted version was sealed: its nonce, and the plaintext's own digest and size."""
+
+    path: str = Field(min_length=1)
+    nonce: str = Field(description="base64 of the 12-byte AES-GCM nonce")
+    plain_sha256: str
+    plain_size: int = Field(ge=0)
+
+
+class EncryptionSpec(_Strict):
+    """Envelope encryption of a version: every file sealed under one data key, the data key wrapped.
+
+    The listed ``files`` digests are the ciphertexts' (what the store holds and transfers); ``sealed`` gives
+    each plaintext's digest, checked after decryption in memory.
+    """
+
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    key_provider: Literal["local", "kms"]
+    key_id: str = Field(min_length=1, description="the KMS key's id or ARN, or the local master key's fingerprint")
+    wrapped_key: str = Field(min_length=1, description="base64 of the wrapped data key")
+    sealed: tuple[SealedFile, ...]
+
+
 class ModelManifest(_Strict):
     """What a model version is, how to serve it, and how good it is."""
 
@@ -102,6 +125,13 @@ class ModelManifest(_Strict):
     labels: tuple[str, ...] | None = None
     quality: dict[str, Any] = Field(default_factory=dict)
     created_at: str = ""
+    validation: str | None = Field(
+        default=None,
+        description="a listed file of validation samples (inputs, expected outputs, tolerances) run before a swap",
+    )
+    derived_from: str | None = Field(default=None, description="the version this one was made from (quantization)")
+    compression: dict[str, Any] | None = Field(default=None, description="the quantization report, if quantized")
+    encryption: EncryptionSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -118,10 +148,14 @@ class ModelManifest(_Strict):
         return version
 
     @model_validator(mode="after")
-    def _engine_file_listed(self) -> ModelManifest:
+    def _files_listed(self) -> ModelManifest:
         listed = {f.path for f in self.files}
         if self.engine.file not in listed:
             raise ValueError(f"engine file '{self.engine.file}' is not listed in files")
+        if self.validation is not None and self.validation not in listed:
+            raise ValueError(f"validation file '{self.validation}' is not listed in files")
+        if self.encryption is not None and {s.path for s in self.encryption.sealed} != listed:
+            raise ValueError("encryption.sealed must describe every listed file, and only those")
         return self
 
     def file(self, path: str) -> FileEntry:

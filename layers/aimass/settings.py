@@ -42,6 +42,31 @@ class Settings(BaseSettings):
         description="largest request body accepted; 6 MiB matches Lambda's synchronous payload limit",
     )
     max_batch_items: int = Field(default=256, gt=0, description="most items (strings, rows) in one request")
+    model_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket of the model store; when set, models are read from S3 instead of model_store",
+    )
+    model_prefix: str = Field(default="", description="key prefix of the model store inside model_bucket")
+    aws_endpoint_url: str | None = Field(
+        default=None, description="endpoint of every AWS service called (S3, KMS, ...); None means AWS itself"
+    )
+    cache_dir: Path = Field(
+        default=Path("/tmp/aimass-cache"),
+        description="where files fetched from a remote store are cached, keyed by their sha256",
+    )
+    alias_check_s: float = Field(
+        default=30.0, ge=0, description="how often a serving process re-reads its models' aliases; 0 never"
+    )
+    keep_versions: int = Field(
+        default=2, ge=1, description="versions of each model kept loaded (the serving ones and the latest before)"
+    )
+    master_key_file: Path = Field(
+        default=Path(".aimass/master.key"),
+        description="local master key wrapping the data keys of encrypted models (created owner-only)",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key wrapping the data keys of encrypted models (id, ARN or alias)"
+    )
     peers: tuple[PeerSpec, ...] = Field(
         default=(),
         description="the other domain functions whose models the listings include (JSON; set on the front function)",

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Protocol
 
 from aimass.errors import ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, ModelManifest, check_digest, check_sizes, read_manifest
+from aimass.manifest import MANIFEST_FILE, FileEntry, ModelManifest, check_digest, check_sizes, read_manifest
+
+
+class Unsealer(Protocol):
+    """Decrypts one file of an encrypted version in memory (``aimass.sealing``)."""
+
+    def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -20,18 +26,28 @@ class ModelArtifact:
     """A model version on local disk whose files are checked as they are read.
 
     ``fetch`` checks the manifest and every file's size; ``read`` checks a file's sha256 on the very bytes
-    it returns, so a model is read once at load, not once to verify and again to use.
+    it returns, so a model is read once at load, not once to verify and again to use. The files of an
+    encrypted version are decrypted here, in memory, by the store's ``unsealer``: the plaintext is only
+    ever handed to the caller, never written.
     """
 
     manifest: ModelManifest
     directory: Path
+    unsealer: Unsealer | None = None
 
     def read(self, relative: str) -> bytes:
         entry = self.manifest.file(relative)  # refuses files the manifest does not vouch for
         path = self.directory / relative
         data = path.read_bytes()
         check_digest(path, entry, hashlib.sha256(data).hexdigest())
-        return data
+        if self.manifest.encryption is None:
+            return data
+        if self.unsealer is None:
+            raise ModelLoadError(
+                f"model '{self.manifest.name}' version {self.manifest.version} is encrypted "
+                f"({self.manifest.encryption.key_provider} key) and this process has no key provider configured"
+            )
+        return self.unsealer.open(self.manifest, entry, data)
 
 
 class ModelStore(Protocol):
