@@ -1,0 +1,27 @@
+"""The composition root of model stores: the settings say which backend a process reads and writes."""
+
+from __future__ import annotations
+
+from aimass.settings import Settings
+from aimass.store import LocalModelStore, Unsealer, WritableModelStore
+
+
+def open_store(settings: Settings, *, unsealer: Unsealer | None = None, seeded: bool = True) -> WritableModelStore:
+    """S3 when ``model_bucket`` is set (boto3 imported only then), else the local directory ``model_store``.
+
+    Over S3, the local ``model_store`` (the models baked into a function image), where it exists, seeds the
+    bucket: see ``aimass.s3_store``. The operator CLI passes ``seeded=False`` so that it shows and changes
+    exactly what the bucket holds.
+    """
+    local = LocalModelStore(settings.model_store, unsealer=unsealer)
+    if settings.model_bucket is None:
+        return local
+    import boto3
+
+    from aimass.s3_store import S3ModelStore
+
+    client = boto3.client("s3", endpoint_url=settings.aws_endpoint_url)
+    seed = local if seeded and settings.model_store.is_dir() else None
+    return S3ModelStore(
+        client, settings.model_bucket, settings.model_prefix, settings.cache_dir, seed=seed, unsealer=unsealer
+    )

@@ -1,0 +1,278 @@
+"""The S3 model store against moto's server over real HTTP: publish, list, fetch through the checksum cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aimass.aliases import ModelAliases, promote
+from aimass.errors import InvalidInput, ModelLoadError, NotFound
+from aimass.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
+from aimass.s3_store import LEASE_FILE, S3ModelStore
+from aimass.settings import Settings
+from aimass.store import LocalModelStore
+from aimass.stores import open_store
+from tests.moto_server import MotoServer
+from tests.tiny_models import TINY_TEXT, build_tiny_text
+
+BUCKET = "aimass-models"
+PREFIX = "models/"
+
+
+class Calls:
+    """Every S3 operation a client sends, with its key, seen through botocore's own event hooks."""
+
+    def __init__(self, client: Any) -> None:
+        self.seen: list[tuple[str, str]] = []
+        client.meta.events.register("provide-client-params.s3", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.seen.append((model.name, str(params.get("Key", ""))))
+
+    def file_downloads(self) -> list[str]:
+        """The objects of versions' files read (not manifests, aliases or leases)."""
+        return [
+            key
+            for op, key in self.seen
+            if op == "GetObject" and key.split("/")[-2].isdigit() and not key.endswith(MANIFEST_FILE)
+        ]
+
+    def writes(self) -> list[str]:
+        return [key for op, key in self.seen if op in {"PutObject", "CreateMultipartUpload"}]
+
+
+@pytest.fixture
+def s3(moto: MotoServer) -> Any:
+    client = moto.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def store(s3: Any, tmp_path: Path) -> S3ModelStore:
+    return S3ModelStore(s3, BUCKET, "models", tmp_path / "cache")
+
+
+def built(tmp_path: Path, seed: int = 7, version: str = "1") -> Path:
+    return build_tiny_text(tmp_path / f"build-{seed}-{version}", version=version, seed=seed)
+
+
+def keys(s3: Any) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", ())}
+
+
+def test_publish_then_list_then_fetch_a_verified_cached_copy(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    # GIVEN a build whose manifest says version 7, published to the bucket
+    source = built(tmp_path, version="7")
+    published = store.publish(source)
+    # THEN it is version 1, laid out under the prefix, with no lease left behind
+    assert published.version == "1"
+    assert keys(s3) == {f"{PREFIX}{TINY_TEXT}/1/{f}" for f in ("model.onnx", "tokenizer.json", MANIFEST_FILE)}
+    assert store.model_names() == [TINY_TEXT] and store.versions(TINY_TEXT) == ["1"]
+    assert store.manifest(TINY_TEXT, "1") == published
+    # WHEN fetched THEN the files are the build's, as hard links to checksum-named blobs beside the manifest
+    artifact = store.fetch(TINY_TEXT, "1")
+    assert artifact.directory == tmp_path / "cache" / TINY_TEXT / "1"
+    assert read_manifest(artifact.directory) == published
+    for entry in published.files:
+        blob = tmp_path / "cache" / "blobs" / entry.sha256
+        assert artifact.read(entry.path) == (source / entry.path).read_bytes() == blob.read_bytes()
+        assert (artifact.directory / entry.path).stat().st_ino == blob.stat().st_ino
+    assert not list((tmp_path / "cache" / "blobs").glob(".part-*"))
+
+
+def test_a_second_fetch_downloads_nothing(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    store.publish(built(tmp_path))
+    calls = Calls(s3)
+    first = store.fetch(TINY_TEXT, "1")
+    assert sorted(calls.file_downloads()) == [
+        f"{PREFIX}{TINY_TEXT}/1/model.onnx",
+        f"{PREFIX}{TINY_TEXT}/1/tokenizer.json",
+    ]
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "blobs").iterdir()}
+    calls.seen.clear()
+    # The same store again, and a new one over the same cache (a warm Lambda container's next load).
+    again = store.fetch(TINY_TEXT, "1")
+    fresh = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache").fetch(TINY_TEXT, "1")
+    assert calls.file_downloads() == []
+    assert again.directory == fresh.directory == first.directory
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "blobs").iterdir()} == stamps
+
+
+def test_a_tampered_object_is_refused_naming_it_and_never_cached(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    published = store.publish(built(tmp_path))
+    key = f"{PREFIX}{TINY_TEXT}/1/tokenizer.json"
+    original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=key, Body=original.replace(b"cat", b"cow"))  # same size, other bytes
+    with pytest.raises(ModelLoadError, match=rf"s3://{BUCKET}/{key}: sha256 .* does not match the manifest"):
+        store.fetch(TINY_TEXT, "1")
+    with pytest.raises(ModelLoadError, match=rf"s3://{BUCKET}/{key}: sha256 .* does not match the manifest"):
+        store.verify(TINY_TEXT, "1")
+    tokenizer = published.file("tokenizer.json")
+    blobs = tmp_path / "cache" / "blobs"
+    assert not (blobs / tokenizer.sha256).exists() and not list(blobs.glob(".part-*"))
+    assert not (tmp_path / "cache" / TINY_TEXT / "1").exists()
+
+
+def test_verify_reads_every_object_from_the_bucket(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    published = store.publish(built(tmp_path))
+    moved: dict[str, int] = {}
+    calls = Calls(s3)
+    assert store.verify(TINY_TEXT, "1", progress=lambda p, n, _: moved.update({p: moved.get(p, 0) + n})) == published
+    assert moved == {f.path: f.size for f in published.files}
+    assert len(calls.file_downloads()) == 2
+    assert not (tmp_path / "cache" / TINY_TEXT).exists()  # verify checks the bucket, it caches nothing
+
+
+def test_the_manifest_is_written_last(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    calls = Calls(s3)
+    store.publish(built(tmp_path))
+    writes = [key for key in calls.writes() if not key.endswith(LEASE_FILE)]
+    assert writes[-1] == f"{PREFIX}{TINY_TEXT}/1/{MANIFEST_FILE}" and len(writes) == 3
+
+
+def test_a_publish_that_dies_before_its_manifest_is_never_listed(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    # GIVEN version 1, and a publish of version 2 that dies as it writes the manifest
+    store.publish(built(tmp_path))
+    source = built(tmp_path, seed=3)
+
+    def die(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", "").endswith(f"/2/{MANIFEST_FILE}"):
+            raise ConnectionResetError("the process died here")
+
+    s3.meta.events.register("provide-client-params.s3.PutObject", die)
+    with pytest.raises(ConnectionResetError):
+        store.publish(source)
+    s3.meta.events.unregister("provide-client-params.s3.PutObject", die)
+    # THEN its files are in the bucket but the version is not listed, and its lease was handed back
+    assert f"{PREFIX}{TINY_TEXT}/2/model.onnx" in keys(s3)
+    assert store.versions(TINY_TEXT) == ["1"]
+    assert f"{PREFIX}{TINY_TEXT}/{LEASE_FILE}" not in keys(s3)
+    # AND the next publish writes version 2 over the leftovers
+    assert store.publish(source).version == "2"
+    assert store.fetch(TINY_TEXT, "2").read("model.onnx") == (source / "model.onnx").read_bytes()
+
+
+def test_a_publish_while_another_holds_the_lease_is_refused(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    lease = f"{PREFIX}{TINY_TEXT}/{LEASE_FILE}"
+    s3.put_object(Bucket=BUCKET, Key=lease, Body=b'{"holder": "ci-runner:42", "since": "2026-11-28T10:00:00Z"}')
+    with pytest.raises(InvalidInput, match=rf"being published by ci-runner:42 .* delete s3://{BUCKET}/{lease}"):
+        store.publish(built(tmp_path))
+    assert store.versions(TINY_TEXT) == []
+
+
+def test_versions_are_immutable_and_republishing_is_a_no_op(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    source = built(tmp_path)
+    published = store.publish(source)
+    calls = Calls(s3)
+    assert store.publish(source) == published
+    assert store.publish(source, version="1") == published
+    assert [key for key in calls.writes() if not key.endswith(LEASE_FILE)] == []
+    with pytest.raises(InvalidInput, match=r"version 1 is already published with different files \(model\.onnx\)"):
+        store.publish(built(tmp_path, seed=3), version="1")
+    assert store.manifest(TINY_TEXT, "1") == published
+
+
+def test_a_bad_source_uploads_nothing(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    source = built(tmp_path)
+    (source / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match=r"tokenizer\.json: size"):
+        store.publish(source)
+    assert keys(s3) == set()
+
+
+def test_the_seed_serves_until_the_bucket_holds_the_model(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    # GIVEN an image's baked store holding version 1 and an empty bucket
+    seed_root = tmp_path / "baked"
+    baked = build_tiny_text(seed_root)
+    seeded = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", seed=LocalModelStore(seed_root))
+    calls = Calls(s3)
+    # THEN the seed's versions serve, from the image, without a download
+    assert seeded.model_names() == [TINY_TEXT] and seeded.versions(TINY_TEXT) == ["1"]
+    assert seeded.fetch(TINY_TEXT, "1").directory == baked
+    assert seeded.aliases(TINY_TEXT) == ModelAliases()
+    # WHEN the same build is published THEN it goes into the bucket as version 1 and still serves from the image
+    assert seeded.publish(baked).version == "1"
+    assert f"{PREFIX}{TINY_TEXT}/1/model.onnx" in keys(s3)
+    assert seeded.fetch(TINY_TEXT, "1").directory == baked
+    # WHEN another build is published THEN it is version 2, downloaded into the cache
+    assert seeded.publish(built(tmp_path, seed=3)).version == "2"
+    assert seeded.fetch(TINY_TEXT, "2").directory == tmp_path / "cache" / TINY_TEXT / "2"
+    assert calls.file_downloads() == [f"{PREFIX}{TINY_TEXT}/2/{f}" for f in ("model.onnx", "tokenizer.json")]
+
+
+def test_a_seed_version_that_differs_from_the_buckets_is_not_served(
+    store: S3ModelStore, s3: Any, tmp_path: Path
+) -> None:
+    store.publish(built(tmp_path, seed=3))  # the bucket's version 1
+    seed_root = tmp_path / "baked"
+    build_tiny_text(seed_root)  # the image's version 1: other bytes
+    seeded = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", seed=LocalModelStore(seed_root))
+    artifact = seeded.fetch(TINY_TEXT, "1")
+    assert artifact.directory == tmp_path / "cache" / TINY_TEXT / "1"
+    assert artifact.manifest == store.manifest(TINY_TEXT, "1")
+
+
+def test_aliases_round_trip_and_concurrent_changes_are_not_lost(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:
+    store.publish(built(tmp_path))
+    store.publish(built(tmp_path, seed=3))
+    versions = store.versions(TINY_TEXT)
+    assert store.aliases(TINY_TEXT) == ModelAliases()
+    first = promote(TINY_TEXT, ModelAliases(), "1", versions)
+    store.write_aliases(TINY_TEXT, first)
+    assert store.aliases(TINY_TEXT) == first
+    # WHEN another operator promotes between this change's read and its write
+    attempts: list[ModelAliases] = []
+
+    def change(current: ModelAliases) -> ModelAliases:
+        attempts.append(current)
+        if len(attempts) == 1:
+            store.write_aliases(TINY_TEXT, promote(TINY_TEXT, current, "2", versions, reason="someone else"))
+        return promote(TINY_TEXT, current, "1", versions, reason="mine")
+
+    updated = store.update_aliases(TINY_TEXT, change)
+    # THEN the change is applied again on top of theirs: both are in the history
+    assert len(attempts) == 2
+    assert [c.reason for c in updated.history] == ["", "someone else", "mine"]
+    assert store.aliases(TINY_TEXT) == updated
+
+
+def test_a_missing_bucket_is_named(s3: Any, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="S3 bucket 'no-such-bucket' does not exist"):
+        S3ModelStore(s3, "no-such-bucket", "", tmp_path).model_names()
+
+
+def test_an_encrypted_versions_files_are_read_through_the_stores_unsealer(s3: Any, tmp_path: Path) -> None:
+    class Reverse:
+        """Not encryption, only a stand-in cipher, enough to see the store hand its unsealer on."""
+
+        def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes:
+            return sealed[::-1]
+
+    unsealer = Reverse()
+    store = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", unsealer=unsealer)
+    store.publish(built(tmp_path))
+    artifact = store.fetch(TINY_TEXT, "1")
+    assert artifact.unsealer is unsealer
+
+
+def test_open_store_picks_s3_when_a_bucket_is_set(
+    moto: MotoServer, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in moto.environment().items():
+        monkeypatch.setenv(variable, value)
+    baked = tmp_path / "baked"
+    build_tiny_text(baked)
+    settings = Settings(
+        model_store=baked, model_bucket=BUCKET, model_prefix="models", aws_endpoint_url=moto.endpoint,
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    remote = open_store(settings)
+    assert isinstance(remote, S3ModelStore) and remote.location == f"s3://{BUCKET}/{PREFIX}"
+    assert remote.seed is not None and remote.versions(TINY_TEXT) == ["1"]  # served from the seed
+    assert isinstance(open_store(settings, seeded=False), S3ModelStore)
+    assert open_store(settings, seeded=False).versions(TINY_TEXT) == []
+    local = open_store(Settings(model_store=baked))
+    assert isinstance(local, LocalModelStore) and local.versions(TINY_TEXT) == ["1"]
