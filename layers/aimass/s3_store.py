@@ -66,6 +66,8 @@ class _HashingSink:
 
 
 class S3ModelStore:
+    """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.stores`` makes one)."""
+
     def __init__(
         self,
         client: Any,
@@ -158,13 +160,10 @@ class S3ModelStore:
         # Optimistic: the write succeeds only if the document is still the one read (ETag), else read again.
         key = self._key(name, ALIASES_FILE)
         for _ in range(5):
-            etag, raw = None, None
-            with contextlib.suppress(_Missing), self._s3(key):
-                response = self._call(self.client.get_object, Bucket=self.bucket, Key=key)
-                etag, raw = response["ETag"], response["Body"].read()
-            current = parse_aliases(raw, self._uri(key)) if raw is not None else self.aliases(name)
+            found = self._read(key)
+            current = parse_aliases(found[0], self._uri(key)) if found is not None else self.aliases(name)
             updated = change(current)
-            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            condition = {"IfMatch": found[1]} if found is not None else {"IfNoneMatch": "*"}
             if self._put(key, updated.model_dump_json(indent=2).encode(), **condition):
                 return updated
         raise ModelLoadError(f"{self._uri(key)}: changed by someone else five times in a row; try again")
@@ -314,10 +313,15 @@ class S3ModelStore:
         return final
 
     def _get(self, key: str) -> bytes | None:
+        found = self._read(key)
+        return found[0] if found is not None else None
+
+    def _read(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag; None when there is no such object."""
         try:
             with self._s3(key):
-                body: bytes = self._call(self.client.get_object, Bucket=self.bucket, Key=key)["Body"].read()
-                return body
+                response = self._call(self.client.get_object, Bucket=self.bucket, Key=key)
+                return response["Body"].read(), str(response["ETag"])
         except _Missing:
             return None
 
