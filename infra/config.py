@@ -110,6 +110,14 @@ class ServingConfig(BaseModel):
         ge=1,
         description="burst of requests the API stage accepts above the steady rate",
     )
+    alias_check_seconds: float = Field(
+        default=30.0,
+        alias="aimass:aliasCheckSeconds",
+        ge=0,
+        allow_inf_nan=False,
+        description="how often each function re-reads its models' aliases in the bucket (a publish, promote or "
+        "rollback is served at most this long after it lands); 0 never re-reads them",
+    )
 
     @field_validator("function_overrides", mode="before")
     @classmethod
@@ -120,6 +128,14 @@ class ServingConfig(BaseModel):
                 return json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"expected a JSON object: {exc}") from None
+        return value
+
+    @field_validator("alias_check_seconds", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: Any) -> Any:
+        # pydantic reads true as 1.0: refuse it rather than check aliases every second.
+        if isinstance(value, bool):
+            raise ValueError("expected a number of seconds, not a boolean")
         return value
 
     @field_validator("log_retention_days")

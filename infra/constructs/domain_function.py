@@ -19,6 +19,9 @@ from infra.nag import acknowledge
 
 # Where the Dockerfiles put the model store inside the image (${LAMBDA_TASK_ROOT}/model_store).
 IMAGE_MODEL_STORE = "/var/task/model_store"
+# Where files fetched from the model bucket are cached: /tmp is the only writable path in Lambda, and it
+# survives between invocations of one execution environment (sized by the function's ephemeral storage).
+LAMBDA_CACHE_DIR = "/tmp/aimass-cache"
 
 # Kept out of the build context even when inside a COPY source. Mirrors the root .dockerignore,
 # which plain `docker build` uses (tests/infra checks the two agree).
@@ -142,6 +145,7 @@ class DomainFunction(Construct):
                 "AIMASS_MODEL_STORE": IMAGE_MODEL_STORE,
                 "AIMASS_DOMAINS": json.dumps([domain]),
                 "AIMASS_INTRA_OP_THREADS": str(settings.intra_op_threads),
+                "AIMASS_CACHE_DIR": LAMBDA_CACHE_DIR,
                 **(environment or {}),
             },
         )

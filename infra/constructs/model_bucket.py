@@ -17,7 +17,8 @@ class ModelBucket(Construct):
     """Versioned, KMS-encrypted, private, TLS-only bucket with server access logs.
 
     Models are published under ``<model name>/<version>/...`` (the layout of the local model store).
-    ``grant_read_models`` gives a function read access to its own models' prefixes and nothing else.
+    ``grant_read_models`` gives a function read access to its own models' prefixes and nothing else;
+    ``grant_publish_models`` gives the publisher the whole bucket.
     """
 
     def __init__(
@@ -116,10 +117,7 @@ class ModelBucket(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
         )
-        cfn_bucket = self.bucket.node.default_child
-        if not isinstance(cfn_bucket, s3.CfnBucket):
-            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
-        bucket_id = Stack.of(self).get_logical_id(cfn_bucket)
+        bucket_id = self._bucket_logical_id()
         for name in names:
             acknowledge(
                 role,
@@ -128,3 +126,40 @@ class ModelBucket(Construct):
                 "which this function serves. Object keys under the prefix are versions and their files, "
                 "not known until they are published.",
             )
+
+    def grant_publish_models(self, role: iam.IRole) -> None:
+        """Let ``role`` publish, promote, roll back and list every model: ``aimass models ...`` against the bucket.
+
+        Objects: read, write (versions, manifests, aliases), delete (the publish lease; on this versioned
+        bucket a delete only adds a delete marker, and ``s3:DeleteObjectVersion`` is not granted) and abort
+        an interrupted multipart upload. Listing covers every prefix. The bucket key may be used only by S3
+        on the caller's behalf: GenerateDataKey to write an object, Decrypt to read one or finish a multipart
+        upload.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{self._bucket_logical_id()}.Arn>/*]",
+            "The publisher writes every model: object keys are <model>/<version>/<file> and <model>/aliases.json "
+            "for models not yet known when the stack is deployed (and under any AIMASS_MODEL_PREFIX), so the "
+            "object wildcard covers the bucket. Object versions cannot be deleted (no DeleteObjectVersion).",
+        )
+
+    def _bucket_logical_id(self) -> str:
+        cfn_bucket = self.bucket.node.default_child
+        if not isinstance(cfn_bucket, s3.CfnBucket):
+            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
+        return Stack.of(self).get_logical_id(cfn_bucket)

@@ -1,4 +1,4 @@
-"""The serving stack: model bucket, one function per model domain and the public API, deployed together."""
+"""The serving stack: model bucket and keys, the publisher role, one function per model domain and the public API."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from infra.config import DomainFunctionSpec, ServingConfig, discover_functions
 from infra.constructs.api import ServingApi
 from infra.constructs.domain_function import DomainFunction
 from infra.constructs.model_bucket import ModelBucket
+from infra.constructs.model_key import ModelKey
 from infra.routes import CataloguedModel, Route, route_table
 from models.catalogue import catalogue
 
@@ -40,6 +41,10 @@ class ServingStack(Stack):
     The domain functions are the directories ``functions/<domain>/`` holding a Dockerfile (sized by
     their ``function.toml``); the API routes each catalogued model (``models/<domain>/<model>/spec.py``)
     to its domain's function (``infra/routes.py``). Both are read from ``repo_root`` at synth time.
+
+    Models reach the functions through the bucket: operators and CI assume ``ModelPublisherRole`` to publish
+    versions and move aliases, and each function re-reads its models' aliases every
+    ``aimass:aliasCheckSeconds``, unwrapping the data keys of encrypted versions with the envelope key.
     """
 
     def __init__(
@@ -66,7 +71,16 @@ class ServingStack(Stack):
         )
 
         self.models = ModelBucket(self, "Models")
+        self.model_key = ModelKey(self, "ModelKey", alias=f"alias/aimass-{config.stage}-models")
+        self.publisher = self._publisher_role()
         log_retention = logs.RetentionDays[config.log_retention_name]
+        # What every function needs to serve published versions: the bucket, the key that unwraps the data
+        # keys of encrypted versions, and how often to look for a new version (AIMASS_ALIAS_CHECK_S).
+        environment = {
+            "AIMASS_MODEL_BUCKET": self.models.bucket.bucket_name,
+            "AIMASS_KMS_KEY_ID": self.model_key.key.key_arn,
+            "AIMASS_ALIAS_CHECK_S": _seconds(config.alias_check_seconds),
+        }
 
         self.functions: dict[str, DomainFunction] = {}
         for domain, spec in self.function_specs.items():
@@ -78,13 +92,15 @@ class ServingStack(Stack):
                 dockerfile=spec.dockerfile,
                 settings=spec.settings,
                 log_retention=log_retention,
-                environment={"AIMASS_MODEL_BUCKET": self.models.bucket.bucket_name},
+                environment=environment,
             )
             _override_logical_id(function.function, function_logical_id(domain))
             # Read access to the published versions of this domain's own models, nothing else.
             self.models.grant_read_models(
                 function.role, [model.name for model in self.catalogued if model.domain == domain]
             )
+            # Envelope-encrypted versions: unwrap their data keys (called directly, not through S3).
+            self.model_key.grant_unseal(function.role)
             self.functions[domain] = function
 
         self._introduce_peers(config.front_domain)
@@ -107,6 +123,36 @@ class ServingStack(Stack):
             value=self.models.bucket.bucket_name,
             description="Bucket the built models are published to",
         )
+        CfnOutput(
+            self,
+            "ModelKeyArn",
+            value=self.model_key.key.key_arn,
+            description="KMS key wrapping the data keys of encrypted models (aimass models encrypt --kms-key-id)",
+        )
+        CfnOutput(
+            self,
+            "ModelPublisherRoleArn",
+            value=self.publisher.role_arn,
+            description="Role to assume for aimass models publish/promote/rollback/canary/encrypt",
+        )
+
+    def _publisher_role(self) -> iam.Role:
+        """The role operators and CI assume to publish and manage models: the whole bucket and the envelope key."""
+        role = iam.Role(
+            self,
+            "ModelPublisherRole",
+            # Any principal of this account whose own IAM policy allows sts:AssumeRole on this role
+            # (an operator's role, a CI deploy role); nothing outside the account.
+            assumed_by=iam.AccountRootPrincipal(),
+            description=(
+                f"AI Mass {self.config.stage} model publisher: assumed by operators or CI of this account (the trust "
+                "is the account, so their own IAM policies decide who may assume it) to run aimass models "
+                "publish/promote/rollback/canary/encrypt against the model bucket and the envelope key"
+            ),
+        )
+        self.models.grant_publish_models(role)
+        self.model_key.grant_seal(role)
+        return role
 
     def _introduce_peers(self, front_domain: str) -> None:
         """Let the front function list the whole namespace: it is told the other functions and may invoke them.
@@ -141,3 +187,8 @@ def _override_logical_id(function: lambda_.Function, logical_id: str) -> None:
     if not isinstance(cfn_function, lambda_.CfnFunction):
         raise TypeError(f"{function.node.path}: expected a CfnFunction as default child")
     cfn_function.override_logical_id(logical_id)
+
+
+def _seconds(value: float) -> str:
+    """A duration as the function reads it: ``30`` rather than ``30.0``, ``0.5`` as is."""
+    return str(int(value)) if value.is_integer() else repr(value)

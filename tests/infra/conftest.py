@@ -11,12 +11,13 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from tests.infra.infra_synth import Synthesized, fake_checkout, synthesize
 
-# Context for the made-up checkout: another stage, another front domain, and the text function
-# resized through aimass:functionOverrides (as `cdk synth -c` would pass it: a JSON string).
+# Context for the made-up checkout: another stage, another front domain, the text function resized through
+# aimass:functionOverrides and a shorter alias check (as `cdk synth -c` would pass them: strings).
 FAKE_CONTEXT = {
     "aimass:stage": "prod",
     "aimass:frontDomain": "toy",
     "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20}}',
+    "aimass:aliasCheckSeconds": "0.5",
 }
 
 

@@ -75,10 +75,17 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
     rules = {rule_id.split("::", 1)[1] for _, rule_id, _ in _acknowledgements(synthesized)}
     assert {"AwsSolutions-APIG4", "AwsSolutions-COG4", "AwsSolutions-IAM5[Resource::*]"} <= rules
     # Object reads are scoped to each model's prefix: one acknowledged wildcard per catalogued model
-    # (its versions), and none for the whole bucket or for wildcard actions.
-    prefixes = {rule for rule in rules if re.fullmatch(r"AwsSolutions-IAM5\[Resource::<\w+\.Arn>/.+\]", rule)}
+    # (its versions), and none for wildcard actions.
+    prefixes = {rule for rule in rules if re.fullmatch(r"AwsSolutions-IAM5\[Resource::<\w+\.Arn>/.+/\*\]", rule)}
     assert {re.sub(r".*\.Arn>/(.+)/\*\]$", r"\1", rule) for rule in prefixes} == {e.name for e in catalogue()}
     assert not any(rule.startswith("AwsSolutions-IAM5[Action::") for rule in rules)
+    # The whole bucket's objects only for the publisher role, which publishes every model.
+    bucket_wide = [
+        (path, rule_id)
+        for path, rule_id, _ in _acknowledgements(synthesized)
+        if re.fullmatch(r"AwsSolutions::AwsSolutions-IAM5\[Resource::<\w+\.Arn>/\*\]", rule_id)
+    ]
+    assert [path for path, _ in bucket_wide] == [f"/{synthesized.stack.node.id}/ModelPublisherRole"]
     # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy.
     fixed = {
         "S1",

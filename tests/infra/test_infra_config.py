@@ -46,6 +46,7 @@ def test_default_config() -> None:
     assert config.front_domain == "text"
     assert config.function_overrides == {}
     assert config.log_retention_days == 30
+    assert config.alias_check_seconds == 30
 
 
 def test_config_is_frozen() -> None:
@@ -60,9 +61,11 @@ def test_cli_strings_are_coerced() -> None:
         {
             "aimass:apiThrottleRateLimit": "12.5",
             "aimass:functionOverrides": '{"text": {"memory_mb": 4096}}',
+            "aimass:aliasCheckSeconds": "0",
         }
     )
     assert config.api_throttle_rate_limit == 12.5
+    assert config.alias_check_seconds == 0  # never re-read: serve what is loaded until the next cold start
     assert config.function_overrides == {"text": {"memory_mb": 4096}}
 
 
@@ -74,6 +77,10 @@ def test_cli_strings_are_coerced() -> None:
         ("aimass:functionOverrides", "{not json"),
         ("aimass:logRetentionDays", 10),
         ("aimass:apiThrottleBurstLimit", 0),
+        ("aimass:aliasCheckSeconds", -1),
+        ("aimass:aliasCheckSeconds", "soon"),
+        ("aimass:aliasCheckSeconds", "inf"),
+        ("aimass:aliasCheckSeconds", True),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key: str, value: Any) -> None:
@@ -99,9 +106,11 @@ def test_other_context_is_ignored() -> None:
     assert config == ServingConfig()
 
 
-def test_build_app_rejects_bad_context_before_building(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'aimass:logRetentionDays'"):
-        build_app({"aimass:logRetentionDays": 10}, outdir=str(tmp_path))
+@pytest.mark.parametrize(("key", "value"), [("aimass:logRetentionDays", 10), ("aimass:aliasCheckSeconds", "-5")])
+def test_build_app_rejects_bad_context_before_building(tmp_path: Path, key: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=f"CDK context '{key}'"):
+        build_app({key: value}, outdir=str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nothing synthesized
 
 
 # --- functions/<domain>/function.toml ---------------------------------------------------------

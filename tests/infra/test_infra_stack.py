@@ -47,8 +47,22 @@ def _model_bucket_id(synthesized: Synthesized) -> str:
     )
 
 
-def _key_id(synthesized: Synthesized) -> str:
-    return _logical_id(synthesized, "AWS::KMS::Key")
+def _bucket_key_id(synthesized: Synthesized) -> str:
+    """The model bucket's own key (SSE-KMS at rest)."""
+    return _logical_id(synthesized, "AWS::KMS::Key", lambda key: "bucket" in key["Properties"]["Description"])
+
+
+def _model_key_id(synthesized: Synthesized) -> str:
+    """The envelope key: the one the stage's alias names."""
+    (alias,) = synthesized.resources_of_type("AWS::KMS::Alias").values()
+    logical_id: str = alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
+    assert synthesized.resources[logical_id]["Type"] == "AWS::KMS::Key"
+    return logical_id
+
+
+def _publisher_role_id(synthesized: Synthesized) -> str:
+    role_id: str = synthesized.template_json["Outputs"]["ModelPublisherRoleArn"]["Value"]["Fn::GetAtt"][0]
+    return role_id
 
 
 def _rest_api_id(synthesized: Synthesized) -> str:
@@ -76,7 +90,10 @@ def test_resource_counts(synthesized: Synthesized) -> None:
         assert function["Properties"]["PackageType"] == "Image"
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
     template.resource_count_is("AWS::S3::Bucket", 2)  # models + their access logs
-    template.resource_count_is("AWS::KMS::Key", 1)
+    template.resource_count_is("AWS::KMS::Key", 2)  # the bucket's, the envelope key
+    template.resource_count_is("AWS::KMS::Alias", 1)  # the envelope key's
+    # One per function, the publisher, and API Gateway's account-level CloudWatch Logs role.
+    template.resource_count_is("AWS::IAM::Role", len(DOCKERFILE_DOMAINS) + 2)
     template.resource_count_is("AWS::Logs::LogGroup", len(DOCKERFILE_DOMAINS) + 1)  # functions + API access
 
 
@@ -114,7 +131,10 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
         "AIMASS_MODEL_STORE": "/var/task/model_store",
         "AIMASS_DOMAINS": json.dumps([domain]),
         "AIMASS_INTRA_OP_THREADS": str(threads),
+        "AIMASS_CACHE_DIR": "/tmp/aimass-cache",
         "AIMASS_MODEL_BUCKET": {"Ref": _model_bucket_id(synthesized)},
+        "AIMASS_KMS_KEY_ID": {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]},
+        "AIMASS_ALIAS_CHECK_S": "30",
     }
 
 
@@ -149,7 +169,7 @@ def test_model_bucket(synthesized: Synthesized) -> None:
             "BucketKeyEnabled": True,
             "ServerSideEncryptionByDefault": {
                 "SSEAlgorithm": "aws:kms",
-                "KMSMasterKeyID": {"Fn::GetAtt": [_key_id(synthesized), "Arn"]},
+                "KMSMasterKeyID": {"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]},
             },
         }
     ]
@@ -179,10 +199,22 @@ def test_buckets_block_public_access_and_require_tls(synthesized: Synthesized) -
     assert tls_only == set(buckets)
 
 
-def test_kms_key(synthesized: Synthesized) -> None:
-    key = synthesized.resources[_key_id(synthesized)]
-    assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
+    assert _bucket_key_id(synthesized) != _model_key_id(synthesized)
+    for key in synthesized.resources_of_type("AWS::KMS::Key").values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+        # Published models outlive the stack, and so must the keys they were encrypted with.
+        assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+        assert "KeySpec" not in key["Properties"]  # symmetric: Encrypt, Decrypt, GenerateDataKey
+
+
+def test_envelope_key(synthesized: Synthesized, fake_synthesized: Synthesized) -> None:
+    key = synthesized.resources[_model_key_id(synthesized)]["Properties"]
+    assert key["Description"] == "Wraps the data keys of encrypted AI Mass model versions (envelope encryption)"
+    (alias,) = synthesized.resources_of_type("AWS::KMS::Alias").values()
+    assert alias["Properties"]["AliasName"] == "alias/aimass-dev-models"
+    (alias,) = fake_synthesized.resources_of_type("AWS::KMS::Alias").values()
+    assert alias["Properties"]["AliasName"] == "alias/aimass-prod-models"
 
 
 # --- API ----------------------------------------------------------------------------------------
@@ -319,8 +351,11 @@ def test_one_invoke_permission_per_function_for_this_api(synthesized: Synthesize
 
 def test_outputs(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
-    assert set(outputs) == {"ApiUrl", "ModelBucketName"}
+    assert set(outputs) == {"ApiUrl", "ModelBucketName", "ModelKeyArn", "ModelPublisherRoleArn"}
     assert outputs["ModelBucketName"]["Value"] == {"Ref": _model_bucket_id(synthesized)}
+    assert outputs["ModelKeyArn"]["Value"] == {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
+    assert synthesized.resources[_publisher_role_id(synthesized)]["Type"] == "AWS::IAM::Role"
+    assert "ModelPublisherRole" in _publisher_role_id(synthesized)
     assert "execute-api" in json.dumps(outputs["ApiUrl"]["Value"])
 
 
@@ -349,16 +384,20 @@ def test_template_has_no_literal_account_or_region(synthesized: Synthesized) -> 
 # --- IAM ----------------------------------------------------------------------------------------
 
 
-def _function_statements(synthesized: Synthesized, domain: str) -> list[dict[str, Any]]:
-    role_id = synthesized.resources[function_logical_id(domain)]["Properties"]["Role"]["Fn::GetAtt"][0]
-    role = synthesized.resources[role_id]["Properties"]
-    assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole: logs are scoped below
-    assert "Policies" not in role
+def _role_statements(synthesized: Synthesized, role_id: str) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = []
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         if {"Ref": role_id} in policy["Properties"]["Roles"]:
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements
+
+
+def _function_statements(synthesized: Synthesized, domain: str) -> list[dict[str, Any]]:
+    role_id = synthesized.resources[function_logical_id(domain)]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = synthesized.resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole: logs are scoped below
+    assert "Policies" not in role
+    return _role_statements(synthesized, role_id)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -371,7 +410,8 @@ def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: st
     names = sorted(entry.name for entry in CATALOGUE if entry.domain == domain)
     statements = _function_statements(synthesized, domain)
     s3 = [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
-    kms = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    bucket_key_arn = {"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]}
+    kms = [s for s in statements if s["Resource"] == bucket_key_arn]
     if not names:
         assert s3 == [] and kms == []
         return
@@ -391,9 +431,23 @@ def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: st
 
     assert len(kms) == 1
     assert kms[0]["Action"] == "kms:Decrypt"
-    assert kms[0]["Resource"] == {"Fn::GetAtt": [_key_id(synthesized), "Arn"]}
     via = json.dumps(kms[0]["Condition"]["StringEquals"]["kms:ViaService"])
     assert '"s3."' in via and "AWS::Region" in via
+
+
+@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+def test_function_may_unwrap_data_keys_with_the_envelope_key_only(synthesized: Synthesized, domain: str) -> None:
+    model_key_arn = {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
+    statements = _function_statements(synthesized, domain)
+    # Called directly by the function (aimass.sealing), so no kms:ViaService condition; Decrypt only.
+    assert [s for s in statements if s["Resource"] == model_key_arn] == [
+        {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": model_key_arn}
+    ]
+    kms = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert {json.dumps(s["Resource"]) for s in kms} <= {
+        json.dumps(model_key_arn),
+        json.dumps({"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]}),
+    }
 
 
 def test_no_function_may_read_another_domains_models(synthesized: Synthesized) -> None:
@@ -442,6 +496,60 @@ def test_the_front_function_knows_and_may_invoke_its_peers(synthesized: Synthesi
             not in synthesized.resources[function_logical_id(domain)]["Properties"]["Environment"]["Variables"]
         )
         assert not [s for s in _function_statements(synthesized, domain) if "lambda:" in json.dumps(s["Action"])]
+
+
+def test_publisher_role_is_assumed_from_the_account(synthesized: Synthesized) -> None:
+    role = synthesized.resources[_publisher_role_id(synthesized)]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Effect"] == "Allow"
+    assert set(trust) == {"Action", "Effect", "Principal"}
+    assert trust["Principal"] == {
+        "AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    }
+    description = role["Description"]
+    assert description.startswith("AI Mass dev model publisher: assumed by operators or CI of this account")
+    assert "publish/promote/rollback/canary/encrypt" in description
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+
+
+def test_publisher_role_statements(synthesized: Synthesized) -> None:
+    bucket_arn = {"Fn::GetAtt": [_model_bucket_id(synthesized), "Arn"]}
+    via_s3 = {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}
+    statements = _role_statements(synthesized, _publisher_role_id(synthesized))
+    expected = [
+        # Every model's objects (the publish lease is deleted; object versions never are).
+        {
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [bucket_arn, "/*"]]},
+        },
+        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": bucket_arn},
+        # The bucket's key, only through S3 (writing and reading its objects).
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": via_s3,
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]},
+        },
+        # The envelope key, called directly: wrap a data key (or have KMS generate one), unwrap it.
+        {
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]},
+        },
+    ]
+    assert sorted(statements, key=json.dumps) == sorted(expected, key=json.dumps)
+
+
+def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synthesized) -> None:
+    publisher = _publisher_role_id(synthesized)
+    for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
+        if {"Ref": publisher} in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = set(_as_list(statement["Action"]))
+            assert not actions & {"s3:PutObject", "s3:DeleteObject", "kms:Encrypt", "kms:GenerateDataKey"}, statement
 
 
 def test_only_xray_is_granted_on_every_resource(synthesized: Synthesized) -> None:
@@ -496,6 +604,9 @@ def test_function_overrides_from_context(fake_synthesized: Synthesized) -> None:
     toy = fake_synthesized.resources["ToyFunction"]["Properties"]
     assert (toy["MemorySize"], toy["Timeout"], toy["Architectures"]) == (1024, 10, ["x86_64"])
     assert toy["Environment"]["Variables"]["AIMASS_DOMAINS"] == '["toy"]'
+    # aimass:aliasCheckSeconds as `cdk synth -c` passes it (a string); the functions get the number.
+    for function in (text, toy):
+        assert function["Environment"]["Variables"]["AIMASS_ALIAS_CHECK_S"] == "0.5"
     assert "ReservedConcurrentExecutions" not in toy
     # Each image is built for its own function's instruction set.
     assert _platforms(fake_synthesized) == {"TextFunction": "linux/arm64", "ToyFunction": "linux/amd64"}
