@@ -6,6 +6,7 @@ mean-pools over the attention mask and L2-normalises, so every protocol path run
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
+from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, read_manifest, write_manifest
 
 WORDS = [
     "the",
@@ -119,3 +120,19 @@ def reference_embedding(text: str, seed: int = 7) -> np.ndarray:
     ids = [vocab.get(word, 1) for word in text.split()][:16]
     mean = table[ids].mean(axis=0)
     return np.asarray(mean / np.linalg.norm(mean), dtype=np.float32)
+
+
+def add_validation_samples(directory: Path, texts: list[str], seed: int, cosine: float = 0.999) -> None:
+    """Give a tiny model version validation samples whose expected outputs come from ``seed``'s table.
+
+    With the version's own seed they pass; with another seed they describe a different model and fail.
+    """
+    samples = {
+        "inputs": {"text": texts},
+        "outputs": {"embedding": [reference_embedding(text, seed).tolist() for text in texts]},
+        "tolerance": {"cosine": cosine},
+    }
+    (directory / "samples.json").write_text(json.dumps(samples))
+    manifest = read_manifest(directory)
+    files = (*manifest.files, file_entry(directory, "samples.json"))
+    write_manifest(directory, manifest.model_copy(update={"files": files, "validation": "samples.json"}))

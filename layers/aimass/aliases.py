@@ -10,7 +10,7 @@ The rules are pure functions over the document; the stores only read and write i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -89,7 +89,13 @@ def canary(
     return _changed(aliases, "canary", reason, canary=version, canary_percent=percent)
 
 
-def rollback(name: str, aliases: ModelAliases, versions: Sequence[str], reason: str = "") -> ModelAliases:
+def rollback(
+    name: str,
+    aliases: ModelAliases,
+    versions: Sequence[str],
+    reason: str = "",
+    usable: Callable[[str], bool] = lambda version: True,
+) -> ModelAliases:
     """Production goes back to the version it had before the current one; a running canary ends first.
 
     With a canary running, rolling back only ends the canary (production never moved). Otherwise the
@@ -102,8 +108,15 @@ def rollback(name: str, aliases: ModelAliases, versions: Sequence[str], reason: 
     for change in aliases.history:
         if change.action == "promote" and change.production is not None:
             stack.append(change.production)
-        elif change.action == "rollback" and stack:
-            stack.pop()
-    if len(stack) < 2:
-        raise InvalidInput(f"model '{name}' has no earlier production version to roll back to", param="name")
-    return _changed(aliases, "rollback", reason, production=stack[-2], canary=None, canary_percent=0)
+        elif change.action == "rollback" and change.production is not None:
+            while stack and stack[-1] != change.production:  # a rollback may have skipped unusable versions
+                stack.pop()
+            stack = stack or [change.production]
+    # Earlier versions that cannot serve (a corrupt file, failed validation: ``usable`` says) are skipped:
+    # rolling back onto a version the functions would refuse would change nothing but the record.
+    current = stack.pop() if stack else None
+    while stack and (stack[-1] == current or not usable(stack[-1])):
+        stack.pop()
+    if not stack:
+        raise InvalidInput(f"model '{name}' has no earlier usable production version to roll back to", param="name")
+    return _changed(aliases, "rollback", reason, production=stack[-1], canary=None, canary_percent=0)

@@ -25,11 +25,20 @@ def configure_logging() -> None:
 
 
 def load_models(settings: Settings) -> ModelRegistry:
+    """The store the settings name (local directory or S3), and every model of this process's domains loaded."""
     from aimass.registry import ModelRegistry
+    from aimass.sealing import unsealer_from_settings
     from aimass.session import SessionFactory
-    from aimass.store import LocalModelStore
+    from aimass.stores import open_store
+    from aimass.validation import validate
 
-    registry = ModelRegistry(LocalModelStore(settings.model_store), SessionFactory(settings), domains=settings.domains)
+    registry = ModelRegistry(
+        open_store(settings, unsealer=unsealer_from_settings(settings)),
+        SessionFactory(settings),
+        domains=settings.domains,
+        validate=validate,
+        keep_versions=settings.keep_versions,
+    )
     registry.load_all()
     return registry
 

@@ -1,9 +1,19 @@
-"""The models a process serves: which are loaded, which failed and why."""
+"""The models a process serves: which versions are loaded, which one answers, which failed and why.
+
+Per model the registry holds an immutable ``_Served`` record (the loaded runtimes, the serving version, the
+canary) and replaces it whole when anything changes. A request takes the runtime out of the record it read,
+so a swap never disturbs a request in flight: it finishes on the version it started on, and the next one
+gets the new version. Versions are prepared (fetched, verified, loaded, validated) *before* they are
+installed, by ``prepare``; nothing half-loaded is ever reachable.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from aimass.domains import runtime_class
 from aimass.errors import AimassError, ModelNotReady, NotFound
@@ -24,60 +34,209 @@ class ModelState:
     reason: str = ""
 
 
-class ModelRegistry:
-    """Loads the newest version of every model in the store whose domain this process serves."""
+@dataclass(frozen=True)
+class _Served:
+    runtimes: Mapping[str, ModelRuntime] = field(default_factory=dict)
+    serving: str | None = None
+    canary: str | None = None
+    canary_percent: int = 0
+    # Versions that could not be made to serve, with the reason (cleared once a version of that number loads).
+    rejected: Mapping[str, str] = field(default_factory=dict)
 
-    def __init__(self, store: ModelStore, sessions: SessionFactory, *, domains: tuple[str, ...] | None = None) -> None:
-        self._store = store
+
+Validate = Callable[[ModelRuntime], None]
+
+
+def _no_validation(runtime: ModelRuntime) -> None:
+    return None
+
+
+class ModelRegistry:
+    """Loads the serving version of every model in the store whose domain this process serves."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        sessions: SessionFactory,
+        *,
+        domains: tuple[str, ...] | None = None,
+        validate: Validate = _no_validation,
+        keep_versions: int = 2,
+        chance: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
         self._sessions = sessions
         self._domains = domains
-        self._runtimes: dict[str, dict[str, ModelRuntime]] = {}
-        self._states: dict[str, ModelState] = {}
+        self._validate = validate
+        self._keep = keep_versions
+        self._chance = chance
+        self._models: dict[str, _Served] = {}
+        self._write = threading.Lock()  # writers only: readers take a record without locking
+
+    # --- loading -------------------------------------------------------------------------------
 
     def load_all(self) -> None:
-        for name in self._store.model_names():
-            version = self._store.versions(name)[-1]
+        """Load each model's serving version (its ``production`` alias, else its newest version)."""
+        for name in self.store.model_names():
             try:
-                self.load(name, version)
+                versions = self.store.versions(name)
+                aliases = self.store.aliases(name)
+            except AimassError as exc:
+                log.error("cannot read model '%s' from the store: %s", name, exc.message)
+                continue
+            version = aliases.serving(versions)
+            if version is None or not self.wants(name, version):
+                continue
+            try:
+                runtime = self.prepare(name, version)
             except AimassError as exc:
                 # A bad model must not take the healthy ones down with it: record why and serve the rest.
                 log.error("not serving model '%s' version %s: %s", name, version, exc.message)
-                self._states[name] = ModelState(name, version, "UNAVAILABLE", exc.message)
+                self.reject(name, version, exc.message)
+                continue
+            if runtime is not None:
+                self.install(runtime)
+                self.route(name, version)
+                if aliases.canary is not None and aliases.canary in versions:
+                    self._load_canary(name, aliases.canary, aliases.canary_percent)
 
-    def load(self, name: str, version: str) -> ModelRuntime | None:
-        artifact = self._store.fetch(name, version)
+    def _load_canary(self, name: str, version: str, percent: int) -> None:
+        try:
+            runtime = self.prepare(name, version)
+        except AimassError as exc:
+            log.error("not serving canary '%s' version %s: %s", name, version, exc.message)
+            self.reject(name, version, exc.message)
+            return
+        if runtime is not None:
+            self.install(runtime)
+            self.route(name, self._models[name].serving or version, canary=version, canary_percent=percent)
+
+    def wants(self, name: str, version: str) -> bool:
+        """Is this model this process's to serve? Read from the manifest alone: nothing else is fetched."""
+        if self._domains is None:
+            return True
+        try:
+            return self.store.manifest(name, version).domain in self._domains
+        except AimassError as exc:
+            log.error("cannot read model '%s' version %s: %s", name, version, exc.message)
+            return False
+
+    def prepare(self, name: str, version: str) -> ModelRuntime | None:
+        """Fetch, verify, load and validate a version, without installing it; None if not this process's domain.
+
+        Raises the AimassError that says why the version cannot serve.
+        """
+        artifact = self.store.fetch(name, version)
         domain = artifact.manifest.domain
         if self._domains is not None and domain not in self._domains:
             return None
         runtime = runtime_class(domain)(artifact, self._sessions)
         runtime.load()
-        self._runtimes.setdefault(name, {})[version] = runtime
-        self._states[name] = ModelState(name, version, "READY")
-        log.info("serving model '%s' version %s (%s/%s)", name, version, domain, artifact.manifest.task)
+        self._validate(runtime)
         return runtime
+
+    # --- changing what serves --------------------------------------------------------------------
+
+    def install(self, runtime: ModelRuntime) -> None:
+        """Make a prepared version reachable by pinned requests (``route`` decides what unpinned ones get)."""
+        name, version = runtime.manifest.name, runtime.manifest.version
+        with self._write:
+            served = self._models.get(name, _Served())
+            rejected = {v: why for v, why in served.rejected.items() if v != version}
+            runtimes = {**served.runtimes, version: runtime}
+            self._models[name] = replace(served, runtimes=runtimes, rejected=rejected)
+        log.info("loaded model '%s' version %s (%s/%s)", name, version, runtime.manifest.domain, runtime.manifest.task)
+
+    def route(self, name: str, serving: str, *, canary: str | None = None, canary_percent: int = 0) -> None:
+        """Point unpinned requests at ``serving`` (and ``canary_percent`` % of them at ``canary``): one swap."""
+        with self._write:
+            served = self._models[name]
+            for version in (serving, canary):
+                if version is not None and version not in served.runtimes:
+                    raise ModelNotReady(f"model '{name}' version {version} is not loaded")
+            keep = self._kept(served.runtimes, serving, canary)
+            runtimes = {v: r for v, r in served.runtimes.items() if v in keep}
+            self._models[name] = replace(
+                served, runtimes=runtimes, serving=serving, canary=canary, canary_percent=canary_percent
+            )
+        if served.serving != serving:
+            log.info("model '%s' now serves version %s (was %s)", name, serving, served.serving)
+
+    def _kept(self, runtimes: Mapping[str, ModelRuntime], serving: str, canary: str | None) -> set[str]:
+        """The serving and canary versions, then the newest others up to ``keep_versions`` in all."""
+        keep = {serving} | ({canary} if canary else set())
+        for version in sorted(runtimes, key=int, reverse=True):
+            if len(keep) >= self._keep:
+                break
+            keep.add(version)
+        return keep
+
+    def reject(self, name: str, version: str, reason: str) -> None:
+        """Record that ``version`` could not be made to serve; whatever served before keeps serving."""
+        with self._write:
+            served = self._models.get(name, _Served())
+            self._models[name] = replace(served, rejected={**served.rejected, version: reason})
+
+    # --- answering -----------------------------------------------------------------------------
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
-        versions = self._runtimes.get(name)
-        if not versions:
-            state = self._states.get(name)
-            if state is not None:
-                raise ModelNotReady(f"model '{name}' is not available: {state.reason}")
-            known = ", ".join(sorted(self._runtimes)) or "none"
+        served = self._models.get(name)
+        if served is None or not served.runtimes:
+            if served is not None and served.rejected:
+                reasons = "; ".join(f"version {v}: {why}" for v, why in served.rejected.items())
+                raise ModelNotReady(f"model '{name}' is not available: {reasons}")
+            known = ", ".join(self.names()) or "none"
             raise NotFound(f"model '{name}' not found; models served here: {known}", param="model")
         if version is None:
-            return versions[max(versions, key=int)]
-        runtime = versions.get(version)
+            chosen = served.serving
+            if served.canary is not None and self._chance() * 100 < served.canary_percent:
+                chosen = served.canary
+            if chosen is None:
+                raise ModelNotReady(f"model '{name}' has no serving version")
+            return served.runtimes[chosen]
+        runtime = served.runtimes.get(version)
         if runtime is None:
-            loaded = ", ".join(sorted(versions, key=int))
-            raise NotFound(f"model '{name}' has no version '{version}' loaded; loaded versions: {loaded}")
+            loaded = ", ".join(sorted(served.runtimes, key=int))
+            why = f" ({served.rejected[version]})" if version in served.rejected else ""
+            raise NotFound(
+                f"model '{name}' has no version '{version}' loaded{why}; loaded versions: {loaded}", param="version"
+            )
         return runtime
 
+    def names(self) -> list[str]:
+        return sorted(name for name, served in self._models.items() if served.serving is not None)
+
     def runtimes(self) -> list[ModelRuntime]:
-        return [self.get(name) for name in sorted(self._runtimes)]
+        """Each model's serving runtime."""
+        found = []
+        for name in self.names():
+            served = self._models[name]
+            if served.serving is not None:
+                found.append(served.runtimes[served.serving])
+        return found
+
+    def serving(self, name: str) -> tuple[str | None, str | None, int]:
+        """(serving version, canary version, canary percent) of ``name``; Nones when it is not known."""
+        served = self._models.get(name, _Served())
+        return served.serving, served.canary, served.canary_percent
+
+    def loaded_versions(self, name: str) -> list[str]:
+        return sorted(self._models.get(name, _Served()).runtimes, key=int)
+
+    def rejected(self, name: str) -> dict[str, str]:
+        return dict(self._models.get(name, _Served()).rejected)
 
     def states(self) -> list[ModelState]:
-        return [self._states[name] for name in sorted(self._states)]
+        """Every loaded version (READY) and every rejected one (UNAVAILABLE, with why), by name then version."""
+        found: list[ModelState] = []
+        for name in sorted(self._models):
+            served = self._models[name]
+            rows = {v: ModelState(name, v, "READY") for v in served.runtimes}
+            rows.update({v: ModelState(name, v, "UNAVAILABLE", why) for v, why in served.rejected.items()})
+            found.extend(rows[v] for v in sorted(rows, key=int))
+        return found
 
     @property
     def ready(self) -> bool:
-        return bool(self._runtimes) and all(s.state == "READY" for s in self._states.values())
+        """Every model has a serving version (a rejected update does not make a serving model unready)."""
+        return bool(self._models) and all(served.serving is not None for served in self._models.values())

@@ -57,7 +57,7 @@ def test_model_metadata_declares_the_policy_tensors(rl_client: TestClient) -> No
     meta = rl_client.get(f"/v2/models/{TINY_RL}").json()
     assert meta["inputs"] == [{"name": "observation", "datatype": "FP32", "shape": [-1, 4]}]
     assert [o["name"] for o in meta["outputs"]] == ["logits", "probabilities"]
-    assert meta["parameters"] == {"domain": "rl", "task": "policy"}
+    assert meta["parameters"] == {"domain": "rl", "task": "policy", "serving_version": "1"}
 
 
 def test_json_infer_returns_logits_and_probabilities(rl_client: TestClient) -> None:

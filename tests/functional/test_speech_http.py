@@ -63,7 +63,7 @@ def test_metadata_describes_one_second_windows_in_and_class_probabilities_out(cl
     meta = client.get(f"/v2/models/{TINY_SPEECH}").json()
     assert meta["inputs"] == [{"name": "waveform", "datatype": "FP32", "shape": [-1, CLIP]}]
     assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(LABELS)]}]
-    assert meta["parameters"] == {"domain": "speech", "task": "keyword-spotting"}
+    assert meta["parameters"] == {"domain": "speech", "task": "keyword-spotting", "serving_version": "1"}
 
 
 def test_v2_json_infer_gives_each_windows_class_probabilities(client: TestClient) -> None:

@@ -49,7 +49,7 @@ def test_model_metadata_describes_the_served_tensors(client: TestClient) -> None
     meta = client.get(f"/v2/models/{TINY_VISION}").json()
     assert meta["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
     assert meta["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 3]}]
-    assert meta["parameters"] == {"domain": "vision", "task": "classification"}
+    assert meta["parameters"] == {"domain": "vision", "task": "classification", "serving_version": "1"}
 
 
 def test_json_infer_takes_base64_images_and_returns_logits(client: TestClient) -> None:

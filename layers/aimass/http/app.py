@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from aimass import __version__
@@ -9,7 +12,7 @@ from aimass.boot import configure_logging, load_models
 from aimass.http import offload as offloads
 from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import install_hot_routes
-from aimass.http.middleware import RequestContextMiddleware
+from aimass.http.middleware import ModelUpdateMiddleware, RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
@@ -19,6 +22,7 @@ from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.registry import ModelRegistry
 from aimass.settings import Settings, get_settings
+from aimass.updater import ModelUpdater
 
 DESCRIPTION = """Trained models behind one API.
 
@@ -31,9 +35,32 @@ Every response carries an `x-request-id` header. Errors answer `{"error": "..."}
 
 
 def create_app(
-    registry: ModelRegistry, settings: Settings, *, offload: offloads.Offload, peers: Peers | None = None
+    registry: ModelRegistry,
+    settings: Settings,
+    *,
+    offload: offloads.Offload,
+    peers: Peers | None = None,
+    updater: ModelUpdater | None = None,
+    in_lambda: bool = False,
 ) -> FastAPI:
-    app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION)
+    """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.updater).
+
+    On Lambda the update check rides on invocations (a middleware); elsewhere it runs on a background
+    thread for as long as the app's lifespan (the local server's, or a TestClient's).
+    """
+    lifespan = None
+    if updater is not None and not in_lambda:
+        watcher = updater
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            watcher.start()
+            try:
+                yield
+            finally:
+                watcher.stop()
+
+    app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     plane, service, tasks = DataPlane(registry, settings), OpenAIService(registry, settings), TaskService(registry)
     app.include_router(v2_router(plane, peers))
     app.include_router(openai_router(service, peers))
@@ -45,6 +72,8 @@ def create_app(
     ]
     install_hot_routes(app, hot)
     install_error_handlers(app)
+    if updater is not None and in_lambda:
+        app.add_middleware(ModelUpdateMiddleware, updater=updater)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
@@ -58,4 +87,6 @@ def build_app(
     if registry is None:
         registry = load_models(settings)
     peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
-    return create_app(registry, settings, offload=offloads.inline if in_lambda else offloads.threaded, peers=peers)
+    updater = ModelUpdater(registry, interval_s=settings.alias_check_s)
+    offload = offloads.inline if in_lambda else offloads.threaded
+    return create_app(registry, settings, offload=offload, peers=peers, updater=updater, in_lambda=in_lambda)

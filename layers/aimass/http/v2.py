@@ -72,8 +72,17 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], responses=_ERRORS)
 
     def metadata(name: str, version: str | None = None) -> ModelMetadata:
-        runtime = registry.get(name, version)
-        return describe(runtime.manifest, [runtime.manifest.version])
+        # Unpinned: the serving version's metadata (never the canary's, which only some requests get).
+        runtime = registry.get(name, version or registry.serving(name)[0])
+        described = describe(runtime.manifest, registry.loaded_versions(name))
+        serving, canary, percent = registry.serving(name)
+        parameters: dict[str, Any] = {**(described.parameters or {}), "serving_version": serving or ""}
+        if canary is not None:
+            parameters.update(canary_version=canary, canary_percent=percent)
+        rejected = registry.rejected(name)
+        if rejected:  # why a published version is not serving: the operator's first question
+            parameters["rejected"] = "; ".join(f"version {v}: {why}" for v, why in sorted(rejected.items()))
+        return described.model_copy(update={"parameters": parameters})
 
     def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
         registry.get(name, version)

@@ -28,6 +28,7 @@ def build_manifest(work: Path, quality: dict[str, Any]) -> ModelManifest:
         name=NAME,
         version=VERSION,
         domain="rl",
+        validation="samples.json",  # run by every serving process before this version takes traffic
         task="policy",
         description=(
             f"A {ENV_ID} policy: a 4-64-64-2 tanh MLP trained with PPO. Observations in, action logits and "

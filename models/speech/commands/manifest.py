@@ -33,6 +33,7 @@ def build_manifest(work: Path, quality: dict[str, Any], *, espeak: str) -> Model
         name=NAME,
         version=VERSION,
         domain="speech",
+        validation="samples.json",  # run by every serving process before this version takes traffic
         task="keyword-spotting",
         description=(
             "English spoken commands (zero to nine, yes, no, up, down, left, right, on, off, stop, go, plus "

@@ -18,6 +18,7 @@ def build_manifest(work: Path, quality: dict[str, Any], *, pad_id: int) -> Model
         name=NAME,
         version=VERSION,
         domain="text",
+        validation="samples.json",  # run by every serving process before this version takes traffic
         task="embedding",
         description=(
             "English sentence embeddings: all-MiniLM-L6-v2, a 6-layer MiniLM (BERT) encoder with mean "

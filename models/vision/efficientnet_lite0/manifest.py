@@ -32,6 +32,7 @@ def build_manifest(work: Path, quality: dict[str, Any], labels: list[str]) -> Mo
         name=NAME,
         version=VERSION,
         domain="vision",
+        validation="samples.json",  # run by every serving process before this version takes traffic
         task="classification",
         description=(
             "ImageNet-1k image classification: EfficientNet-Lite0 (4.7 M parameters, ReLU6, no squeeze-and-"
