@@ -21,6 +21,8 @@ import numpy as np
 from aimass.errors import AimassError, ModelLoadError
 from aimass.protocol import v2_codec
 from aimass.runtime import ModelRuntime, Tensor
+from aimass.settings import Settings
+from aimass.store import ModelStore
 
 DEFAULT_MAX_ABS = 1e-4
 # Spellings earlier builds used for "the largest absolute difference".
@@ -83,3 +85,19 @@ def _compare(
             f"{label}: output '{name}' differs from the expected values by up to {worst:.3g}; at most {limit:.3g} "
             "is allowed"
         )
+
+
+def why_unusable(store: ModelStore, settings: Settings, name: str, version: str) -> str | None:
+    """What would stop ``version`` from serving (its files, its graph, its samples), or None if it can serve.
+
+    The very preparation a serving process runs before a swap, run here by the operator's tools: a rollback
+    skips the versions the functions would refuse.
+    """
+    from aimass.registry import ModelRegistry
+    from aimass.session import SessionFactory
+
+    try:
+        ModelRegistry(store, SessionFactory(settings), validate=validate).prepare(name, version)
+    except AimassError as exc:
+        return exc.message
+    return None

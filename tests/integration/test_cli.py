@@ -47,4 +47,6 @@ def test_models_build_refuses_unknown_domains_and_lists_the_store(tiny_store: Pa
     refused = aimass("models", "build", "klingon")
     assert refused.returncode == 2 and "unknown domain(s) ['klingon']" in refused.stderr
     listed = aimass("models", "list", "--store", str(tiny_store))
-    assert listed.returncode == 0 and TINY_TEXT in listed.stdout and "verified" in listed.stdout
+    assert listed.returncode == 0 and TINY_TEXT in listed.stdout
+    verified = aimass("models", "verify", TINY_TEXT, "--store", str(tiny_store))
+    assert verified.returncode == 0 and "verified" in verified.stdout

@@ -116,8 +116,10 @@ def test_a_model_goes_through_its_lifecycle(target: Target, builds: list[str]) -
     verified = ok(target.run("verify", TINY_TEXT))
     assert [line.split(":")[0] for line in verified.splitlines()] == [f"tiny-text version {v}" for v in "123"]
     assert "tiny-text version 2: verified (2 files, " in ok(target.run("verify", TINY_TEXT, "2"))
-    if target.cache is not None:  # list, show and verify read manifests and the bucket: nothing was cached
-        assert not target.cache.exists()
+    if target.cache is not None:
+        # list, show and verify read manifests and the bucket; only the rollback fetched a version, to check
+        # that its candidate (2) could serve before pointing production at it.
+        assert sorted(path.name for path in (target.cache / TINY_TEXT).iterdir()) == ["2"]
 
 
 def test_a_damaged_file_fails_verify_naming_it(target: Target, builds: list[str]) -> None:
@@ -135,7 +137,7 @@ def test_a_damaged_file_fails_verify_naming_it(target: Target, builds: list[str]
     [
         (["canary", TINY_TEXT, "1", "--percent", "150"], "canary percent must be between 1 and 99, got 150"),
         (["promote", TINY_TEXT, "9"], "model 'tiny-text' has no version '9'; published versions: 1, 2"),
-        (["rollback", TINY_TEXT], "model 'tiny-text' has no earlier production version to roll back to"),
+        (["rollback", TINY_TEXT], "model 'tiny-text' has no earlier usable production version to roll back to"),
         (["promote", "nope", "1"], "no model 'nope' in the store at "),
         (["show", "nope"], "no model 'nope' in the store at "),
         (["verify", TINY_TEXT, "7"], "model 'tiny-text' version '7' is not in the store"),

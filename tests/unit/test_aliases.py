@@ -79,7 +79,7 @@ def test_repeated_rollbacks_walk_back_through_earlier_production_versions() -> N
     assert aliases.production == "2"
     aliases = rollback(NAME, aliases, VERSIONS)
     assert aliases.production == "1"  # not back to 3: a rollback pops, it does not undo the last one
-    with pytest.raises(InvalidInput, match="model 'tiny-text' has no earlier production version to roll back to"):
+    with pytest.raises(InvalidInput, match="model 'tiny-text' has no earlier usable production version to roll back to"):
         rollback(NAME, aliases, VERSIONS)
 
 
@@ -90,7 +90,7 @@ def test_a_promotion_after_a_rollback_is_rolled_back_to_what_served_before_it() 
 
 
 def test_nothing_to_roll_back_to_without_two_promotions() -> None:
-    with pytest.raises(InvalidInput, match="no earlier production version") as caught:
+    with pytest.raises(InvalidInput, match="no earlier usable production version") as caught:
         rollback(NAME, promoted("1"), VERSIONS)
     assert caught.value.param == "name"
 

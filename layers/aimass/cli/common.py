@@ -44,9 +44,12 @@ def settings_for(store: Path | None, bucket: str | None = None, prefix: str | No
 
 def open_cli_store(store: Path | None, bucket: str | None = None, prefix: str | None = None) -> WritableModelStore:
     """The store the options name: S3 when a bucket is given or set, else the directory."""
+    from aimass.sealing import unsealer_from_settings
     from aimass.stores import open_store
 
-    return open_store(settings_for(store, bucket, prefix), seeded=False)
+    settings = settings_for(store, bucket, prefix)
+    # The unsealer lets `verify` and `rollback` open encrypted versions as the functions would (in memory).
+    return open_store(settings, unsealer=unsealer_from_settings(settings), seeded=False)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from aimass.cli.common import (
 from aimass.errors import AimassError, NotFound
 from aimass.manifest import ModelManifest, read_manifest
 from aimass.store import WritableModelStore
+from aimass.validation import why_unusable
 
 app = typer.Typer(help="Build, publish and inspect models; move their aliases.", no_args_is_help=True)
 
@@ -119,10 +120,22 @@ def rollback(
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
 ) -> None:
-    """End NAME's canary, or else put back the production version before the current one."""
+    """End NAME's canary, or else put back the production version before the current one that can serve.
+
+    Each candidate is prepared as a function would prepare it (files verified, graph loaded, validation samples
+    run); versions that fail are skipped, with the reason printed.
+    """
     with reported_errors():
         target = open_cli_store(store, bucket, prefix)
-        _change(target, name, lambda current, versions: rules.rollback(name, current, versions, reason))
+        settings = settings_for(store, bucket, prefix)
+
+        def usable(version: str) -> bool:
+            problem = why_unusable(target, settings, name, version)
+            if problem is not None:
+                console.print(f"skipping version {version}: {problem}", style="yellow")
+            return problem is None
+
+        _change(target, name, lambda current, versions: rules.rollback(name, current, versions, reason, usable))
 
 
 @app.command("canary")
