@@ -79,7 +79,7 @@ def test_repeated_rollbacks_walk_back_through_earlier_production_versions() -> N
     assert aliases.production == "2"
     aliases = rollback(NAME, aliases, VERSIONS)
     assert aliases.production == "1"  # not back to 3: a rollback pops, it does not undo the last one
-    with pytest.raises(InvalidInput, match="model 'tiny-text' has no earlier usable production version to roll back to"):
+    with pytest.raises(InvalidInput, match="model 'tiny-text' has no earlier usable production version"):
         rollback(NAME, aliases, VERSIONS)
 
 
