@@ -24,7 +24,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -130,6 +130,24 @@ class S3ModelStore:
             if not (blob.is_file() and blob.stat().st_size == entry.size):
                 self._download(self._key(name, version, entry.path), entry, blobs, progress)
         return ModelArtifact(manifest=manifest, directory=self._linked(manifest), unsealer=self.unsealer)
+
+    def evict(self, name: str, keep: Collection[str]) -> None:
+        """Remove cached versions of ``name`` not in ``keep``, then every blob no cached version links to.
+
+        Lambda's /tmp is small (512 MB unless configured), and every new version of a model would otherwise
+        stay there. A blob's hard-link count says whether a version directory still uses it.
+        """
+        model_dir = self.cache_dir / name
+        if model_dir.is_dir():
+            for version_dir in model_dir.iterdir():
+                if version_dir.is_dir() and version_dir.name not in keep:
+                    shutil.rmtree(version_dir, ignore_errors=True)
+        blobs = self.cache_dir / "blobs"
+        if blobs.is_dir():
+            for blob in blobs.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if blob.is_file() and blob.stat().st_nlink == 1:
+                        blob.unlink()
 
     def verify(self, name: str, version: str, *, progress: ProgressCallback | None = None) -> ModelManifest:
         raw = self._get(self._key(name, version, MANIFEST_FILE))

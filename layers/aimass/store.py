@@ -18,7 +18,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -92,6 +92,10 @@ class ModelStore(Protocol):
 
     def manifest(self, name: str, version: str) -> ModelManifest:
         """A version's manifest alone, without its files: cheap enough for listings."""
+        ...
+
+    def evict(self, name: str, keep: Collection[str]) -> None:
+        """Drop local copies of ``name``'s versions other than ``keep`` (a remote store's cache); else nothing."""
         ...
 
 
@@ -184,6 +188,9 @@ class LocalModelStore:
     def __init__(self, root: Path, *, unsealer: Unsealer | None = None) -> None:
         self.root = root
         self.unsealer = unsealer
+
+    def evict(self, name: str, keep: Collection[str]) -> None:
+        return None  # the store is the local copy: nothing is cached
 
     @property
     def location(self) -> str:

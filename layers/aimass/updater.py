@@ -104,6 +104,7 @@ class ModelUpdater:
                 canary=wanted_canary if canary_ready else None,
                 canary_percent=aliases.canary_percent if canary_ready else 0,
             )
+            store.evict(name, self.registry.loaded_versions(name))  # a remote store's cache keeps what is loaded
         return changes
 
     def _ensure(self, name: str, version: str, role: str, changes: list[Change]) -> bool:

@@ -240,6 +240,7 @@ def test_the_lambda_handler_follows_aliases_in_s3_and_decrypts_kms_sealed_versio
     monkeypatch.setenv("AIMASS_AWS_ENDPOINT_URL", moto.endpoint)
     monkeypatch.setenv("AIMASS_CACHE_DIR", str(tmp_path / "function-cache"))
     monkeypatch.setenv("AIMASS_ALIAS_CHECK_S", "0.2")
+    monkeypatch.setenv("AIMASS_KEEP_VERSIONS", "1")
     store.write_aliases(TINY_TEXT, promote(TINY_TEXT, store.aliases(TINY_TEXT), "1", store.versions(TINY_TEXT)))
     handler = import_handler(tmp_path / "no-baked-models", monkeypatch, "text").handler
     event = load_event("apigw_rest_v1_text_infer", model=TINY_TEXT)
@@ -259,3 +260,9 @@ def test_the_lambda_handler_follows_aliases_in_s3_and_decrypts_kms_sealed_versio
     probe = plaintext[len(plaintext) // 2 : len(plaintext) // 2 + 64]
     cached = [path for path in (tmp_path / "function-cache").rglob("*") if path.is_file()]
     assert cached and not any(probe in path.read_bytes() for path in cached)
+    # Only the loaded version stays in the function's cache (AIMASS_KEEP_VERSIONS=1): Lambda's /tmp is small.
+    cache = tmp_path / "function-cache"
+    assert [path.name for path in (cache / TINY_TEXT).iterdir()] == ["2"]
+    assert {path.name for path in (cache / "blobs").iterdir()} == {
+        entry.sha256 for entry in store.manifest(TINY_TEXT, "2").files
+    }
