@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from aimass.cli import encrypt, invoke, models, new_domain, serve  # noqa: F401  (encrypt registers `models encrypt`)
+from aimass.cli import encrypt, invoke, models, new_domain, quantize, serve  # noqa: F401  (encrypt, quantize: `models ...`)
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)
