@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,24 @@ class PeerSpec(BaseModel):
     domain: str = Field(min_length=1)
     function: str = Field(min_length=1, description="Lambda function name or ARN")
     models: tuple[str, ...] = Field(default=(), description="the catalogued models routed to it")
+
+
+class Plan(BaseModel):
+    """What a key's plan allows: a request rate (token bucket) and a monthly quota of billable units."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_per_s: float = Field(gt=0, description="sustained requests per second per key")
+    burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
+    monthly_units: int = Field(ge=0, description="billable units per calendar month (UTC) per tenant")
+
+
+DEFAULT_PLANS = {
+    "default": Plan(rate_per_s=50, burst=100, monthly_units=10_000_000),
+    "free": Plan(rate_per_s=2, burst=5, monthly_units=100_000),
+}
+# USD per billable unit, by unit: what a usage record's unit_price and cost come from.
+DEFAULT_PRICES = {"tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6}
 
 
 class Settings(BaseSettings):
@@ -67,6 +86,21 @@ class Settings(BaseSettings):
     kms_key_id: str | None = Field(
         default=None, description="KMS key wrapping the data keys of encrypted models (id, ARN or alias)"
     )
+    state_dir: Path = Field(
+        default=Path(".aimass"),
+        description="local state (SQLite metering database, development keys); never in a function image",
+    )
+    metering: Literal["sqlite", "dynamodb", "off"] = Field(
+        default="sqlite", description="where keys, usage records and quota counters live; off serves without keys"
+    )
+    keys_table: str = Field(default="aimass-keys", description="DynamoDB table of API keys")
+    usage_table: str = Field(default="aimass-usage", description="DynamoDB table of usage records")
+    counters_table: str = Field(default="aimass-counters", description="DynamoDB table of quota counters")
+    key_cache_s: float = Field(
+        default=30.0, ge=0, description="how long a checked key is trusted before it is read again (revocation delay)"
+    )
+    plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     peers: tuple[PeerSpec, ...] = Field(
         default=(),
         description="the other domain functions whose models the listings include (JSON; set on the front function)",
