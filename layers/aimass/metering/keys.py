@@ -92,3 +92,18 @@ def matches(record: ApiKey, secret: str) -> bool:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Caller(BaseModel):
+    """Who is calling: set on ``request.state.caller`` by the metering middleware once the key checks out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str
+    key_id: str
+    scopes: tuple[Scope, ...]
+    plan: str
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
