@@ -6,6 +6,7 @@ import base64
 import functools
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,11 @@ from tests.moto_server import start as start_moto
 from tests.tiny_models import build_tiny_text
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests of serving, protocols and models run without API keys; the metering tests (tests/*/test_metering*.py)
+# turn it on with their own state folder. Set before anything reads the settings, and inherited by the
+# servers and CLIs the tests start as subprocesses.
+os.environ.setdefault("AIMASS_METERING", "off")
 
 
 @pytest.fixture(scope="session")

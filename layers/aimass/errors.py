@@ -7,7 +7,12 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── NotFound                404 not_found         an unknown route, model or version
     ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
     ├── UnsupportedMediaType    415 unsupported_media_type
+    ├── Unauthorized            401 invalid_api_key   no key, or not a valid one (one message: no hint for guessing)
+    ├── Forbidden               403 forbidden         a valid key without the scope, or another tenant's data
+    ├── RateLimited             429 rate_limit_exceeded   over the plan's request rate (Retry-After)
+    ├── QuotaExceeded           429 insufficient_quota    over the plan's monthly units (says when it resets)
     ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
+    ├── ServiceUnavailable      503 service_unavailable   a dependency (the usage store) cannot be reached
     ├── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
     └── HTTPRefusal             4xx (as given)        what the web framework refuses itself, e.g. a wrong method
 
@@ -24,10 +29,11 @@ class AimassError(Exception):
     # OpenAI clients branch on this family name.
     error_type: str = "server_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers = headers or {}  # sent with the error response (Retry-After, WWW-Authenticate)
 
 
 class InvalidInput(AimassError):
@@ -52,6 +58,35 @@ class UnsupportedMediaType(AimassError):
     status_code = 415
     code = "unsupported_media_type"
     error_type = "invalid_request_error"
+
+
+class Unauthorized(AimassError):
+    status_code = 401
+    code = "invalid_api_key"
+    error_type = "invalid_request_error"
+
+
+class Forbidden(AimassError):
+    status_code = 403
+    code = "forbidden"
+    error_type = "invalid_request_error"
+
+
+class RateLimited(AimassError):
+    status_code = 429
+    code = "rate_limit_exceeded"
+    error_type = "requests"
+
+
+class QuotaExceeded(AimassError):
+    status_code = 429
+    code = "insufficient_quota"
+    error_type = "insufficient_quota"
+
+
+class ServiceUnavailable(AimassError):
+    status_code = 503
+    code = "service_unavailable"
 
 
 class ModelNotReady(AimassError):

@@ -133,7 +133,15 @@ def listing_event(method: str, path: str, request_id: str) -> dict[str, Any]:
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
         "stageVariables": None,
-        "requestContext": {"requestId": request_id, "resourcePath": path, "httpMethod": method, "path": path},
+        # The marker lets the peer answer without an API key (aimass.http.metering): API Gateway writes the
+        # request context itself, so no client can set it; only a direct invocation like this one can.
+        "requestContext": {
+            "requestId": request_id,
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": path,
+            "aimassPeer": True,
+        },
         "body": body,
         "isBase64Encoded": False,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,10 @@ class Prediction:
 
 class ModelRuntime(ABC):
     """Serves one model version. Subclasses load in ``load`` and must keep ``predict`` thread-safe."""
+
+    # The usage count a request is billed by (a key of Prediction.usage / TaskResult.usage); None: the only
+    # one the runtime reports (see aimass.metering.meter).
+    billing_unit: ClassVar[str | None] = None
 
     def __init__(self, artifact: ModelArtifact, sessions: SessionFactory) -> None:
         self.artifact = artifact

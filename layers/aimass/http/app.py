@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from aimass.http.middleware import ModelUpdateMiddleware, RequestContextMiddlewa
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
+from aimass.metering.service import MeteringService
 from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
@@ -42,6 +44,7 @@ def create_app(
     peers: Peers | None = None,
     updater: ModelUpdater | None = None,
     in_lambda: bool = False,
+    metering: MeteringService | None = None,
 ) -> FastAPI:
     """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.updater).
 
@@ -72,6 +75,14 @@ def create_app(
     ]
     install_hot_routes(app, hot)
     install_error_handlers(app)
+    if metering is not None:
+        from aimass.http.admin import admin_router
+        from aimass.http.metering import MeteringMiddleware
+        from aimass.http.usage import usage_router
+
+        app.include_router(admin_router(metering.keys, settings))
+        app.include_router(usage_router(metering.usage, settings))
+        app.add_middleware(MeteringMiddleware, service=metering)
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -89,4 +100,25 @@ def build_app(
     peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
     updater = ModelUpdater(registry, interval_s=settings.alias_check_s)
     offload = offloads.inline if in_lambda else offloads.threaded
-    return create_app(registry, settings, offload=offload, peers=peers, updater=updater, in_lambda=in_lambda)
+    return create_app(
+        registry,
+        settings,
+        offload=offload,
+        peers=peers,
+        updater=updater,
+        in_lambda=in_lambda,
+        metering=metering_from_settings(settings),
+    )
+
+
+def metering_from_settings(settings: Settings) -> MeteringService | None:
+    """Keys, usage records and quota counters from the settings' backend; None when metering is off."""
+    if settings.metering == "off":
+        return None
+    from aimass.metering.key_stores import open_key_store
+    from aimass.metering.usage_stores import open_usage
+
+    usage, quota = open_usage(settings)
+    # Lambda states the function's configured memory; the usage record carries it (0 locally).
+    memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0"))
+    return MeteringService(open_key_store(settings), usage, quota, settings, memory_mb=memory_mb)

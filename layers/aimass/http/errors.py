@@ -43,8 +43,10 @@ def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Resp
             },
             "request_id": request_id,
         }
-    headers = {REQUEST_ID_HEADER: request_id} if id_header and request_id else None
-    return JSONResponse(body, status_code=error.status_code, headers=headers)
+    headers = dict(error.headers)
+    if id_header and request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return JSONResponse(body, status_code=error.status_code, headers=headers or None)
 
 
 async def _aimass_error(request: Request, exc: Exception) -> Response:

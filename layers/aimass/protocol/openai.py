@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
+from aimass.metering.meter import measured
 from aimass.protocol import wire
 from aimass.registry import ModelRegistry
 from aimass.runtime import ModelRuntime
@@ -104,7 +105,7 @@ class OpenAIService:
             )
         batch = np.empty(len(texts), dtype=object)
         batch[:] = [text.encode() for text in texts]
-        prediction = runtime.predict({manifest.inputs[0].name: batch})
+        prediction = measured(runtime, lambda: runtime.predict({manifest.inputs[0].name: batch}))
         vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
         tokens = prediction.usage.get("prompt_tokens", 0)
         # Plain dicts, serialised once: pydantic models per vector cost more than the model run on short

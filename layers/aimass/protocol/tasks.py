@@ -12,6 +12,7 @@ import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from aimass.errors import InvalidInput, NotFound
+from aimass.metering.meter import measured
 from aimass.protocol import wire
 from aimass.registry import ModelRegistry
 from aimass.runtime import ModelRuntime
@@ -77,14 +78,16 @@ class TaskService:
         document = _json_object(body)
         model = _model_field(document.pop("model", None))
         runtime, spec = self.resolve(domain, task, model)
-        return Answer(spec.run(_validate(spec, document)), runtime)
+        request = _validate(spec, document)
+        return Answer(measured(runtime, lambda: spec.run(request)), runtime)
 
     def run_form(self, domain: str, task: str, fields: Mapping[str, str], uploads: Sequence[Upload]) -> Answer:
         document: dict[str, Any] = dict(fields)
         model = _model_field(document.pop("model", None))
         runtime, spec = self.resolve(domain, task, model)
         document.update(_file_values(spec, uploads))
-        return Answer(spec.run(_validate(spec, document)), runtime)
+        request = _validate(spec, document)
+        return Answer(measured(runtime, lambda: spec.run(request)), runtime)
 
 
 def envelope(answer: Answer, request_id: str) -> bytes:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from aimass.errors import InvalidInput
 from aimass.manifest import ModelManifest, TensorSpec
+from aimass.metering.meter import measured
 from aimass.protocol import v2_codec as codec
 from aimass.protocol import wire
 from aimass.protocol.v2_types import (
@@ -56,7 +57,7 @@ class DataPlane:
         request, binaries = self._parse(body, header_length)
         manifest = runtime.manifest
         tensors = {spec.name: tensor for spec, tensor in self._decode_inputs(request, binaries, manifest)}
-        prediction = runtime.predict(tensors)
+        prediction = measured(runtime, lambda: runtime.predict(tensors))
         return self._encode(request, manifest, prediction.outputs, prediction.usage)
 
     def _parse(self, body: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:

@@ -1,0 +1,120 @@
+"""The metering middleware: every model route needs a key, and every request it serves leaves one usage record.
+
+Open without a key: liveness and readiness, server metadata, the API documents and ``/metrics``. The
+listings a front function asks its peers for (``aimass.peers``) carry a marker in the API Gateway request
+context, which only a direct invocation can set (API Gateway writes that part of the event itself), so
+peers answer their front function without a key and clients still need one.
+
+The answer is held until it is settled (``MeteringService.settle``): a request whose quota charge is refused
+gets a 429 instead, and one whose usage cannot be recorded gets a 503, never a free answer. Responses here
+are whole JSON documents, so holding one costs a list of its chunks.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aimass.errors import AimassError
+from aimass.http.errors import render
+from aimass.metering.keys import Caller
+from aimass.metering.meter import open_meter
+from aimass.metering.service import MeteringService
+
+if TYPE_CHECKING:
+    from aimass.observability import Observer
+
+OPEN = frozenset(
+    {"/v2", "/v2/health/live", "/v2/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
+)
+ADMIN_PREFIX = "/v1/admin/"
+PEER_MARKER = "aimassPeer"  # requestContext key set by aimass.peers.listing_event
+PEER_PATHS = frozenset({"/v2/repository/index", "/v1/models"})
+
+
+def _presented_key(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name == b"x-api-key" and value:
+            key: str = value.decode("latin-1")
+            return key.strip()
+    return None
+
+
+def _gateway_context(scope: Scope) -> dict[str, Any]:
+    context = (scope.get("aws.event") or {}).get("requestContext") or {}
+    return context if isinstance(context, dict) else {}
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None) or scope.get("path", "")
+    return f"{scope.get('method', '')} {path}"
+
+
+class MeteringMiddleware:
+    def __init__(self, app: ASGIApp, *, service: MeteringService, observer: Observer | None = None) -> None:
+        self.app = app
+        self.service = service
+        self.observer = observer
+        self._cold = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN:
+            await self.app(scope, receive, send)
+            return
+        context = _gateway_context(scope)
+        if context.get(PEER_MARKER) is True and path in PEER_PATHS:
+            await self.app(scope, receive, send)
+            return
+        started, at = time.perf_counter(), self.service.now()
+        # API Gateway's id is the same for a retried invocation of one request: the record is written once.
+        gateway_id = context.get("requestId")
+        metering_id = gateway_id if isinstance(gateway_id, str) and gateway_id else uuid.uuid4().hex
+        caller: Caller | None = None
+        try:
+            caller = self.service.authenticate(_presented_key(scope))
+            self.service.admit(caller, "admin" if path.startswith(ADMIN_PREFIX) else "invoke")
+        except AimassError as exc:
+            if caller is not None:
+                self.service.record_refusal(
+                    metering_id=metering_id, caller=caller, route=_route(scope), at=at, error=exc
+                )
+            await render(scope, exc)(scope, receive, send)
+            return
+
+        scope.setdefault("state", {})["caller"] = caller
+        meter = open_meter()
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
+        try:
+            record = self.service.settle(
+                metering_id=metering_id,
+                caller=caller,
+                route=_route(scope),
+                at=at,
+                status=status,
+                metered=meter.metered,
+                total_ms=(time.perf_counter() - started) * 1e3,
+            )
+        except AimassError as exc:
+            await render(scope, exc)(scope, receive, send)
+            return
+        if self.observer is not None:
+            self.observer.request(record, cold_start=self._cold)
+        self._cold = False
+        for message in held:
+            await send(message)

@@ -1,0 +1,76 @@
+"""What one request consumed: reported where the protocol layer calls a model, read by the metering middleware.
+
+The middleware opens a ``Meter`` for each request (a context variable); the protocol services run every
+model call through ``measured``, which times it and notes the model, version and billable units there. A
+context variable reaches the worker thread an inference is offloaded to (anyio copies the context), and the
+meter itself is a mutable object, so what the thread notes is what the middleware reads.
+
+Billable units come from the runtime's usage counts (``Prediction.usage`` / ``TaskResult.usage``): the one
+named by the runtime's ``billing_unit``, or the only one it reports; a runtime reporting none is billed
+one ``request``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from aimass.runtime import ModelRuntime
+
+
+class _Usage(Protocol):
+    @property
+    def usage(self) -> Mapping[str, int]: ...
+
+
+R = TypeVar("R", bound=_Usage)
+
+
+@dataclass(frozen=True)
+class Metered:
+    model: str
+    version: str
+    domain: str
+    unit: str
+    units: int
+    inference_ms: float
+
+
+class Meter:
+    __slots__ = ("metered",)
+
+    def __init__(self) -> None:
+        self.metered: Metered | None = None
+
+
+_current: ContextVar[Meter | None] = ContextVar("aimass_meter", default=None)
+
+
+def open_meter() -> Meter:
+    meter = Meter()
+    _current.set(meter)
+    return meter
+
+
+def measured(runtime: ModelRuntime, call: Callable[[], R]) -> R:
+    """Run one model call; note what it consumed on the request's meter, if metering is on."""
+    started = time.perf_counter()
+    result = call()
+    meter = _current.get()
+    if meter is not None:
+        unit, units = billable(runtime, result.usage)
+        manifest = runtime.manifest
+        meter.metered = Metered(
+            manifest.name, manifest.version, manifest.domain, unit, units, (time.perf_counter() - started) * 1e3
+        )
+    return result
+
+
+def billable(runtime: ModelRuntime, usage: Mapping[str, int]) -> tuple[str, int]:
+    unit = runtime.billing_unit or (next(iter(usage)) if len(usage) == 1 else None)
+    if unit is None:
+        return "requests", 1
+    return unit, int(usage.get(unit, 0))
