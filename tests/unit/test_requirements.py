@@ -18,6 +18,7 @@ FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/req
 PIN = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)")
 # What layers/aimass itself imports: every image needs it, whatever its domain.
 CORE = {
+    "aws-lambda-powertools",
     "boto3",
     "cryptography",
     "fastapi",
