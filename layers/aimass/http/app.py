@@ -18,6 +18,7 @@ from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.metering.service import MeteringService
+from aimass.observability import LocalObserver, Observer, metrics_route, observer_for
 from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
@@ -45,6 +46,7 @@ def create_app(
     updater: ModelUpdater | None = None,
     in_lambda: bool = False,
     metering: MeteringService | None = None,
+    observer: Observer | None = None,
 ) -> FastAPI:
     """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.updater).
 
@@ -82,7 +84,9 @@ def create_app(
 
         app.include_router(admin_router(metering.keys, settings))
         app.include_router(usage_router(metering.usage, settings))
-        app.add_middleware(MeteringMiddleware, service=metering)
+        app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
+    if isinstance(observer, LocalObserver):
+        app.router.routes.append(metrics_route(observer))
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -100,6 +104,7 @@ def build_app(
     peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
     updater = ModelUpdater(registry, interval_s=settings.alias_check_s)
     offload = offloads.inline if in_lambda else offloads.threaded
+    metering = metering_from_settings(settings)
     return create_app(
         registry,
         settings,
@@ -107,7 +112,8 @@ def build_app(
         peers=peers,
         updater=updater,
         in_lambda=in_lambda,
-        metering=metering_from_settings(settings),
+        metering=metering,
+        observer=observer_for(settings, in_lambda=in_lambda) if metering is not None else None,
     )
 
 
