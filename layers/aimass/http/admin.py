@@ -1,0 +1,137 @@
+"""The admin API: create, list, revoke and rotate API keys over HTTP, for callers whose key has the ``admin`` scope.
+
+``admin_router(store, settings)`` returns the routes; the app includes them. The caller is the one the
+metering middleware put on ``request.state.caller``; without one (metering off) every route answers 403, so
+an unmetered server never hands out keys. The rules are ``aimass.metering.key_admin``'s, as in the CLI.
+
+A key's clear text is in the answer to the request that made it (create, rotate) and nowhere else: listings
+and records never carry it, nor its hash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from aimass.errors import Forbidden
+from aimass.metering import key_admin
+from aimass.metering.keys import ApiKey, Caller, KeyStore, Scope
+from aimass.settings import Settings
+
+log = logging.getLogger("aimass.http")
+
+PREFIX = "/v1/admin/keys"
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    scopes: list[str] = Field(default=["invoke"], description="invoke, admin")
+    plan: str = "default"
+    expires_at: AwareDatetime | None = None
+    description: str = ""
+
+
+class RotateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: float = Field(
+        default=3600,
+        ge=0,
+        le=key_admin.MAX_GRACE.total_seconds(),
+        allow_inf_nan=False,
+        description="how long the old key keeps working; 0 ends it now (at most 30 days)",
+    )
+
+
+class KeyView(BaseModel):
+    """A key's record as clients see it: never the secret, nor its hash."""
+
+    key_id: str
+    tenant: str
+    scopes: tuple[Scope, ...]
+    plan: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    description: str
+    active: bool = Field(description="whether the key is accepted now")
+
+    @classmethod
+    def of(cls, key: ApiKey, now: datetime) -> KeyView:
+        return cls(**key.model_dump(exclude={"secret_sha256"}), active=key.valid_at(now))
+
+
+class IssuedKey(BaseModel):
+    api_key: str = Field(description="the key in clear: shown in this answer only, store it now")
+    key: KeyView
+
+
+class RotatedKey(IssuedKey):
+    old_key: KeyView = Field(description="the replaced key; its revoked_at is the end of the grace period")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyView]
+
+
+def admin_caller(request: Request) -> Caller:
+    """The caller, if its key has the ``admin`` scope; else 403."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, Caller):
+        raise Forbidden(
+            "the admin API needs a key with the 'admin' scope, and this request was not authenticated by one "
+            "(metering is off on this server, or no key was checked)"
+        )
+    if not caller.is_admin:
+        raise Forbidden(f"key '{caller.key_id}' has the scopes {', '.join(caller.scopes)}; the admin API needs 'admin'")
+    return caller
+
+
+Admin = Annotated[Caller, Depends(admin_caller)]
+
+
+def admin_router(
+    store: KeyStore, settings: Settings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["admin"])
+
+    @router.post("", status_code=status.HTTP_201_CREATED)
+    def create_key(body: CreateKey, caller: Admin) -> IssuedKey:
+        now = clock()
+        issued = key_admin.create_key(
+            store, tenant=body.tenant, scopes=body.scopes, plan=body.plan, plans=settings.plans,
+            expires_at=body.expires_at, description=body.description, now=now,
+        )  # fmt: skip
+        log.info("admin key %s (tenant %s) created key %s", caller.key_id, caller.tenant, issued.key.key_id)
+        return IssuedKey(api_key=issued.clear_text, key=KeyView.of(issued.key, now))
+
+    @router.get("")
+    def list_keys(caller: Admin, tenant: Annotated[str | None, Query()] = None) -> KeyList:
+        now = clock()
+        return KeyList(keys=[KeyView.of(key, now) for key in key_admin.list_keys(store, tenant)])
+
+    @router.post("/{key_id}/revoke")
+    def revoke_key(key_id: str, caller: Admin) -> KeyView:
+        now = clock()
+        key = key_admin.revoke_key(store, key_id, now=now)
+        log.info("admin key %s (tenant %s) revoked key %s", caller.key_id, caller.tenant, key_id)
+        return KeyView.of(key, now)
+
+    @router.post("/{key_id}/rotate")
+    def rotate_key(key_id: str, caller: Admin, body: Annotated[RotateKey | None, Body()] = None) -> RotatedKey:
+        now = clock()
+        grace = timedelta(seconds=(body or RotateKey()).grace_seconds)
+        rotated = key_admin.rotate_key(store, key_id, grace=grace, now=now)
+        log.info("admin key %s (tenant %s) rotated key %s", caller.key_id, caller.tenant, key_id)
+        return RotatedKey(
+            api_key=rotated.clear_text, key=KeyView.of(rotated.key, now), old_key=KeyView.of(rotated.old, now)
+        )
+
+    return router

@@ -1,0 +1,192 @@
+"""The admin API over HTTP: a small app with the router, the project's error handlers, and a stand-in for the
+metering middleware that turns a test header into ``request.state.caller``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.testclient import TestClient
+
+from aimass.http.admin import admin_router
+from aimass.http.errors import install_error_handlers
+from aimass.metering.key_stores import SqliteKeyStore
+from aimass.metering.keys import Caller, matches, parse
+from aimass.settings import Settings
+
+KEYS = "/v1/admin/keys"
+CALLER = "x-test-caller"  # "admin" or "invoke": the scope of the caller the middleware sets; absent: none
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteKeyStore:
+    return SqliteKeyStore(tmp_path / "metering.db")
+
+
+@pytest.fixture
+def client(store: SqliteKeyStore, clock: Clock) -> Iterator[TestClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(admin_router(store, Settings(), clock=clock))
+
+    @app.middleware("http")
+    async def caller_from_header(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        scope = request.headers.get(CALLER)
+        if scope is not None:
+            request.state.caller = Caller(tenant="ops", key_id="a0a0a0a0a0a0", scopes=(scope,), plan="default")
+        return await call_next(request)
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+ADMIN = {CALLER: "admin"}
+
+
+def create(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post(KEYS, json={"tenant": "acme", "scopes": ["invoke"], **body}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_create_shows_the_key_once_and_later_reads_never_do(client: TestClient, store: SqliteKeyStore) -> None:
+    # WHEN an admin creates a key
+    response = client.post(
+        KEYS,
+        json={"tenant": "acme", "scopes": ["invoke"], "plan": "free", "expires_at": "2027-01-01T00:00:00Z",
+              "description": "ci bot"},
+        headers=ADMIN,
+    )  # fmt: skip
+    # THEN the answer carries the key in clear and its record, without the hash
+    assert response.status_code == 201
+    body = response.json()
+    parsed = parse(body["api_key"])
+    assert parsed is not None
+    key_id, secret = parsed
+    assert body["key"] == {
+        "key_id": key_id, "tenant": "acme", "scopes": ["invoke"], "plan": "free",
+        "created_at": "2026-06-01T12:00:00Z", "expires_at": "2027-01-01T00:00:00Z", "revoked_at": None,
+        "description": "ci bot", "active": True,
+    }  # fmt: skip
+    stored = store.get(key_id)
+    assert stored is not None and matches(stored, secret)
+    # AND a later listing shows the record, never the key, its secret or its hash
+    listed = client.get(KEYS, params={"tenant": "acme"}, headers=ADMIN)
+    assert listed.status_code == 200 and listed.json() == {"keys": [body["key"]]}
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    assert all(text not in listed.text for text in (body["api_key"], secret, digest, "secret_sha256"))
+
+
+def test_list_filters_by_tenant(client: TestClient) -> None:
+    acme, globex = create(client), create(client, tenant="globex")
+    everything = client.get(KEYS, headers=ADMIN).json()["keys"]
+    assert {key["key_id"] for key in everything} == {acme["key"]["key_id"], globex["key"]["key_id"]}
+    only = client.get(KEYS, params={"tenant": "globex"}, headers=ADMIN).json()["keys"]
+    assert [key["key_id"] for key in only] == [globex["key"]["key_id"]]
+
+
+@pytest.mark.parametrize("caller", [{CALLER: "invoke"}, {}])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", KEYS), ("GET", KEYS), ("POST", f"{KEYS}/0123456789ab/revoke"), ("POST", f"{KEYS}/0123456789ab/rotate")],
+)
+def test_only_admin_callers_are_served(
+    client: TestClient, store: SqliteKeyStore, caller: dict[str, str], method: str, path: str
+) -> None:
+    response = client.request(method, path, json={"tenant": "acme", "scopes": ["admin"]}, headers=caller)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "forbidden"
+    expected = (
+        "key 'a0a0a0a0a0a0' has the scopes invoke; the admin API needs 'admin'" if caller else "not authenticated"
+    )
+    assert expected in error["message"]
+    assert store.list() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "expected"),
+    [
+        ({"tenant": "acme", "plan": "gold"}, "plan", "plan 'gold' is unknown; expected one of default, free"),
+        ({"tenant": "Acme"}, "tenant", "tenant 'Acme' must be 1 to 63 characters"),
+        ({"tenant": "acme", "scopes": []}, "scopes", "scopes must name at least one of invoke, admin"),
+        ({"tenant": "acme", "scopes": ["root"]}, "scopes", "scope 'root' is unknown"),
+        ({"tenant": "acme", "expires_at": "2027-01-01T00:00:00"}, "expires_at", "timezone"),
+        ({"tenant": "acme", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at", "must be in the future"),
+        ({"tenant": "acme", "secret_sha256": "00"}, "secret_sha256", "Extra inputs are not permitted"),
+        ({"scopes": ["invoke"]}, "tenant", "tenant: Field required"),
+    ],
+)
+def test_wrong_values_are_400_naming_the_field(
+    client: TestClient, store: SqliteKeyStore, body: dict[str, Any], param: str, expected: str
+) -> None:
+    response = client.post(KEYS, json=body, headers=ADMIN)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_input", param) and expected in error["message"]
+    assert store.list() == []
+
+
+def test_revoke(client: TestClient, clock: Clock) -> None:
+    key_id = create(client)["key"]["key_id"]
+    clock.now += timedelta(minutes=5)
+    response = client.post(f"{KEYS}/{key_id}/revoke", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["revoked_at"] == "2026-06-01T12:05:00Z" and response.json()["active"] is False
+    assert "api_key" not in response.json() and "secret_sha256" not in response.json()
+
+
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_an_unknown_key_is_404_and_a_malformed_id_400(client: TestClient, action: str) -> None:
+    unknown = client.post(f"{KEYS}/0123456789ab/{action}", headers=ADMIN)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["param"] == "key_id"
+    assert "no key with id '0123456789ab'" in unknown.json()["error"]["message"]
+    malformed = client.post(f"{KEYS}/acme/{action}", headers=ADMIN)
+    assert malformed.status_code == 400 and malformed.json()["error"]["param"] == "key_id"
+
+
+def test_rotate_keeps_the_old_key_for_the_grace_period(client: TestClient, clock: Clock) -> None:
+    old = create(client, scopes=["invoke", "admin"], plan="free")
+    response = client.post(f"{KEYS}/{old['key']['key_id']}/rotate", json={"grace_seconds": 600}, headers=ADMIN)
+    assert response.status_code == 200
+    body = response.json()
+    assert parse(body["api_key"]) is not None and body["api_key"] != old["api_key"]
+    assert (body["key"]["tenant"], body["key"]["scopes"], body["key"]["plan"]) == ("acme", ["invoke", "admin"], "free")
+    assert body["old_key"]["revoked_at"] == "2026-06-01T12:10:00Z" and body["old_key"]["active"] is True
+    clock.now += timedelta(minutes=10)
+    states = {key["key_id"]: key["active"] for key in client.get(KEYS, headers=ADMIN).json()["keys"]}
+    assert states == {old["key"]["key_id"]: False, body["key"]["key_id"]: True}
+    assert body["api_key"] not in client.get(KEYS, headers=ADMIN).text
+
+
+def test_rotate_defaults_to_an_hour_and_refuses_what_cannot_be_rotated(client: TestClient) -> None:
+    key_id = create(client)["key"]["key_id"]
+    assert client.post(f"{KEYS}/{key_id}/rotate", headers=ADMIN).json()["old_key"]["revoked_at"] == (
+        "2026-06-01T13:00:00Z"
+    )
+    too_long = client.post(f"{KEYS}/{key_id}/rotate", json={"grace_seconds": 31 * 86400}, headers=ADMIN)
+    assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "grace_seconds"
+    client.post(f"{KEYS}/{key_id}/revoke", headers=ADMIN)
+    revoked = client.post(f"{KEYS}/{key_id}/rotate", json={"grace_seconds": 0}, headers=ADMIN)
+    assert revoked.status_code == 409 and revoked.json()["error"]["code"] == "key_revoked"
