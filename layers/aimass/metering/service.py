@@ -118,7 +118,9 @@ class MeteringService:
         try:
             record = self.keys.get(key_id)
         except Unavailable as exc:
-            raise ServiceUnavailable(f"API keys cannot be checked right now ({exc}); retry shortly") from None
+            # Where the store lives and why it failed is for the operators' log, not the client.
+            log.error("key store unavailable; refusing a request: %s", exc)
+            raise ServiceUnavailable("API keys cannot be checked right now; retry shortly") from None
         self._keys[key_id] = (now, record)
         return record
 
@@ -185,7 +187,7 @@ class MeteringService:
         except Unavailable as exc:
             log.error("usage store unavailable; refusing request %s: %s", metering_id, exc)
             raise ServiceUnavailable(
-                f"usage metering is unavailable ({exc}); the request was not served or billed, retry shortly"
+                "usage metering is unavailable; the request was not served or billed, retry shortly"
             ) from None
         if refused is not None:
             raise refused
