@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from aimass.cli import encrypt, invoke, keys, models, new_domain, quantize, serve  # noqa: F401  (encrypt, quantize: `models ...`)
+from aimass.cli import encrypt, invoke, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)
@@ -15,5 +15,6 @@ app.command()(invoke.invoke)
 app.command("new-domain")(new_domain.new_domain)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(usage.app, name="usage")
 
 __all__ = ["app"]

@@ -1,0 +1,123 @@
+"""``GET /v1/usage``: a tenant's usage in time buckets, in the shape of OpenAI's organization usage API.
+
+    GET /v1/usage?start_time=1772323200&end_time=1772409600&bucket_width=1h&group_by=model&group_by=key
+
+A caller (``request.state.caller``, set by the metering middleware once its key checks out) sees its own
+tenant's usage only. ``tenant=<name>`` reads another tenant's and ``tenant=*`` every tenant's: both need
+a key with the ``admin`` scope. The answer is one page of every bucket of the range (``has_more`` is
+always false); a range of more buckets than ``aimass.metering.reports.MAX_BUCKETS`` is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from aimass.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from aimass.metering.keys import TENANT, Caller
+from aimass.metering.reports import BUCKET_WIDTHS, GROUPS, usage_buckets
+from aimass.metering.usage import Unavailable, UsageStore
+from aimass.settings import Settings
+
+log = logging.getLogger("aimass.http")
+
+EVERY_TENANT = "*"
+# ``key`` is this API's short name for OpenAI's ``api_key_id``.
+_GROUP_NAMES = {"key": "api_key_id", **{name: name for name in GROUPS}}
+_LATEST = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime holds
+_ERROR = {
+    "description": "error",
+    "content": {
+        "application/json": {
+            "example": {
+                "error": {"message": "...", "type": "invalid_request_error", "code": "invalid_input", "param": "..."},
+                "request_id": "...",
+            }
+        }
+    },
+}
+
+
+def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["Usage"], responses={code: _ERROR for code in (400, 403, 503)})
+
+    # A plain (not async) endpoint: FastAPI runs it in a worker thread, as the store blocks.
+    @router.get("/usage", summary="Usage in time buckets")
+    def usage(
+        request: Request,
+        start_time: Annotated[str | None, Query(description="start of the range, unix seconds (required)")] = None,
+        end_time: Annotated[str | None, Query(description="end of the range (excluded), unix seconds; now")] = None,
+        bucket_width: Annotated[str, Query(description="1m, 1h or 1d")] = "1d",
+        group_by: Annotated[list[str] | None, Query(description="model, key (api_key_id), route")] = None,
+        tenant: Annotated[str | None, Query(description="another tenant, or * for all (admin keys only)")] = None,
+    ) -> dict[str, Any]:
+        if settings.metering == "off":
+            raise NotFound("usage is not recorded: this server runs with metering off (AIMASS_METERING=off)")
+        caller = getattr(request.state, "caller", None)
+        if not isinstance(caller, Caller):
+            raise Forbidden("reading usage needs an API key")
+        whose = _tenant(caller, tenant)
+        start = _time(start_time, "start_time")
+        end = _time(end_time, "end_time") if end_time is not None else _now()
+        # group_by[] is how OpenAI's SDKs spell a list in a query string.
+        names = [*(group_by or ()), *request.query_params.getlist("group_by[]")]
+        grouped = [_group(name) for name in names]
+        if bucket_width not in BUCKET_WIDTHS:
+            raise InvalidInput(
+                f"bucket_width must be one of {', '.join(BUCKET_WIDTHS)}, got {bucket_width!r}", param="bucket_width"
+            )
+        if end <= start:
+            raise InvalidInput(
+                f"end_time ({int(end.timestamp())}) must be after start_time ({int(start.timestamp())})",
+                param="end_time",
+            )
+        try:
+            records = list(store.query(start, end, None if whose == EVERY_TENANT else whose))
+        except Unavailable as exc:
+            # The reason (table, endpoint) is for operators: the log has it, the client a short answer.
+            log.error("usage store unavailable; GET /v1/usage refused: %s", exc)
+            raise ServiceUnavailable("usage cannot be read now; retry shortly") from None
+        buckets = usage_buckets(records, start, end, bucket_width, grouped)
+        return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
+
+    return router
+
+
+def _tenant(caller: Caller, asked: str | None) -> str:
+    if asked is None or asked == caller.tenant:
+        return caller.tenant
+    if asked != EVERY_TENANT and not TENANT.match(asked):
+        raise InvalidInput(
+            f"tenant must be a tenant name (lower-case letters, digits, '.', '_', '-') or *, got {asked!r}",
+            param="tenant",
+        )
+    if not caller.is_admin:
+        raise Forbidden(f"tenant {caller.tenant!r} may read only its own usage; another tenant's needs an admin key")
+    return asked
+
+
+def _time(raw: str | None, param: str) -> datetime:
+    if raw is None or raw == "":
+        raise InvalidInput(f"{param} is required, in unix seconds", param=param)
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{param} must be an integer (unix seconds), got {raw!r}", param=param) from None
+    if not 0 <= seconds <= _LATEST:
+        raise InvalidInput(f"{param} must be between 0 and {_LATEST} (unix seconds), got {seconds}", param=param)
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _now() -> datetime:
+    return datetime.fromtimestamp(math.ceil(time.time()), UTC)
+
+
+def _group(name: str) -> str:
+    if name not in _GROUP_NAMES:
+        raise InvalidInput(f"group_by must be one of model, key, api_key_id, route; got {name!r}", param="group_by")
+    return _GROUP_NAMES[name]

@@ -1,0 +1,430 @@
+"""Usage records and quota counters on SQLite (locally) and DynamoDB (on AWS); ``open_usage`` picks one.
+
+Both backends keep the promises of ``aimass.metering.usage``: a record is written once per request id
+(a retried invocation writes nothing), and a charge either fits within the limit and is added, or is
+refused and changes nothing, atomically however many threads, processes or Lambda instances charge at
+once (a negative charge, a refund, is applied whatever the limit). Atomicity lives in the store, never in
+this process: one conditional ``UPDATE`` in SQLite, one conditional ``UpdateItem`` in DynamoDB.
+
+A store that cannot be reached, or refuses a write for any other reason, raises ``Unavailable`` with the
+reason; the HTTP layer answers 503 rather than serve a request it cannot meter.
+
+Times are stored as ISO-8601 UTC strings with microseconds (``2026-03-01T12:00:00.000000+00:00``), which
+sort as the times they name, in both backends.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aimass.metering.usage import QuotaCounter, Unavailable, UsageRecord, UsageStore
+from aimass.settings import Settings
+
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+TENANT_AT_INDEX = "tenant-at-index"
+_INTEGERS = ("units", "memory_mb", "status")
+_FLOATS = ("inference_ms", "total_ms", "unit_price", "cost")
+_STRINGS = ("request_id", "tenant", "key_id", "model", "version", "domain", "route", "unit")
+
+
+def stamp(at: datetime) -> str:
+    """A time as stored: UTC, microseconds always written (a naive time is taken as UTC)."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")
+
+
+def _check_charge(period: str, limit: int) -> None:
+    if not PERIOD.match(period):
+        raise ValueError(f"period must read YYYY-MM, got {period!r}")
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+
+
+# --- SQLite -----------------------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_records (
+    request_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    route TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    units INTEGER NOT NULL,
+    inference_ms REAL NOT NULL,
+    total_ms REAL NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    unit_price REAL NOT NULL,
+    cost REAL NOT NULL,
+    status INTEGER NOT NULL,
+    billed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_records_tenant_at ON usage_records (tenant, at);
+CREATE INDEX IF NOT EXISTS usage_records_at ON usage_records (at);
+CREATE TABLE IF NOT EXISTS quota_counters (
+    subject TEXT NOT NULL,
+    period TEXT NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (subject, period)
+);
+"""
+_COLUMNS = ("request_id", "at", *_STRINGS[1:], *_INTEGERS, *_FLOATS, "billed")
+
+
+class _Database:
+    """One connection to the metering database, shared by this object's threads under a lock.
+
+    The lock only keeps one connection's statements apart; what makes a charge atomic across processes is
+    the conditional UPDATE inside a ``BEGIN IMMEDIATE`` transaction (SQLite's write lock). WAL lets readers
+    run beside the writer; ``busy_timeout`` makes a writer wait for the lock instead of failing at once.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: every transaction below is opened and closed explicitly.
+            self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode a commit survives a process crash without an fsync per commit.
+            self._connection.execute("PRAGMA synchronous = NORMAL")
+            self._connection.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise Unavailable(f"metering database {path}: {exc}") from exc
+
+    def write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
+        """Run the statements in one write transaction; the row count of the last one."""
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    rowcount = 0
+                    for sql, parameters in statements:
+                        rowcount = self._connection.execute(sql, parameters).rowcount
+                    self._connection.execute("COMMIT")
+                except BaseException:
+                    # SQLite rolls some failures back itself; a second ROLLBACK would hide the first error.
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise Unavailable(f"metering database {self.path}: {exc}") from exc
+        return rowcount
+
+    def read(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, parameters).fetchall()
+            except sqlite3.Error as exc:
+                raise Unavailable(f"metering database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class SqliteUsageStore(_Database):
+    """Usage records in the ``usage_records`` table of the local metering database (``<state_dir>/metering.db``)."""
+
+    def record(self, usage: UsageRecord) -> bool:
+        values = usage.model_dump()
+        values["at"] = stamp(usage.at)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        sql = f"INSERT OR IGNORE INTO usage_records ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+        return self.write([(sql, tuple(values[column] for column in _COLUMNS))]) == 1
+
+    def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:
+        # Read whole, then yield: the lock is never held across the caller's iteration.
+        select = f"SELECT {', '.join(_COLUMNS)} FROM usage_records WHERE at >= ? AND at < ?"
+        if tenant is None:
+            rows = self.read(f"{select} ORDER BY at", (stamp(start), stamp(end)))
+        else:
+            rows = self.read(f"{select} AND tenant = ? ORDER BY at", (stamp(start), stamp(end), tenant))
+        for row in rows:
+            values = dict(zip(_COLUMNS, row, strict=True))
+            values["at"] = datetime.fromisoformat(values["at"])
+            values["billed"] = bool(values["billed"])
+            yield UsageRecord.model_validate(values)
+
+
+class SqliteQuotaCounter(_Database):
+    """Quota counters in the ``quota_counters`` table of the local metering database."""
+
+    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
+        """Add ``units`` if the total stays within ``limit``. Negative units refund a charge: applied whatever
+        the limit (it may have been lowered since), False only where there is no counter to refund."""
+        _check_charge(period, limit)
+        key = (subject, period)
+        update = "UPDATE quota_counters SET used = used + ? WHERE subject = ? AND period = ?"
+        if units < 0:
+            return self.write([(update, (units, *key))]) == 1
+        changed = self.write(
+            [
+                ("INSERT OR IGNORE INTO quota_counters (subject, period, used) VALUES (?, ?, 0)", key),
+                (f"{update} AND used + ? <= ?", (units, *key, units, limit)),
+            ]
+        )
+        return changed == 1
+
+    def used(self, subject: str, period: str) -> int:
+        rows = self.read("SELECT used FROM quota_counters WHERE subject = ? AND period = ?", (subject, period))
+        return int(rows[0][0]) if rows else 0
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------------------
+
+
+def usage_table_definition(name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments of the usage table: what the CDK stack declares and the tests create.
+
+    Key ``request_id`` (one item per request, written once). The GSI ``tenant-at-index`` (``tenant``,
+    ``at``) answers a tenant's usage over a time range; it projects every attribute, so a report reads
+    nothing else.
+    """
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "request_id", "AttributeType": "S"},
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "request_id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": TENANT_AT_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "tenant", "KeyType": "HASH"},
+                    {"AttributeName": "at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+def counters_table_definition(name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments of the quota counters table: key ``subject``, sort key ``period`` (YYYY-MM)."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "subject", "AttributeType": "S"},
+            {"AttributeName": "period", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "subject", "KeyType": "HASH"},
+            {"AttributeName": "period", "KeyType": "RANGE"},
+        ],
+    }
+
+
+def _number(value: float) -> str:
+    # DynamoDB takes numbers as decimal strings; the float's shortest repr reads back as the same float.
+    return str(Decimal(repr(value)))
+
+
+def _item(usage: UsageRecord) -> dict[str, dict[str, Any]]:
+    item: dict[str, dict[str, Any]] = {name: {"S": getattr(usage, name)} for name in _STRINGS}
+    item["at"] = {"S": stamp(usage.at)}
+    item.update({name: {"N": str(getattr(usage, name))} for name in _INTEGERS})
+    item.update({name: {"N": _number(getattr(usage, name))} for name in _FLOATS})
+    item["billed"] = {"BOOL": usage.billed}
+    return item
+
+
+def _record(item: Mapping[str, Mapping[str, Any]]) -> UsageRecord:
+    values: dict[str, Any] = {name: item[name]["S"] for name in _STRINGS}
+    values["at"] = datetime.fromisoformat(item["at"]["S"])
+    values.update({name: int(item[name]["N"]) for name in _INTEGERS})
+    values.update({name: float(item[name]["N"]) for name in _FLOATS})
+    values["billed"] = bool(item["billed"]["BOOL"])
+    return UsageRecord.model_validate(values)
+
+
+def _refused(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def _unavailable(table: str, exc: Exception) -> Unavailable:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return Unavailable(f"DynamoDB table {table}: {error.get('Code', 'error')}: {error.get('Message', exc)}")
+    return Unavailable(f"DynamoDB table {table}: {exc}")
+
+
+class DynamoUsageStore:
+    """Usage records in a DynamoDB table laid out by ``usage_table_definition``.
+
+    ``client`` is a low-level boto3 DynamoDB client. A tenant's query reads the ``tenant-at-index`` GSI,
+    which is eventually consistent: a record written a moment ago may be missing from a report for up to
+    about a second. ``query(tenant=None)`` (every tenant) scans the whole table with a time filter: it is
+    the administrator's and the monthly reporting path, never a request's.
+    """
+
+    def __init__(self, client: Any, table: str, *, page_size: int | None = None) -> None:
+        self.client = client
+        self.table = table
+        # Items per Query or Scan call (``Limit``); DynamoDB ends a page at 1 MB whatever it is.
+        self.page_size = page_size
+
+    def record(self, usage: UsageRecord) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=_item(usage),
+                ConditionExpression="attribute_not_exists(request_id)",
+            )
+        except ClientError as exc:
+            if _refused(exc):
+                return False
+            raise _unavailable(self.table, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(self.table, exc) from exc
+        return True
+
+    def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:
+        names = {"#at": "at"}
+        values: dict[str, Any] = {":start": {"S": stamp(start)}, ":end": {"S": stamp(end)}}
+        if tenant is None:
+            request: dict[str, Any] = {"FilterExpression": "#at >= :start AND #at < :end"}
+            call = self.client.scan
+        else:
+            # A key condition has one range test, so BETWEEN (inclusive) and the end bound is dropped below.
+            names["#tenant"] = "tenant"
+            values[":tenant"] = {"S": tenant}
+            request = {
+                "IndexName": TENANT_AT_INDEX,
+                "KeyConditionExpression": "#tenant = :tenant AND #at BETWEEN :start AND :end",
+            }
+            call = self.client.query
+        request.update(TableName=self.table, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        if self.page_size is not None:
+            request["Limit"] = self.page_size
+        end_stamp = stamp(end)
+        while True:
+            try:
+                page = call(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(self.table, exc) from exc
+            for item in page.get("Items", []):
+                if item["at"]["S"] < end_stamp:
+                    yield _record(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class DynamoQuotaCounter:
+    """Quota counters in a DynamoDB table laid out by ``counters_table_definition``.
+
+    A charge is one ``UpdateItem`` adding the units on condition that the counter is absent or still has
+    room for them, so DynamoDB serialises concurrent charges and refuses the ones that would overflow.
+    """
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
+        """Add ``units`` if the total stays within ``limit``. Negative units refund a charge: applied whatever
+        the limit (it may have been lowered since), False only where there is no counter to refund."""
+        _check_charge(period, limit)
+        if units > limit:
+            # The condition below admits any charge to an absent counter.
+            return False
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"subject": {"S": subject}, "period": {"S": period}},
+            "UpdateExpression": "ADD #used :units",
+            "ExpressionAttributeNames": {"#used": "used"},
+            "ExpressionAttributeValues": {":units": {"N": str(units)}},
+        }
+        if units < 0:
+            request["ConditionExpression"] = "attribute_exists(#used)"
+        else:
+            request["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
+            request["ExpressionAttributeValues"][":room"] = {"N": str(limit - units)}
+        try:
+            self.client.update_item(**request)
+        except ClientError as exc:
+            if _refused(exc):
+                return False
+            raise _unavailable(self.table, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(self.table, exc) from exc
+        return True
+
+    def used(self, subject: str, period: str) -> int:
+        try:
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={"subject": {"S": subject}, "period": {"S": period}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(self.table, exc) from exc
+        item = response.get("Item")
+        return int(item["used"]["N"]) if item and "used" in item else 0
+
+
+# --- Metering off -----------------------------------------------------------------------------------------
+
+
+class NoUsageStore:
+    """``metering=off``: nothing is recorded, every query is empty."""
+
+    def record(self, usage: UsageRecord) -> bool:
+        return True
+
+    def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:
+        return iter(())
+
+
+class NoQuotaCounter:
+    """``metering=off``: every charge fits and nothing is counted."""
+
+    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
+        _check_charge(period, limit)
+        return True
+
+    def used(self, subject: str, period: str) -> int:
+        return 0
+
+
+def dynamodb_client(endpoint_url: str | None) -> Any:
+    """A boto3 DynamoDB client with short timeouts: a request waits on every metering call."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+def open_usage(settings: Settings, *, client: Any = None) -> tuple[UsageStore, QuotaCounter]:
+    """The usage store and quota counter the settings name (``metering``): the composition root.
+
+    ``sqlite``: both in ``<state_dir>/metering.db``. ``dynamodb``: ``usage_table`` and ``counters_table``
+    through ``client`` (default: a new one for ``aws_endpoint_url``). ``off``: stores that keep nothing.
+    """
+    if settings.metering == "sqlite":
+        path = settings.state_dir / "metering.db"
+        return SqliteUsageStore(path), SqliteQuotaCounter(path)
+    if settings.metering == "dynamodb":
+        client = client or dynamodb_client(settings.aws_endpoint_url)
+        return DynamoUsageStore(client, settings.usage_table), DynamoQuotaCounter(client, settings.counters_table)
+    return NoUsageStore(), NoQuotaCounter()
