@@ -34,8 +34,9 @@ DEFAULT_PLANS = {
     "default": Plan(rate_per_s=50, burst=100, monthly_units=10_000_000),
     "free": Plan(rate_per_s=2, burst=5, monthly_units=100_000),
 }
-# USD per billable unit, by unit: what a usage record's unit_price and cost come from.
-DEFAULT_PRICES = {"tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6}
+# USD per billable unit, by unit (the usage count a runtime bills by: text's prompt tokens, vision's images,
+# speech's audio seconds, rl's observations): what a usage record's unit_price and cost come from.
+DEFAULT_PRICES = {"prompt_tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6, "requests": 0.0}
 
 
 class Settings(BaseSettings):

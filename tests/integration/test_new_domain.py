@@ -61,9 +61,13 @@ def copy_checkout(target: Path) -> None:
 
 
 def environment(checkout: Path) -> dict[str, str]:
-    """This environment, less any AIMASS_ settings, importing the copy's own aimass, models and tests."""
+    """This environment, less any AIMASS_ settings, importing the copy's own aimass, models and tests.
+
+    Metering stays off: the recorded events carry no API key (keys are tested in tests/*/test_metering*).
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIMASS_")}
-    return env | {"PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'layers'}", "COLUMNS": "200"}
+    pythonpath = f"{checkout}{os.pathsep}{checkout / 'layers'}"
+    return env | {"PYTHONPATH": pythonpath, "COLUMNS": "200", "AIMASS_METERING": "off"}
 
 
 def run(checkout: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -54,8 +54,14 @@ def _gateway_context(scope: Scope) -> dict[str, Any]:
 
 
 def _route(scope: Scope) -> str:
+    """``POST /v2/models/{name}/infer``: the path with its parameters named, so reports group by route."""
     route = scope.get("route")
-    path = getattr(route, "path", None) or scope.get("path", "")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        # Plain Starlette routes leave only the matched parameters: put their names back into the path.
+        by_value = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
+        parts = str(scope.get("path", "")).split("/")
+        path = "/".join(f"{{{by_value[part]}}}" if part in by_value else part for part in parts)
     return f"{scope.get('method', '')} {path}"
 
 

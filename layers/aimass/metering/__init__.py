@@ -5,5 +5,6 @@ the HTTP layer authenticates and meters every model route; a domain runtime only
 units (``Prediction.usage`` / ``TaskResult.usage``, named by ``ModelRuntime.billing_unit``).
 
 Each store has two backends behind one interface: SQLite locally (one file in the local state folder) and
-DynamoDB on AWS (conditional writes), chosen by ``aimass.metering.stores.open_metering``.
+DynamoDB on AWS (conditional writes), opened from the settings by ``key_stores.open_key_store`` and
+``usage_stores.open_usage`` (the app's composition root calls both).
 """

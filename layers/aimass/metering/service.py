@@ -229,7 +229,7 @@ class MeteringService:
             total_ms=round(total_ms, 3),
             memory_mb=self.memory_mb,
             unit_price=price,
-            cost=units * price if billed else 0.0,
+            cost=round(units * price, 12) if billed else 0.0,  # 12 places: exact cents of micro-prices, no float noise
             status=status,
             billed=billed,
         )

@@ -51,7 +51,11 @@ class UsageStore(Protocol):
 
 class QuotaCounter(Protocol):
     def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
-        """Add ``units`` to ``subject``'s counter for ``period`` (``YYYY-MM``) if the total stays <= ``limit``."""
+        """Add ``units`` to ``subject``'s counter for ``period`` (``YYYY-MM``) if the total stays <= ``limit``.
+
+        Negative units are a refund (a retried request's second charge): applied whatever the limit; False
+        only when there is no counter to refund.
+        """
         ...
 
     def used(self, subject: str, period: str) -> int: ...
