@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,3 +167,29 @@ def test_a_retried_invocation_is_counted_once(settings: Settings, monkeypatch: p
     assert row.request_id == event["requestContext"]["requestId"]
     _, quota = open_usage(settings)
     assert quota.used("acme", NOW.strftime("%Y-%m")) == row.units
+
+
+def test_revocation_takes_effect_within_the_key_cache_interval(settings: Settings) -> None:
+    cached = TestClient(build_app(settings.model_copy(update={"key_cache_s": 0.5})))
+    presented = key(settings)
+    assert cached.post(INFER, json=BODY, headers={"x-api-key": presented}).status_code == 200
+    revoke_key(open_key_store(settings), presented.split("_")[1], now=datetime.now(UTC))
+    # Within the interval the process still trusts what it checked...
+    assert cached.post(INFER, json=BODY, headers={"x-api-key": presented}).status_code == 200
+    time.sleep(0.55)
+    # ...and once it has passed the key is read again, and refused.
+    assert cached.post(INFER, json=BODY, headers={"x-api-key": presented}).status_code == 401
+
+
+def test_tenants_see_only_their_own_usage_and_keys(client: TestClient, settings: Settings) -> None:
+    acme, beta = key(settings, tenant="acme"), key(settings, tenant="beta")
+    for presented in (acme, beta):
+        assert client.post(INFER, json=BODY, headers={"x-api-key": presented}).status_code == 200
+    start = int((NOW - timedelta(hours=1)).timestamp())
+    own = client.get(f"/v1/usage?start_time={start}", headers={"x-api-key": acme})
+    assert own.status_code == 200
+    requests = sum(result["num_model_requests"] for bucket in own.json()["data"] for result in bucket["results"])
+    assert requests == 1
+    other = client.get(f"/v1/usage?start_time={start}&tenant=beta", headers={"x-api-key": acme})
+    assert other.status_code == 403
+    assert client.get("/v1/admin/keys?tenant=beta", headers={"x-api-key": acme}).status_code == 403

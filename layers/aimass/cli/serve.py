@@ -38,14 +38,23 @@ def _banner(base: str, settings: Settings) -> None:
     names = store.model_names()
     console.print(f"[bold]AI Mass[/] serving {len(names)} model(s) from {settings.model_store}: {', '.join(names)}")
     console.print(f"Base URL: [bold cyan]{base}[/]   API docs: {base}/docs")
-    example = _example(base, store, names)
+    auth = ""
+    if settings.metering != "off":
+        from aimass.metering.dev_key import FILE, development_key
+
+        key, created = development_key(settings)
+        state = "created" if created else "kept"
+        console.print(f"API key of tenant 'dev' (invoke, admin; {state} in {settings.state_dir / FILE}):")
+        console.print(f"  {key}", markup=False, soft_wrap=True)
+        auth = f' -H "Authorization: Bearer $(cat {settings.state_dir / FILE})"'
+    example = _example(base, store, names, auth)
     if example:
         console.print("Try:", style="bold")
         console.print(f"  {example}", markup=False, soft_wrap=True)
     console.print("Press Ctrl-C to stop.")
 
 
-def _example(base: str, store: LocalModelStore, names: list[str]) -> str | None:
+def _example(base: str, store: LocalModelStore, names: list[str], auth: str) -> str | None:
     """A ready-to-paste call: an embedding if a text model is served, else a model's V2 metadata."""
     for name in names:
         try:
@@ -54,5 +63,5 @@ def _example(base: str, store: LocalModelStore, names: list[str]) -> str | None:
             continue
         if task == "embedding":
             body = json.dumps({"model": name, "input": ["A cat sits on the mat.", "A kitten rests on a rug."]})
-            return f"curl -s {base}/v1/embeddings -H 'Content-Type: application/json' -d '{body}'"
-    return f"curl -s {base}/v2/models/{names[0]}" if names else None
+            return f"curl -s {base}/v1/embeddings{auth} -H 'Content-Type: application/json' -d '{body}'"
+    return f"curl -s {base}/v2/models/{names[0]}{auth}" if names else None

@@ -1,0 +1,54 @@
+"""The development key ``make serve`` prints: one admin key for the local tenant ``dev``, kept between runs.
+
+The clear key lives in ``<state_dir>/dev-key`` (owner-only, like the rest of the state folder, which git
+ignores) so every run prints the same key and the README's examples keep working. A key in that file that
+no longer checks out (revoked, expired, the database deleted) is replaced by a new one.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aimass.metering.key_admin import create_key
+from aimass.metering.key_stores import open_key_store
+from aimass.metering.keys import matches, parse
+from aimass.settings import Settings
+
+TENANT = "dev"
+FILE = "dev-key"
+
+
+def development_key(settings: Settings) -> tuple[str, bool]:
+    """(the key, whether it was created now)."""
+    store = open_key_store(settings)
+    path = settings.state_dir / FILE
+    now = datetime.now(UTC)
+    if path.is_file():
+        kept = path.read_text().strip()
+        parsed = parse(kept)
+        record = store.get(parsed[0]) if parsed else None
+        if parsed and record is not None and matches(record, parsed[1]) and record.valid_at(now):
+            return kept, False
+    issued = create_key(
+        store,
+        tenant=TENANT,
+        scopes=("invoke", "admin"),
+        plan="default",
+        plans=settings.plans,
+        description="local development key (make serve)",
+        now=now,
+    )
+    _write_private(path, issued.clear_text)
+    return issued.clear_text, True
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scratch = path.with_suffix(".tmp")
+    scratch.unlink(missing_ok=True)
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(text + "\n")
+    scratch.replace(path)
