@@ -65,12 +65,25 @@ def _free_port() -> int:
         return port
 
 
-def start() -> Iterator[MotoServer]:
-    """Start ``moto_server`` on a free port, wait until it answers, stop it afterwards."""
+# moto's own server answers requests on threads without locking its DynamoDB tables, so two conditional
+# writes to one item can both pass. DynamoDB applies them one at a time; a server that answers one request
+# at a time keeps that property while the clients stay concurrent.
+_SERIAL = """
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, request_handler=MotoRequestHandler)
+"""
+
+
+def start(*, serial: bool = False) -> Iterator[MotoServer]:
+    """Start moto's server on a free port (``serial``: one request at a time), wait until it answers, stop it."""
     port = _free_port()
     environment = {**os.environ, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+    command = ["-c", _SERIAL, str(port)] if serial else ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, *command],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

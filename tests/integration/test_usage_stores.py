@@ -12,15 +12,8 @@ writes applied one after another) while the clients stay truly concurrent.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +39,7 @@ from aimass.metering.usage_stores import (
 )
 from aimass.settings import Settings
 from tests.moto_server import CREDENTIALS, REGION, MotoServer
+from tests.moto_server import start as start_moto
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 USAGE_TABLE = "aimass-usage"
@@ -93,42 +87,10 @@ def create_tables(client: Any) -> None:
     client.create_table(**counters_table_definition(COUNTERS_TABLE))
 
 
-_SERIAL_MOTO = """
-import sys
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-app = DomainDispatcherApplication(create_backend_app)
-run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, request_handler=MotoRequestHandler)
-"""
-
-
 @pytest.fixture(scope="module")
 def serial_moto_server() -> Iterator[MotoServer]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = {**os.environ, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERIAL_MOTO, str(port)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = MotoServer(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.endpoint}/moto-api/data.json", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the serial moto server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # Conditional writes to one item must apply one at a time, as DynamoDB applies them (tests/moto_server.py).
+    yield from start_moto(serial=True)
 
 
 @pytest.fixture
