@@ -73,7 +73,10 @@ def build_app(
         stack_name(config),
         config=config,
         repo_root=repo_root,
-        description=f"AI Mass serving ({config.stage}): one function per model domain, model bucket and HTTPS API",
+        description=(
+            f"AI Mass serving ({config.stage}): one function per model domain, model bucket, metering tables, "
+            "HTTPS API, dashboard and alarms"
+        ),
         # No `env`: the stack is environment-agnostic. `cdk deploy` targets the account and
         # region of the credentials in use, and the template refers to them only through
         # AWS::AccountId / AWS::Region, so the same template deploys anywhere.

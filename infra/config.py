@@ -5,6 +5,8 @@ Two sources:
 * Stack-wide values come from CDK context, every key under the ``aimass:`` prefix. Defaults are kept
   in step with ``cdk.json`` (tests/infra checks this), so ``python infra/app.py`` and ``npx cdk synth``
   build the same thing. Override one for a single run with ``npx cdk synth -c aimass:stage=prod``.
+* The key plans (``aimass:plans``) are what the functions enforce (AIMASS_PLANS: request rate and burst per key,
+  monthly units per tenant) and what API Gateway's usage plans throttle at the edge (best effort).
 * Each domain function's sizing and extra routes come from ``functions/<domain>/function.toml``, next to
   the Dockerfile that makes the directory a function (``discover_functions``). For a single run,
   ``-c 'aimass:functionOverrides={"text": {"memory_mb": 4096}}'`` replaces values from those files.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,9 +69,32 @@ LOG_RETENTION_DAYS: Mapping[int, str] = {
 # API Gateway REST integrations give up after 29 seconds (unless the account's quota is raised).
 API_INTEGRATION_TIMEOUT_S = 29
 
+# A plan's name is stored in every key record and names its API Gateway usage plan (aimass-<stage>-<plan>).
+PLAN_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
 
 class ConfigError(ValueError):
     """A CDK context value is invalid; the message names the context key."""
+
+
+class PlanConfig(BaseModel):
+    """One plan of ``aimass:plans``: the fields of ``aimass.settings.Plan``, which the functions read from AIMASS_PLANS.
+
+    Strict: a plan is JSON, so a number given as a string or a boolean is a mistake, not something to coerce.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    rate_per_s: float = Field(gt=0, allow_inf_nan=False, description="sustained requests per second per key")
+    burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
+    monthly_units: int = Field(gt=0, description="billable units per calendar month (UTC) per tenant")
+
+
+# The serving settings' own defaults (aimass.settings.DEFAULT_PLANS; tests/infra checks they agree).
+DEFAULT_PLANS: Mapping[str, PlanConfig] = {
+    "default": PlanConfig(rate_per_s=50, burst=100, monthly_units=10_000_000),
+    "free": PlanConfig(rate_per_s=2, burst=5, monthly_units=100_000),
+}
 
 
 class ServingConfig(BaseModel):
@@ -119,7 +145,22 @@ class ServingConfig(BaseModel):
         "rollback is served at most this long after it lands); 0 never re-reads them",
     )
 
-    @field_validator("function_overrides", mode="before")
+    plans: dict[str, PlanConfig] = Field(
+        default_factory=lambda: dict(DEFAULT_PLANS),
+        alias="aimass:plans",
+        description='key plans by name, e.g. {"free": {"rate_per_s": 2, "burst": 5, "monthly_units": 100000}}: '
+        "the functions enforce them (AIMASS_PLANS) and API Gateway has a usage plan for each",
+    )
+    latency_alarm_ms: int = Field(
+        default=5000,
+        alias="aimass:latencyAlarmMs",
+        gt=0,
+        le=API_INTEGRATION_TIMEOUT_S * 1000,
+        description="a function's p99 request latency (ms) that raises its latency alarm; at most the 29 s "
+        "integration timeout, past which no request is measured",
+    )
+
+    @field_validator("function_overrides", "plans", mode="before")
     @classmethod
     def _json_string(cls, value: Any) -> Any:
         # `cdk -c key=value` passes strings; accept the JSON object as text.
@@ -130,12 +171,24 @@ class ServingConfig(BaseModel):
                 raise ValueError(f"expected a JSON object: {exc}") from None
         return value
 
-    @field_validator("alias_check_seconds", mode="before")
+    @field_validator("plans")
+    @classmethod
+    def _named_plans(cls, plans: dict[str, PlanConfig]) -> dict[str, PlanConfig]:
+        if not plans:
+            raise ValueError("expected at least one plan; every key names the plan it is on")
+        bad = sorted(name for name in plans if not PLAN_NAME.match(name))
+        if bad:
+            raise ValueError(
+                f"plan names are 1-40 lower-case letters, digits, '-' and '_', starting with a letter: {bad}"
+            )
+        return plans
+
+    @field_validator("alias_check_seconds", "latency_alarm_ms", mode="before")
     @classmethod
     def _not_a_flag(cls, value: Any) -> Any:
-        # pydantic reads true as 1.0: refuse it rather than check aliases every second.
+        # pydantic reads true as 1: refuse it rather than check aliases every second (or alarm at 1 ms).
         if isinstance(value, bool):
-            raise ValueError("expected a number of seconds, not a boolean")
+            raise ValueError("expected a number, not a boolean")
         return value
 
     @field_validator("log_retention_days")
@@ -144,6 +197,11 @@ class ServingConfig(BaseModel):
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of CloudWatch Logs' retention periods {sorted(LOG_RETENTION_DAYS)}")
         return value
+
+    @property
+    def plans_json(self) -> str:
+        """``plans`` as AIMASS_PLANS carries them to the functions (``aimass.settings.Settings.plans``)."""
+        return json.dumps({name: plan.model_dump() for name, plan in sorted(self.plans.items())})
 
     @property
     def log_retention_name(self) -> str:

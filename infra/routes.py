@@ -15,7 +15,8 @@ for every domain ``d`` that has a function:
 * its task prefix ``/v1/d/{proxy+}`` (``/v1/{domain}/{task}``) and each of its extra routes go to ``d``;
 
 and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
-``/docs``, ``/openapi.json``) go to the front domain's function.
+``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``) go to the
+front domain's function.
 
 Each function knows only its own models, so the front function answers the listings of the whole
 namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.peers``;
@@ -41,6 +42,9 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/models", ANY),
     ("/docs", GET),
     ("/openapi.json", GET),
+    # Key administration and usage reports: the front function alone may write keys and read usage.
+    ("/v1/admin/{proxy+}", ANY),
+    ("/v1/usage", ANY),
 )
 
 # What API Gateway accepts as one path part: a literal, a {name} variable or a greedy {name+} (last only).

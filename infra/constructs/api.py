@@ -10,15 +10,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.config import PlanConfig
 from infra.nag import acknowledge
 from infra.routes import Route
 
 # API Gateway REST integrations time out after 29 seconds.
 INTEGRATION_TIMEOUT = Duration.seconds(29)
 
-AUTH_LATER = (
-    "The API has no caller authentication yet: tenants and API keys (usage plans) arrive with "
-    "the pay-per-use issue. Until then the stage's throttling caps what unauthenticated traffic can cost."
+AUTH_IN_FUNCTIONS = (
+    "Callers are authenticated by the functions, not by API Gateway: every model route requires an AI Mass "
+    "API key (Authorization: Bearer or x-api-key) checked against the DynamoDB keys table (hashed secrets, "
+    "scopes, plans, revocation), and every request is metered per tenant. An API Gateway authorizer would be a "
+    "second copy of that check, and Cognito user pools are for people signing in, not for machine API keys."
 )
 
 
@@ -40,6 +43,7 @@ class ServingApi(Construct):
         stage_name: str,
         throttle_rate_limit: float,
         throttle_burst_limit: int,
+        plans: Mapping[str, PlanConfig],
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -121,6 +125,8 @@ class ServingApi(Construct):
                     request_parameters={f"method.request.path.{name}": True for name in variables} or None,
                 )
 
+        self.usage_plans = self._usage_plans(stage_name, plans)
+
         acknowledge(
             self.rest_api,
             "APIG2",
@@ -129,13 +135,13 @@ class ServingApi(Construct):
             "models cannot describe binary tensor bodies (a body validator would check nothing).",
         )
         for rule in ("APIG4", "COG4"):
-            acknowledge(self.rest_api, rule, AUTH_LATER)
+            acknowledge(self.rest_api, rule, AUTH_IN_FUNCTIONS)
         acknowledge(
             self.rest_api,
             "APIG3",
-            "No WAF web ACL yet: it is a fixed monthly cost per ACL and rule before there is any "
-            "traffic; stage throttling limits abuse meanwhile, and WAF is revisited with the "
-            "pay-per-use issue (per-tenant keys, public launch).",
+            "No WAF web ACL yet: it is a fixed monthly cost per ACL and rule before there is much "
+            "traffic; a request without a valid key is refused (401, unbilled) before any model runs and "
+            "the stage's throttling caps the rest. WAF is revisited at public launch.",
         )
         acknowledge(
             self.rest_api.node.find_child("CloudWatchRole"),
@@ -144,6 +150,31 @@ class ServingApi(Construct):
             "service-role policy for exactly that purpose, and API Gateway names the log "
             "groups itself, so it cannot be scoped to ours.",
         )
+
+    def _usage_plans(self, stage_name: str, plans: Mapping[str, PlanConfig]) -> dict[str, apigw.UsagePlan]:
+        """One usage plan per key plan, throttled at its rate and burst and bound to this stage: best effort.
+
+        API Gateway applies a usage plan's throttle to requests carrying an API Gateway API key of the plan.
+        AI Mass keys are not API Gateway keys, and no method requires one: the functions check the caller's key
+        against the keys table, which keeps revocation, rotation, scopes, plans and tenants in one place (API
+        Gateway keys are identifiers for usage plans, not a means of authorization). So today the edge limit
+        every request meets is the stage's throttle (aimass:apiThrottleRateLimit/BurstLimit); these plans put
+        each plan's limits on the stage, ready for requests that carry an API Gateway key of their plan (an
+        authorizer returning it, API key source AUTHORIZER). Either way the source of truth is the functions:
+        each key's request rate and each tenant's monthly units (atomic counters in DynamoDB). A plan's monthly
+        units are billable units, not requests, so no API Gateway quota is set.
+        """
+        usage_plans: dict[str, apigw.UsagePlan] = {}
+        for name, plan in sorted(plans.items()):
+            usage_plans[name] = self.rest_api.add_usage_plan(
+                f"UsagePlan-{name}",
+                name=f"aimass-{stage_name}-{name}",
+                description=f"AI Mass plan {name!r} at the edge (best effort; the functions enforce it): "
+                f"{plan.rate_per_s:g} requests/s, burst {plan.burst}, {plan.monthly_units} units a month",
+                throttle=apigw.ThrottleSettings(rate_limit=plan.rate_per_s, burst_limit=plan.burst),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+            )
+        return usage_plans
 
     @property
     def url(self) -> str:

@@ -1,4 +1,5 @@
-"""The serving stack: model bucket and keys, the publisher role, one function per model domain and the public API."""
+"""The serving stack: model bucket and keys, metering tables, the operator roles, one function per model domain, the
+public API and its monitoring."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from constructs import Construct
 from infra.config import DomainFunctionSpec, ServingConfig, discover_functions
 from infra.constructs.api import ServingApi
 from infra.constructs.domain_function import DomainFunction
+from infra.constructs.metering_tables import MeteringTables
 from infra.constructs.model_bucket import ModelBucket
 from infra.constructs.model_key import ModelKey
+from infra.constructs.monitoring import ServingMonitoring
 from infra.routes import CataloguedModel, Route, route_table
 from models.catalogue import catalogue
 
@@ -45,6 +48,11 @@ class ServingStack(Stack):
     Models reach the functions through the bucket: operators and CI assume ``ModelPublisherRole`` to publish
     versions and move aliases, and each function re-reads its models' aliases every
     ``aimass:aliasCheckSeconds``, unwrapping the data keys of encrypted versions with the envelope key.
+
+    Every function meters its requests in the DynamoDB tables (``AIMASS_METERING=dynamodb``): it checks the
+    caller's key, charges the tenant's monthly counter and writes one usage record. The front function also
+    serves the admin API (``/v1/admin/...``) and ``GET /v1/usage``, so it alone may write keys and read usage.
+    Operators assume ``AdminRole`` for ``aimass keys`` and ``aimass usage report``.
     """
 
     def __init__(
@@ -73,13 +81,21 @@ class ServingStack(Stack):
         self.models = ModelBucket(self, "Models")
         self.model_key = ModelKey(self, "ModelKey", alias=f"alias/aimass-{config.stage}-models")
         self.publisher = self._publisher_role()
+        self.metering = MeteringTables(self, "Metering")
+        self.admin = self._admin_role()
         log_retention = logs.RetentionDays[config.log_retention_name]
         # What every function needs to serve published versions: the bucket, the key that unwraps the data
-        # keys of encrypted versions, and how often to look for a new version (AIMASS_ALIAS_CHECK_S).
+        # keys of encrypted versions, and how often to look for a new version (AIMASS_ALIAS_CHECK_S); and to
+        # meter: the tables and the plans (aimass.settings).
         environment = {
             "AIMASS_MODEL_BUCKET": self.models.bucket.bucket_name,
             "AIMASS_KMS_KEY_ID": self.model_key.key.key_arn,
             "AIMASS_ALIAS_CHECK_S": _seconds(config.alias_check_seconds),
+            "AIMASS_METERING": "dynamodb",
+            "AIMASS_KEYS_TABLE": self.metering.keys.table_name,
+            "AIMASS_USAGE_TABLE": self.metering.usage.table_name,
+            "AIMASS_COUNTERS_TABLE": self.metering.counters.table_name,
+            "AIMASS_PLANS": config.plans_json,
         }
 
         self.functions: dict[str, DomainFunction] = {}
@@ -101,9 +117,17 @@ class ServingStack(Stack):
             )
             # Envelope-encrypted versions: unwrap their data keys (called directly, not through S3).
             self.model_key.grant_unseal(function.role)
+            # Metering every request: check the key, charge the tenant's month, write the usage record.
+            self.metering.grant_key_check(function.role)
+            self.metering.grant_quota(function.role)
+            self.metering.grant_usage_record(function.role)
             self.functions[domain] = function
 
         self._introduce_peers(config.front_domain)
+        # The admin API and GET /v1/usage (every tenant's with an admin key) are routed to the front function only.
+        front_role = self.functions[config.front_domain].role
+        self.metering.grant_key_admin(front_role)
+        self.metering.grant_usage_read(front_role, every_tenant=True)
 
         self.api = ServingApi(
             self,
@@ -113,7 +137,20 @@ class ServingStack(Stack):
             stage_name=config.stage,
             throttle_rate_limit=config.api_throttle_rate_limit,
             throttle_burst_limit=config.api_throttle_burst_limit,
+            plans=config.plans,
             log_retention=log_retention,
+        )
+        self.monitoring = ServingMonitoring(
+            self,
+            "Monitoring",
+            stage_name=config.stage,
+            functions={domain: function.function for domain, function in self.functions.items()},
+            models={
+                domain: sorted(model.name for model in self.catalogued if model.domain == domain)
+                for domain in self.functions
+            },
+            api_stage=self.api.rest_api.deployment_stage,
+            latency_alarm_ms=config.latency_alarm_ms,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API stage")
@@ -135,6 +172,42 @@ class ServingStack(Stack):
             value=self.publisher.role_arn,
             description="Role to assume for aimass models publish/promote/rollback/canary/encrypt",
         )
+        CfnOutput(
+            self,
+            "KeysTableName",
+            value=self.metering.keys.table_name,
+            description="DynamoDB table of API keys (AIMASS_KEYS_TABLE for aimass keys)",
+        )
+        CfnOutput(
+            self,
+            "UsageTableName",
+            value=self.metering.usage.table_name,
+            description="DynamoDB table of usage records (AIMASS_USAGE_TABLE for aimass usage report)",
+        )
+        CfnOutput(
+            self,
+            "CountersTableName",
+            value=self.metering.counters.table_name,
+            description="DynamoDB table of monthly quota counters (AIMASS_COUNTERS_TABLE)",
+        )
+        CfnOutput(
+            self,
+            "AdminRoleArn",
+            value=self.admin.role_arn,
+            description="Role to assume for aimass keys create/list/revoke/rotate and aimass usage report",
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=self.monitoring.dashboard.dashboard_name,
+            description="CloudWatch dashboard of the API and every function",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="SNS topic the alarms notify: subscribe to it",
+        )
 
     def _publisher_role(self) -> iam.Role:
         """The role operators and CI assume to publish and manage models: the whole bucket and the envelope key."""
@@ -152,6 +225,29 @@ class ServingStack(Stack):
         )
         self.models.grant_publish_models(role)
         self.model_key.grant_seal(role)
+        return role
+
+    def _admin_role(self) -> iam.Role:
+        """The role operators assume to manage keys and read usage: ``aimass keys ...``, ``aimass usage report``.
+
+        Its own role, not the publisher's: whoever publishes models (CI) need not mint API keys, which is
+        handing out paid access, nor read what each tenant used; and a key administrator need not replace
+        models. Separate roles let each account policy grant one duty without the other.
+        """
+        role = iam.Role(
+            self,
+            "AdminRole",
+            # As for the publisher: principals of this account whose own IAM policy allows assuming it.
+            assumed_by=iam.AccountRootPrincipal(),
+            description=(
+                f"AI Mass {self.config.stage} key and usage administrator: assumed by operators of this account "
+                "(their own IAM policies decide who) to run aimass keys create/list/revoke/rotate and aimass usage "
+                "report against the metering tables"
+            ),
+        )
+        self.metering.grant_key_admin(role)
+        # `aimass usage report` reads one tenant's month; every tenant's (a Scan) is the admin API's.
+        self.metering.grant_usage_read(role, every_tenant=False)
         return role
 
     def _introduce_peers(self, front_domain: str) -> None:

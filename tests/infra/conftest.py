@@ -12,12 +12,16 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from tests.infra.infra_synth import Synthesized, fake_checkout, synthesize
 
 # Context for the made-up checkout: another stage, another front domain, the text function resized through
-# aimass:functionOverrides and a shorter alias check (as `cdk synth -c` would pass them: strings).
+# aimass:functionOverrides, a shorter alias check, other plans and another latency alarm (as `cdk synth -c`
+# would pass them: strings).
 FAKE_CONTEXT = {
     "aimass:stage": "prod",
     "aimass:frontDomain": "toy",
     "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20}}',
     "aimass:aliasCheckSeconds": "0.5",
+    "aimass:plans": '{"trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000},'
+    ' "pro": {"rate_per_s": 200, "burst": 400, "monthly_units": 500000000}}',
+    "aimass:latencyAlarmMs": "2500",
 }
 
 

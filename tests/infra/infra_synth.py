@@ -72,6 +72,20 @@ class Synthesized:
             routed[key] = functions[0]
         return routed
 
+    def output_ref(self, name: str) -> str:
+        """The logical id an output's value refers to (``Ref`` or ``Fn::GetAtt``)."""
+        value = self.template_json["Outputs"][name]["Value"]
+        logical_id: str = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+        return logical_id
+
+    def role_statements(self, role_id: str) -> list[dict[str, Any]]:
+        """Every statement of the IAM policies attached to the role ``role_id``."""
+        statements: list[dict[str, Any]] = []
+        for policy in self.resources_of_type("AWS::IAM::Policy").values():
+            if {"Ref": role_id} in policy["Properties"]["Roles"]:
+                statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        return statements
+
     def validation_report(self) -> dict[str, Any]:
         # cdk-nag 3 reports through CDK's policy validation; the JSON report sits in the assembly.
         for name in ("validation-report.json", "policy-validation-report.json"):

@@ -86,13 +86,17 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
         if re.fullmatch(r"AwsSolutions::AwsSolutions-IAM5\[Resource::<\w+\.Arn>/\*\]", rule_id)
     ]
     assert [path for path, _ in bucket_wide] == [f"/{synthesized.stack.node.id}/ModelPublisherRole"]
-    # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy.
+    # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy,
+    # point-in-time recovery of the metering tables, the alarm topic's KMS key and TLS-only policy.
     fixed = {
         "S1",
         "S10",
         "KMS5",
         "APIG1",
         "APIG6",
+        "DDB3",
+        "SNS2",
+        "SNS3",
         "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
     }
     assert not {f"AwsSolutions-{rule}" for rule in fixed} & rules

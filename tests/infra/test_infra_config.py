@@ -13,8 +13,10 @@ import pytest
 from infra.app import REPO_ROOT, build_app, cdk_json_context
 from infra.config import (
     API_INTEGRATION_TIMEOUT_S,
+    DEFAULT_PLANS,
     ConfigError,
     FunctionConfig,
+    PlanConfig,
     ServingConfig,
     discover_functions,
     function_domains,
@@ -47,6 +49,8 @@ def test_default_config() -> None:
     assert config.function_overrides == {}
     assert config.log_retention_days == 30
     assert config.alias_check_seconds == 30
+    assert config.plans == DEFAULT_PLANS
+    assert config.latency_alarm_ms == 5000
 
 
 def test_config_is_frozen() -> None:
@@ -62,8 +66,12 @@ def test_cli_strings_are_coerced() -> None:
             "aimass:apiThrottleRateLimit": "12.5",
             "aimass:functionOverrides": '{"text": {"memory_mb": 4096}}',
             "aimass:aliasCheckSeconds": "0",
+            "aimass:plans": '{"pro": {"rate_per_s": 100, "burst": 200, "monthly_units": 1000000000}}',
+            "aimass:latencyAlarmMs": "2500",
         }
     )
+    assert config.plans == {"pro": PlanConfig(rate_per_s=100, burst=200, monthly_units=1_000_000_000)}
+    assert config.latency_alarm_ms == 2500
     assert config.api_throttle_rate_limit == 12.5
     assert config.alias_check_seconds == 0  # never re-read: serve what is loaded until the next cold start
     assert config.function_overrides == {"text": {"memory_mb": 4096}}
@@ -81,12 +89,58 @@ def test_cli_strings_are_coerced() -> None:
         ("aimass:aliasCheckSeconds", "soon"),
         ("aimass:aliasCheckSeconds", "inf"),
         ("aimass:aliasCheckSeconds", True),
+        ("aimass:latencyAlarmMs", 0),
+        ("aimass:latencyAlarmMs", 30000),  # past the 29 s integration timeout nothing is measured
+        ("aimass:latencyAlarmMs", "soon"),
+        ("aimass:latencyAlarmMs", True),
+        ("aimass:plans", "{not json"),
+        ("aimass:plans", {}),
+        ("aimass:plans", ["default"]),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=f"CDK context '{key}") as raised:
         ServingConfig.from_context({key: value})
     assert repr(value) in str(raised.value)
+
+
+GOOD_PLAN = {"rate_per_s": 2, "burst": 5, "monthly_units": 1000}
+
+
+@pytest.mark.parametrize(
+    ("plan", "key", "message"),
+    [
+        ({**GOOD_PLAN, "rate_per_s": 0}, "aimass:plans.free.rate_per_s", "greater than 0"),
+        ({**GOOD_PLAN, "rate_per_s": -1.5}, "aimass:plans.free.rate_per_s", "greater than 0"),
+        ({**GOOD_PLAN, "rate_per_s": float("inf")}, "aimass:plans.free.rate_per_s", "finite number"),
+        ({**GOOD_PLAN, "rate_per_s": "2"}, "aimass:plans.free.rate_per_s", "valid number"),
+        ({**GOOD_PLAN, "burst": 0}, "aimass:plans.free.burst", "greater than 0"),
+        ({**GOOD_PLAN, "burst": 1.5}, "aimass:plans.free.burst", "valid integer"),
+        ({**GOOD_PLAN, "burst": True}, "aimass:plans.free.burst", "valid integer"),
+        ({**GOOD_PLAN, "monthly_units": 0}, "aimass:plans.free.monthly_units", "greater than 0"),
+        ({"rate_per_s": 2, "burst": 5}, "aimass:plans.free.monthly_units", "Field required"),
+        ({**GOOD_PLAN, "quota": 10}, "aimass:plans.free.quota", "Extra inputs are not permitted"),
+        (5, "aimass:plans.free", "valid dictionary"),
+    ],
+)
+def test_bad_plans_name_the_plan_and_field(plan: Any, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"CDK context '{key}': .*{message}"):
+        ServingConfig.from_context({"aimass:plans": {"default": GOOD_PLAN, "free": plan}})
+
+
+@pytest.mark.parametrize("name", ["Free", "free plan", "1st", "", "x" * 41])
+def test_plan_names_are_checked(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"CDK context 'aimass:plans': Value error, plan names are"):
+        ServingConfig.from_context({"aimass:plans": {name: GOOD_PLAN}})
+
+
+def test_plans_as_the_functions_get_them() -> None:
+    config = ServingConfig.from_context({"aimass:plans": {"b": GOOD_PLAN, "a": {**GOOD_PLAN, "rate_per_s": 0.25}}})
+    assert json.loads(config.plans_json) == {
+        "a": {"rate_per_s": 0.25, "burst": 5, "monthly_units": 1000},
+        "b": {"rate_per_s": 2.0, "burst": 5, "monthly_units": 1000},
+    }
+    assert list(json.loads(config.plans_json)) == ["a", "b"]
 
 
 def test_override_values_must_be_tables() -> None:
@@ -106,7 +160,15 @@ def test_other_context_is_ignored() -> None:
     assert config == ServingConfig()
 
 
-@pytest.mark.parametrize(("key", "value"), [("aimass:logRetentionDays", 10), ("aimass:aliasCheckSeconds", "-5")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("aimass:logRetentionDays", 10),
+        ("aimass:aliasCheckSeconds", "-5"),
+        ("aimass:plans", "{}"),
+        ("aimass:latencyAlarmMs", "-1"),
+    ],
+)
 def test_build_app_rejects_bad_context_before_building(tmp_path: Path, key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=f"CDK context '{key}'"):
         build_app({key: value}, outdir=str(tmp_path))

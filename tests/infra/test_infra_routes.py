@@ -49,6 +49,8 @@ def test_shared_routes_go_to_the_front_domain(front: str) -> None:
         "/v1/models",
         "/docs",
         "/openapi.json",
+        "/v1/admin/{proxy+}",
+        "/v1/usage",
     }
     assert {route.domain for route in shared} == {front}
 
@@ -61,6 +63,8 @@ def test_the_table_is_exactly_this() -> None:
         ("/v1/models", ("ANY",), "alpha"),
         ("/docs", ("GET",), "alpha"),
         ("/openapi.json", ("GET",), "alpha"),
+        ("/v1/admin/{proxy+}", ("ANY",), "alpha"),
+        ("/v1/usage", ("ANY",), "alpha"),
         ("/v2/models/a-one", ("ANY",), "alpha"),
         ("/v2/models/a-one/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-two", ("ANY",), "alpha"),
@@ -93,6 +97,12 @@ def test_the_front_domain_must_have_a_function() -> None:
     ("extra", "message"),
     [
         ({"alpha": ("/v1/models",), "beta": ()}, r"'/v1/models' is routed twice \(domains 'alpha' and 'alpha'\)"),
+        ({"alpha": ("/v1/usage",), "beta": ()}, r"'/v1/usage' is routed twice \(domains 'alpha' and 'alpha'\)"),
+        # A domain named admin would take the admin API's prefix.
+        (
+            {"alpha": (), "beta": (), "admin": ()},
+            r"'/v1/admin/\{proxy\+\}' is routed twice \(domains 'alpha' and 'admin'\)",
+        ),
         ({"alpha": ("/v1/x",), "beta": ("/v1/x",)}, r"'/v1/x' is routed twice \(domains 'alpha' and 'beta'\)"),
         ({"alpha": ("/v1/beta/steal",), "beta": ()}, r"lies under domain 'beta'"),
         ({"alpha": ("/v2/models/x",), "beta": ()}, r"/v2 paths are routed from the model catalogue"),

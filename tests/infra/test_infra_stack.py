@@ -18,7 +18,7 @@ from aws_cdk import App, Token
 from aws_cdk.assertions import Match, Template
 
 from infra.app import build_app
-from infra.config import ServingConfig
+from infra.config import DEFAULT_PLANS, ServingConfig
 from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
 from infra.stacks.serving_stack import TEXT_FUNCTION_LOGICAL_ID, ServingStack, function_logical_id
 from models.catalogue import catalogue
@@ -69,6 +69,23 @@ def _rest_api_id(synthesized: Synthesized) -> str:
     return _logical_id(synthesized, "AWS::ApiGateway::RestApi")
 
 
+def _metering_key_id(synthesized: Synthesized) -> str:
+    """The key the metering tables are encrypted with."""
+    keys: set[str] = {
+        table["Properties"]["SSESpecification"]["KMSMasterKeyId"]["Fn::GetAtt"][0]
+        for table in synthesized.resources_of_type("AWS::DynamoDB::Table").values()
+    }
+    assert len(keys) == 1, keys
+    return keys.pop()
+
+
+def _topic_key_id(synthesized: Synthesized) -> str:
+    """The alarm topic's key."""
+    (topic,) = synthesized.resources_of_type("AWS::SNS::Topic").values()
+    logical_id: str = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    return logical_id
+
+
 # --- resources and counts -----------------------------------------------------------------------
 
 
@@ -90,11 +107,19 @@ def test_resource_counts(synthesized: Synthesized) -> None:
         assert function["Properties"]["PackageType"] == "Image"
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
     template.resource_count_is("AWS::S3::Bucket", 2)  # models + their access logs
-    template.resource_count_is("AWS::KMS::Key", 2)  # the bucket's, the envelope key
+    # The bucket's, the envelope key, the metering tables', the alarm topic's.
+    template.resource_count_is("AWS::KMS::Key", 4)
     template.resource_count_is("AWS::KMS::Alias", 1)  # the envelope key's
-    # One per function, the publisher, and API Gateway's account-level CloudWatch Logs role.
-    template.resource_count_is("AWS::IAM::Role", len(DOCKERFILE_DOMAINS) + 2)
+    # One per function, the publisher, the key and usage administrator, and API Gateway's CloudWatch Logs role.
+    template.resource_count_is("AWS::IAM::Role", len(DOCKERFILE_DOMAINS) + 3)
     template.resource_count_is("AWS::Logs::LogGroup", len(DOCKERFILE_DOMAINS) + 1)  # functions + API access
+    template.resource_count_is("AWS::DynamoDB::Table", 3)  # keys, usage, counters
+    template.resource_count_is("AWS::ApiGateway::UsagePlan", len(DEFAULT_PLANS))
+    template.resource_count_is("AWS::ApiGateway::ApiKey", 0)  # AI Mass keys live in the keys table
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # Errors, throttles and p99 latency per function, and the API's 5XX rate.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3 * len(DOCKERFILE_DOMAINS) + 1)
+    template.resource_count_is("AWS::SNS::Topic", 1)
 
 
 def test_logical_ids() -> None:
@@ -127,6 +152,8 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     threads = max(1, min(6, math.ceil(toml["memory_mb"] / 1769)))
     variables = dict(function["Environment"]["Variables"])
     variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
+    plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say
+    assert json.loads(plans) == {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     assert variables == {
         "AIMASS_MODEL_STORE": "/var/task/model_store",
         "AIMASS_DOMAINS": json.dumps([domain]),
@@ -135,6 +162,10 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
         "AIMASS_MODEL_BUCKET": {"Ref": _model_bucket_id(synthesized)},
         "AIMASS_KMS_KEY_ID": {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]},
         "AIMASS_ALIAS_CHECK_S": "30",
+        "AIMASS_METERING": "dynamodb",
+        "AIMASS_KEYS_TABLE": {"Ref": synthesized.output_ref("KeysTableName")},
+        "AIMASS_USAGE_TABLE": {"Ref": synthesized.output_ref("UsageTableName")},
+        "AIMASS_COUNTERS_TABLE": {"Ref": synthesized.output_ref("CountersTableName")},
     }
 
 
@@ -200,12 +231,19 @@ def test_buckets_block_public_access_and_require_tls(synthesized: Synthesized) -
 
 
 def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
-    assert _bucket_key_id(synthesized) != _model_key_id(synthesized)
-    for key in synthesized.resources_of_type("AWS::KMS::Key").values():
+    keys = synthesized.resources_of_type("AWS::KMS::Key")
+    ours = [_bucket_key_id(synthesized), _model_key_id(synthesized), _metering_key_id(synthesized)]
+    assert len(set(ours)) == 3
+    assert set(keys) == {*ours, _topic_key_id(synthesized)}
+    for logical_id, key in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True
-        # Published models outlive the stack, and so must the keys they were encrypted with.
-        assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
         assert "KeySpec" not in key["Properties"]  # symmetric: Encrypt, Decrypt, GenerateDataKey
+        if logical_id in ours:
+            # Published models and metering records outlive the stack, and so must the keys they were encrypted with.
+            assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+        else:
+            # The alarm topic's key protects messages in flight only.
+            assert key["DeletionPolicy"] == "Delete"
 
 
 def test_envelope_key(synthesized: Synthesized, fake_synthesized: Synthesized) -> None:
@@ -306,6 +344,9 @@ def test_shared_routes_go_to_the_front_function(synthesized: Synthesized) -> Non
         ("ANY", "/v1/models"),
         ("GET", "/docs"),
         ("GET", "/openapi.json"),
+        # The admin API and usage reports: only the front function may write keys and read usage.
+        ("ANY", "/v1/admin/{proxy+}"),
+        ("ANY", "/v1/usage"),
     }
     for path, methods in SHARED_ROUTES:
         for method in methods:
@@ -327,7 +368,9 @@ def test_every_method_is_a_lambda_proxy(synthesized: Synthesized) -> None:
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         assert integration["TimeoutInMillis"] == 29000
-        assert properties["AuthorizationType"] == "NONE"  # until the pay-per-use issue
+        # The functions authenticate callers themselves (AI Mass keys, the keys table).
+        assert properties["AuthorizationType"] == "NONE"
+        assert properties.get("ApiKeyRequired", False) is False
         assert "RequestValidatorId" in properties
         if path.endswith("{proxy+}"):
             assert properties["RequestParameters"] == {"method.request.path.proxy": True}
@@ -351,7 +394,18 @@ def test_one_invoke_permission_per_function_for_this_api(synthesized: Synthesize
 
 def test_outputs(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
-    assert set(outputs) == {"ApiUrl", "ModelBucketName", "ModelKeyArn", "ModelPublisherRoleArn"}
+    assert set(outputs) == {
+        "ApiUrl",
+        "ModelBucketName",
+        "ModelKeyArn",
+        "ModelPublisherRoleArn",
+        "KeysTableName",
+        "UsageTableName",
+        "CountersTableName",
+        "AdminRoleArn",
+        "DashboardName",
+        "AlarmTopicArn",
+    }
     assert outputs["ModelBucketName"]["Value"] == {"Ref": _model_bucket_id(synthesized)}
     assert outputs["ModelKeyArn"]["Value"] == {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
     assert synthesized.resources[_publisher_role_id(synthesized)]["Type"] == "AWS::IAM::Role"
@@ -447,6 +501,7 @@ def test_function_may_unwrap_data_keys_with_the_envelope_key_only(synthesized: S
     assert {json.dumps(s["Resource"]) for s in kms} <= {
         json.dumps(model_key_arn),
         json.dumps({"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]}),
+        json.dumps({"Fn::GetAtt": [_metering_key_id(synthesized), "Arn"]}),  # through DynamoDB only
     }
 
 
@@ -544,12 +599,21 @@ def test_publisher_role_statements(synthesized: Synthesized) -> None:
 
 def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synthesized) -> None:
     publisher = _publisher_role_id(synthesized)
+    metering_key_arn = {"Fn::GetAtt": [_metering_key_id(synthesized), "Arn"]}
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         if {"Ref": publisher} in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = set(_as_list(statement["Action"]))
-            assert not actions & {"s3:PutObject", "s3:DeleteObject", "kms:Encrypt", "kms:GenerateDataKey"}, statement
+            assert not actions & {"s3:PutObject", "s3:DeleteObject", "kms:Encrypt"}, statement
+            if "kms:GenerateDataKey" in actions:
+                # The metering tables' key, used by DynamoDB on the caller's behalf: no data key reaches anyone.
+                assert statement["Resource"] == metering_key_arn, statement
+                assert statement["Condition"] == {
+                    "StringEquals": {
+                        "kms:ViaService": {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+                    }
+                }
 
 
 def test_only_xray_is_granted_on_every_resource(synthesized: Synthesized) -> None:
