@@ -2,7 +2,8 @@
 
 ``authenticate`` turns the presented key into a ``Caller`` (keys are cached for ``key_cache_s``: revoking,
 rotating or expiring a key takes effect within that time); ``admit`` applies the plan's request rate (a token
-bucket per key, in this process; API Gateway's usage plans throttle at the edge first) and refuses a tenant
+bucket per key, in this process: on Lambda each warm container holds its own buckets, so a key's rate is
+enforced per container; the stage throttle of API Gateway bounds the total at the edge) and refuses a tenant
 already known to be over its monthly quota; ``settle`` charges the quota and writes the usage record once the
 answer is known, before it is sent.
 
