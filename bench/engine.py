@@ -32,8 +32,12 @@ def handler_file(domain: str) -> Path:
 
 
 def handler_env(store: Path, domain: str) -> dict[str, str]:
-    """The environment a domain's function sets (see functions/<domain>/Dockerfile)."""
-    return {"AIMASS_MODEL_STORE": str(store), "AIMASS_DOMAINS": json.dumps([domain])}
+    """The environment a domain's function sets (see functions/<domain>/Dockerfile).
+
+    Metering off: this bench measures the serving stack over the raw engine; what keys and usage records add
+    is bench/metering.py's to measure.
+    """
+    return {"AIMASS_MODEL_STORE": str(store), "AIMASS_DOMAINS": json.dumps([domain]), "AIMASS_METERING": "off"}
 
 
 def find_model(store: Path, workload: Workload[Any]) -> ModelArtifact:

@@ -158,7 +158,9 @@ def free_port() -> int:
 def local_server(store: Path, *, domains: Sequence[str] = ("rl",)) -> Iterator[str]:
     """Run ``aimass serve`` over ``store`` on a free port until the block ends; yield its base URL."""
     port = free_port()
-    env = {**os.environ, "AIMASS_DOMAINS": json.dumps(list(domains))}
+    # Metering off: this server lives for one evaluation on a private port, and 50,000 steps would otherwise
+    # meet the default plan's rate limit. What is measured is the policy answering through the HTTP API.
+    env = {**os.environ, "AIMASS_DOMAINS": json.dumps(list(domains)), "AIMASS_METERING": "off"}
     command = [sys.executable, "-m", "aimass.cli", "serve", "--store", str(store), "--port", str(port)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
