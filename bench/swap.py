@@ -72,7 +72,7 @@ def measure(domain: str, store_root: Path) -> dict[str, Any]:
     source = find_model(store_root, workload).directory
     with tempfile.TemporaryDirectory(prefix="aimass-swap-") as scratch:
         store, name = two_versions(source, Path(scratch))
-        settings = Settings(model_store=Path(scratch), domains=(domain,), alias_check_s=INTERVAL_S)
+        settings = Settings(model_store=Path(scratch), domains=(domain,), alias_check_s=INTERVAL_S, metering="off")
         registry = load_models(settings)
         handler = Mangum(build_app(settings, in_lambda=True, registry=registry), lifespan="off")
         manifest = registry.get(name).manifest
