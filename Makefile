@@ -65,6 +65,7 @@ check: lint typecheck test
 
 bench: models
 	$(BIN)/python bench/run.py --store $(STORE)
+	$(BIN)/python bench/sizing.py --store $(STORE)
 
 payload: models
 	for dockerfile in functions/*/Dockerfile; do \
