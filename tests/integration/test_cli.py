@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EVENTS, ROOT
 from tests.tiny_models import TINY_TEXT
 
@@ -50,3 +52,21 @@ def test_models_build_refuses_unknown_domains_and_lists_the_store(tiny_store: Pa
     assert listed.returncode == 0 and TINY_TEXT in listed.stdout
     verified = aimass("models", "verify", TINY_TEXT, "--store", str(tiny_store))
     assert verified.returncode == 0 and "verified" in verified.stdout
+
+
+def test_invoke_adds_an_api_key_to_a_recorded_event(
+    tiny_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIMASS_METERING", "sqlite")
+    monkeypatch.setenv("AIMASS_STATE_DIR", str(tmp_path / "state"))
+    event = tmp_path / "event.json"
+    event.write_text((EVENTS / "apigw_rest_v1_text_infer.json").read_text().replace("all-minilm-l6-v2", TINY_TEXT))
+    created = aimass("keys", "create", "--tenant", "acme", "--scopes", "invoke")
+    assert created.returncode == 0, created.stderr
+    key = next(word for word in created.stdout.split() if word.startswith("am_"))
+
+    refused = aimass("invoke", "text", str(event), "--store", str(tiny_store))
+    assert refused.returncode == 1 and json.loads(refused.stdout)["statusCode"] == 401
+    served = aimass("invoke", "text", str(event), "--store", str(tiny_store), "--key", key)
+    assert served.returncode == 0, served.stdout
+    assert json.loads(json.loads(served.stdout)["body"])["model_name"] == TINY_TEXT
