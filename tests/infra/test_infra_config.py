@@ -194,7 +194,7 @@ def test_every_function_directory_has_a_valid_function_toml() -> None:
 
 def test_text_function_settings() -> None:
     text = discover_functions(REPO_ROOT, ServingConfig())["text"].settings
-    assert (text.memory_mb, text.timeout_s, text.architecture) == (3008, 29, "x86_64")
+    assert (text.memory_mb, text.timeout_s, text.architecture) == (3538, 29, "x86_64")
     assert text.routes == ("/v1/embeddings",)
     assert text.reserved_concurrency is None
     # 3,008 MB buys about 1.7 vCPU: two intra-op threads.

@@ -174,7 +174,7 @@ def test_text_function_properties(synthesized: Synthesized) -> None:
         "AWS::Lambda::Function",
         {
             "PackageType": "Image",
-            "MemorySize": 3008,
+            "MemorySize": 3538,
             "Timeout": 29,
             "Architectures": ["x86_64"],
             "Environment": {

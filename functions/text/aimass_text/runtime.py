@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tokenizers import Tokenizer
 
+from aimass.batching import in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
@@ -52,17 +53,23 @@ class TextEmbeddingRuntime(ModelRuntime):
 
     def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
         texts = self._texts(inputs[self.text_input])
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
-        if self.needs_token_types:  # graphs exported without it make the zeros themselves
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        (embeddings,) = self.session.run([self.engine_output], {name: feeds[name] for name in self.feeds})
-        return Prediction(
-            outputs={self.served_output: embeddings},
-            usage={"prompt_tokens": int(mask.sum())},
-        )
+        tokens = 0
+
+        def embed(chunk: list[str]) -> Tensor:
+            # Each chunk is padded to its own longest text: no row pays for a long one elsewhere in the request.
+            nonlocal tokens
+            encodings = self.tokenizer.encode_batch(chunk)
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+            if self.needs_token_types:  # graphs exported without it make the zeros themselves
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            tokens += int(mask.sum())
+            (embeddings,) = self.session.run([self.engine_output], {name: feeds[name] for name in self.feeds})
+            return embeddings  # type: ignore[no-any-return]
+
+        embeddings = in_chunks(texts, embed)
+        return Prediction(outputs={self.served_output: embeddings}, usage={"prompt_tokens": tokens})
 
     def _texts(self, tensor: Tensor) -> list[str]:
         texts = []

@@ -9,6 +9,7 @@ import numpy.typing as npt
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aimass.batching import in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
@@ -99,5 +100,8 @@ class ImageClassificationRuntime(ModelRuntime):
                 yield Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
 
     def _run(self, images: Iterator[Image.Image]) -> npt.NDArray[np.float32]:
-        (logits,) = self.session.run([self.logits], {self.fed: network_input(images, self.pre)})
-        return logits  # type: ignore[no-any-return]
+        def classify(chunk: list[Image.Image]) -> npt.NDArray[np.float32]:
+            (logits,) = self.session.run([self.logits], {self.fed: network_input(iter(chunk), self.pre)})
+            return logits  # type: ignore[no-any-return]
+
+        return in_chunks(images, classify)
