@@ -153,61 +153,42 @@ class ServingStack(Stack):
             latency_alarm_ms=config.latency_alarm_ms,
         )
 
-        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API stage")
-        CfnOutput(
-            self,
-            "ModelBucketName",
-            value=self.models.bucket.bucket_name,
-            description="Bucket the built models are published to",
-        )
-        CfnOutput(
-            self,
-            "ModelKeyArn",
-            value=self.model_key.key.key_arn,
-            description="KMS key wrapping the data keys of encrypted models (aimass models encrypt --kms-key-id)",
-        )
-        CfnOutput(
-            self,
-            "ModelPublisherRoleArn",
-            value=self.publisher.role_arn,
-            description="Role to assume for aimass models publish/promote/rollback/canary/encrypt",
-        )
-        CfnOutput(
-            self,
-            "KeysTableName",
-            value=self.metering.keys.table_name,
-            description="DynamoDB table of API keys (AIMASS_KEYS_TABLE for aimass keys)",
-        )
-        CfnOutput(
-            self,
-            "UsageTableName",
-            value=self.metering.usage.table_name,
-            description="DynamoDB table of usage records (AIMASS_USAGE_TABLE for aimass usage report)",
-        )
-        CfnOutput(
-            self,
-            "CountersTableName",
-            value=self.metering.counters.table_name,
-            description="DynamoDB table of monthly quota counters (AIMASS_COUNTERS_TABLE)",
-        )
-        CfnOutput(
-            self,
-            "AdminRoleArn",
-            value=self.admin.role_arn,
-            description="Role to assume for aimass keys create/list/revoke/rotate and aimass usage report",
-        )
-        CfnOutput(
-            self,
-            "DashboardName",
-            value=self.monitoring.dashboard.dashboard_name,
-            description="CloudWatch dashboard of the API and every function",
-        )
-        CfnOutput(
-            self,
-            "AlarmTopicArn",
-            value=self.monitoring.topic.topic_arn,
-            description="SNS topic the alarms notify: subscribe to it",
-        )
+        # The stack's outputs: what operators and the CLI need after a deploy.
+        outputs = {
+            "ApiUrl": (self.api.url, "Base URL of the API stage"),
+            "ModelBucketName": (self.models.bucket.bucket_name, "Bucket the built models are published to"),
+            "ModelKeyArn": (
+                self.model_key.key.key_arn,
+                "KMS key wrapping the data keys of encrypted models (aimass models encrypt --kms-key-id)",
+            ),
+            "ModelPublisherRoleArn": (
+                self.publisher.role_arn,
+                "Role to assume for aimass models publish/promote/rollback/canary/encrypt",
+            ),
+            "KeysTableName": (
+                self.metering.keys.table_name,
+                "DynamoDB table of API keys (AIMASS_KEYS_TABLE for aimass keys)",
+            ),
+            "UsageTableName": (
+                self.metering.usage.table_name,
+                "DynamoDB table of usage records (AIMASS_USAGE_TABLE for aimass usage report)",
+            ),
+            "CountersTableName": (
+                self.metering.counters.table_name,
+                "DynamoDB table of monthly quota counters (AIMASS_COUNTERS_TABLE)",
+            ),
+            "AdminRoleArn": (
+                self.admin.role_arn,
+                "Role to assume for aimass keys create/list/revoke/rotate and aimass usage report",
+            ),
+            "DashboardName": (
+                self.monitoring.dashboard.dashboard_name,
+                "CloudWatch dashboard of the API and every function",
+            ),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic the alarms notify: subscribe to it"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
 
     def _publisher_role(self) -> iam.Role:
         """The role operators and CI assume to publish and manage models: the whole bucket and the envelope key."""
