@@ -76,40 +76,14 @@ class ModelRegistry:
     # --- loading -------------------------------------------------------------------------------
 
     def load_all(self) -> None:
-        """Load each model's serving version (its ``production`` alias, else its newest version)."""
-        for name in self.store.model_names():
-            try:
-                versions = self.store.versions(name)
-                aliases = self.store.aliases(name)
-            except AimassError as exc:
-                log.error("cannot read model '%s' from the store: %s", name, exc.message)
-                continue
-            version = aliases.serving(versions)
-            if version is None or not self.wants(name, version):
-                continue
-            try:
-                runtime = self.prepare(name, version)
-            except AimassError as exc:
-                # A bad model must not take the healthy ones down with it: record why and serve the rest.
-                log.error("not serving model '%s' version %s: %s", name, version, exc.message)
-                self.reject(name, version, exc.message)
-                continue
-            if runtime is not None:
-                self.install(runtime)
-                self.route(name, version)
-                if aliases.canary is not None and aliases.canary in versions:
-                    self._load_canary(name, aliases.canary, aliases.canary_percent)
+        """Load each model's serving version (its ``production`` alias, else its newest) and any canary.
 
-    def _load_canary(self, name: str, version: str, percent: int) -> None:
-        try:
-            runtime = self.prepare(name, version)
-        except AimassError as exc:
-            log.error("not serving canary '%s' version %s: %s", name, version, exc.message)
-            self.reject(name, version, exc.message)
-            return
-        if runtime is not None:
-            self.install(runtime)
-            self.route(name, self._models[name].serving or version, canary=version, canary_percent=percent)
+        The very check a running process repeats to follow its aliases (``aimass.updater``), run once: a
+        start is an update from nothing. A bad model is recorded as rejected and the healthy ones serve.
+        """
+        from aimass.updater import ModelUpdater  # the updater drives the registry; imported here, not above
+
+        ModelUpdater(self, interval_s=0).check()
 
     def wants(self, name: str, version: str) -> bool:
         """Is this model this process's to serve? Read from the manifest alone: nothing else is fetched."""
