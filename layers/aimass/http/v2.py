@@ -72,10 +72,10 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], responses=_ERRORS)
 
     def metadata(name: str, version: str | None = None) -> ModelMetadata:
-        # Unpinned: the serving version's metadata (never the canary's, which only some requests get).
-        runtime = registry.get(name, version or registry.serving(name)[0])
-        described = describe(runtime.manifest, registry.loaded_versions(name))
         serving, canary, percent = registry.serving(name)
+        # Unpinned: the serving version's metadata (never the canary's, which only some requests get).
+        runtime = registry.get(name, version or serving)
+        described = describe(runtime.manifest, registry.loaded_versions(name))
         parameters: dict[str, Any] = {**(described.parameters or {}), "serving_version": serving or ""}
         if canary is not None:
             parameters.update(canary_version=canary, canary_percent=percent)
