@@ -13,8 +13,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from aimass.manifest import FileEntry, ModelManifest
     from aimass.registry import ModelRegistry
     from aimass.settings import Settings
+    from aimass.store import Unsealer
 
 
 def configure_logging() -> None:
@@ -24,16 +26,33 @@ def configure_logging() -> None:
     logging.getLogger("mangum.http").setLevel(logging.WARNING)
 
 
+class _LazyUnsealer:
+    """The envelope unsealer, imported with its cipher library when an encrypted version is first opened.
+
+    Most processes never open one, and every import counts in a cold start.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._unsealer: Unsealer | None = None
+
+    def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes:
+        if self._unsealer is None:
+            from aimass.sealing import unsealer_from_settings
+
+            self._unsealer = unsealer_from_settings(self._settings)
+        return self._unsealer.open(manifest, entry, sealed)
+
+
 def load_models(settings: Settings) -> ModelRegistry:
     """The store the settings name (local directory or S3), and every model of this process's domains loaded."""
     from aimass.registry import ModelRegistry
-    from aimass.sealing import unsealer_from_settings
     from aimass.session import SessionFactory
     from aimass.stores import open_store
     from aimass.validation import validate
 
     registry = ModelRegistry(
-        open_store(settings, unsealer=unsealer_from_settings(settings)),
+        open_store(settings, unsealer=_LazyUnsealer(settings)),
         SessionFactory(settings),
         domains=settings.domains,
         validate=validate,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -18,7 +19,6 @@ from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.metering.service import MeteringService
-from aimass.observability import LocalObserver, Observer, metrics_route, observer_for
 from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
@@ -26,6 +26,9 @@ from aimass.protocol.v2_dataplane import DataPlane
 from aimass.registry import ModelRegistry
 from aimass.settings import Settings, get_settings
 from aimass.updater import ModelUpdater
+
+if TYPE_CHECKING:
+    from aimass.observability import Observer
 
 DESCRIPTION = """Trained models behind one API.
 
@@ -85,8 +88,11 @@ def create_app(
         app.include_router(admin_router(metering.keys, settings))
         app.include_router(usage_router(metering.usage, settings))
         app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
-    if isinstance(observer, LocalObserver):
-        app.router.routes.append(metrics_route(observer))
+    if observer is not None:
+        from aimass.observability import LocalObserver, metrics_route
+
+        if isinstance(observer, LocalObserver):
+            app.router.routes.append(metrics_route(observer))
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
@@ -113,8 +119,15 @@ def build_app(
         updater=updater,
         in_lambda=in_lambda,
         metering=metering,
-        observer=observer_for(settings, in_lambda=in_lambda) if metering is not None else None,
+        observer=_observer(settings, in_lambda) if metering is not None else None,
     )
+
+
+def _observer(settings: Settings, in_lambda: bool) -> Observer:
+    # Imported here: Powertools is for the processes that meter requests, not every cold start.
+    from aimass.observability import observer_for
+
+    return observer_for(settings, in_lambda=in_lambda)
 
 
 def metering_from_settings(settings: Settings) -> MeteringService | None:
