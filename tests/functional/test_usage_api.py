@@ -20,7 +20,7 @@ from starlette.responses import Response
 from aimass.http.errors import install_error_handlers
 from aimass.http.usage import usage_router
 from aimass.metering.keys import Caller
-from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
+from aimass.metering.usage import Settled, Unavailable, UsageRecord, UsageStore
 from aimass.metering.usage_stores import SqliteUsageStore
 from aimass.settings import Settings
 
@@ -192,6 +192,9 @@ def test_bad_parameters_are_refused_by_name(client: TestClient, params: dict[str
 
 class DownStore:
     def record(self, usage: UsageRecord) -> bool:
+        raise Unavailable("DynamoDB table aimass-usage: Could not connect to the endpoint URL")
+
+    def record_billed(self, usage: UsageRecord, subject: str, limit: int) -> Settled:
         raise Unavailable("DynamoDB table aimass-usage: Could not connect to the endpoint URL")
 
     def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:

@@ -110,7 +110,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     create_tables(client)
     return Backend(
         "dynamodb",
-        DynamoUsageStore(client, USAGE_TABLE, page_size=7),
+        DynamoUsageStore(client, USAGE_TABLE, counters_table=COUNTERS_TABLE, page_size=7),
         DynamoQuotaCounter(client, COUNTERS_TABLE),
         lambda: DynamoQuotaCounter(server.client("dynamodb"), COUNTERS_TABLE),
     )
@@ -386,3 +386,33 @@ def test_open_usage_opens_the_backend_the_settings_name(tmp_path: Path, aws_envi
     assert isinstance(off_store, NoUsageStore) and isinstance(off_counter, NoQuotaCounter)
     assert off_store.record(record(1)) and list(off_store.query(T0, T0 + timedelta(days=1))) == []
     assert off_counter.charge("acme", PERIOD, 10**9, 1) and off_counter.used("acme", PERIOD) == 0
+
+
+# --- A billed record and its charge, as one step ------------------------------------------------------------
+
+
+def test_a_billed_record_and_its_charge_are_written_together(backend: Backend) -> None:
+    period = T0.strftime("%Y-%m")
+    assert backend.store.record_billed(record(1, units=40), "acme", 100) == "recorded"
+    assert backend.counter.used("acme", period) == 40
+    # The same request again (a retried invocation): nothing more is recorded or charged.
+    assert backend.store.record_billed(record(1, units=40), "acme", 100) == "duplicate"
+    assert backend.counter.used("acme", period) == 40
+    # Over the quota: neither the record nor the charge is written.
+    assert backend.store.record_billed(record(2, units=70), "acme", 100) == "over_quota"
+    assert backend.counter.used("acme", period) == 40
+    window = backend.store.query(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [r.request_id for r in window] == ["req-000001"]
+
+
+def test_concurrent_billed_records_never_pass_the_quota(backend: Backend) -> None:
+    period, limit = T0.strftime("%Y-%m"), 1000
+    rng = random.Random(5)
+    records = [record(n, units=rng.randint(1, 9)) for n in range(300)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(lambda r: backend.store.record_billed(r, "acme", limit), records))
+    accepted = [r for r, outcome in zip(records, outcomes, strict=True) if outcome == "recorded"]
+    stored = list(backend.store.query(T0 - timedelta(hours=1), T0 + timedelta(hours=1)))
+    assert sorted(r.request_id for r in stored) == sorted(r.request_id for r in accepted)
+    assert backend.counter.used("acme", period) == sum(r.units for r in accepted) <= limit
+    assert set(outcomes) <= {"recorded", "over_quota"} and "over_quota" in outcomes

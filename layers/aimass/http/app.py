@@ -137,7 +137,7 @@ def metering_from_settings(settings: Settings) -> MeteringService | None:
     from aimass.metering.key_stores import open_key_store
     from aimass.metering.usage_stores import open_usage
 
-    usage, quota = open_usage(settings)
+    usage, _ = open_usage(settings)  # quota counters are charged with the record (UsageStore.record_billed)
     # Lambda states the function's configured memory; the usage record carries it (0 locally).
     memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0"))
-    return MeteringService(open_key_store(settings), usage, quota, settings, memory_mb=memory_mb)
+    return MeteringService(open_key_store(settings), usage, settings, memory_mb=memory_mb)

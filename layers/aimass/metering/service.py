@@ -13,8 +13,8 @@ client retries. (Buffering records to flush later would keep serving through an 
 the flush would lose them, and a lost record is revenue nobody can reconcile.)
 
 Exactly once: a usage record is keyed by its metering id, API Gateway's request id on AWS (the same for a
-retried invocation of one request) or an id this process draws. A record that already exists is a retry:
-its quota charge is refunded, so the units count once.
+retried invocation of one request) or an id this process draws. The record and its quota charge are written
+as one atomic step (``UsageStore.record_billed``): a retry finds its record there and charges nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from aimass.errors import AimassError, Forbidden, QuotaExceeded, RateLimited, ServiceUnavailable, Unauthorized
 from aimass.metering.keys import ApiKey, Caller, KeyStore, Scope, matches, parse
 from aimass.metering.meter import Metered
-from aimass.metering.usage import QuotaCounter, Unavailable, UsageRecord, UsageStore
+from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.metering")
@@ -73,13 +73,12 @@ class MeteringService:
         self,
         keys: KeyStore,
         usage: UsageStore,
-        quota: QuotaCounter,
         settings: Settings,
         *,
         memory_mb: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.keys, self.usage, self.quota = keys, usage, quota
+        self.keys, self.usage = keys, usage
         self.settings = settings
         self.memory_mb = memory_mb
         self._clock = clock
@@ -173,26 +172,25 @@ class MeteringService:
     ) -> UsageRecord:
         """Charge the quota and write the record; raise QuotaExceeded (nothing billed) or ServiceUnavailable."""
         billed = metered is not None and 200 <= status < 400
-        refused: QuotaExceeded | None = None
-        period, limit = month_of(at), self.settings.plans[caller.plan].monthly_units
-        units = metered.units if metered is not None else 0
+        record = self._record(metering_id, caller, route, at, status, metered, total_ms, billed)
         try:
-            if billed and not self.quota.charge(caller.tenant, period, units, limit):
-                with self._lock:
-                    self._exhausted[caller.tenant] = period
-                refused, billed, status = self._over_quota(caller, at), False, 429
-            record = self._record(metering_id, caller, route, at, status, metered, total_ms, billed)
-            if not self.usage.record(record) and billed:
-                # A retried invocation of a request already recorded: its units were counted the first time.
-                self.quota.charge(caller.tenant, period, -units, limit)
+            if not billed:
+                self.usage.record(record)
+                return record
+            limit = self.settings.plans[caller.plan].monthly_units
+            # The record and the charge are one atomic step: a retried request (same gateway id) is neither
+            # recorded nor charged twice, and a refused charge leaves no billed record behind.
+            if self.usage.record_billed(record, caller.tenant, limit) != "over_quota":
+                return record
+            with self._lock:
+                self._exhausted[caller.tenant] = month_of(at)
+            self.usage.record(self._record(metering_id, caller, route, at, 429, metered, total_ms, False))
         except Unavailable as exc:
             log.error("usage store unavailable; refusing request %s: %s", metering_id, exc)
             raise ServiceUnavailable(
                 "usage metering is unavailable; the request was not served or billed, retry shortly"
             ) from None
-        if refused is not None:
-            raise refused
-        return record
+        raise self._over_quota(caller, at)
 
     def record_refusal(self, *, metering_id: str, caller: Caller, route: str, at: datetime, error: AimassError) -> None:
         """A known caller refused before reaching a model (scope, rate, quota): recorded, not billed."""

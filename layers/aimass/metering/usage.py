@@ -11,8 +11,8 @@ so concurrent requests can never push a counter past its quota.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,9 +39,27 @@ class UsageRecord(BaseModel):
     billed: bool  # False for client errors (4xx) and server errors (5xx)
 
 
+Settled = Literal["recorded", "duplicate", "over_quota"]
+
+
+def period_of(at: datetime) -> str:
+    """The quota period a time falls in: its calendar month, UTC (``YYYY-MM``)."""
+    return at.astimezone(UTC).strftime("%Y-%m") if at.tzinfo else at.strftime("%Y-%m")
+
+
 class UsageStore(Protocol):
     def record(self, usage: UsageRecord) -> bool:
         """Write the record unless one with its request id exists; True if this call wrote it."""
+        ...
+
+    def record_billed(self, usage: UsageRecord, subject: str, limit: int) -> Settled:
+        """Write a billed record and charge its units to ``subject``'s counter for its month, as one step.
+
+        Both happen or neither: ``duplicate`` when a record with its request id exists (a retried request,
+        already counted: nothing is charged again), ``over_quota`` when the units would take the counter past
+        ``limit`` (nothing is written), else ``recorded``. One SQLite transaction locally; one DynamoDB
+        transaction on AWS, whose client token also makes a retried call (a lost response) apply once.
+        """
         ...
 
     def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:

@@ -15,19 +15,22 @@ sort as the times they name, in both backends.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aimass.metering.usage import QuotaCounter, Unavailable, UsageRecord, UsageStore
+from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore, period_of
 from aimass.settings import Settings
+
+T = TypeVar("T")
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 TENANT_AT_INDEX = "tenant-at-index"
@@ -125,6 +128,22 @@ class _Database:
                 raise Unavailable(f"metering database {self.path}: {exc}") from exc
         return rowcount
 
+    def transact(self, body: Callable[[sqlite3.Connection], tuple[bool, T]]) -> T:
+        """Run ``body`` in one write transaction; it returns (commit?, result): False rolls everything back."""
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    commit, result = body(self._connection)
+                    self._connection.execute("COMMIT" if commit else "ROLLBACK")
+                except BaseException:
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise Unavailable(f"metering database {self.path}: {exc}") from exc
+        return result
+
     def read(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
         with self._lock:
             try:
@@ -137,15 +156,35 @@ class _Database:
             self._connection.close()
 
 
+def _insert(usage: UsageRecord) -> tuple[str, tuple[Any, ...]]:
+    values = usage.model_dump()
+    values["at"] = stamp(usage.at)
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    sql = f"INSERT OR IGNORE INTO usage_records ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+    return sql, tuple(values[column] for column in _COLUMNS)
+
+
 class SqliteUsageStore(_Database):
     """Usage records in the ``usage_records`` table of the local metering database (``<state_dir>/metering.db``)."""
 
     def record(self, usage: UsageRecord) -> bool:
-        values = usage.model_dump()
-        values["at"] = stamp(usage.at)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        sql = f"INSERT OR IGNORE INTO usage_records ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
-        return self.write([(sql, tuple(values[column] for column in _COLUMNS))]) == 1
+        return self.write([_insert(usage)]) == 1
+
+    def record_billed(self, usage: UsageRecord, subject: str, limit: int) -> Settled:
+        # The record and the counter share the database: one transaction writes both or neither.
+        key = (subject, period_of(usage.at))
+
+        def settle(db: sqlite3.Connection) -> tuple[bool, Settled]:
+            if db.execute(*_insert(usage)).rowcount != 1:
+                return False, "duplicate"
+            db.execute("INSERT OR IGNORE INTO quota_counters (subject, period, used) VALUES (?, ?, 0)", key)
+            charged = db.execute(
+                "UPDATE quota_counters SET used = used + ? WHERE subject = ? AND period = ? AND used + ? <= ?",
+                (usage.units, *key, usage.units, limit),
+            ).rowcount
+            return (True, "recorded") if charged == 1 else (False, "over_quota")
+
+        return self.transact(settle)
 
     def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:
         # Read whole, then yield: the lock is never held across the caller's iteration.
@@ -256,6 +295,11 @@ def _record(item: Mapping[str, Mapping[str, Any]]) -> UsageRecord:
     return UsageRecord.model_validate(values)
 
 
+def _token(request_id: str) -> str:
+    """A transaction's client token (at most 36 characters) for a request id of any length."""
+    return request_id if len(request_id) <= 36 else hashlib.sha256(request_id.encode()).hexdigest()[:36]
+
+
 def _refused(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
@@ -276,11 +320,46 @@ class DynamoUsageStore:
     the administrator's and the monthly reporting path, never a request's.
     """
 
-    def __init__(self, client: Any, table: str, *, page_size: int | None = None) -> None:
+    def __init__(
+        self, client: Any, table: str, *, counters_table: str = "aimass-counters", page_size: int | None = None
+    ) -> None:
         self.client = client
         self.table = table
+        self.counters_table = counters_table
         # Items per Query or Scan call (``Limit``); DynamoDB ends a page at 1 MB whatever it is.
         self.page_size = page_size
+
+    def record_billed(self, usage: UsageRecord, subject: str, limit: int) -> Settled:
+        if usage.units > limit:
+            return "over_quota"  # the counter's condition admits any charge to an absent counter
+        charge = {
+            "TableName": self.counters_table,
+            "Key": {"subject": {"S": subject}, "period": {"S": period_of(usage.at)}},
+            "UpdateExpression": "ADD #used :units",
+            "ConditionExpression": "attribute_not_exists(#used) OR #used <= :room",
+            "ExpressionAttributeNames": {"#used": "used"},
+            "ExpressionAttributeValues": {":units": {"N": str(usage.units)}, ":room": {"N": str(limit - usage.units)}},
+        }
+        put = {"TableName": self.table, "Item": _item(usage), "ConditionExpression": "attribute_not_exists(request_id)"}
+        try:
+            # The token makes botocore's retry of a call whose answer was lost apply once (for ten minutes).
+            self.client.transact_write_items(
+                TransactItems=[{"Put": put}, {"Update": charge}], ClientRequestToken=_token(usage.request_id)
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "IdempotentParameterMismatchException":
+                return "duplicate"  # the same request settled before, with other timings
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return "duplicate"
+                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                    return "over_quota"
+            raise _unavailable(self.table, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(self.table, exc) from exc
+        return "recorded"
 
     def record(self, usage: UsageRecord) -> bool:
         try:
@@ -391,6 +470,9 @@ class NoUsageStore:
     def record(self, usage: UsageRecord) -> bool:
         return True
 
+    def record_billed(self, usage: UsageRecord, subject: str, limit: int) -> Settled:
+        return "recorded"
+
     def query(self, start: datetime, end: datetime, tenant: str | None = None) -> Iterator[UsageRecord]:
         return iter(())
 
@@ -426,5 +508,6 @@ def open_usage(settings: Settings, *, client: Any = None) -> tuple[UsageStore, Q
         return SqliteUsageStore(path), SqliteQuotaCounter(path)
     if settings.metering == "dynamodb":
         client = client or dynamodb_client(settings.aws_endpoint_url)
-        return DynamoUsageStore(client, settings.usage_table), DynamoQuotaCounter(client, settings.counters_table)
+        usage = DynamoUsageStore(client, settings.usage_table, counters_table=settings.counters_table)
+        return usage, DynamoQuotaCounter(client, settings.counters_table)
     return NoUsageStore(), NoQuotaCounter()
