@@ -165,6 +165,21 @@ def test_end_time_defaults_to_now(client: TestClient) -> None:
     assert len(response.json()["data"]) == 1  # one day-long bucket, cut at now
 
 
+def test_buckets_come_in_pages(client: TestClient) -> None:
+    whole = usage(client, ACME, bucket_width="1h", limit="24").json()
+    pages, cursor = [], None
+    while True:
+        params = {"bucket_width": "1h", "limit": "10", **({"page": cursor} if cursor else {})}
+        page = usage(client, ACME, **params).json()
+        pages.append(page)
+        if not page["has_more"]:
+            break
+        cursor = page["next_page"]
+    assert [len(page["data"]) for page in pages] == [10, 10, 4] and pages[-1]["next_page"] is None
+    assert [bucket for page in pages for bucket in page["data"]] == whole["data"]
+    assert pages[1]["data"][0]["start_time"] == int(pages[0]["next_page"])
+
+
 @pytest.mark.parametrize(
     ("params", "param", "says"),
     [
@@ -178,6 +193,9 @@ def test_end_time_defaults_to_now(client: TestClient) -> None:
         ({"bucket_width": "1m", "end_time": DAY_END + 60}, "end_time", "spans 1441 buckets of 1m; at most 1440"),
         ({"bucket_width": "1h", "end_time": START + 32 * 86400}, "end_time", "spans 768 buckets of 1h"),
         ({"tenant": "Not A Tenant"}, "tenant", "tenant must be a tenant name"),
+        ({"limit": "0"}, "limit", "limit must be between 1 and 31 for bucket_width 1d, got 0"),
+        ({"limit": "ten"}, "limit", "limit must be an integer, got 'ten'"),
+        ({"page": "12345"}, "page", "page '12345' is not a next_page of this range"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(client: TestClient, params: dict[str, Any], param: str, says: str) -> None:

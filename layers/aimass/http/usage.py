@@ -4,8 +4,8 @@
 
 A caller (``request.state.caller``, set by the metering middleware once its key checks out) sees its own
 tenant's usage only. ``tenant=<name>`` reads another tenant's and ``tenant=*`` every tenant's: both need
-a key with the ``admin`` scope. The answer is one page of every bucket of the range (``has_more`` is
-always false); a range of more buckets than ``aimass.metering.reports.MAX_BUCKETS`` is refused.
+a key with the ``admin`` scope. The buckets come in pages (``limit``, ``page`` = the previous answer's
+``next_page``); a range of more buckets than ``aimass.metering.reports.MAX_BUCKETS`` is refused.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ EVERY_TENANT = "*"
 # ``key`` is this API's short name for OpenAI's ``api_key_id``.
 _GROUP_NAMES = {"key": "api_key_id", **{name: name for name in GROUPS}}
 _LATEST = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime holds
+# Buckets per page by width, (default, most): OpenAI's usage API's.
+_PAGE_SIZES = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 _ERROR = {
     "description": "error",
     "content": {
@@ -55,6 +57,10 @@ def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
         bucket_width: Annotated[str, Query(description="1m, 1h or 1d")] = "1d",
         group_by: Annotated[list[str] | None, Query(description="model, key (api_key_id), route")] = None,
         tenant: Annotated[str | None, Query(description="another tenant, or * for all (admin keys only)")] = None,
+        limit: Annotated[
+            str | None, Query(description="buckets per page (1d: 7, at most 31; 1h: 24, 168; 1m: 60, 1440)")
+        ] = None,
+        page: Annotated[str | None, Query(description="the next_page of the previous answer")] = None,
     ) -> dict[str, Any]:
         if settings.metering == "off":
             raise NotFound("usage is not recorded: this server runs with metering off (AIMASS_METERING=off)")
@@ -83,7 +89,15 @@ def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
             log.error("usage store unavailable; GET /v1/usage refused: %s", exc)
             raise ServiceUnavailable("usage cannot be read now; retry shortly") from None
         buckets = usage_buckets(records, start, end, bucket_width, grouped)
-        return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
+        size = _limit(limit, bucket_width)
+        first = _page(page, buckets)
+        more = first + size < len(buckets)
+        return {
+            "object": "page",
+            "data": buckets[first : first + size],
+            "has_more": more,
+            "next_page": str(buckets[first + size]["start_time"]) if more else None,
+        }
 
     return router
 
@@ -115,6 +129,29 @@ def _time(raw: str | None, param: str) -> datetime:
 
 def _now() -> datetime:
     return datetime.fromtimestamp(math.ceil(time.time()), UTC)
+
+
+def _limit(raw: str | None, width: str) -> int:
+    default, most = _PAGE_SIZES[width]
+    if raw is None or raw == "":
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        raise InvalidInput(f"limit must be an integer, got {raw!r}", param="limit") from None
+    if not 1 <= size <= most:
+        raise InvalidInput(f"limit must be between 1 and {most} for bucket_width {width}, got {size}", param="limit")
+    return size
+
+
+def _page(raw: str | None, buckets: list[dict[str, Any]]) -> int:
+    """The index of the bucket a ``next_page`` cursor (that bucket's start_time) names."""
+    if raw is None or raw == "":
+        return 0
+    for index, bucket in enumerate(buckets):
+        if str(bucket["start_time"]) == raw:
+            return index
+    raise InvalidInput(f"page {raw!r} is not a next_page of this range and bucket_width", param="page")
 
 
 def _group(name: str) -> str:
