@@ -111,22 +111,14 @@ class _Database:
 
     def write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
         """Run the statements in one write transaction; the row count of the last one."""
-        with self._lock:
-            try:
-                self._connection.execute("BEGIN IMMEDIATE")
-                try:
-                    rowcount = 0
-                    for sql, parameters in statements:
-                        rowcount = self._connection.execute(sql, parameters).rowcount
-                    self._connection.execute("COMMIT")
-                except BaseException:
-                    # SQLite rolls some failures back itself; a second ROLLBACK would hide the first error.
-                    if self._connection.in_transaction:
-                        self._connection.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise Unavailable(f"metering database {self.path}: {exc}") from exc
-        return rowcount
+
+        def run(db: sqlite3.Connection) -> tuple[bool, int]:
+            rowcount = 0
+            for sql, parameters in statements:
+                rowcount = db.execute(sql, parameters).rowcount
+            return True, rowcount
+
+        return self.transact(run)
 
     def transact(self, body: Callable[[sqlite3.Connection], tuple[bool, T]]) -> T:
         """Run ``body`` in one write transaction; it returns (commit?, result): False rolls everything back."""
@@ -137,6 +129,7 @@ class _Database:
                     commit, result = body(self._connection)
                     self._connection.execute("COMMIT" if commit else "ROLLBACK")
                 except BaseException:
+                    # SQLite rolls some failures back itself; a second ROLLBACK would hide the first error.
                     if self._connection.in_transaction:
                         self._connection.execute("ROLLBACK")
                     raise
