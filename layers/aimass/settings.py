@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(
         default=30.0, ge=0, description="how long a checked key is trusted before it is read again (revocation delay)"
     )
+    edge_api_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]{1,32}$",
+        description="the REST API whose usage plans throttle each key at the edge (the stack's RestApiId output): "
+        "creating, rotating and revoking keys then keeps one API Gateway API key per AI Mass key in its plan's usage "
+        "plan; unset, keys live only in the key store",
+    )
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     peers: tuple[PeerSpec, ...] = Field(

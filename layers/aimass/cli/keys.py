@@ -18,11 +18,14 @@ from rich.text import Text
 from aimass.cli.common import console, reported_errors
 from aimass.errors import InvalidInput
 from aimass.metering import key_admin
+from aimass.metering.edge_keys import open_edge_keys
 from aimass.metering.key_stores import open_key_store
 from aimass.metering.keys import ApiKey
 from aimass.settings import Settings
 
-app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list, revoke and rotate API keys, and mirror them at API Gateway (sync-edge).", no_args_is_help=True
+)
 
 _DURATION = re.compile(r"^(?P<amount>\d+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -45,6 +48,7 @@ def create(
         issued = key_admin.create_key(
             open_key_store(settings), tenant=tenant, scopes=scopes.split(","), plan=plan, plans=settings.plans,
             expires_at=None if expires is None else expires_at(expires, now), description=description, now=now,
+            edge=open_edge_keys(settings),
         )  # fmt: skip
     _print_issued(issued.clear_text, issued.key)
 
@@ -72,8 +76,8 @@ def list_(tenant: Annotated[str | None, typer.Option("--tenant", help="only this
 def revoke(key_id: Annotated[str, typer.Argument(help="the key id (12 hex digits), as `keys list` shows")]) -> None:
     """Revoke a key now (a key revoked earlier keeps its time)."""
     with reported_errors():
-        now = datetime.now(UTC)
-        key = key_admin.revoke_key(open_key_store(Settings()), key_id, now=now)
+        now, settings = datetime.now(UTC), Settings()
+        key = key_admin.revoke_key(open_key_store(settings), key_id, now=now, edge=open_edge_keys(settings))
     assert key.revoked_at is not None
     if key.revoked_at < now:
         console.print(f"key {key.key_id} (tenant {key.tenant}) was already revoked at {_when(key.revoked_at)}")
@@ -90,8 +94,10 @@ def rotate(
 ) -> None:
     """Make a new key like the old one (tenant, scopes, plan, expiry) and end the old one after the grace period."""
     with reported_errors():
-        now = datetime.now(UTC)
-        rotated = key_admin.rotate_key(open_key_store(Settings()), key_id, grace=duration(grace, "grace"), now=now)
+        now, settings = datetime.now(UTC), Settings()
+        rotated = key_admin.rotate_key(
+            open_key_store(settings), key_id, grace=duration(grace, "grace"), now=now, edge=open_edge_keys(settings)
+        )
     _print_issued(rotated.clear_text, rotated.key)
     old = rotated.old
     assert old.revoked_at is not None
@@ -99,6 +105,30 @@ def rotate(
         console.print(f"the old key {old.key_id} no longer works (revoked at {_when(old.revoked_at)})")
     else:
         console.print(f"the old key {old.key_id} keeps working until {_when(old.revoked_at)}")
+
+
+@app.command("sync-edge")
+def sync_edge() -> None:
+    """Make API Gateway's per-key throttling match the key store (AIMASS_EDGE_API_ID: the stack's RestApiId).
+
+    Every valid key gets its edge key in its plan's usage plan; revoked, expired and unknown keys lose theirs.
+    Key changes do this as they happen; run it after deploying a stage whose keys were made before it, or
+    after a change whose edge step failed (the command that failed said so).
+    """
+    with reported_errors():
+        settings = Settings()
+        if settings.edge_api_id is None:
+            raise InvalidInput(
+                "AIMASS_EDGE_API_ID is not set: set it to the stack's RestApiId output to mirror keys at the edge",
+                param="edge_api_id",
+            )
+        synced = key_admin.sync_edge(open_key_store(settings), open_edge_keys(settings), now=datetime.now(UTC))
+    console.print(
+        f"edge of REST API {settings.edge_api_id}: {len(synced.registered)} key(s) registered"
+        + (f" ({', '.join(synced.registered)})" if synced.registered else "")
+        + f", {len(synced.retired)} retired"
+        + (f" ({', '.join(synced.retired)})" if synced.retired else "")
+    )
 
 
 def duration(text: str, field: str) -> timedelta:

@@ -10,6 +10,7 @@ and records never carry it, nor its hash.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aimass.errors import Forbidden
 from aimass.metering import key_admin
+from aimass.metering.edge_keys import EdgeKeys, open_edge_keys
 from aimass.metering.keys import ApiKey, Caller, KeyStore, Scope
 from aimass.settings import Settings
 
@@ -98,16 +100,23 @@ Admin = Annotated[Caller, Depends(admin_caller)]
 
 
 def admin_router(
-    store: KeyStore, settings: Settings, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    store: KeyStore,
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    edge: Callable[[], EdgeKeys] | None = None,
 ) -> APIRouter:
+    """``edge`` opens the API Gateway mirror of the keys, on the first key change (its client is not needed to
+    start a function, so a cold start does not pay for it); by default the one the settings name."""
     router = APIRouter(prefix=PREFIX, tags=["admin"])
+    edge_keys = functools.cache(edge or (lambda: open_edge_keys(settings)))
 
     @router.post("", status_code=status.HTTP_201_CREATED)
     def create_key(body: CreateKey, caller: Admin) -> IssuedKey:
         now = clock()
         issued = key_admin.create_key(
             store, tenant=body.tenant, scopes=body.scopes, plan=body.plan, plans=settings.plans,
-            expires_at=body.expires_at, description=body.description, now=now,
+            expires_at=body.expires_at, description=body.description, now=now, edge=edge_keys(),
         )  # fmt: skip
         log.info("admin key %s (tenant %s) created key %s", caller.key_id, caller.tenant, issued.key.key_id)
         return IssuedKey(api_key=issued.clear_text, key=KeyView.of(issued.key, now))
@@ -120,7 +129,7 @@ def admin_router(
     @router.post("/{key_id}/revoke")
     def revoke_key(key_id: str, caller: Admin) -> KeyView:
         now = clock()
-        key = key_admin.revoke_key(store, key_id, now=now)
+        key = key_admin.revoke_key(store, key_id, now=now, edge=edge_keys())
         log.info("admin key %s (tenant %s) revoked key %s", caller.key_id, caller.tenant, key_id)
         return KeyView.of(key, now)
 
@@ -128,7 +137,7 @@ def admin_router(
     def rotate_key(key_id: str, caller: Admin, body: Annotated[RotateKey | None, Body()] = None) -> RotatedKey:
         now = clock()
         grace = timedelta(seconds=(body or RotateKey()).grace_seconds)
-        rotated = key_admin.rotate_key(store, key_id, grace=grace, now=now)
+        rotated = key_admin.rotate_key(store, key_id, grace=grace, now=now, edge=edge_keys())
         log.info("admin key %s (tenant %s) rotated key %s", caller.key_id, caller.tenant, key_id)
         return RotatedKey(
             api_key=rotated.clear_text, key=KeyView.of(rotated.key, now), old_key=KeyView.of(rotated.old, now)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aimass.errors import AimassError
 from aimass.http.errors import render
+from aimass.metering.key_check import presented_key
 from aimass.metering.keys import Caller
 from aimass.metering.meter import open_meter
 from aimass.metering.service import MeteringService
@@ -36,16 +37,12 @@ PEER_PATHS = frozenset({"/v2/repository/index", "/v1/models"})
 
 
 def _presented_key(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            text: str = value.decode("latin-1")
-            scheme, _, token = text.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        elif name == b"x-api-key" and value:
-            key: str = value.decode("latin-1")
-            return key.strip()
-    return None
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name in (b"authorization", b"x-api-key")
+    }
+    return presented_key(headers)
 
 
 def _gateway_context(scope: Scope) -> dict[str, Any]:

@@ -3,6 +3,11 @@ the admin API: the rules live here, the store only keeps records.
 
 Every function takes ``now`` (UTC, timezone-aware) so the rules are tested without a clock. Wrong values
 raise ``InvalidInput`` naming the field; an unknown key id raises ``NotFound``.
+
+``edge`` mirrors keys at API Gateway (``aimass.metering.edge_keys``; none locally). A new key gets its edge key
+before it is stored, so a key is never issued that the edge would refuse; a revoked key loses its edge key
+after the store has it revoked, so a failure there leaves only a stale edge key, which the authorizer never
+hands out for a revoked key and ``sync_edge`` deletes.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, get_args
 
-from aimass.errors import HTTPRefusal, InvalidInput, NotFound
+from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
+from aimass.metering.edge_keys import EdgeKeys, NoEdge, Synced, sync
 from aimass.metering.keys import TENANT, ApiKey, KeyStore, Scope, new_key, parse
 from aimass.settings import Plan
 
@@ -21,6 +27,7 @@ log = logging.getLogger("aimass.metering")
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 MAX_GRACE = timedelta(days=30)
 MAX_DESCRIPTION = 200
+NO_EDGE = NoEdge()
 _KEY_ID_CHARS = frozenset("0123456789abcdef")
 
 
@@ -47,6 +54,7 @@ def create_key(
     expires_at: datetime | None = None,
     description: str = "",
     now: datetime,
+    edge: EdgeKeys = NO_EDGE,
 ) -> Issued:
     if not TENANT.match(tenant):
         raise InvalidInput(
@@ -74,6 +82,7 @@ def create_key(
     clear_text, record = new_key(
         tenant, checked, plan=plan, created_at=now, expires_at=expires_at, description=description
     )
+    edge.register(record)
     store.add(record)
     log.info("key %s created for tenant %s (scopes %s, plan %s)", record.key_id, tenant, ",".join(checked), plan)
     return Issued(clear_text, record)
@@ -86,14 +95,23 @@ def list_keys(store: KeyStore, tenant: str | None = None) -> list[ApiKey]:
     return store.list(tenant)
 
 
-def revoke_key(store: KeyStore, key_id: str, *, now: datetime) -> ApiKey:
+def revoke_key(store: KeyStore, key_id: str, *, now: datetime, edge: EdgeKeys = NO_EDGE) -> ApiKey:
     """Revoke now; a key revoked earlier keeps its time, a rotated key still in its grace period stops now."""
     record = store.revoke(_key_id(key_id), now)
     log.info("key %s of tenant %s revoked (effective %s)", key_id, record.tenant, record.revoked_at)
+    try:
+        edge.retire(record.key_id)
+    except AimassError as exc:  # revoked is what counts; the stale edge key refuses nobody and sync deletes it
+        log.warning("key %s is revoked but its edge key stays until `aimass keys sync-edge`: %s", key_id, exc)
     return record
 
 
-def rotate_key(store: KeyStore, key_id: str, *, grace: timedelta, now: datetime) -> Rotated:
+def sync_edge(store: KeyStore, edge: EdgeKeys, *, now: datetime) -> Synced:
+    """Give every valid key its edge key and delete the edge keys of revoked, expired or unknown keys."""
+    return sync(edge, store.list(), now=now)
+
+
+def rotate_key(store: KeyStore, key_id: str, *, grace: timedelta, now: datetime, edge: EdgeKeys = NO_EDGE) -> Rotated:
     """A new key with the old one's tenant, scopes, plan, expiry and description; the old key keeps working
     for ``grace`` (0: it stops now), so that clients can switch without a failed request.
 
@@ -116,6 +134,7 @@ def rotate_key(store: KeyStore, key_id: str, *, grace: timedelta, now: datetime)
     clear_text, record = new_key(
         old.tenant, old.scopes, plan=old.plan, created_at=now, expires_at=old.expires_at, description=old.description
     )
+    edge.register(record)
     store.add(record)
     revoked = store.revoke(old.key_id, now + grace)
     log.info("key %s rotated to %s; the old key works until %s", key_id, record.key_id, revoked.revoked_at)

@@ -1,7 +1,7 @@
 """The metering rules, free of any web framework: who is calling, may they, and what the request cost.
 
-``authenticate`` turns the presented key into a ``Caller`` (keys are cached for ``key_cache_s``: revoking,
-rotating or expiring a key takes effect within that time); ``admit`` applies the plan's request rate (a token
+``authenticate`` turns the presented key into a ``Caller`` (``aimass.metering.key_check``, which the API Gateway
+authorizer shares: keys are cached for ``key_cache_s``); ``admit`` applies the plan's request rate (a token
 bucket per key, in this process: on Lambda each warm container holds its own buckets, so a key's rate is
 enforced per container; the stage throttle of API Gateway bounds the total at the edge) and refuses a tenant
 already known to be over its monthly quota; ``settle`` charges the quota and writes the usage record once the
@@ -26,18 +26,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aimass.errors import AimassError, Forbidden, QuotaExceeded, RateLimited, ServiceUnavailable, Unauthorized
-from aimass.metering.keys import ApiKey, Caller, KeyStore, Scope, matches, parse
+from aimass.errors import AimassError, Forbidden, QuotaExceeded, RateLimited, ServiceUnavailable
+from aimass.metering.key_check import KeyChecker
+from aimass.metering.keys import Caller, KeyStore, Scope
 from aimass.metering.meter import Metered
 from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.metering")
-
-ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-# One message for a malformed, unknown or wrong key: nothing in it helps guess one.
-INVALID_KEY = f"invalid API key; {ASK_FOR_KEY}"
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aimass"'}
 
 
 class TokenBucket:
@@ -82,7 +78,7 @@ class MeteringService:
         self.settings = settings
         self.memory_mb = memory_mb
         self._clock = clock
-        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
+        self.checker = KeyChecker(keys, cache_s=settings.key_cache_s, clock=clock)
         self._buckets: dict[str, TokenBucket] = {}
         self._exhausted: dict[str, str] = {}  # tenant -> the month its quota ran out in
         self._lock = threading.Lock()
@@ -93,36 +89,7 @@ class MeteringService:
     # --- before the request ---------------------------------------------------------------------
 
     def authenticate(self, presented: str | None) -> Caller:
-        if not presented:
-            raise Unauthorized(f"missing API key; {ASK_FOR_KEY}", headers=CHALLENGE)
-        parsed = parse(presented)
-        if parsed is None:
-            raise Unauthorized(INVALID_KEY, headers=CHALLENGE)
-        key_id, secret = parsed
-        record = self._lookup(key_id)
-        if record is None or not matches(record, secret):
-            raise Unauthorized(INVALID_KEY, headers=CHALLENGE)
-        now = self.now()
-        # Past this point the caller holds the real secret: saying why it no longer works gives nothing away.
-        if record.revoked_at is not None and now >= record.revoked_at:
-            raise Unauthorized(f"this API key was revoked at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ}", headers=CHALLENGE)
-        if record.expires_at is not None and now >= record.expires_at:
-            raise Unauthorized(f"this API key expired at {record.expires_at:%Y-%m-%dT%H:%M:%SZ}", headers=CHALLENGE)
-        return Caller(tenant=record.tenant, key_id=record.key_id, scopes=record.scopes, plan=record.plan)
-
-    def _lookup(self, key_id: str) -> ApiKey | None:
-        now = self._clock()
-        hit = self._keys.get(key_id)
-        if hit is not None and now - hit[0] < self.settings.key_cache_s:
-            return hit[1]
-        try:
-            record = self.keys.get(key_id)
-        except Unavailable as exc:
-            # Where the store lives and why it failed is for the operators' log, not the client.
-            log.error("key store unavailable; refusing a request: %s", exc)
-            raise ServiceUnavailable("API keys cannot be checked right now; retry shortly") from None
-        self._keys[key_id] = (now, record)
-        return record
+        return self.checker.authenticate(presented)
 
     def admit(self, caller: Caller, scope: Scope) -> None:
         """Scope, rate and known-exhausted quota; raises Forbidden, RateLimited or QuotaExceeded."""
