@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from importlib.metadata import distributions
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +25,9 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
+from aimass.metering.key_admin import create_key
+from aimass.metering.key_stores import SqliteKeyStore
+from aimass.settings import DEFAULT_PLANS
 from functions.packaging import (
     REPORT_FILE,
     Copy,
@@ -42,8 +46,14 @@ from tests.conftest import build_domain_models
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
-# Every function (a functions/<domain>/ with a Dockerfile), each answering its own recorded events.
-DOMAINS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/Dockerfile"))
+# Every model domain's function (a functions/<domain>/ with a Dockerfile), each answering its own recorded
+# events; the API key authorizer (functions/authorizer) serves no model and has its own test below.
+AUTHORIZER = "authorizer"
+DOMAINS = sorted(
+    path.parent.name for path in (ROOT / "functions").glob("*/Dockerfile") if path.parent.name != AUTHORIZER
+)
+# What only the serving stack imports: the authorizer's image holds none of it.
+SERVING_STACK = {"numpy", "onnxruntime", "fastapi", "starlette", "mangum", "cryptography", "aws_lambda_powertools"}
 # Import names of build and dev tools (and of huggingface-hub, left out on purpose): none may ship.
 FORBIDDEN = {
     "torch",
@@ -133,7 +143,12 @@ def run(payload: Path) -> dict[str, Any]:
     events = {name: str(EVENTS / f"{name}.json") for name in event_names(payload.name)}
     assert events, f"no recorded events for the {payload.name} function"
     # The recorded events carry no API key; metering is tested on its own (tests/*/test_metering*).
-    env = {**local_env(payload), "PATH": os.environ.get("PATH", ""), "AIMASS_METERING": "off"}
+    return cold_start(payload, events, {"AIMASS_METERING": "off"})
+
+
+def cold_start(payload: Path, events: dict[str, str], env: dict[str, str]) -> dict[str, Any]:
+    """A new interpreter that sees only ``payload`` imports its handler and answers ``events`` (name -> file)."""
+    env = {**local_env(payload), "PATH": os.environ.get("PATH", ""), **env}
     started = time.time()
     result = subprocess.run(
         # -B: /var/task is read-only in Lambda, so nothing gets compiled into it there either.
@@ -246,6 +261,45 @@ def test_size_report_is_written(payload: Path) -> None:
     sizes = [row["mb"] for row in report["packages"]]
     assert sizes == sorted(sizes, reverse=True)
     assert "onnxruntime" in {row["name"] for row in report["packages"]}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The API key authorizer's image: the key checks alone, answering API Gateway's REQUEST authorizer events.
+
+
+@pytest.fixture(scope="module")
+def authorizer_payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("payload") / AUTHORIZER
+    print_report(build_payload(AUTHORIZER, out))
+    return out
+
+
+def test_the_authorizer_decides_from_its_payload_alone(authorizer_payload: Path, tmp_path: Path) -> None:
+    # GIVEN a key in a key store (SQLite here; DynamoDB on AWS, the same interface)
+    state = tmp_path / "state"
+    issued = create_key(
+        SqliteKeyStore(state / "metering.db"), tenant="acme", scopes=["invoke"], plan="free",
+        plans=DEFAULT_PLANS, now=datetime.now(UTC),
+    )  # fmt: skip
+    event = json.loads((EVENTS / "apigw_authorizer_request.json").read_text())
+    events = {}
+    for name, headers in {"keyed": {"Authorization": f"Bearer {issued.clear_text}"}, "keyless": {}}.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({**event, "headers": {**event["headers"], **headers}}))
+        events[name] = str(path)
+    # WHEN a fresh interpreter that sees only the payload imports the handler and answers both
+    outcome = cold_start(authorizer_payload, events, {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state)})
+    # THEN the keyed request is allowed under its edge key and the keyless one denied
+    keyed, keyless = outcome["responses"]["keyed"], outcome["responses"]["keyless"]
+    assert keyed["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert keyed["usageIdentifierKey"] == f"aimass-{event['requestContext']['apiId']}-{issued.key.key_id}"
+    assert keyless["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    # ...importing nothing outside the payload, and none of the serving stack
+    assert outcome["outside"] == []
+    assert not {name.split(".")[0] for name in outcome["modules"]} & (SERVING_STACK | FORBIDDEN)
+    # ...and the payload is exactly the authorizer's pinned closure
+    installed = {_normalise(info.name.split("-")[0]) for info in authorizer_payload.glob("*.dist-info")}
+    assert installed == _requirement_names(AUTHORIZER)
 
 
 # ---------------------------------------------------------------------------------------------------------
