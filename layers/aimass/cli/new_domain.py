@@ -36,11 +36,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 # Names a domain cannot take. A domain's task prefix is /v1/<domain>/..., so the first parts of the server-wide
 # and OpenAI-shaped paths are taken (/v1/models; /v1/audio/..., /v1/embeddings, /v1/chat/... and the rest),
 # and so are the checkout's own folders beside the domains (models/buildkit, models/catalogue.py,
-# functions/packaging, functions/package.py) and the parts of event file names. A function.toml's extra
+# functions/packaging, functions/package.py, the API key authorizer's functions/authorizer) and the parts of
+# event file names. A function.toml's extra
 # routes under /v1/ are added to these.
 RESERVED = frozenset(
     {"models", "audio", "embeddings", "chat", "completions", "images", "moderations", "files", "health"}
-    | {"buildkit", "catalogue", "packaging", "package"}
+    | {"buildkit", "catalogue", "packaging", "package", "authorizer"}
     | {"v1", "v2", "http", "rest"}  # parts of the recorded events' names, apigw_http_v2_<domain>_<what>.json
 )
 CORE_REQUIREMENTS = Path("functions/rl/requirements.txt")  # the serving core's pinned closure, as rl ships it
