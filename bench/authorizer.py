@@ -107,7 +107,7 @@ def cold_start(runs: int) -> float:
         done = subprocess.run(
             [sys.executable, "-c", COLD, str(HANDLER)], env=env, capture_output=True, text=True, check=True
         )
-        times.append(json.loads(done.stdout.strip().splitlines()[-1])["import_s"])
+        times.append(float(json.loads(done.stdout.strip().splitlines()[-1])["import_s"]))
     return round(statistics.median(times), 3)
 
 
