@@ -2,8 +2,9 @@
 
 ``authenticate`` turns the presented key into a ``Caller`` (``aimass.metering.key_check``, which the API Gateway
 authorizer shares: keys are cached for ``key_cache_s``); ``admit`` applies the plan's request rate (a token
-bucket per key, in this process: on Lambda each warm container holds its own buckets, so a key's rate is
-enforced per container; the stage throttle of API Gateway bounds the total at the edge) and refuses a tenant
+bucket per key, in this process: on Lambda each warm container holds its own buckets, so here a key's rate
+is enforced per container; across containers API Gateway throttles each key by its plan's usage plan, whose
+API key the authorizer names) and refuses a tenant
 already known to be over its monthly quota; ``settle`` charges the quota and writes the usage record once the
 answer is known, before it is sent.
 
