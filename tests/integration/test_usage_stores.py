@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from aimass.metering.usage import QuotaCounter, Unavailable, UsageRecord, UsageStore
+from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore
 from aimass.metering.usage_stores import (
     DynamoQuotaCounter,
     DynamoUsageStore,
@@ -78,8 +78,6 @@ class Backend:
     name: str
     store: UsageStore
     counter: QuotaCounter
-    # A counter of its own (its own connection or client) for each concurrent charger.
-    new_counter: Callable[[], QuotaCounter]
 
 
 def create_tables(client: Any) -> None:
@@ -104,7 +102,7 @@ def dynamodb(serial_moto_server: MotoServer) -> MotoServer:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         path = tmp_path / "metering.db"
-        return Backend("sqlite", SqliteUsageStore(path), SqliteQuotaCounter(path), lambda: SqliteQuotaCounter(path))
+        return Backend("sqlite", SqliteUsageStore(path), SqliteQuotaCounter(path))
     server: MotoServer = request.getfixturevalue("dynamodb")
     client = server.client("dynamodb")
     create_tables(client)
@@ -112,7 +110,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         "dynamodb",
         DynamoUsageStore(client, USAGE_TABLE, counters_table=COUNTERS_TABLE, page_size=7),
         DynamoQuotaCounter(client, COUNTERS_TABLE),
-        lambda: DynamoQuotaCounter(server.client("dynamodb"), COUNTERS_TABLE),
     )
 
 
@@ -198,76 +195,57 @@ def test_concurrent_records_are_all_written_once_with_exact_sums(backend: Backen
     assert exact_cost(stored) == exact_cost(records)
 
 
-# --- Quota counters ---------------------------------------------------------------------------------------
+# --- Quota counters: charged only with a billed record -------------------------------------------------------
+
+
+def billed(backend: Backend, n: int, units: int, limit: int, *, tenant: str = "acme", at: datetime = T0) -> Settled:
+    return backend.store.record_billed(record(n, units=units, tenant=tenant, at=at), tenant, limit)
 
 
 def test_a_charge_fits_up_to_the_limit_exactly(backend: Backend) -> None:
     counter = backend.counter
     assert counter.used("acme", PERIOD) == 0
-    assert counter.charge("acme", PERIOD, 60, 100) is True
-    assert counter.charge("acme", PERIOD, 41, 100) is False  # 101 > 100: refused, nothing added
-    assert counter.charge("acme", PERIOD, 40, 100) is True  # exactly 100
-    assert counter.charge("acme", PERIOD, 1, 100) is False
-    assert counter.charge("acme", PERIOD, 0, 100) is True
+    assert billed(backend, 1, 60, 100) == "recorded"
+    assert billed(backend, 2, 41, 100) == "over_quota"  # 101 > 100: refused, nothing added
+    assert billed(backend, 3, 40, 100) == "recorded"  # exactly 100
+    assert billed(backend, 4, 1, 100) == "over_quota"
+    assert billed(backend, 5, 0, 100) == "recorded"
     assert counter.used("acme", PERIOD) == 100
     # Other subjects and periods count apart.
-    assert counter.charge("acme", "2026-04", 100, 100) is True
-    assert counter.charge("globex", PERIOD, 7, 100) is True
-    assert (counter.used("acme", "2026-04"), counter.used("globex", PERIOD)) == (100, 7)
+    assert billed(backend, 6, 100, 100, at=T0 + timedelta(days=40)) == "recorded"
+    assert billed(backend, 7, 7, 100, tenant="globex") == "recorded"
+    next_period = (T0 + timedelta(days=40)).strftime("%Y-%m")
+    assert (counter.used("acme", next_period), counter.used("globex", PERIOD)) == (100, 7)
 
 
 def test_a_first_charge_over_the_limit_is_refused(backend: Backend) -> None:
-    assert backend.counter.charge("acme", PERIOD, 11, 10) is False
+    assert billed(backend, 1, 11, 10) == "over_quota"
     assert backend.counter.used("acme", PERIOD) == 0
-    assert backend.counter.charge("acme", PERIOD, 10, 10) is True
+    assert billed(backend, 2, 10, 10) == "recorded"
 
 
-def test_a_charge_names_a_month_and_a_limit(backend: Backend) -> None:
-    with pytest.raises(ValueError, match="YYYY-MM"):
-        backend.counter.charge("acme", "2026-3", 1, 10)
-    with pytest.raises(ValueError, match="limit must be >= 0"):
-        backend.counter.charge("acme", PERIOD, 1, -1)
-
-
-def test_a_negative_charge_refunds_whatever_the_limit(backend: Backend) -> None:
-    # GIVEN a full counter
-    counter = backend.counter
-    assert counter.charge("acme", PERIOD, 100, 100)
-    # WHEN a retried request's units are refunded, even after the plan's limit was lowered
-    assert counter.charge("acme", PERIOD, -30, 50) is True
-    # THEN they are taken off, and fit again
-    assert counter.used("acme", PERIOD) == 70
-    assert counter.charge("acme", PERIOD, 30, 100) is True and counter.used("acme", PERIOD) == 100
-    # A counter never charged has nothing to refund.
-    assert counter.charge("globex", PERIOD, -5, 100) is False and counter.used("globex", PERIOD) == 0
-
-
-def _charge_concurrently(backend: Backend, charges: list[int], limit: int, threads: int = 16) -> list[int]:
-    """Each thread with its own counter (connection or client) charges its share; the accepted units."""
-    shares = [charges[i::threads] for i in range(threads)]
-    # Made here, not in the threads: boto3's default session is not safe to share while making clients.
-    counters = [backend.new_counter() for _ in range(threads)]
-
-    def run(counter: QuotaCounter, share: list[int]) -> list[int]:
-        return [units for units in share if counter.charge("acme", PERIOD, units, limit)]
-
+def _bill_concurrently(backend: Backend, units: list[int], limit: int, threads: int = 16) -> list[int]:
+    """16 threads bill one record each per entry of ``units``; the units of the records that were recorded."""
+    records = [record(n, units=u) for n, u in enumerate(units)]
     with ThreadPoolExecutor(threads) as pool:
-        return [units for accepted in pool.map(run, counters, shares) for units in accepted]
+        outcomes = list(pool.map(lambda r: backend.store.record_billed(r, "acme", limit), records))
+    assert set(outcomes) <= {"recorded", "over_quota"}
+    return [r.units for r, outcome in zip(records, outcomes, strict=True) if outcome == "recorded"]
 
 
 def test_a_quota_of_n_units_admits_exactly_n_under_concurrent_charges(backend: Backend) -> None:
-    # GIVEN a limit of 300 and 16 threads charging 1 unit each, 40 times each (640 charges)
-    accepted = _charge_concurrently(backend, [1] * 640, limit=300)
-    # THEN exactly 300 were admitted, and the counter says so
+    # GIVEN a limit of 300 and 16 threads billing 640 records of 1 unit
+    accepted = _bill_concurrently(backend, [1] * 640, limit=300)
+    # THEN exactly 300 were admitted, the counter says so, and exactly their records exist
     assert len(accepted) == 300
     assert backend.counter.used("acme", PERIOD) == 300
+    assert len(list(backend.store.query(T0 - timedelta(hours=1), T0 + timedelta(hours=1)))) == 300
 
 
 def test_concurrent_random_charges_never_pass_the_limit_and_none_is_lost(backend: Backend) -> None:
-    # GIVEN a limit of 1,000 and 16 threads charging 1 to 9 units each, 640 charges (about 3,200 units)
+    # GIVEN a limit of 1,000 and 16 threads billing 640 records of 1 to 9 units (about 3,200 units)
     rng = random.Random(5)
-    charges = [rng.randrange(1, 10) for _ in range(640)]
-    accepted = _charge_concurrently(backend, charges, limit=1000)
+    accepted = _bill_concurrently(backend, [rng.randrange(1, 10) for _ in range(640)], limit=1000)
     used = backend.counter.used("acme", PERIOD)
     # THEN the counter holds exactly what was accepted, and that is within the limit
     assert used == sum(accepted) <= 1000
@@ -275,30 +253,30 @@ def test_concurrent_random_charges_never_pass_the_limit_and_none_is_lost(backend
     assert used > 1000 - 9
 
 
-def _charge_in_process(arguments: tuple[str, list[int], int]) -> list[int]:
-    path, charges, limit = arguments
-    counter = SqliteQuotaCounter(Path(path))
+def _bill_in_process(arguments: tuple[str, int, list[int], int]) -> list[int]:
+    path, worker, units, limit = arguments
+    store = SqliteUsageStore(Path(path))
     try:
-        return [units for units in charges if counter.charge("acme", PERIOD, units, limit)]
+        records = [record(worker * 10_000 + n, units=u) for n, u in enumerate(units)]
+        return [r.units for r in records if store.record_billed(r, "acme", limit) == "recorded"]
     finally:
-        counter.close()
+        store.close()
 
 
 def test_sqlite_quota_holds_across_processes(tmp_path: Path) -> None:
-    # GIVEN 4 processes charging one database: 1 unit each, 150 times each, against a limit of 250
+    # GIVEN 4 processes billing into one database: 150 records of 1 unit each, against a limit of 250
     path = tmp_path / "metering.db"
-    SqliteQuotaCounter(path).close()  # the schema and WAL mode, before the processes race
+    SqliteUsageStore(path).close()  # the schema and WAL mode, before the processes race
     context = multiprocessing.get_context("spawn")
     with context.Pool(4) as pool:
-        accepted = pool.map(_charge_in_process, [(str(path), [1] * 150, 250)] * 4)
+        accepted = pool.map(_bill_in_process, [(str(path), worker, [1] * 150, 250) for worker in range(4)])
         # THEN exactly 250 units were admitted in all
         assert sum(map(sum, accepted)) == 250
-        # AND random charges against a further subject stay within its limit and are all counted
+        # AND random records on top stay within a raised limit and are all counted
         rng = random.Random(3)
-        second = [[rng.randrange(1, 10) for _ in range(100)] for _ in range(4)]
-        random_accepted = pool.map(_charge_in_process, [(str(path), share, 1000) for share in second])
-    counter = SqliteQuotaCounter(path)
-    assert counter.used("acme", PERIOD) == 250 + sum(map(sum, random_accepted)) <= 1250
+        second = [(str(path), 4 + w, [rng.randrange(1, 10) for _ in range(100)], 1250) for w in range(4)]
+        random_accepted = pool.map(_bill_in_process, second)
+    assert SqliteQuotaCounter(path).used("acme", PERIOD) == 250 + sum(map(sum, random_accepted)) <= 1250
 
 
 # --- Failures ---------------------------------------------------------------------------------------------
@@ -318,16 +296,16 @@ def test_an_unusable_sqlite_database_is_unavailable(tmp_path: Path) -> None:
 
 def test_a_locked_sqlite_database_is_unavailable_after_the_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "metering.db"
-    counter = SqliteQuotaCounter(path, busy_timeout_ms=50)
+    store = SqliteUsageStore(path, busy_timeout_ms=50)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         with pytest.raises(Unavailable, match="locked"):
-            counter.charge("acme", PERIOD, 1, 10)
+            store.record_billed(record(1, units=1), "acme", 10)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert counter.charge("acme", PERIOD, 1, 10) is True
+    assert store.record_billed(record(1, units=1), "acme", 10) == "recorded"
 
 
 def test_a_missing_dynamodb_table_is_unavailable(dynamodb: MotoServer) -> None:
@@ -338,7 +316,7 @@ def test_a_missing_dynamodb_table_is_unavailable(dynamodb: MotoServer) -> None:
     with pytest.raises(Unavailable, match="ResourceNotFoundException"):
         list(store.query(T0, T0 + timedelta(days=1), "acme"))
     with pytest.raises(Unavailable, match="ResourceNotFoundException"):
-        counter.charge("acme", PERIOD, 1, 10)
+        store.record_billed(record(1, units=1), "acme", 10)
     with pytest.raises(Unavailable, match="ResourceNotFoundException"):
         counter.used("acme", PERIOD)
 
@@ -372,20 +350,22 @@ def test_open_usage_opens_the_backend_the_settings_name(tmp_path: Path, aws_envi
     # SQLite: one database in the state folder, created on first use.
     store, counter = open_usage(Settings(metering="sqlite", state_dir=tmp_path / "state"))
     assert isinstance(store, SqliteUsageStore) and isinstance(counter, SqliteQuotaCounter)
-    assert store.record(record(1)) and counter.charge("acme", PERIOD, 1, 1)
+    assert store.record_billed(record(1, units=1), "acme", 1) == "recorded" and counter.used("acme", PERIOD) == 1
     assert (tmp_path / "state" / "metering.db").is_file()
     # DynamoDB: the tables the settings name, at the endpoint they name.
     create_tables(aws_environment.client("dynamodb"))
     settings = Settings(metering="dynamodb", aws_endpoint_url=aws_environment.endpoint)
     dynamo_store, dynamo_counter = open_usage(settings)
     assert isinstance(dynamo_store, DynamoUsageStore) and dynamo_store.table == USAGE_TABLE
-    assert dynamo_store.record(record(1)) and dynamo_counter.charge("acme", PERIOD, 1, 1)
+    assert dynamo_store.record_billed(record(1, units=1), "acme", 1) == "recorded"
+    assert dynamo_counter.used("acme", PERIOD) == 1
     assert [r.request_id for r in dynamo_store.query(T0, T0 + timedelta(seconds=1), "acme")] == ["req-000001"]
     # Off: nothing kept.
     off_store, off_counter = open_usage(Settings(metering="off"))
     assert isinstance(off_store, NoUsageStore) and isinstance(off_counter, NoQuotaCounter)
     assert off_store.record(record(1)) and list(off_store.query(T0, T0 + timedelta(days=1))) == []
-    assert off_counter.charge("acme", PERIOD, 10**9, 1) and off_counter.used("acme", PERIOD) == 0
+    assert off_store.record_billed(record(2, units=10**9), "acme", 1) == "recorded"
+    assert off_counter.used("acme", PERIOD) == 0
 
 
 # --- A billed record and its charge, as one step ------------------------------------------------------------

@@ -68,15 +68,12 @@ class UsageStore(Protocol):
 
 
 class QuotaCounter(Protocol):
-    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
-        """Add ``units`` to ``subject``'s counter for ``period`` (``YYYY-MM``) if the total stays <= ``limit``.
+    """What a tenant has used of its quota. Charges are never made alone: ``UsageStore.record_billed`` writes a
+    billed record and its charge as one step, so a counter always equals the sum of its billed records."""
 
-        Negative units are a refund (a retried request's second charge): applied whatever the limit; False
-        only when there is no counter to refund.
-        """
+    def used(self, subject: str, period: str) -> int:
+        """Units charged to ``subject`` in ``period`` (``YYYY-MM``); 0 if nothing was."""
         ...
-
-    def used(self, subject: str, period: str) -> int: ...
 
 
 class Unavailable(Exception):

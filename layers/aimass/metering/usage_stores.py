@@ -1,10 +1,10 @@
 """Usage records and quota counters on SQLite (locally) and DynamoDB (on AWS); ``open_usage`` picks one.
 
 Both backends keep the promises of ``aimass.metering.usage``: a record is written once per request id
-(a retried invocation writes nothing), and a charge either fits within the limit and is added, or is
-refused and changes nothing, atomically however many threads, processes or Lambda instances charge at
-once (a negative charge, a refund, is applied whatever the limit). Atomicity lives in the store, never in
-this process: one conditional ``UPDATE`` in SQLite, one conditional ``UpdateItem`` in DynamoDB.
+(a retried invocation writes nothing), and a billed record's charge either fits within the limit and is
+written with the record, or is refused and nothing is written, atomically however many threads, processes
+or Lambda instances bill at once. Atomicity lives in the store, never in this process: one transaction with
+a conditional ``UPDATE`` in SQLite, one ``TransactWriteItems`` with a conditional update in DynamoDB.
 
 A store that cannot be reached, or refuses a write for any other reason, raises ``Unavailable`` with the
 reason; the HTTP layer answers 503 rather than serve a request it cannot meter.
@@ -16,7 +16,6 @@ sort as the times they name, in both backends.
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -32,7 +31,6 @@ from aimass.settings import Settings
 
 T = TypeVar("T")
 
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 TENANT_AT_INDEX = "tenant-at-index"
 _INTEGERS = ("units", "memory_mb", "status")
 _FLOATS = ("inference_ms", "total_ms", "unit_price", "cost")
@@ -43,13 +41,6 @@ def stamp(at: datetime) -> str:
     """A time as stored: UTC, microseconds always written (a naive time is taken as UTC)."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return at.isoformat(timespec="microseconds")
-
-
-def _check_charge(period: str, limit: int) -> None:
-    if not PERIOD.match(period):
-        raise ValueError(f"period must read YYYY-MM, got {period!r}")
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
 
 
 # --- SQLite -----------------------------------------------------------------------------------------------
@@ -195,22 +186,6 @@ class SqliteUsageStore(_Database):
 
 class SqliteQuotaCounter(_Database):
     """Quota counters in the ``quota_counters`` table of the local metering database."""
-
-    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
-        """Add ``units`` if the total stays within ``limit``. Negative units refund a charge: applied whatever
-        the limit (it may have been lowered since), False only where there is no counter to refund."""
-        _check_charge(period, limit)
-        key = (subject, period)
-        update = "UPDATE quota_counters SET used = used + ? WHERE subject = ? AND period = ?"
-        if units < 0:
-            return self.write([(update, (units, *key))]) == 1
-        changed = self.write(
-            [
-                ("INSERT OR IGNORE INTO quota_counters (subject, period, used) VALUES (?, ?, 0)", key),
-                (f"{update} AND used + ? <= ?", (units, *key, units, limit)),
-            ]
-        )
-        return changed == 1
 
     def used(self, subject: str, period: str) -> int:
         rows = self.read("SELECT used FROM quota_counters WHERE subject = ? AND period = ?", (subject, period))
@@ -402,44 +377,12 @@ class DynamoUsageStore:
 
 
 class DynamoQuotaCounter:
-    """Quota counters in a DynamoDB table laid out by ``counters_table_definition``.
-
-    A charge is one ``UpdateItem`` adding the units on condition that the counter is absent or still has
-    room for them, so DynamoDB serialises concurrent charges and refuses the ones that would overflow.
-    """
+    """Quota counters in a DynamoDB table laid out by ``counters_table_definition``, charged by
+    ``DynamoUsageStore.record_billed``; read consistently, so a charge just made is seen."""
 
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
-
-    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
-        """Add ``units`` if the total stays within ``limit``. Negative units refund a charge: applied whatever
-        the limit (it may have been lowered since), False only where there is no counter to refund."""
-        _check_charge(period, limit)
-        if units > limit:
-            # The condition below admits any charge to an absent counter.
-            return False
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": {"subject": {"S": subject}, "period": {"S": period}},
-            "UpdateExpression": "ADD #used :units",
-            "ExpressionAttributeNames": {"#used": "used"},
-            "ExpressionAttributeValues": {":units": {"N": str(units)}},
-        }
-        if units < 0:
-            request["ConditionExpression"] = "attribute_exists(#used)"
-        else:
-            request["ConditionExpression"] = "attribute_not_exists(#used) OR #used <= :room"
-            request["ExpressionAttributeValues"][":room"] = {"N": str(limit - units)}
-        try:
-            self.client.update_item(**request)
-        except ClientError as exc:
-            if _refused(exc):
-                return False
-            raise _unavailable(self.table, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(self.table, exc) from exc
-        return True
 
     def used(self, subject: str, period: str) -> int:
         try:
@@ -471,11 +414,7 @@ class NoUsageStore:
 
 
 class NoQuotaCounter:
-    """``metering=off``: every charge fits and nothing is counted."""
-
-    def charge(self, subject: str, period: str, units: int, limit: int) -> bool:
-        _check_charge(period, limit)
-        return True
+    """``metering=off``: nothing is counted."""
 
     def used(self, subject: str, period: str) -> int:
         return 0
