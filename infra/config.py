@@ -6,10 +6,13 @@ Two sources:
   in step with ``cdk.json`` (tests/infra checks this), so ``python infra/app.py`` and ``npx cdk synth``
   build the same thing. Override one for a single run with ``npx cdk synth -c aimass:stage=prod``.
 * The key plans (``aimass:plans``) are what the functions enforce (AIMASS_PLANS: request rate and burst per key,
-  monthly units per tenant) and what API Gateway's usage plans throttle at the edge (best effort).
+  monthly units per tenant) and what API Gateway's usage plans throttle at the edge, per key when the edge
+  authorizer names each request's key (``aimass:edgeAuthorizer``).
 * Each domain function's sizing and extra routes come from ``functions/<domain>/function.toml``, next to
   the Dockerfile that makes the directory a function (``discover_functions``). For a single run,
   ``-c 'aimass:functionOverrides={"text": {"memory_mb": 4096}}'`` replaces values from those files.
+* ``functions/authorizer/`` has the same two files but is no domain: it is the API key authorizer API Gateway
+  calls before the metered routes (``aimass:edgeAuthorizer``), sized the same way (``load_authorizer_function``).
 
 Errors name the context key, or the file and key, at fault.
 """
@@ -35,6 +38,8 @@ CONTEXT_PREFIX = "aimass:"
 FUNCTIONS_DIR = "functions"
 DOCKERFILE = "Dockerfile"
 FUNCTION_TOML = "function.toml"
+# The API key authorizer's directory under functions/: reserved, never a domain, never routed to.
+AUTHORIZER_FUNCTION = "authorizer"
 
 # Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB, up to six at 10,240 MB.
 MB_PER_VCPU = 1769
@@ -151,6 +156,12 @@ class ServingConfig(BaseModel):
         description='key plans by name, e.g. {"free": {"rate_per_s": 2, "burst": 5, "monthly_units": 100000}}: '
         "the functions enforce them (AIMASS_PLANS) and API Gateway has a usage plan for each",
     )
+    edge_authorizer: bool = Field(
+        default=True,
+        alias="aimass:edgeAuthorizer",
+        description="check each request's API key at API Gateway (functions/authorizer) before it reaches a function, "
+        "so that the usage plan of the key's plan throttles it there; false leaves every check to the functions",
+    )
     latency_alarm_ms: int = Field(
         default=5000,
         alias="aimass:latencyAlarmMs",
@@ -182,6 +193,16 @@ class ServingConfig(BaseModel):
                 f"plan names are 1-40 lower-case letters, digits, '-' and '_', starting with a letter: {bad}"
             )
         return plans
+
+    @field_validator("edge_authorizer", mode="before")
+    @classmethod
+    def _a_flag(cls, value: Any) -> Any:
+        # `cdk -c aimass:edgeAuthorizer=false` passes the text; any other value is a mistake, not a truth value.
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
 
     @field_validator("alias_check_seconds", "latency_alarm_ms", mode="before")
     @classmethod
@@ -283,20 +304,22 @@ class FunctionConfig(BaseModel):
 
 @dataclass(frozen=True)
 class DomainFunctionSpec:
-    """A domain function found in the checkout: its Dockerfile and its validated settings."""
+    """A function found in the checkout (a domain's, or the authorizer): its Dockerfile and its validated settings."""
 
-    domain: str
+    domain: str  # AUTHORIZER_FUNCTION for the authorizer
     dockerfile: str  # relative to the repository root (the image's build context), POSIX separators
     settings_file: str  # likewise
     settings: FunctionConfig
 
 
 def function_domains(repo_root: Path) -> list[str]:
-    """The domains that have a function: directories ``functions/<domain>/`` holding a Dockerfile."""
+    """The domains that have a function: each ``functions/<domain>/`` holding a Dockerfile, but the authorizer."""
     functions = repo_root / FUNCTIONS_DIR
     if not functions.is_dir():
         return []
-    return sorted(path.name for path in functions.iterdir() if (path / DOCKERFILE).is_file())
+    return sorted(
+        path.name for path in functions.iterdir() if path.name != AUTHORIZER_FUNCTION and (path / DOCKERFILE).is_file()
+    )
 
 
 def load_function_config(
@@ -336,21 +359,43 @@ def discover_functions(repo_root: Path, config: ServingConfig) -> dict[str, Doma
             raise ConfigError(
                 f"{FUNCTIONS_DIR}/{domain}/{DOCKERFILE}: domain names are lower-case letters, digits and '_'"
             )
-    unknown = sorted(set(config.function_overrides) - set(domains))
+    unknown = sorted(set(config.function_overrides) - set(domains) - {AUTHORIZER_FUNCTION})
     if unknown:
         raise ConfigError(
             f"CDK context 'aimass:functionOverrides': no function for domain(s) {unknown}; "
-            f"domains with a function: {domains}"
+            f"domains with a function: {domains} (and '{AUTHORIZER_FUNCTION}', the API key authorizer)"
         )
-    specs: dict[str, DomainFunctionSpec] = {}
-    for domain in domains:
-        settings_file = f"{FUNCTIONS_DIR}/{domain}/{FUNCTION_TOML}"
-        specs[domain] = DomainFunctionSpec(
-            domain=domain,
-            dockerfile=f"{FUNCTIONS_DIR}/{domain}/{DOCKERFILE}",
-            settings_file=settings_file,
-            settings=load_function_config(
-                repo_root / settings_file, config.function_overrides.get(domain), name=settings_file
-            ),
+    return {domain: _function_spec(repo_root, config, domain) for domain in domains}
+
+
+def load_authorizer_function(repo_root: Path, config: ServingConfig) -> DomainFunctionSpec:
+    """The API key authorizer of the checkout at ``repo_root`` (``functions/authorizer/``), settings validated.
+
+    Its function.toml has a domain's keys (``aimass:functionOverrides`` may replace them under ``"authorizer"``),
+    but it answers API Gateway, not a route: listing one is an error.
+    """
+    dockerfile = f"{FUNCTIONS_DIR}/{AUTHORIZER_FUNCTION}/{DOCKERFILE}"
+    if not (repo_root / dockerfile).is_file():
+        raise ConfigError(
+            f"{dockerfile}: missing; CDK context 'aimass:edgeAuthorizer' is true, and the API key authorizer is "
+            "built from it (set aimass:edgeAuthorizer=false to leave every key check to the functions)"
         )
-    return specs
+    spec = _function_spec(repo_root, config, AUTHORIZER_FUNCTION)
+    if spec.settings.routes:
+        raise ConfigError(
+            f"{spec.settings_file}: key 'routes': the authorizer answers API Gateway, not a route; "
+            f"expected routes = [], got {list(spec.settings.routes)!r}"
+        )
+    return spec
+
+
+def _function_spec(repo_root: Path, config: ServingConfig, name: str) -> DomainFunctionSpec:
+    settings_file = f"{FUNCTIONS_DIR}/{name}/{FUNCTION_TOML}"
+    return DomainFunctionSpec(
+        domain=name,
+        dockerfile=f"{FUNCTIONS_DIR}/{name}/{DOCKERFILE}",
+        settings_file=settings_file,
+        settings=load_function_config(
+            repo_root / settings_file, config.function_overrides.get(name), name=settings_file
+        ),
+    )

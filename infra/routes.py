@@ -18,6 +18,10 @@ and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index`
 ``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``) go to the
 front domain's function.
 
+The open routes (``OPEN_PATHS``: the V2 server metadata and health, the docs) are public; every other route
+needs an AI Mass API key, which API Gateway's authorizer checks before the request reaches a function (when
+``aimass:edgeAuthorizer`` is on) and the function checks again.
+
 Each function knows only its own models, so the front function answers the listings of the whole
 namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.peers``;
 the stack tells it who they are). ``/v2/health/ready`` and ``/docs`` remain the front function's own: each
@@ -47,6 +51,11 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/usage", ANY),
 )
 
+# Routes anyone may call without a key: what the app itself leaves open (aimass.http.metering.OPEN; tests/infra
+# checks every path they cover is open there). Load balancers and uptime probes have no key; the docs describe
+# how to get one.
+OPEN_PATHS: frozenset[str] = frozenset({"/v2", "/v2/health/{proxy+}", "/docs", "/openapi.json"})
+
 # What API Gateway accepts as one path part: a literal, a {name} variable or a greedy {name+} (last only).
 _LITERAL = re.compile(r"^[A-Za-z0-9._-]+$")
 _VARIABLE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\+?\}$")
@@ -61,6 +70,11 @@ class Route(NamedTuple):
     path: str
     methods: tuple[str, ...]
     domain: str
+
+    @property
+    def is_open(self) -> bool:
+        """Callable without an API key (``OPEN_PATHS``): no authorizer, no key required at the edge."""
+        return self.path in OPEN_PATHS
 
 
 class CataloguedModel(Protocol):

@@ -1,11 +1,14 @@
-"""The public HTTPS API: an API Gateway REST API in front of the domain functions."""
+"""The public HTTPS API: an API Gateway REST API in front of the domain functions, and its API key authorizer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Tags
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -17,12 +20,99 @@ from infra.routes import Route
 # API Gateway REST integrations time out after 29 seconds.
 INTEGRATION_TIMEOUT = Duration.seconds(29)
 
-AUTH_IN_FUNCTIONS = (
-    "Callers are authenticated by the functions, not by API Gateway: every model route requires an AI Mass "
-    "API key (Authorization: Bearer or x-api-key) checked against the DynamoDB keys table (hashed secrets, "
-    "scopes, plans, revocation), and every request is metered per tenant. An API Gateway authorizer would be a "
-    "second copy of that check, and Cognito user pools are for people signing in, not for machine API keys."
+# On each usage plan: the AI Mass plan it throttles. The runtime finds a plan's usage plan by it
+# (aimass.metering.edge_keys.PLAN_TAG) when it gives a key its edge key.
+PLAN_TAG = "aimass:plan"
+# How a refused key is asked for (aimass.metering.key_check.ASK_FOR_KEY; tests/infra checks they agree).
+ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+
+COGNITO_IS_FOR_PEOPLE = (
+    "Callers are services holding AI Mass API keys (Authorization: Bearer or x-api-key), checked against the "
+    "DynamoDB keys table (hashed secrets, scopes, plans, expiry, revocation) by a Lambda authorizer and again by "
+    "the functions. Cognito user pools are for people signing in, not for machine API keys."
 )
+OPEN_BY_DESIGN = (
+    "The open routes only (/v2 server metadata, /v2/health/..., /docs, /openapi.json): load balancers, uptime "
+    "probes and people without a key yet must reach them. They run no model and bill nothing; every other "
+    "method has the API key authorizer and requires the key's edge key, and the functions check the key again "
+    "(defense in depth, and for direct invocations)."
+)
+AUTH_IN_FUNCTIONS = (
+    "The edge authorizer is off (aimass:edgeAuthorizer=false): callers are authenticated by the functions, not by "
+    "API Gateway. Every model route requires an AI Mass API key (Authorization: Bearer or x-api-key) checked "
+    "against the DynamoDB keys table (hashed secrets, scopes, plans, revocation), and every request is metered "
+    "per tenant. The stage's throttle bounds what reaches them."
+)
+
+
+def _error_body(message: str, *, error_type: str, code: str) -> str:
+    """The AI Mass error shape (aimass.errors), as an API Gateway response template."""
+    return json.dumps(
+        {
+            "error": {"message": message, "type": error_type, "code": code, "param": None},
+            "request_id": "$context.requestId",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """One of API Gateway's own answers (a gateway response), in the AI Mass error shape."""
+
+    status: int
+    message: str
+    error_type: str
+    code: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def template(self) -> str:
+        return _error_body(self.message, error_type=self.error_type, code=self.code)
+
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aimass"'}
+_KEYS_UNCHECKED = GatewayError(
+    503, "API keys cannot be checked right now; retry shortly", error_type="server_error", code="service_unavailable"
+)
+
+# What API Gateway answers itself once the authorizer is in front of the functions. Nothing in them helps guess
+# a key: a refused key's message and code are the authorizer's (the functions' own), the rest are fixed.
+GATEWAY_ERRORS: Mapping[str, GatewayError] = {
+    # The authorizer denied the key: its context says why (missing, invalid, revoked, expired).
+    "ACCESS_DENIED": GatewayError(
+        401,
+        "$context.authorizer.message",
+        error_type="invalid_request_error",
+        code="$context.authorizer.code",
+        headers=_CHALLENGE,
+    ),
+    "UNAUTHORIZED": GatewayError(
+        401,
+        f"missing or invalid API key; {ASK_FOR_KEY}",
+        error_type="invalid_request_error",
+        code="invalid_api_key",
+        headers=_CHALLENGE,
+    ),
+    # The authorizer raised (the key store is unreachable) or could not be called: no request passes unchecked.
+    "AUTHORIZER_FAILURE": _KEYS_UNCHECKED,
+    "AUTHORIZER_CONFIGURATION_ERROR": _KEYS_UNCHECKED,
+    # A usage plan's throttle (the key's plan) or the stage's (every caller together). The app's own code for
+    # the same condition, so clients handle one code wherever the limit bites.
+    "THROTTLED": GatewayError(
+        429,
+        "request rate exceeded (this API key's plan, or the API's overall limit); retry after the Retry-After seconds",
+        error_type="requests",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": "1"},
+    ),
+    # The key is valid but has no edge key in its plan's usage plan (the edge mirror fell behind).
+    "INVALID_API_KEY": GatewayError(
+        403,
+        "this API key is not registered at the edge; an administrator can run `aimass keys sync-edge`",
+        error_type="invalid_request_error",
+        code="key_not_at_edge",
+    ),
+}
 
 
 class ServingApi(Construct):
@@ -31,6 +121,11 @@ class ServingApi(Construct):
     ``routes`` is ``infra.routes.route_table(...)``: one resource and method per row, nothing else.
     The paths are the ones the app serves locally, so the app routes within a function and API
     Gateway only picks the function.
+
+    With ``authorizer`` (the API key authorizer's function), every method but the open routes' first asks it:
+    a refused key is answered at the edge (``GATEWAY_ERRORS``), an accepted one names its edge key
+    (``usageIdentifierKey``, API key source AUTHORIZER), and the usage plan of the key's plan throttles it.
+    Without it, every request reaches the functions, which check keys themselves.
     """
 
     def __init__(
@@ -45,6 +140,7 @@ class ServingApi(Construct):
         throttle_burst_limit: int,
         plans: Mapping[str, PlanConfig],
         log_retention: logs.RetentionDays,
+        authorizer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -65,6 +161,8 @@ class ServingApi(Construct):
             binary_media_types=["*/*"],
             # Access and execution logging need the account's API Gateway CloudWatch role.
             cloud_watch_role=True,
+            # The authorizer names each caller's edge key; a client never sends (or knows) one.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if authorizer is not None else None,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
@@ -98,6 +196,7 @@ class ServingApi(Construct):
             validate_request_parameters=True,
             validate_request_body=False,
         )
+        self.authorizer = self._authorizer(authorizer) if authorizer is not None else None
         integrations = {
             domain: apigw.LambdaIntegration(
                 handler,
@@ -117,15 +216,20 @@ class ServingApi(Construct):
             resource = self.rest_api.root.resource_for_path(route.path)
             # Path variables ({proxy+}) are required: the validator rejects a request without them.
             variables = [part.strip("{}+") for part in route.path.split("/") if part.startswith("{")]
+            keyed = self.authorizer is not None and not route.is_open
             for method in route.methods:
-                resource.add_method(
+                added = resource.add_method(
                     method,
                     integrations[route.domain],
                     request_validator=validator,
                     request_parameters={f"method.request.path.{name}": True for name in variables} or None,
+                    authorizer=self.authorizer if keyed else None,
+                    api_key_required=keyed,
                 )
+                if self.authorizer is not None and route.is_open:
+                    acknowledge(added, "APIG4", OPEN_BY_DESIGN)
 
-        self.usage_plans = self._usage_plans(stage_name, plans)
+        self.usage_plans = self._usage_plans(stage_name, plans, edge=authorizer is not None)
 
         acknowledge(
             self.rest_api,
@@ -134,14 +238,17 @@ class ServingApi(Construct):
             "(pydantic schemas, KServe binary tensor checks) because API Gateway's JSON-schema "
             "models cannot describe binary tensor bodies (a body validator would check nothing).",
         )
-        for rule in ("APIG4", "COG4"):
-            acknowledge(self.rest_api, rule, AUTH_IN_FUNCTIONS)
+        if self.authorizer is None:
+            for rule in ("APIG4", "COG4"):
+                acknowledge(self.rest_api, rule, AUTH_IN_FUNCTIONS)
+        else:
+            acknowledge(self.rest_api, "COG4", COGNITO_IS_FOR_PEOPLE)
         acknowledge(
             self.rest_api,
             "APIG3",
             "No WAF web ACL yet: it is a fixed monthly cost per ACL and rule before there is much "
-            "traffic; a request without a valid key is refused (401, unbilled) before any model runs and "
-            "the stage's throttling caps the rest. WAF is revisited at public launch.",
+            "traffic; a request without a valid key is refused (401, unbilled) before any model runs, and "
+            "the usage plans and the stage's throttling cap the rest. WAF is revisited at public launch.",
         )
         acknowledge(
             self.rest_api.node.find_child("CloudWatchRole"),
@@ -151,30 +258,117 @@ class ServingApi(Construct):
             "groups itself, so it cannot be scoped to ours.",
         )
 
-    def _usage_plans(self, stage_name: str, plans: Mapping[str, PlanConfig]) -> dict[str, apigw.UsagePlan]:
-        """One usage plan per key plan, throttled at its rate and burst and bound to this stage: best effort.
+    def _authorizer(self, function: lambda_.IFunction) -> apigw.RequestAuthorizer:
+        """The API key authorizer, asked on every request (no result cache) and answering in the AI Mass error shape.
 
-        API Gateway applies a usage plan's throttle to requests carrying an API Gateway API key of the plan.
-        AI Mass keys are not API Gateway keys, and no method requires one: the functions check the caller's key
-        against the keys table, which keeps revocation, rotation, scopes, plans and tenants in one place (API
-        Gateway keys are identifiers for usage plans, not a means of authorization). So today the edge limit
-        every request meets is the stage's throttle (aimass:apiThrottleRateLimit/BurstLimit); these plans put
-        each plan's limits on the stage, ready for requests that carry an API Gateway key of their plan (an
-        authorizer returning it, API key source AUTHORIZER). Either way the source of truth is the functions:
-        each key's request rate and each tenant's monthly units (atomic counters in DynamoDB). A plan's monthly
-        units are billable units, not requests, so no API Gateway quota is set.
+        A request may carry its key in ``Authorization: Bearer`` or in ``x-api-key``. API Gateway caches an
+        authorizer's result by its identity sources and refuses, unasked, a request missing any of them, so
+        caching would require both headers at once: there are no identity sources and no cache, and the
+        function caches key lookups itself (``AIMASS_KEY_CACHE_S``).
         """
+        authorizer = apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            authorizer_name=f"{self.rest_api.rest_api_name}-keys",
+            handler=function,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+        cfn_authorizer = authorizer.node.default_child
+        if isinstance(cfn_authorizer, apigw.CfnAuthorizer):
+            # CDK writes the empty list as IdentitySource "", which CloudFormation accepts only by leaving it out
+            # (the property is optional when caching is off).
+            cfn_authorizer.add_deletion_override("Properties.IdentitySource")
+        for response_type, error in GATEWAY_ERRORS.items():
+            self.rest_api.add_gateway_response(
+                response_type,
+                type=apigw.ResponseType.of(response_type),
+                status_code=str(error.status),
+                response_headers={"Content-Type": "'application/json'"}
+                | {name: f"'{value}'" for name, value in error.headers.items()},
+                templates={"application/json": error.template},
+            )
+        return authorizer
+
+    def _usage_plans(
+        self, stage_name: str, plans: Mapping[str, PlanConfig], *, edge: bool
+    ) -> dict[str, apigw.UsagePlan]:
+        """One usage plan per key plan, throttled at its rate and burst and bound to this stage, tagged with its plan.
+
+        API Gateway applies a usage plan's throttle to requests that carry an API Gateway API key of the plan. With
+        the edge authorizer, every keyed request does: the authorizer names the caller's edge key
+        (``aimass-<rest api id>-<key id>``), which the runtime puts in the usage plan tagged with the key's plan
+        (``aimass:plan``) when the key is created or rotated. So each key is throttled at its plan's rate before
+        any function runs. Without the authorizer no request carries an edge key and these plans are best effort
+        only: the edge limit every request meets is the stage's throttle (aimass:apiThrottleRateLimit/BurstLimit).
+
+        Either way the functions enforce the plans too: each key's request rate and each tenant's monthly units
+        (atomic counters in DynamoDB). A plan's monthly units are billable units, not requests, so no API Gateway
+        quota is set.
+        """
+        enforced = "per key, at the edge and in the functions" if edge else "best effort; the functions enforce it"
         usage_plans: dict[str, apigw.UsagePlan] = {}
         for name, plan in sorted(plans.items()):
-            usage_plans[name] = self.rest_api.add_usage_plan(
+            usage_plan = self.rest_api.add_usage_plan(
                 f"UsagePlan-{name}",
                 name=f"aimass-{stage_name}-{name}",
-                description=f"AI Mass plan {name!r} at the edge (best effort; the functions enforce it): "
+                description=f"AI Mass plan {name!r} ({enforced}): "
                 f"{plan.rate_per_s:g} requests/s, burst {plan.burst}, {plan.monthly_units} units a month",
                 throttle=apigw.ThrottleSettings(rate_limit=plan.rate_per_s, burst_limit=plan.burst),
                 api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
             )
+            Tags.of(usage_plan).add(PLAN_TAG, name)
+            usage_plans[name] = usage_plan
         return usage_plans
+
+    def grant_edge_keys(self, roles: Sequence[iam.IRole]) -> iam.Policy:
+        """Let ``roles`` give AI Mass keys their edge keys and take them back (``aimass.metering.edge_keys``).
+
+        Create an API key (tagged on creation), add it to one of this API's usage plans, list keys and usage plans,
+        read and delete a key. An API key's id is chosen by API Gateway, so reading and deleting one cannot be
+        scoped further than every API key of the account and region; adding one to a plan is scoped to this
+        API's plans.
+
+        A policy of its own, not the roles' default policies: it names the usage plans, which depend on the stage,
+        its deployment, the methods and so the functions, and a function depends on its role's default policy.
+        """
+        apigateway = f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::"
+        api_keys = f"{apigateway}/apikeys"
+        # Tag-on-create is authorized as a PUT on the new key's tags (its ARN URL-encoded in the path).
+        api_key_tags = f"{apigateway}/tags/arn%3A{Aws.PARTITION}%3Aapigateway%3A{Aws.REGION}%3A%3A%2Fapikeys%2F*"
+        plan_keys = [
+            f"{apigateway}/usageplans/{plan.usage_plan_id}/keys" for _, plan in sorted(self.usage_plans.items())
+        ]
+        policy = iam.Policy(
+            self,
+            "EdgeKeysPolicy",
+            roles=list(roles),
+            statements=[
+                iam.PolicyStatement(actions=["apigateway:POST"], resources=[api_keys, *plan_keys]),
+                iam.PolicyStatement(actions=["apigateway:PUT"], resources=[api_key_tags]),
+                iam.PolicyStatement(actions=["apigateway:GET"], resources=[api_keys, f"{apigateway}/usageplans"]),
+                iam.PolicyStatement(actions=["apigateway:GET", "apigateway:DELETE"], resources=[f"{api_keys}/*"]),
+            ],
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*]",
+            "Reading and deleting an edge key (GET, DELETE): API Gateway chooses an API key's id when it creates the "
+            "key, so no policy written at deploy time can name it. The runtime touches only keys named "
+            "aimass-<this API's id>-<key id>, found by name first.",
+        )
+        acknowledge(
+            policy,
+            "IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/tags/arn%3A<AWS::Partition>%3Aapigateway"
+            "%3A<AWS::Region>%3A%3A%2Fapikeys%2F*]",
+            "Tagging an edge key as it is created (PUT on its tags, what API Gateway checks for tags on create): the "
+            "new key's id is unknown until then. Only API keys' tags, no other resource's.",
+        )
+        return policy
+
+    @property
+    def rest_api_id(self) -> str:
+        return self.rest_api.rest_api_id
 
     @property
     def url(self) -> str:

@@ -44,6 +44,9 @@ class ServingMonitoring(Construct):
 
     Alarms: per function, Lambda errors, throttles and p99 request latency over ``latency_alarm_ms``; for the
     stage, its 5XX rate. Each notifies ``topic`` (subscribe to it); missing data (no traffic) is not breaching.
+
+    With ``authorizer`` (the API key authorizer's function), a row of its Lambda metrics and its errors and
+    throttles alarms: while it fails, every keyed request is answered 503.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ServingMonitoring(Construct):
         models: Mapping[str, Sequence[str]],
         api_stage: apigw.Stage,
         latency_alarm_ms: int,
+        authorizer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -79,6 +83,8 @@ class ServingMonitoring(Construct):
             )
         )
         self._api(api_stage)
+        if authorizer is not None:
+            self._authorizer(authorizer)
         for domain, function in sorted(functions.items()):
             self._function(domain, function, models.get(domain, ()), latency_alarm_ms)
 
@@ -158,6 +164,35 @@ class ServingMonitoring(Construct):
             f"{SERVER_ERROR_MIN_REQUESTS} requests in 5 minutes) in two of the last three 5-minute periods.",
         )
 
+    def _authorizer(self, function: lambda_.IFunction) -> None:
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API key authorizer: invocations",
+                left=[
+                    function.metric_invocations(period=PERIOD, statistic="Sum", label="invocations"),
+                    function.metric_errors(period=PERIOD, statistic="Sum", label="errors"),
+                    function.metric_throttles(period=PERIOD, statistic="Sum", label="throttles"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API key authorizer: duration (ms)",
+                left=[
+                    function.metric_duration(period=PERIOD, statistic="p50", label="p50"),
+                    function.metric_duration(period=PERIOD, statistic="p99", label="p99"),
+                ],
+                width=12,
+            ),
+        )
+        self._lambda_alarms(
+            "authorizer",
+            function,
+            errors="The API key authorizer failed (the keys table unreachable, a crash or a timeout) in two of the "
+            "last three 5-minute periods: API Gateway answered those requests 503.",
+            throttles="Lambda throttled the API key authorizer in two of the last three 5-minute periods: API "
+            "Gateway answered those requests 503.",
+        )
+
     def _function(self, domain: str, function: lambda_.IFunction, models: Sequence[str], latency_alarm_ms: int) -> None:
         service = {"service": service_name(domain)}
 
@@ -216,24 +251,12 @@ class ServingMonitoring(Construct):
             )
         self.dashboard.add_widgets(*widgets)
 
-        self._alarm(
-            f"{domain}-errors",
-            metric=function.metric_errors(period=PERIOD, statistic="Sum"),
-            threshold=1,
-            at_least=True,
-            periods=FAILURE_PERIODS,
-            datapoints=FAILURE_DATAPOINTS,
-            description=f"The {domain} function failed invocations (crash, timeout, out of memory) in two of the last "
+        self._lambda_alarms(
+            domain,
+            function,
+            errors=f"The {domain} function failed invocations (crash, timeout, out of memory) in two of the last "
             "three 5-minute periods; the app answers its own errors, so these are failures it could not answer.",
-        )
-        self._alarm(
-            f"{domain}-throttles",
-            metric=function.metric_throttles(period=PERIOD, statistic="Sum"),
-            threshold=1,
-            at_least=True,
-            periods=FAILURE_PERIODS,
-            datapoints=FAILURE_DATAPOINTS,
-            description=f"Lambda throttled the {domain} function (its reserved or the account's concurrency) in two "
+            throttles=f"Lambda throttled the {domain} function (its reserved or the account's concurrency) in two "
             "of the last three 5-minute periods: callers got errors.",
         )
         self._alarm(
@@ -247,6 +270,22 @@ class ServingMonitoring(Construct):
             # A handful of requests make a p99 of their slowest one: judge only when there are enough.
             low_sample_count="ignore",
         )
+
+    def _lambda_alarms(self, name: str, function: lambda_.IFunction, *, errors: str, throttles: str) -> None:
+        """``<name>-errors`` and ``<name>-throttles``: any in two of the last three periods."""
+        for suffix, metric, description in (
+            ("errors", function.metric_errors(period=PERIOD, statistic="Sum"), errors),
+            ("throttles", function.metric_throttles(period=PERIOD, statistic="Sum"), throttles),
+        ):
+            self._alarm(
+                f"{name}-{suffix}",
+                metric=metric,
+                threshold=1,
+                at_least=True,
+                periods=FAILURE_PERIODS,
+                datapoints=FAILURE_DATAPOINTS,
+                description=description,
+            )
 
     def _alarm(
         self,

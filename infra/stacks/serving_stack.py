@@ -14,9 +14,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import DomainFunctionSpec, ServingConfig, discover_functions
+from infra.config import (
+    AUTHORIZER_FUNCTION,
+    DomainFunctionSpec,
+    ServingConfig,
+    discover_functions,
+    load_authorizer_function,
+)
 from infra.constructs.api import ServingApi
 from infra.constructs.domain_function import DomainFunction
+from infra.constructs.image_function import ImageFunction
 from infra.constructs.metering_tables import MeteringTables
 from infra.constructs.model_bucket import ModelBucket
 from infra.constructs.model_key import ModelKey
@@ -36,6 +43,7 @@ def function_logical_id(domain: str) -> str:
 
 
 TEXT_FUNCTION_LOGICAL_ID = function_logical_id("text")
+AUTHORIZER_LOGICAL_ID = function_logical_id(AUTHORIZER_FUNCTION)
 
 
 class ServingStack(Stack):
@@ -53,6 +61,11 @@ class ServingStack(Stack):
     caller's key, charges the tenant's monthly counter and writes one usage record. The front function also
     serves the admin API (``/v1/admin/...``) and ``GET /v1/usage``, so it alone may write keys and read usage.
     Operators assume ``AdminRole`` for ``aimass keys`` and ``aimass usage report``.
+
+    With ``aimass:edgeAuthorizer`` (the default) the API key authorizer (``functions/authorizer/``) checks each
+    key at API Gateway first, and the usage plan of the key's plan throttles it there. Each AI Mass key then has
+    an edge key in that usage plan, which whoever creates, rotates or revokes keys keeps in step (the front
+    function and ``AdminRole``, told the API by ``AIMASS_EDGE_API_ID``).
     """
 
     def __init__(
@@ -129,6 +142,7 @@ class ServingStack(Stack):
         self.metering.grant_key_admin(front_role)
         self.metering.grant_usage_read(front_role, every_tenant=True)
 
+        self.authorizer = self._authorizer(repo_root, log_retention) if config.edge_authorizer else None
         self.api = ServingApi(
             self,
             "Api",
@@ -139,7 +153,12 @@ class ServingStack(Stack):
             throttle_burst_limit=config.api_throttle_burst_limit,
             plans=config.plans,
             log_retention=log_retention,
+            authorizer=self.authorizer.function if self.authorizer is not None else None,
         )
+        if self.authorizer is not None:
+            # Creating, rotating and revoking a key (the admin API, `aimass keys`) mirrors it at the edge.
+            self.functions[config.front_domain].function.add_environment("AIMASS_EDGE_API_ID", self.api.rest_api_id)
+            self.api.grant_edge_keys([front_role, self.admin])
         self.monitoring = ServingMonitoring(
             self,
             "Monitoring",
@@ -151,6 +170,7 @@ class ServingStack(Stack):
             },
             api_stage=self.api.rest_api.deployment_stage,
             latency_alarm_ms=config.latency_alarm_ms,
+            authorizer=self.authorizer.function if self.authorizer is not None else None,
         )
 
         # The stack's outputs: what operators and the CLI need after a deploy.
@@ -187,8 +207,32 @@ class ServingStack(Stack):
             ),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic the alarms notify: subscribe to it"),
         }
+        if self.authorizer is not None:
+            outputs["RestApiId"] = (self.api.rest_api_id, "AIMASS_EDGE_API_ID for aimass keys")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+
+    def _authorizer(self, repo_root: Path, log_retention: logs.RetentionDays) -> ImageFunction:
+        """The API key authorizer: it reads one key record at most (through its own cache) and nothing else."""
+        spec = load_authorizer_function(repo_root, self.config)
+        authorizer = ImageFunction(
+            self,
+            AUTHORIZER_LOGICAL_ID.removesuffix("Function"),
+            repo_root=repo_root,
+            dockerfile=spec.dockerfile,
+            settings=spec.settings,
+            log_retention=log_retention,
+            description="AI Mass API key authorizer: checks each request's key before API Gateway routes it",
+            role_description="AI Mass API key authorizer",
+            environment={
+                "AIMASS_METERING": "dynamodb",
+                "AIMASS_KEYS_TABLE": self.metering.keys.table_name,
+                "AIMASS_PLANS": self.config.plans_json,
+            },
+        )
+        _override_logical_id(authorizer.function, AUTHORIZER_LOGICAL_ID)
+        self.metering.grant_key_check(authorizer.role)
+        return authorizer
 
     def _publisher_role(self) -> iam.Role:
         """The role operators and CI assume to publish and manage models: the whole bucket and the envelope key."""

@@ -16,8 +16,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-# The domains with a function in this checkout, found here independently of infra/config.py.
-DOCKERFILE_DOMAINS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/Dockerfile"))
+# The domains with a function in this checkout, found here independently of infra/config.py: every
+# functions/<d>/Dockerfile but the API key authorizer's, which serves no domain.
+AUTHORIZER = "authorizer"
+DOCKERFILE_DOMAINS = sorted(
+    path.parent.name for path in (REPO_ROOT / "functions").glob("*/Dockerfile") if path.parent.name != AUTHORIZER
+)
 
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
@@ -134,7 +138,7 @@ CMD ["handler.handler"]
 
 
 def fake_checkout(root: Path) -> Path:
-    """A checkout with the real text function and a made-up ``toy`` domain, no model built.
+    """A checkout with the real text function and authorizer and a made-up ``toy`` domain, no model built.
 
     Models: the real text model's spec (``models/text/minilm``) and ``toy-model`` of domain ``toy``. A
     fresh checkout has no model_store/ (it is built, never committed): synth must only stage.
@@ -146,6 +150,11 @@ def fake_checkout(root: Path) -> Path:
     for name in ("Dockerfile", "function.toml", "requirements.txt"):
         (text / name).write_bytes((REPO_ROOT / "functions/text" / name).read_bytes())
     (text / "handler.py").write_text("handler = None\n", encoding="utf-8")
+    authorizer = root / "functions" / AUTHORIZER
+    authorizer.mkdir(parents=True)
+    for name in ("Dockerfile", "function.toml", "requirements.txt"):
+        (authorizer / name).write_bytes((REPO_ROOT / "functions" / AUTHORIZER / name).read_bytes())
+    (authorizer / "handler.py").write_text("handler = None\n", encoding="utf-8")
     toy = root / "functions/toy"
     toy.mkdir(parents=True)
     (toy / "Dockerfile").write_text(TOY_DOCKERFILE, encoding="utf-8")

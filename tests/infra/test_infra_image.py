@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.constructs.domain_function import (
+from infra.constructs.domain_function import IMAGE_MODEL_STORE
+from infra.constructs.image_function import (
     CONTEXT_EXCLUDE,
-    IMAGE_MODEL_STORE,
     build_context_exclude,
     dockerfile_copy_sources,
 )

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from aimass.metering.edge_keys import PLAN_TAG as RUNTIME_PLAN_TAG
 from aimass.metering.key_stores import keys_table_definition
 from aimass.metering.usage_stores import counters_table_definition, usage_table_definition
 from aimass.settings import Plan, Settings
 from infra.config import DEFAULT_PLANS
-from infra.stacks.serving_stack import function_logical_id
+from infra.constructs.api import PLAN_TAG
+from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, function_logical_id
 from tests.infra.infra_synth import DOCKERFILE_DOMAINS, Synthesized
 
 DEFINITIONS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -29,6 +31,8 @@ VIA_DYNAMODB = {
 }
 # What a DynamoDB-encrypted table's caller may do with its key: only through DynamoDB.
 KEY_USE = {"kms:Decrypt", "kms:GenerateDataKey"}
+# Giving keys their edge keys and taking them back (API Gateway's control plane).
+EDGE_KEY_ACTIONS = {"apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:DELETE"}
 
 
 def _table(synthesized: Synthesized, output: str) -> dict[str, Any]:
@@ -219,16 +223,21 @@ def test_admin_role_manages_keys_and_reads_usage(synthesized: Synthesized) -> No
     assert "aimass keys" in role["Description"] and "aimass usage report" in role["Description"]
     assert "ManagedPolicyArns" not in role and "Policies" not in role
     assert _metering_grants(synthesized, role_id) == _expected(synthesized, *KEY_ADMIN, *USAGE_READ)
-    # Keys and usage only: no model, no bucket, no function.
+    # Keys, their edge keys (test_infra_edge) and usage only: no model, no bucket, no function.
     assert {
         action
         for statement in synthesized.role_statements(role_id)
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    } <= {action for action, _ in (*KEY_ADMIN, *USAGE_READ)} | KEY_USE
+    } <= {action for action, _ in (*KEY_ADMIN, *USAGE_READ)} | KEY_USE | EDGE_KEY_ACTIONS
+
+
+def test_the_authorizer_only_checks_keys(synthesized: Synthesized) -> None:
+    role = _role_of(synthesized, AUTHORIZER_LOGICAL_ID)
+    assert _metering_grants(synthesized, role) == _expected(synthesized, ("dynamodb:GetItem", "KeysTableName"))
 
 
 def test_no_other_role_touches_the_tables(synthesized: Synthesized) -> None:
-    allowed = {synthesized.output_ref("AdminRoleArn")} | {
+    allowed = {synthesized.output_ref("AdminRoleArn"), _role_of(synthesized, AUTHORIZER_LOGICAL_ID)} | {
         _role_of(synthesized, function_logical_id(domain)) for domain in DOCKERFILE_DOMAINS
     }
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
@@ -273,10 +282,16 @@ def test_one_usage_plan_per_plan_throttled_on_the_stage(synthesized: Synthesized
         ]
         # Units are not requests: no request quota at the edge.
         assert "Quota" not in properties
-        assert "best effort" in properties["Description"]
-    # Usage plans are not authentication: no API Gateway key exists or is required.
+        # The runtime finds a plan's usage plan by this tag when it gives a key its edge key.
+        assert {"Key": PLAN_TAG, "Value": name} in properties["Tags"]
+        assert "per key, at the edge and in the functions" in properties["Description"]
+    # The edge keys are the runtime's (one per AI Mass key, made when the key is): none in the template.
     assert not synthesized.resources_of_type("AWS::ApiGateway::ApiKey")
     assert not synthesized.resources_of_type("AWS::ApiGateway::UsagePlanKey")
+
+
+def test_the_plan_tag_is_the_runtimes() -> None:
+    assert PLAN_TAG == RUNTIME_PLAN_TAG
 
 
 def test_usage_plans_follow_the_context(fake_synthesized: Synthesized) -> None:

@@ -12,7 +12,7 @@ from aimass.observability import service_name as app_service_name
 from infra.constructs.monitoring import EMF_METRICS, NAMESPACE, service_name
 from infra.stacks.serving_stack import function_logical_id
 from models.catalogue import catalogue
-from tests.infra.infra_synth import DOCKERFILE_DOMAINS, Synthesized
+from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, Synthesized
 
 CATALOGUE = catalogue()
 
@@ -122,7 +122,7 @@ def test_dashboard_widgets_fit_the_grid(synthesized: Synthesized) -> None:
 
 
 def test_alarm_names(synthesized: Synthesized) -> None:
-    expected = {"aimass-dev-api-5xx-rate"} | {
+    expected = {"aimass-dev-api-5xx-rate", "aimass-dev-authorizer-errors", "aimass-dev-authorizer-throttles"} | {
         f"aimass-dev-{domain}-{kind}"
         for domain in DOCKERFILE_DOMAINS
         for kind in ("errors", "throttles", "latency-p99")
@@ -139,7 +139,7 @@ def test_every_alarm_notifies_the_topic_and_tolerates_silence(synthesized: Synth
         assert alarm["AlarmDescription"]
 
 
-@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+@pytest.mark.parametrize("domain", [*DOCKERFILE_DOMAINS, AUTHORIZER])
 def test_function_failure_alarms(synthesized: Synthesized, domain: str) -> None:
     alarms = _alarms(synthesized)
     for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):

@@ -20,9 +20,14 @@ from aws_cdk.assertions import Match, Template
 from infra.app import build_app
 from infra.config import DEFAULT_PLANS, ServingConfig
 from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
-from infra.stacks.serving_stack import TEXT_FUNCTION_LOGICAL_ID, ServingStack, function_logical_id
+from infra.stacks.serving_stack import (
+    AUTHORIZER_LOGICAL_ID,
+    TEXT_FUNCTION_LOGICAL_ID,
+    ServingStack,
+    function_logical_id,
+)
 from models.catalogue import catalogue
-from tests.infra.infra_synth import DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized, fake_checkout
+from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized, fake_checkout
 
 CATALOGUE = catalogue()
 
@@ -101,8 +106,9 @@ def test_the_checkout_has_functions_for_its_models() -> None:
 
 def test_resource_counts(synthesized: Synthesized) -> None:
     template = synthesized.template
-    # One function per domain (no custom-resource helper functions), each an image.
-    template.resource_count_is("AWS::Lambda::Function", len(DOCKERFILE_DOMAINS))
+    # One function per domain and the API key authorizer (no custom-resource helper functions), each an image.
+    functions = len(DOCKERFILE_DOMAINS) + 1
+    template.resource_count_is("AWS::Lambda::Function", functions)
     for function in synthesized.resources_of_type("AWS::Lambda::Function").values():
         assert function["Properties"]["PackageType"] == "Image"
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
@@ -111,14 +117,16 @@ def test_resource_counts(synthesized: Synthesized) -> None:
     template.resource_count_is("AWS::KMS::Key", 4)
     template.resource_count_is("AWS::KMS::Alias", 1)  # the envelope key's
     # One per function, the publisher, the key and usage administrator, and API Gateway's CloudWatch Logs role.
-    template.resource_count_is("AWS::IAM::Role", len(DOCKERFILE_DOMAINS) + 3)
-    template.resource_count_is("AWS::Logs::LogGroup", len(DOCKERFILE_DOMAINS) + 1)  # functions + API access
+    template.resource_count_is("AWS::IAM::Role", functions + 3)
+    template.resource_count_is("AWS::Logs::LogGroup", functions + 1)  # functions + API access
     template.resource_count_is("AWS::DynamoDB::Table", 3)  # keys, usage, counters
     template.resource_count_is("AWS::ApiGateway::UsagePlan", len(DEFAULT_PLANS))
-    template.resource_count_is("AWS::ApiGateway::ApiKey", 0)  # AI Mass keys live in the keys table
+    # AI Mass keys live in the keys table; their edge keys are made when a key is created, not by the stack.
+    template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
+    template.resource_count_is("AWS::ApiGateway::Authorizer", 1)
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    # Errors, throttles and p99 latency per function, and the API's 5XX rate.
-    template.resource_count_is("AWS::CloudWatch::Alarm", 3 * len(DOCKERFILE_DOMAINS) + 1)
+    # Errors, throttles and p99 latency per domain function, the authorizer's errors and throttles, the API's 5XX rate.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3 * len(DOCKERFILE_DOMAINS) + 2 + 1)
     template.resource_count_is("AWS::SNS::Topic", 1)
 
 
@@ -152,6 +160,7 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     threads = max(1, min(6, math.ceil(toml["memory_mb"] / 1769)))
     variables = dict(function["Environment"]["Variables"])
     variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
+    variables.pop("AIMASS_EDGE_API_ID", None)  # the front function's too (test_infra_edge)
     plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say
     assert json.loads(plans) == {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     assert variables == {
@@ -368,9 +377,7 @@ def test_every_method_is_a_lambda_proxy(synthesized: Synthesized) -> None:
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         assert integration["TimeoutInMillis"] == 29000
-        # The functions authenticate callers themselves (AI Mass keys, the keys table).
-        assert properties["AuthorizationType"] == "NONE"
-        assert properties.get("ApiKeyRequired", False) is False
+        # Who may call which method: test_infra_edge.
         assert "RequestValidatorId" in properties
         if path.endswith("{proxy+}"):
             assert properties["RequestParameters"] == {"method.request.path.proxy": True}
@@ -379,7 +386,12 @@ def test_every_method_is_a_lambda_proxy(synthesized: Synthesized) -> None:
 
 
 def test_one_invoke_permission_per_function_for_this_api(synthesized: Synthesized) -> None:
-    permissions = synthesized.resources_of_type("AWS::Lambda::Permission").values()
+    # The authorizer's own permission names its authorizer (test_infra_edge).
+    permissions = [
+        permission
+        for permission in synthesized.resources_of_type("AWS::Lambda::Permission").values()
+        if permission["Properties"]["FunctionName"]["Fn::GetAtt"][0] != AUTHORIZER_LOGICAL_ID
+    ]
     invoked = sorted(permission["Properties"]["FunctionName"]["Fn::GetAtt"][0] for permission in permissions)
     assert invoked == sorted(function_logical_id(domain) for domain in DOCKERFILE_DOMAINS)
     for permission in permissions:
@@ -405,6 +417,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         "AdminRoleArn",
         "DashboardName",
         "AlarmTopicArn",
+        "RestApiId",
     }
     assert outputs["ModelBucketName"]["Value"] == {"Ref": _model_bucket_id(synthesized)}
     assert outputs["ModelKeyArn"]["Value"] == {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
@@ -644,10 +657,10 @@ def _platforms(synthesized: Synthesized) -> dict[str, str]:
 
 def test_default_image_platforms(synthesized: Synthesized) -> None:
     expected = {
-        function_logical_id(domain): {"x86_64": "linux/amd64", "arm64": "linux/arm64"}[
-            _function_toml(domain)["architecture"]
+        function_logical_id(name): {"x86_64": "linux/amd64", "arm64": "linux/arm64"}[
+            _function_toml(name)["architecture"]
         ]
-        for domain in DOCKERFILE_DOMAINS
+        for name in [*DOCKERFILE_DOMAINS, AUTHORIZER]
     }
     assert _platforms(synthesized) == expected
 
@@ -673,7 +686,11 @@ def test_function_overrides_from_context(fake_synthesized: Synthesized) -> None:
         assert function["Environment"]["Variables"]["AIMASS_ALIAS_CHECK_S"] == "0.5"
     assert "ReservedConcurrentExecutions" not in toy
     # Each image is built for its own function's instruction set.
-    assert _platforms(fake_synthesized) == {"TextFunction": "linux/arm64", "ToyFunction": "linux/amd64"}
+    assert _platforms(fake_synthesized) == {
+        "TextFunction": "linux/arm64",
+        "ToyFunction": "linux/amd64",
+        AUTHORIZER_LOGICAL_ID: "linux/amd64",
+    }
 
 
 def test_fake_checkout_routes(fake_synthesized: Synthesized) -> None:

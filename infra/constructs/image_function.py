@@ -1,0 +1,144 @@
+"""A container-image Lambda function built from one of the checkout's Dockerfiles: the domains' and the authorizer's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Duration, IgnoreMode
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import FunctionConfig
+from infra.nag import acknowledge
+
+# Kept out of the build context even when inside a COPY source. Mirrors the root .dockerignore,
+# which plain `docker build` uses (tests/infra checks the two agree).
+CONTEXT_EXCLUDE: tuple[str, ...] = (
+    ".git",
+    ".venv",
+    "node_modules",
+    "cdk.out",
+    "tests",
+    "bench",
+    "templates",
+    ".cache",
+    "build",
+    "**/__pycache__",
+    "**/*.pyc",
+    # Model build scaffolding (models/*/build.py): .build.lock, .build-* work dirs, .old-* swaps.
+    "model_store/**/.*",
+)
+
+_COPY = re.compile(r"^COPY\s+(?P<src>\S+)\s+(?P<dest>\S+)\s*$")
+
+_PLATFORMS: Mapping[str, tuple[lambda_.Architecture, ecr_assets.Platform]] = {
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+}
+
+
+def dockerfile_copy_sources(dockerfile: Path) -> tuple[str, ...]:
+    """The repository paths a Dockerfile COPYs (one plain ``COPY <src> <dest>`` per line)."""
+    sources: list[str] = []
+    for number, line in enumerate(dockerfile.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped.upper().startswith("COPY"):
+            continue
+        match = _COPY.match(stripped)
+        if match is None or match["src"].startswith(("--", "[")):
+            raise ValueError(f"{dockerfile}:{number}: expected 'COPY <src> <dest>', got {stripped!r}")
+        sources.append(match["src"].rstrip("/"))
+    if not sources:
+        raise ValueError(f"{dockerfile}: no COPY lines")
+    return tuple(sources)
+
+
+def build_context_exclude(dockerfile: str, copy_sources: Sequence[str]) -> list[str]:
+    """Docker-style ignore patterns that stage only what the Dockerfile uses.
+
+    Everything is excluded, then the Dockerfile and its COPY sources are let back in, then the
+    junk patterns are applied again (the last matching pattern wins). The image asset's hash is
+    computed over the staged files, so edits elsewhere in the repository (docs, infra, other
+    functions) do not produce a new image or a function update.
+    """
+    return ["*", f"!{dockerfile}", *(f"!{src}" for src in copy_sources), *CONTEXT_EXCLUDE]
+
+
+class ImageFunction(Construct):
+    """A container-image Lambda function with its own log group, role and X-Ray tracing.
+
+    The image is built from ``dockerfile`` with the repository root as context, sized by ``settings`` (its
+    function.toml). The role may write only to the function's log group (and send traces); the composing stack
+    grants access to other resources.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repo_root: Path,
+        dockerfile: str,
+        settings: FunctionConfig,
+        log_retention: logs.RetentionDays,
+        description: str,
+        role_description: str,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        lambda_architecture, image_platform = _PLATFORMS[settings.architecture]
+
+        copy_sources = dockerfile_copy_sources(repo_root / dockerfile)
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+
+        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: the function
+        # may write only to its own log group (X-Ray permissions are added by `tracing`).
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=role_description,
+        )
+        self.log_group.grant_write(self.role)
+
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            description=description,
+            code=lambda_.DockerImageCode.from_image_asset(
+                directory=str(repo_root),
+                file=dockerfile,
+                exclude=build_context_exclude(dockerfile, copy_sources),
+                ignore_mode=IgnoreMode.DOCKER,
+                # The image must match the function's instruction set.
+                platform=image_platform,
+            ),
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_s),
+            architecture=lambda_architecture,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment=dict(environment),
+        )
+        cfn_function = self.function.node.default_child
+        if isinstance(cfn_function, lambda_.CfnFunction):
+            # CDK makes the function depend on its role and the role's policy (so it never runs
+            # without its grants); the role half is already implied by GetAtt (cfn-lint W3005).
+            cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+
+        # The role's DefaultPolicy is created on first grant; acknowledge on the role so it
+        # covers the policy whenever it appears.
+        acknowledge(
+            self.role,
+            "IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords do not support resource-level "
+            "permissions; '*' is the only resource they accept (added by active tracing).",
+        )
