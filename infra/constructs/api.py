@@ -41,7 +41,8 @@ AUTH_IN_FUNCTIONS = (
     "The edge authorizer is off (aimass:edgeAuthorizer=false): callers are authenticated by the functions, not by "
     "API Gateway. Every model route requires an AI Mass API key (Authorization: Bearer or x-api-key) checked "
     "against the DynamoDB keys table (hashed secrets, scopes, plans, revocation), and every request is metered "
-    "per tenant. The stage's throttle bounds what reaches them."
+    "per tenant; the stage's throttle bounds what reaches them. Cognito user pools are for people signing in, not "
+    "for machine API keys."
 )
 
 

@@ -36,3 +36,9 @@ def fake_synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """A small made-up checkout (text + toy domains, no model built) with FAKE_CONTEXT, synthesized once."""
     repo = fake_checkout(tmp_path_factory.mktemp("repo"))
     return synthesize(tmp_path_factory.mktemp("cdk.out-fake"), FAKE_CONTEXT, repo_root=repo)
+
+
+@pytest.fixture(scope="session")
+def edge_off_synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The default app with the edge authorizer off (``-c aimass:edgeAuthorizer=false``), synthesized once."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out-edge-off"), {"aimass:edgeAuthorizer": "false"})

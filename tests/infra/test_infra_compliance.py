@@ -11,6 +11,7 @@ from aws_cdk import Validations
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_file
 
+from infra.routes import OPEN_PATHS, SHARED_ROUTES
 from models.catalogue import catalogue
 from tests.infra.infra_synth import Synthesized
 
@@ -100,6 +101,26 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
         "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
     }
     assert not {f"AwsSolutions-{rule}" for rule in fixed} & rules
+
+
+def test_only_the_open_methods_are_acknowledged_as_public(
+    synthesized: Synthesized, edge_off_synthesized: Synthesized
+) -> None:
+    # GIVEN the edge authorizer: every method but the open routes' has it, so APIG4 (no authorization) is
+    # acknowledged on each open method alone, and COG4 (no Cognito) on the API.
+    def acknowledged(s: Synthesized, rule: str) -> list[str]:
+        return sorted(
+            path for path, rule_id, _ in _acknowledgements(s) if rule_id == f"AwsSolutions::AwsSolutions-{rule}"
+        )
+
+    api = f"/{synthesized.stack.node.id}/Api/RestApi"
+    open_methods = [
+        f"{api}/Default{path}/{method}" for path, methods in SHARED_ROUTES if path in OPEN_PATHS for method in methods
+    ]
+    assert acknowledged(synthesized, "APIG4") == sorted(open_methods)
+    assert acknowledged(synthesized, "COG4") == [api]
+    # WITHOUT it, no method has API Gateway authorization: both on the API.
+    assert acknowledged(edge_off_synthesized, "APIG4") == acknowledged(edge_off_synthesized, "COG4") == [api]
 
 
 def test_cfn_lint_is_clean(synthesized: Synthesized) -> None:

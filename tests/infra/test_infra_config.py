@@ -21,9 +21,10 @@ from infra.config import (
     ServingConfig,
     discover_functions,
     function_domains,
+    load_authorizer_function,
     load_function_config,
 )
-from tests.infra.infra_synth import DOCKERFILE_DOMAINS
+from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS
 
 VALID_TOML = 'memory_mb = 2048\ntimeout_s = 20\narchitecture = "arm64"\nroutes = ["/v1/extra"]\n'
 
@@ -52,6 +53,7 @@ def test_default_config() -> None:
     assert config.alias_check_seconds == 30
     assert config.plans == DEFAULT_PLANS
     assert config.latency_alarm_ms == 5000
+    assert config.edge_authorizer is True
 
 
 def test_config_is_frozen() -> None:
@@ -69,8 +71,10 @@ def test_cli_strings_are_coerced() -> None:
             "aimass:aliasCheckSeconds": "0",
             "aimass:plans": '{"pro": {"rate_per_s": 100, "burst": 200, "monthly_units": 1000000000}}',
             "aimass:latencyAlarmMs": "2500",
+            "aimass:edgeAuthorizer": "false",
         }
     )
+    assert config.edge_authorizer is False
     assert config.plans == {"pro": PlanConfig(rate_per_s=100, burst=200, monthly_units=1_000_000_000)}
     assert config.latency_alarm_ms == 2500
     assert config.api_throttle_rate_limit == 12.5
@@ -97,6 +101,9 @@ def test_cli_strings_are_coerced() -> None:
         ("aimass:plans", "{not json"),
         ("aimass:plans", {}),
         ("aimass:plans", ["default"]),
+        ("aimass:edgeAuthorizer", "maybe"),
+        ("aimass:edgeAuthorizer", 1),
+        ("aimass:edgeAuthorizer", None),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key: str, value: Any) -> None:
@@ -313,3 +320,54 @@ def test_a_dockerfile_without_function_toml_is_an_error(tmp_path: Path) -> None:
     (repo / "functions" / "alpha" / "function.toml").unlink()
     with pytest.raises(ConfigError, match=r"functions/alpha/function.toml: missing"):
         discover_functions(repo, ServingConfig())
+
+
+# --- functions/authorizer: a function, not a domain ----------------------------------------------------
+
+
+def _with_authorizer(tmp_path: Path, toml: str = 'memory_mb = 512\ntimeout_s = 3\narchitecture = "x86_64"\n') -> Path:
+    repo = _checkout(tmp_path, "alpha")
+    (repo / "functions" / AUTHORIZER).mkdir()
+    (repo / "functions" / AUTHORIZER / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (repo / "functions" / AUTHORIZER / "function.toml").write_text(toml, encoding="utf-8")
+    return repo
+
+
+def test_the_authorizer_is_no_domain(tmp_path: Path) -> None:
+    assert AUTHORIZER == AUTHORIZER_FUNCTION
+    assert (REPO_ROOT / "functions" / AUTHORIZER / "Dockerfile").is_file()
+    assert AUTHORIZER not in function_domains(REPO_ROOT)
+    repo = _with_authorizer(tmp_path)
+    assert function_domains(repo) == ["alpha"]
+    assert sorted(discover_functions(repo, ServingConfig())) == ["alpha"]
+
+
+def test_the_authorizers_settings() -> None:
+    spec = load_authorizer_function(REPO_ROOT, ServingConfig())
+    raw = tomllib.loads((REPO_ROOT / "functions/authorizer/function.toml").read_text(encoding="utf-8"))
+    assert (spec.dockerfile, spec.settings_file) == (
+        "functions/authorizer/Dockerfile",
+        "functions/authorizer/function.toml",
+    )
+    assert (spec.settings.memory_mb, spec.settings.timeout_s) == (raw["memory_mb"], raw["timeout_s"])
+    assert spec.settings.routes == ()
+
+
+def test_the_authorizer_takes_overrides(tmp_path: Path) -> None:
+    # aimass:functionOverrides may resize it like a domain's function; it is no unknown domain.
+    config = ServingConfig.from_context({"aimass:functionOverrides": {AUTHORIZER: {"memory_mb": 1024}}})
+    repo = _with_authorizer(tmp_path)
+    assert sorted(discover_functions(repo, config)) == ["alpha"]
+    assert load_authorizer_function(repo, config).settings.memory_mb == 1024
+
+
+def test_the_authorizer_answers_no_route(tmp_path: Path) -> None:
+    repo = _with_authorizer(tmp_path, VALID_TOML)
+    with pytest.raises(ConfigError, match=r"functions/authorizer/function.toml: key 'routes': the authorizer answers"):
+        load_authorizer_function(repo, ServingConfig())
+
+
+def test_the_edge_authorizer_needs_its_function(tmp_path: Path) -> None:
+    repo = _checkout(tmp_path, "alpha")
+    with pytest.raises(ConfigError, match=r"functions/authorizer/Dockerfile: missing; .*'aimass:edgeAuthorizer'"):
+        load_authorizer_function(repo, ServingConfig())

@@ -15,7 +15,7 @@ from infra.constructs.image_function import (
     dockerfile_copy_sources,
 )
 from infra.stacks.serving_stack import function_logical_id
-from tests.infra.infra_synth import DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized
+from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized
 
 DOCKERFILE = REPO_ROOT / "functions/text/Dockerfile"
 
@@ -101,7 +101,7 @@ def test_build_context_is_an_allow_list() -> None:
     assert exclude[3:] == list(CONTEXT_EXCLUDE)
 
 
-@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+@pytest.mark.parametrize("domain", [*DOCKERFILE_DOMAINS, AUTHORIZER])
 def test_staged_build_context_holds_only_the_image_inputs(synthesized: Synthesized, domain: str) -> None:
     dockerfile = f"functions/{domain}/Dockerfile"
     sources = dockerfile_copy_sources(REPO_ROOT / dockerfile)
@@ -127,7 +127,7 @@ def test_staged_build_context_holds_only_the_image_inputs(synthesized: Synthesiz
 
 def test_synth_works_without_a_built_model(fake_synthesized: Synthesized) -> None:
     # A fresh checkout has no model_store/ (it is built, never committed); synth only stages.
-    for domain in ("text", "toy"):
+    for domain in ("text", "toy", AUTHORIZER):
         asset = (
             fake_synthesized.outdir
             / fake_synthesized.resources[function_logical_id(domain)]["Metadata"]["aws:asset:path"]
