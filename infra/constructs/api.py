@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, Tags
 from aws_cdk import aws_apigateway as apigw
@@ -14,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import PlanConfig
+from infra.constructs.gateway_errors import GATEWAY_ERRORS
 from infra.nag import acknowledge
 from infra.routes import Route
 
@@ -23,9 +22,6 @@ INTEGRATION_TIMEOUT = Duration.seconds(29)
 # On each usage plan: the AI Mass plan it throttles. The runtime finds a plan's usage plan by it
 # (aimass.metering.edge_keys.PLAN_TAG) when it gives a key its edge key.
 PLAN_TAG = "aimass:plan"
-# How a refused key is asked for (aimass.metering.key_check.ASK_FOR_KEY; tests/infra checks they agree).
-ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-
 COGNITO_IS_FOR_PEOPLE = (
     "Callers are services holding AI Mass API keys (Authorization: Bearer or x-api-key), checked against the "
     "DynamoDB keys table (hashed secrets, scopes, plans, expiry, revocation) by a Lambda authorizer and again by "
@@ -44,76 +40,6 @@ AUTH_IN_FUNCTIONS = (
     "per tenant; the stage's throttle bounds what reaches them. Cognito user pools are for people signing in, not "
     "for machine API keys."
 )
-
-
-def _error_body(message: str, *, error_type: str, code: str) -> str:
-    """The AI Mass error shape (aimass.errors), as an API Gateway response template."""
-    return json.dumps(
-        {
-            "error": {"message": message, "type": error_type, "code": code, "param": None},
-            "request_id": "$context.requestId",
-        }
-    )
-
-
-@dataclass(frozen=True)
-class GatewayError:
-    """One of API Gateway's own answers (a gateway response), in the AI Mass error shape."""
-
-    status: int
-    message: str
-    error_type: str
-    code: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def template(self) -> str:
-        return _error_body(self.message, error_type=self.error_type, code=self.code)
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aimass"'}
-_KEYS_UNCHECKED = GatewayError(
-    503, "API keys cannot be checked right now; retry shortly", error_type="server_error", code="service_unavailable"
-)
-
-# What API Gateway answers itself once the authorizer is in front of the functions. Nothing in them helps guess
-# a key: a refused key's message and code are the authorizer's (the functions' own), the rest are fixed.
-GATEWAY_ERRORS: Mapping[str, GatewayError] = {
-    # The authorizer denied the key: its context says why (missing, invalid, revoked, expired).
-    "ACCESS_DENIED": GatewayError(
-        401,
-        "$context.authorizer.message",
-        error_type="invalid_request_error",
-        code="$context.authorizer.code",
-        headers=_CHALLENGE,
-    ),
-    "UNAUTHORIZED": GatewayError(
-        401,
-        f"missing or invalid API key; {ASK_FOR_KEY}",
-        error_type="invalid_request_error",
-        code="invalid_api_key",
-        headers=_CHALLENGE,
-    ),
-    # The authorizer raised (the key store is unreachable) or could not be called: no request passes unchecked.
-    "AUTHORIZER_FAILURE": _KEYS_UNCHECKED,
-    "AUTHORIZER_CONFIGURATION_ERROR": _KEYS_UNCHECKED,
-    # A usage plan's throttle (the key's plan) or the stage's (every caller together). The app's own code for
-    # the same condition, so clients handle one code wherever the limit bites.
-    "THROTTLED": GatewayError(
-        429,
-        "request rate exceeded (this API key's plan, or the API's overall limit); retry after the Retry-After seconds",
-        error_type="requests",
-        code="rate_limit_exceeded",
-        headers={"Retry-After": "1"},
-    ),
-    # The key is valid but has no edge key in its plan's usage plan (the edge mirror fell behind).
-    "INVALID_API_KEY": GatewayError(
-        403,
-        "this API key is not registered at the edge; an administrator can run `aimass keys sync-edge`",
-        error_type="invalid_request_error",
-        code="key_not_at_edge",
-    ),
-}
 
 
 class ServingApi(Construct):

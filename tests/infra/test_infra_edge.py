@@ -12,7 +12,7 @@ from cfnlint.api import lint_file
 
 from aimass.http.metering import OPEN
 from aimass.metering.key_check import ASK_FOR_KEY
-from infra.constructs.api import ASK_FOR_KEY as EDGE_ASK_FOR_KEY
+from infra.constructs.gateway_errors import ASK_FOR_KEY as EDGE_ASK_FOR_KEY
 from infra.routes import OPEN_PATHS, SHARED_ROUTES
 from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, TEXT_FUNCTION_LOGICAL_ID, function_logical_id
 from tests.infra.infra_synth import DOCKERFILE_DOMAINS, Synthesized

@@ -10,7 +10,7 @@ import pytest
 from aimass.observability import NAMESPACE as APP_NAMESPACE
 from aimass.observability import service_name as app_service_name
 from infra.constructs.monitoring import EMF_METRICS, NAMESPACE, service_name
-from infra.stacks.serving_stack import function_logical_id
+from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, function_logical_id
 from models.catalogue import catalogue
 from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, Synthesized
 
@@ -93,6 +93,19 @@ def test_dashboard_has_every_emf_metric_of_every_function(synthesized: Synthesiz
         (names[1], stat) for _, names, stat in graphed if names[0] == "AWS/Lambda" and names[2:] == function
     }
     assert lambda_metrics == {("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "p99")}
+
+
+def test_dashboard_has_the_authorizer(synthesized: Synthesized, edge_off_synthesized: Synthesized) -> None:
+    function = ["FunctionName", f"${{{AUTHORIZER_LOGICAL_ID}}}"]
+    graphed = {(names[1], stat) for _, names, stat in _graphed(synthesized) if names[2:] == function}
+    assert graphed == {
+        ("Invocations", "Sum"),
+        ("Errors", "Sum"),
+        ("Throttles", "Sum"),
+        ("Duration", "p50"),
+        ("Duration", "p99"),
+    }
+    assert not any(title.startswith("API key authorizer") for title, _, _ in _graphed(edge_off_synthesized))
 
 
 def test_dashboard_has_the_api_stage(synthesized: Synthesized) -> None:
