@@ -251,7 +251,7 @@ class ServingApi(Construct):
     def grant_edge_keys(self, roles: Sequence[iam.IRole]) -> iam.Policy:
         """Let ``roles`` give AI Mass keys their edge keys and take them back (``aimass.metering.edge_keys``).
 
-        Create an API key (tagged on creation), add it to one of this API's usage plans, list keys and usage plans,
+        Create an API key (untagged), add it to one of this API's usage plans, list keys and usage plans,
         read and delete a key. An API key's id is chosen by API Gateway, so reading and deleting one cannot be
         scoped further than every API key of the account and region; adding one to a plan is scoped to this
         API's plans.
@@ -261,8 +261,6 @@ class ServingApi(Construct):
         """
         apigateway = f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::"
         api_keys = f"{apigateway}/apikeys"
-        # Tag-on-create is authorized as a PUT on the new key's tags (its ARN URL-encoded in the path).
-        api_key_tags = f"{apigateway}/tags/arn%3A{Aws.PARTITION}%3Aapigateway%3A{Aws.REGION}%3A%3A%2Fapikeys%2F*"
         plan_keys = [
             f"{apigateway}/usageplans/{plan.usage_plan_id}/keys" for _, plan in sorted(self.usage_plans.items())
         ]
@@ -272,7 +270,6 @@ class ServingApi(Construct):
             roles=list(roles),
             statements=[
                 iam.PolicyStatement(actions=["apigateway:POST"], resources=[api_keys, *plan_keys]),
-                iam.PolicyStatement(actions=["apigateway:PUT"], resources=[api_key_tags]),
                 iam.PolicyStatement(actions=["apigateway:GET"], resources=[api_keys, f"{apigateway}/usageplans"]),
                 iam.PolicyStatement(actions=["apigateway:GET", "apigateway:DELETE"], resources=[f"{api_keys}/*"]),
             ],
@@ -283,13 +280,6 @@ class ServingApi(Construct):
             "Reading and deleting an edge key (GET, DELETE): API Gateway chooses an API key's id when it creates the "
             "key, so no policy written at deploy time can name it. The runtime touches only keys named "
             "aimass-<this API's id>-<key id>, found by name first.",
-        )
-        acknowledge(
-            policy,
-            "IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/tags/arn%3A<AWS::Partition>%3Aapigateway"
-            "%3A<AWS::Region>%3A%3A%2Fapikeys%2F*]",
-            "Tagging an edge key as it is created (PUT on its tags, what API Gateway checks for tags on create): the "
-            "new key's id is unknown until then. Only API keys' tags, no other resource's.",
         )
         return policy
 

@@ -111,7 +111,8 @@ class MeteringTables(Construct):
             self._grant(role, ["dynamodb:Scan"], [self.usage.table_arn])
 
     def grant_quota(self, role: iam.IRole) -> None:
-        """Charge and refund a tenant's monthly units (conditional UpdateItem) and read what is used (GetItem)."""
+        """Charge a tenant's monthly units (the conditional update in a billed record's transaction) and read
+        what is used (GetItem)."""
         self._grant(role, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [self.counters.table_arn])
 
     def _grant(self, role: iam.IRole, actions: Sequence[str], resources: Sequence[str]) -> None:

@@ -75,12 +75,8 @@ def _edge_key_grants(synthesized: Synthesized) -> set[tuple[str, str]]:
     """What giving keys their edge keys and taking them back needs, for this template's usage plans."""
     usage_plans = sorted(synthesized.resources_of_type("AWS::ApiGateway::UsagePlan"))
     assert usage_plans
-    tags = _apigateway_arn(
-        "/tags/arn%3A", {"Ref": "AWS::Partition"}, "%3Aapigateway%3A", {"Ref": "AWS::Region"}, "%3A%3A%2Fapikeys%2F*"
-    )
     return {
         ("apigateway:POST", _apigateway_arn("/apikeys")),  # CreateApiKey
-        ("apigateway:PUT", tags),  # ... tagged on creation
         *(("apigateway:POST", _apigateway_arn("/usageplans/", {"Ref": plan}, "/keys")) for plan in usage_plans),
         ("apigateway:GET", _apigateway_arn("/apikeys")),  # GetApiKeys (nameQuery)
         ("apigateway:GET", _apigateway_arn("/usageplans")),  # GetUsagePlans (find a plan's by its tag)

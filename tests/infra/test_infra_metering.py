@@ -170,7 +170,7 @@ def _expected(synthesized: Synthesized, *grants: tuple[str, str]) -> set[tuple[s
 SERVING = (
     ("dynamodb:GetItem", "KeysTableName"),  # authenticate a key
     ("dynamodb:GetItem", "CountersTableName"),  # what a tenant used this month
-    ("dynamodb:UpdateItem", "CountersTableName"),  # charge or refund it
+    ("dynamodb:UpdateItem", "CountersTableName"),  # charge it with a billed record
     ("dynamodb:PutItem", "UsageTableName"),  # one record per request
 )
 KEY_ADMIN = (

@@ -85,8 +85,9 @@ class ApiGatewayEdgeKeys:
                     name=name,
                     value=name,
                     enabled=True,
+                    # Untagged: tags on create need a further permission (a PUT on the key's tags) for nothing the
+                    # description does not already say.
                     description=f"AI Mass key {key.key_id} of tenant {key.tenant}, plan {key.plan}",
-                    tags={"aimass:tenant": key.tenant, "aimass:key": key.key_id},
                 )
             edge_id = str(created["id"])
         with self._api_gateway("CreateUsagePlanKey", tolerate="ConflictException"):  # already in the plan
