@@ -4,9 +4,8 @@
 authorizer shares: keys are cached for ``key_cache_s``); ``admit`` applies the plan's request rate (a token
 bucket per key, in this process: on Lambda each warm container holds its own buckets, so here a key's rate
 is enforced per container; across containers API Gateway throttles each key by its plan's usage plan, whose
-API key the authorizer names) and refuses a tenant
-already known to be over its monthly quota; ``settle`` charges the quota and writes the usage record once the
-answer is known, before it is sent.
+API key the authorizer names) and refuses a tenant already known to be over its monthly quota; ``settle``
+charges the quota and writes the usage record once the answer is known, before it is sent.
 
 Failing closed: if the usage store cannot be reached, ``settle`` raises ServiceUnavailable and the client gets
 a 503 instead of the answer. A request is then neither served for free nor billed without a record; the
