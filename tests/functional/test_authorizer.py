@@ -5,7 +5,6 @@ functions give, and a key store that cannot be read fails the request rather tha
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from aimass.metering.key_admin import create_key, revoke_key
 from aimass.metering.key_check import INVALID_KEY, MISSING_KEY
 from aimass.metering.key_stores import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS, Settings, get_settings
-from tests.conftest import load_event
+from tests.conftest import load_event, load_script
 from tests.moto_server import MotoServer
 from tests.tiny_models import TINY_TEXT
 
@@ -37,11 +36,7 @@ def import_handler(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Auth
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    spec = importlib.util.spec_from_file_location("authorizer_handler", HANDLER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Authorizer = module.handler
+    handler: Authorizer = load_script(HANDLER, "authorizer_handler").handler
     return handler
 
 

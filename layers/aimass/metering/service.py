@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aimass.errors import AimassError, Forbidden, QuotaExceeded, RateLimited, ServiceUnavailable
 from aimass.metering.key_check import KeyChecker
@@ -84,7 +84,7 @@ class MeteringService:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), UTC)
+        return self.checker.now()
 
     # --- before the request ---------------------------------------------------------------------
 
