@@ -61,6 +61,7 @@ class Peers:
         self._ttl_s = ttl_s
         self._clock = clock
         self._lock = threading.Lock()
+        # At most two entries ("states", "cards"): nothing a request carries is a key here, so no bound is needed.
         self._cache: dict[str, tuple[float, Any]] = {}
 
     def states(self, request_id: str = "") -> list[ModelState]:

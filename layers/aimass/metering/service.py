@@ -7,6 +7,15 @@ is enforced per container; across containers API Gateway throttles each key by i
 API key the authorizer names) and refuses a tenant already known to be over its monthly quota; ``settle``
 charges the quota and writes the usage record once the answer is known, before it is sent.
 
+``keys`` is the key store as the admin API should write to it (``ForgetfulKeyStore``): a key revoked or
+rotated there is forgotten by this process's key cache at once.
+
+Every table a request adds to is bounded (``aimass.metering.bounded``): cached keys (``KeyChecker``), the rate
+buckets (``BUCKETS`` keys, least recently used evicted: a bucket left alone long enough is full again, the
+same as a new one, so eviction only forgives a key that has been idle while ``BUCKETS`` others were used),
+and the tenants known to be over quota (``EXHAUSTED`` tenants: forgetting one costs a refused charge in
+``settle``, never a free answer). Buckets and quotas are only ever added for a valid key.
+
 Failing closed: if the usage store cannot be reached, ``settle`` raises ServiceUnavailable and the client gets
 a 503 instead of the answer. A request is then neither served for free nor billed without a record; the
 client retries. (Buffering records to flush later would keep serving through an outage, but a crash before
@@ -27,13 +36,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aimass.errors import AimassError, Forbidden, QuotaExceeded, RateLimited, ServiceUnavailable
-from aimass.metering.key_check import KeyChecker
+from aimass.metering.bounded import BoundedCache
+from aimass.metering.key_check import KNOWN_KEYS, UNKNOWN_KEYS, ForgetfulKeyStore, KeyChecker
 from aimass.metering.keys import Caller, KeyStore, Scope
 from aimass.metering.meter import Metered
 from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.metering")
+
+BUCKETS = 10_000  # keys with a rate bucket in this process
+EXHAUSTED = 10_000  # tenants remembered as over their monthly quota
 
 
 class TokenBucket:
@@ -73,15 +86,20 @@ class MeteringService:
         *,
         memory_mb: int = 0,
         clock: Callable[[], float] = time.time,
+        known_keys: int = KNOWN_KEYS,
+        unknown_keys: int = UNKNOWN_KEYS,
+        buckets: int = BUCKETS,
     ) -> None:
-        self.keys, self.usage = keys, usage
+        self.checker = KeyChecker(
+            keys, cache_s=settings.key_cache_s, clock=clock, known_keys=known_keys, unknown_keys=unknown_keys
+        )
+        self.keys: KeyStore = ForgetfulKeyStore(keys, self.checker)
+        self.usage = usage
         self.settings = settings
         self.memory_mb = memory_mb
         self._clock = clock
-        self.checker = KeyChecker(keys, cache_s=settings.key_cache_s, clock=clock)
-        self._buckets: dict[str, TokenBucket] = {}
-        self._exhausted: dict[str, str] = {}  # tenant -> the month its quota ran out in
-        self._lock = threading.Lock()
+        self._buckets: BoundedCache[str, TokenBucket] = BoundedCache(buckets)
+        self._exhausted: BoundedCache[str, str] = BoundedCache(EXHAUSTED)  # tenant -> the month its quota ran out in
 
     def now(self) -> datetime:
         return self.checker.now()
@@ -99,10 +117,7 @@ class MeteringService:
         if plan is None:
             raise Forbidden(f"this API key's plan '{caller.plan}' does not exist; ask an administrator")
         now = self._clock()
-        with self._lock:
-            bucket = self._buckets.get(caller.key_id)
-            if bucket is None:
-                bucket = self._buckets[caller.key_id] = TokenBucket(plan.rate_per_s, plan.burst, now)
+        bucket = self._buckets.get_or_put(caller.key_id, lambda: TokenBucket(plan.rate_per_s, plan.burst, now))
         wait = bucket.take(now)
         if wait > 0:
             raise RateLimited(
@@ -149,8 +164,7 @@ class MeteringService:
             # recorded nor charged twice, and a refused charge leaves no billed record behind.
             if self.usage.record_billed(record, caller.tenant, limit) != "over_quota":
                 return record
-            with self._lock:
-                self._exhausted[caller.tenant] = month_of(at)
+            self._exhausted.put(caller.tenant, month_of(at))
             self.usage.record(self._record(metering_id, caller, route, at, 429, metered, total_ms, False))
         except Unavailable as exc:
             log.error("usage store unavailable; refusing request %s: %s", metering_id, exc)
