@@ -4,8 +4,10 @@ test's own, the secret printed once and stored nowhere, and the same commands ag
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,15 @@ def test_a_missing_dynamodb_table_is_one_red_line(moto: MotoServer) -> None:
                  "AIMASS_AWS_ENDPOINT_URL": moto.endpoint})  # fmt: skip
     result = keys("list", ok=False)
     assert result.output.startswith("error: DynamoDB table 'absent' (or its index 'tenant-index') does not exist")
+
+
+def test_the_commands_keep_the_state_owner_only(keys: Keys, state: Path) -> None:
+    previous = os.umask(0o022)  # one that would leave new files readable by everyone
+    try:
+        keys("create", "--tenant", "acme")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for database in state.glob("metering.db*"):
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600, database
+    assert (state / "metering.db").is_file()

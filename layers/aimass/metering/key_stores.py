@@ -25,6 +25,7 @@ from typing import Any
 
 from aimass.errors import AimassError, InvalidInput, NotFound, ServiceUnavailable
 from aimass.metering.keys import ApiKey, KeyStore
+from aimass.metering.private_state import private_database
 from aimass.metering.usage import Unavailable
 from aimass.settings import Settings
 
@@ -104,7 +105,7 @@ class SqliteKeyStore:
         self._timeout = busy_timeout_s
         self._local = threading.local()
         with self._sqlite():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_database(path)  # every tenant's usage and the key hashes: owner-only
             self._connection().executescript(_SCHEMA)
 
     def add(self, key: ApiKey) -> None:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aimass.metering.private_state import private_database
 from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore, period_of
 from aimass.settings import Settings
 
@@ -89,7 +90,7 @@ class _Database:
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_database(path)  # every tenant's usage and the key hashes: owner-only
             # Autocommit mode: every transaction below is opened and closed explicitly.
             self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
