@@ -190,3 +190,53 @@ def test_rotate_defaults_to_an_hour_and_refuses_what_cannot_be_rotated(client: T
     client.post(f"{KEYS}/{key_id}/revoke", headers=ADMIN)
     revoked = client.post(f"{KEYS}/{key_id}/rotate", json={"grace_seconds": 0}, headers=ADMIN)
     assert revoked.status_code == 409 and revoked.json()["error"]["code"] == "key_revoked"
+
+
+@pytest.mark.parametrize(
+    ("grace", "kind"),
+    [(False, "a boolean"), (True, "a boolean"), ("60", "a string"), (None, "null"), ([60], "an array")],
+)
+def test_a_grace_that_is_not_a_json_number_is_400_and_the_old_key_keeps_working(
+    client: TestClient, store: SqliteKeyStore, clock: Clock, grace: object, kind: str
+) -> None:
+    # GIVEN a key in use
+    key_id = create(client)["key"]["key_id"]
+    # WHEN a rotation names its grace with a JSON value that is not a number (false is not 0 seconds)
+    response = client.post(f"{KEYS}/{key_id}/rotate", json={"grace_seconds": grace}, headers=ADMIN)
+    # THEN it is refused naming the field and what came, and nothing was rotated or revoked
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_input", "grace_seconds")
+    assert error["message"] == f"grace_seconds: expected a JSON number of seconds, got {kind}"
+    (record,) = store.list()
+    assert record.key_id == key_id and record.revoked_at is None
+
+
+@pytest.mark.parametrize("grace", [0, 90, 1.5])
+def test_a_grace_in_json_numbers_is_taken(client: TestClient, clock: Clock, grace: float) -> None:
+    key_id = create(client)["key"]["key_id"]
+    response = client.post(f"{KEYS}/{key_id}/rotate", json={"grace_seconds": grace}, headers=ADMIN)
+    assert response.status_code == 200
+    ends = datetime.fromisoformat(response.json()["old_key"]["revoked_at"])
+    assert ends == clock.now + timedelta(seconds=grace)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("expires_at", 1893456000, "expires_at: expected an ISO 8601 time string"),
+        ("expires_at", True, "got a boolean"),
+        ("tenant", 5, "tenant: Input should be a valid string"),
+        ("plan", False, "plan: Input should be a valid string"),
+        ("description", 3, "description: Input should be a valid string"),
+        ("scopes", "invoke", "scopes: Input should be a valid list"),
+    ],
+)
+def test_create_takes_json_types_as_they_are(
+    client: TestClient, store: SqliteKeyStore, field: str, value: object, expected: str
+) -> None:
+    response = client.post(KEYS, json={"tenant": "acme", field: value}, headers=ADMIN)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == field and expected in error["message"]
+    assert store.list() == []

@@ -6,6 +6,11 @@ an unmetered server never hands out keys. The rules are ``aimass.metering.key_ad
 
 A key's clear text is in the answer to the request that made it (create, rotate) and nowhere else: listings
 and records never carry it, nor its hash.
+
+Request bodies are validated strictly, as JSON types: ``false`` is not a grace of 0 seconds, ``"60"`` is not a
+number and ``1893456000`` is not a time, each a 400 naming the field. A key store write forgets the key in this
+process's key cache when the store passed in is the metering service's (``ForgetfulKeyStore``), so a key
+revoked here is refused on its next request.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from aimass.errors import Forbidden
 from aimass.metering import key_admin
@@ -30,20 +36,50 @@ log = logging.getLogger("aimass.http")
 PREFIX = "/v1/admin/keys"
 
 
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    kinds = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _time_string(value: object) -> object:
+    # JSON has no time type: a time is an ISO 8601 string, never a number read as seconds since 1970.
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError(
+            "datetime_type",
+            "expected an ISO 8601 time string such as '2027-01-01T00:00:00Z', got {kind}",
+            {"kind": _json_kind(value)},
+        )
+    return value
+
+
+def _seconds(value: object) -> object:
+    # Strict mode refuses the same values; this says which kind came instead (false is an int to Python).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = _json_kind(value)
+        raise PydanticCustomError("float_type", "expected a JSON number of seconds, got {kind}", {"kind": kind})
+    return value
+
+
 class CreateKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON value of another type is refused, never converted (FastAPI validates the parsed JSON).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant: str
     scopes: list[str] = Field(default=["invoke"], description="invoke, admin")
     plan: str = "default"
-    expires_at: AwareDatetime | None = None
+    # Lax only to parse the string strict mode would refuse (Python input); _time_string refuses the rest.
+    expires_at: Annotated[AwareDatetime | None, BeforeValidator(_time_string)] = Field(default=None, strict=False)
     description: str = ""
 
 
 class RotateKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a JSON number; true, false and "60" are not
 
-    grace_seconds: float = Field(
+    grace_seconds: Annotated[float, BeforeValidator(_seconds)] = Field(
         default=3600,
         ge=0,
         le=key_admin.MAX_GRACE.total_seconds(),
