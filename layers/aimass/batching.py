@@ -1,9 +1,14 @@
-"""Large batches run through the engine in chunks: a request's memory is bounded by the chunk, not its size.
+"""A request's work, bounded: its items reach the engine in chunks, and its decoding is budgeted up front.
 
 ONNX Runtime sizes its buffers for the batch it is given, and keeps its arena grown: one 256-image request
 once took a vision function to 3.5 GB, and 256 long texts the text function to 2.8 GB (bench/sizing.py).
 Chunks of 32 keep the peak near what 32 items need, at no measurable cost in throughput (the engine is
 already compute-bound at that batch size), and the answer is the same rows in the same order.
+
+A chunk holds items in their small, fed form: a codec yields each item decoded straight into it (an image
+cropped and resized), so that no more than one full-size item is ever alive. What decoding costs is known
+from each item's header before any is decoded (an image's width x height, an audio file's frames): a
+domain sums it and calls ``check_budget``, because a few kilobytes of PNG can decode to billions of pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+from aimass.errors import PayloadTooLarge
 
 CHUNK = 32
 T = TypeVar("T")
@@ -29,3 +36,28 @@ def in_chunks(items: Iterable[T], run: Callable[[list[T]], npt.NDArray[Any]], si
     """``run`` over consecutive chunks of ``items``, the results stacked in order (one chunk: no copy)."""
     results = [run(chunk) for chunk in chunks(items, size)]
     return results[0] if len(results) == 1 else np.concatenate(results)
+
+
+def check_budget(
+    spent: float,
+    limit: float,
+    *,
+    unit: str,
+    param: str,
+    counted: str = "",
+    advice: str = "split the request into smaller ones",
+) -> None:
+    """Refuse (413) a request whose work, counted from its items' headers, is over its per-request budget.
+
+    ``unit`` names what is counted ("pixels"), ``counted`` how, for the message (" (width x height, ...)").
+    """
+    if spent > limit:
+        raise PayloadTooLarge(
+            f"'{param}' holds {_amount(spent)} {unit}{counted}, over the per-request limit of {_amount(limit)} "
+            f"{unit}; {advice}",
+            param=param,
+        )
+
+
+def _amount(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.6g}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tokenizers import Tokenizer
 
+from aimass.domains import checkout_domains
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings
@@ -85,3 +88,46 @@ def test_lambda_handler_answers_with_the_real_model(
     assert first.shape == (384,)
     # "A man is playing a guitar." vs "Someone plays an instrument.": related sentences.
     assert float(first @ second) > 0.3
+
+
+def _long_texts() -> dict[str, str]:
+    """Strings far over the character cut (256 tokens x 16 = 4,096 characters), of every kind a client sends."""
+    root = Path(__file__).resolve().parents[2]
+    noise = np.random.default_rng(0).integers(0, 256, 6_000, dtype=np.uint8).tobytes()
+    return {
+        "English prose": (root / "README.md").read_text(),
+        "Python source": Path(__file__).read_text(),
+        "JSON": "\n".join(path.read_text() for path in sorted((root / "tests" / "events").glob("*.json"))),
+        "one word repeated": "word " * 2_000,
+        "long words": " ".join(["antidisestablishmentarianism", "pneumonoultramicroscopic"] * 400),
+        "base64, no whitespace": base64.b64encode(noise).decode(),
+        "one 10,000-letter word": "x" * 10_000,
+        "Chinese, no whitespace": "自然语言处理是人工智能的一个分支" * 600,
+        "accents and emoji": "Crème brûlée 🍮, naïve café. " * 400,
+    }
+
+
+@pytest.mark.parametrize("kind", list(_long_texts()))
+def test_cutting_a_long_string_before_tokenising_keeps_its_tokens(real_model_store: Path, kind: str) -> None:
+    # GIVEN the real tokenizer as the runtime sets it up (truncation at 256 tokens), and a long string
+    checkout_domains()
+    from aimass_text.runtime import CHARS_PER_TOKEN, head
+
+    tokenizer = Tokenizer.from_file(str(real_model_store / REAL_MODEL / "1" / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=256)
+    text = _long_texts()[kind]
+    assert len(text) > 256 * CHARS_PER_TOKEN
+    # WHEN it is cut at the character bound THEN its tokens are the whole string's
+    assert tokenizer.encode(head(text, 256 * CHARS_PER_TOKEN)).ids == tokenizer.encode(text).ids
+
+
+def test_a_string_of_megabytes_is_embedded_as_its_start(real_client: TestClient) -> None:
+    # GIVEN a 5.9 MB string (it took 4.5 s when it was tokenised whole) and its first 5,000 characters
+    text = ("A man is playing a guitar on the corner of a busy street. " * 102_000)[:5_900_000]
+    # WHEN both are embedded
+    response = real_client.post("/v1/embeddings", json={"model": REAL_MODEL, "input": [text, text[:5_000]]})
+    # THEN each is its first 256 tokens: the same embedding, and 256 tokens billed for each
+    assert response.status_code == 200, response.text
+    whole, start = (np.array(item["embedding"], dtype=np.float32) for item in response.json()["data"])
+    np.testing.assert_array_equal(whole, start)
+    assert response.json()["usage"]["prompt_tokens"] == 2 * 256

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import wave
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import soundfile  # type: ignore[import-untyped]
 
 from aimass.domains import checkout_domains
-from aimass.errors import InvalidInput
+from aimass.errors import InvalidInput, PayloadTooLarge
 from tests.tiny_speech import encoded, float_wav, pcm_wav, tone
 
 checkout_domains()
@@ -109,11 +110,59 @@ def test_non_finite_float_samples_are_refused() -> None:
         decode(float_wav(broken), max_seconds=10)
 
 
-def test_audio_over_the_duration_limit_is_refused_before_it_is_decoded() -> None:
-    with pytest.raises(InvalidInput, match=r"is 2\.0 s long; at most 1\.5 s of audio is accepted"):
+def test_audio_over_the_duration_limit_is_a_413_before_it_is_decoded() -> None:
+    with pytest.raises(PayloadTooLarge, match=r"'file' holds 2 seconds of audio, over the per-request limit of 1\.5 "):
         decode(pcm_wav(np.zeros(32000, np.float32)), max_seconds=1.5)
-    with pytest.raises(InvalidInput, match=r"at most 1\.5 s"):
+    with pytest.raises(PayloadTooLarge, match=r"limit of 1\.5 seconds of audio; split the audio into shorter files"):
         decode(encoded(np.zeros(32000, np.float32), "FLAC"), max_seconds=1.5)
+
+
+def test_compressed_audio_is_read_no_further_than_its_header_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a FLAC of 1 s, and libsndfile's reads watched
+    reads: list[int] = []
+    read = soundfile.SoundFile.read
+
+    def counted(self: soundfile.SoundFile, frames: int = -1, *args: object, **kwargs: object) -> object:
+        reads.append(frames)
+        return read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", counted)
+    # WHEN it is decoded
+    samples, _ = decode(encoded(SIGNAL, "FLAC"), max_seconds=10)
+    # THEN it was read in blocks that add up to the frames its header gives, no "read to the end"
+    assert len(samples) == len(SIGNAL) and sum(reads) == len(SIGNAL) and -1 not in reads
+
+
+def test_a_flac_that_does_not_give_its_length_is_refused_before_it_is_decoded() -> None:
+    # A streaming encoder leaves STREAMINFO's 36-bit total samples (the end of its bytes 10-17) at 0: unknown.
+    flac = bytearray(encoded(np.zeros(16000, np.float32), "FLAC"))
+    info = 8  # after "fLaC" and the metadata block header
+    packed = int.from_bytes(flac[info + 10 : info + 18], "big") & ~((1 << 36) - 1)
+    flac[info + 10 : info + 18] = packed.to_bytes(8, "big")
+    with pytest.raises(InvalidInput, match="'file' is FLAC whose header does not give its length; expected one"):
+        decode(bytes(flac), max_seconds=10)
+
+
+def test_many_channels_are_refused_from_the_header() -> None:
+    # 255 channels of silent Vorbis: 5 kB a second that would decode to 100 MB a second of float64 samples
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros((16000, 255), np.float32), 16000, format="OGG", subtype="VORBIS")
+    with pytest.raises(InvalidInput, match="'file' has 255 channels; expected 1 to 8"):
+        decode(buffer.getvalue(), max_seconds=10)
+    with pytest.raises(InvalidInput, match="'file' has 9 channels; expected 1 to 8"):
+        decode(float_wav(np.zeros(100, np.float32), channels=9), max_seconds=10)
+
+
+@pytest.mark.parametrize("kind", ["FLAC", "OGG", "MP3"])
+def test_an_undecodable_file_gets_a_reason_without_a_repr(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    magic = {"FLAC": b"fLaC", "OGG": b"OggS", "MP3": b"ID3"}[kind]
+    with caplog.at_level(logging.INFO, logger="aimass_speech.audio"), pytest.raises(InvalidInput) as raised:
+        decode(magic + bytes(60), max_seconds=10)
+    message = raised.value.message
+    assert message.startswith(f"'file' looks like {kind} but cannot be decoded")
+    assert message.endswith(f"; expected a complete, undamaged {kind} file")
+    assert "BytesIO" not in message and " at 0x" not in message and "<" not in message
+    assert "BytesIO" in caplog.text  # libsndfile's own words go to the log
 
 
 def test_sample_rates_out_of_range_are_refused() -> None:

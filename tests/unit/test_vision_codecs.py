@@ -21,7 +21,9 @@ from aimass_vision.codecs import (  # noqa: E402
     VisionPreprocessing,
     crop_and_resize,
     decode,
+    image_pixels,
     normalise,
+    preprocess,
     softmax,
     unwrap_base64,
 )
@@ -144,6 +146,57 @@ def test_bad_images_are_refused_naming_the_image(data: bytes, expected: str) -> 
     with pytest.raises(InvalidInput) as caught:
         decode(data, PRE, where="image[0]")
     assert expected in caught.value.message and caught.value.param == "image[0]"
+    with pytest.raises(InvalidInput) as served:  # what a request goes through: the same refusal
+        preprocess(data, PRE, where="image[0]")
+    assert served.value.message == caught.value.message
+
+
+def test_the_pixels_an_image_costs_are_read_from_its_header() -> None:
+    # 5,000 x 4,000 pixels in a 1 kB PNG; the per-image limit lifted, so that only the header is read
+    roomy = PRE.model_copy(update={"max_pixels": 50_000_000})
+    assert image_pixels(png_header_only(5_000, 4_000), roomy, where="image[0]") == 20_000_000
+    with pytest.raises(InvalidInput, match="image\\[3\\] is 5000x5000 = 25000000 pixels; at most 250000"):
+        image_pixels(png_header_only(5_000, 5_000), PRE, where="image[3]")
+
+
+def _modes() -> dict[str, bytes]:
+    """An image in every mode and format a client may send, not square, with noise in every channel."""
+    rng = np.random.default_rng(2)
+    base = Image.fromarray(rng.integers(0, 256, (61, 97, 3), dtype=np.uint8))
+    rgba = np.asarray(base.convert("RGBA")).copy()
+    rgba[..., 3] = rng.integers(0, 256, rgba.shape[:2])
+    alpha = Image.fromarray(rgba)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the crop is taken after the rotation
+    return {
+        "PNG RGB": encode(base, "PNG"),
+        "PNG L": encode(base.convert("L"), "PNG"),
+        "PNG 1-bit": encode(base.convert("1"), "PNG"),
+        "PNG P": encode(base.convert("P"), "PNG"),
+        "PNG P transparent": encode(base.convert("P"), "PNG", transparency=3),
+        "PNG RGBA": encode(alpha, "PNG"),
+        "PNG LA": encode(alpha.convert("LA"), "PNG"),
+        "PNG 16-bit": encode(Image.fromarray(rng.integers(0, 65536, (61, 97)).astype(np.uint16)), "PNG"),
+        "JPEG RGB": encode(base, "JPEG"),
+        "JPEG L": encode(base.convert("L"), "JPEG"),
+        "JPEG CMYK": encode(base.convert("CMYK"), "JPEG"),
+        "JPEG rotated": encode(base, "JPEG", exif=exif.tobytes()),
+        "WebP RGBA": encode(alpha, "WEBP", lossless=True),
+        "GIF": encode(base, "GIF"),
+        "GIF transparent": encode(base.convert("P"), "GIF", transparency=5),
+    }
+
+
+@pytest.mark.parametrize("image_size", [32, 224])
+@pytest.mark.parametrize("kind", list(_modes()))
+def test_preprocess_gives_exactly_the_pixels_of_decode_then_crop_and_resize(kind: str, image_size: int) -> None:
+    # GIVEN an image of one mode, and the two paths: the full-size RGB image cropped (what the model build
+    # measures its quality through), and the crop converted to RGB (what a request gets, with smaller copies)
+    pre = PRE.model_copy(update={"image_size": image_size, "max_image_bytes": 1 << 20})
+    data = _modes()[kind]
+    # WHEN each prepares it THEN the network gets the same bytes
+    expected = crop_and_resize(decode(data, pre, where="image[0]"), pre)
+    np.testing.assert_array_equal(preprocess(data, pre, where="image[0]"), expected)
 
 
 def test_base64_text_is_unwrapped_and_raw_images_are_not() -> None:
@@ -181,12 +234,16 @@ def test_corrupted_images_are_refused_or_decoded_never_anything_else() -> None:
         else:
             for position in rng.integers(len(data), size=rng.integers(1, 8)):
                 data[position] = rng.integers(256)
-        # WHEN each is decoded and prepared THEN it is an RGB image for the network, or an InvalidInput
+        # WHEN each is decoded and prepared THEN it is an RGB image for the network, or an InvalidInput,
+        # and the path a request takes agrees
         try:
             image = decode(bytes(data), PRE, where="image[0]")
         except InvalidInput:
             outcomes["refused"] += 1
+            with pytest.raises(InvalidInput):
+                preprocess(bytes(data), PRE, where="image[0]")
             continue
         assert image.mode == "RGB" and crop_and_resize(image, PRE).shape == (32, 32, 3)
+        np.testing.assert_array_equal(preprocess(bytes(data), PRE, where="image[0]"), crop_and_resize(image, PRE))
         outcomes["decoded"] += 1
     assert outcomes["refused"] > 100 and outcomes["decoded"] > 100

@@ -3,11 +3,18 @@
 WAV is parsed here with numpy (8/16/24/32-bit PCM, 32/64-bit float, WAVE_FORMAT_EXTENSIBLE, any channel
 count); FLAC, OGG (Vorbis, Opus) and MP3 go to libsndfile through ``soundfile``, imported on first use so
 that WAV requests never load it. The model build resamples its synthesized speech with ``resample`` too.
+
+What decoding costs is bounded before it starts: a file's length (``max_seconds``, a 413 over it) and its
+channels (MAX_CHANNELS) are read from its header, and libsndfile reads no further than that length. A
+file whose header does not give its length (a FLAC streamed to a pipe) is refused. Compressed channels
+are mixed down to mono block by block as they are decoded: a few kilobytes of silent 255-channel Vorbis
+would otherwise decode to gigabytes of samples.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 import struct
 from typing import Any
@@ -15,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from aimass.batching import check_budget
 from aimass.errors import InvalidInput
 
 Samples = npt.NDArray[np.float32]
@@ -24,6 +32,12 @@ _WAV_SAMPLES = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3,
 _EXTENSIBLE = 0xFFFE
 _MAGIC = {b"fLaC": "FLAC", b"OggS": "OGG", b"ID3": "MP3"}
 MIN_RATE, MAX_RATE = 4000, 192000
+# 7.1 surround. Decoding costs per sample of every channel, and functions/speech/function.toml sizes the
+# longest file at this many.
+MAX_CHANNELS = 8
+_BLOCK = 1 << 16  # frames decoded at a time by libsndfile
+_UNKNOWN_FRAMES = 1 << 62  # libsndfile's frame count for a file that does not say (SF_COUNT_MAX, 2**63 - 1)
+log = logging.getLogger(__name__)
 
 
 def decode(data: bytes, *, max_seconds: float, param: str = "file") -> tuple[Samples, int]:
@@ -94,6 +108,7 @@ def _wav(data: bytes, max_seconds: float, param: str) -> tuple[npt.NDArray[np.fl
             param=param,
         )
     _check_rate(rate, param)
+    _check_channels(channels, param)
     width = bits // 8
     frames = len(pcm) // (width * channels)
     _check_duration(frames, rate, max_seconds, param)
@@ -114,12 +129,38 @@ def _libsndfile(data: bytes, kind: str, max_seconds: float, param: str) -> tuple
 
     try:
         with soundfile.SoundFile(io.BytesIO(data)) as stream:
-            _check_rate(stream.samplerate, param)
-            _check_duration(stream.frames, stream.samplerate, max_seconds, param)
-            samples = stream.read(dtype="float64", always_2d=True)
-            return np.asarray(samples, dtype=np.float64), int(stream.samplerate)
+            rate, frames = int(stream.samplerate), int(stream.frames)
+            _check_rate(rate, param)
+            _check_channels(stream.channels, param)
+            if frames >= _UNKNOWN_FRAMES:  # a FLAC written to a pipe: its length cannot be checked before
+                raise InvalidInput(
+                    f"'{param}' is {kind} whose header does not give its length; expected one that does "
+                    "(re-encode it to a file rather than a stream)",
+                    param=param,
+                )
+            _check_duration(frames, rate, max_seconds, param)
+            mono = _mono(stream, frames)  # libsndfile reads no further than the header's length
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InvalidInput(f"'{param}' looks like {kind} but cannot be decoded: {exc}", param=param) from None
+        # The exception names the stream object, not the client's file: it goes to the log only.
+        log.info("'%s' looks like %s but libsndfile cannot decode it: %s", param, kind, exc)
+        reason = f" ({exc.error_string.rstrip('.')})" if isinstance(exc, soundfile.LibsndfileError) else ""
+        raise InvalidInput(
+            f"'{param}' looks like {kind} but cannot be decoded{reason}; expected a complete, undamaged {kind} file",
+            param=param,
+        ) from None
+    return mono[:, np.newaxis], rate
+
+
+def _mono(stream: Any, frames: int) -> npt.NDArray[np.float64]:
+    """Up to ``frames`` frames of an open ``soundfile.SoundFile``, each block's channels averaged as it comes."""
+    blocks, count = [], 0
+    while count < frames:
+        block = stream.read(min(_BLOCK, frames - count), dtype="float64", always_2d=True)
+        if not len(block):
+            break
+        blocks.append(block.mean(axis=1))
+        count += len(block)
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float64)
 
 
 def _check_rate(rate: int, param: str) -> None:
@@ -129,8 +170,12 @@ def _check_rate(rate: int, param: str) -> None:
         )
 
 
+def _check_channels(channels: int, param: str) -> None:
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidInput(f"'{param}' has {channels} channels; expected 1 to {MAX_CHANNELS}", param=param)
+
+
 def _check_duration(frames: int, rate: int, max_seconds: float, param: str) -> None:
-    if frames > max_seconds * rate:
-        raise InvalidInput(
-            f"'{param}' is {frames / rate:.1f} s long; at most {max_seconds:g} s of audio is accepted", param=param
-        )
+    # From the header, before decoding: a few kilobytes of compressed silence can hold hours.
+    advice = "split the audio into shorter files, one request each"
+    check_budget(frames / rate, max_seconds, unit="seconds of audio", param=param, advice=advice)

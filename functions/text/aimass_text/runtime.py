@@ -1,4 +1,13 @@
-"""Sentence embeddings: strings → tokens → ONNX encoder (pooling and normalisation in the graph)."""
+"""Sentence embeddings: strings → tokens → ONNX encoder (pooling and normalisation in the graph).
+
+The tokenizer keeps each string's first ``max_length`` tokens, but it tokenises the whole string before it
+truncates: one 5.9 MB string took 4.5 s for the 256 tokens it was billed. So each string is first cut to
+``max_length x chars_per_token`` characters (``head``), at a whitespace, which costs the tokenizer nothing
+that counts: the tokens of a string cut at a whitespace are the first tokens of the whole string (the
+tokenizers served split words at whitespace), so every string whose head holds ``max_length`` tokens gets
+exactly the tokens it got before. Only a head of more than ``chars_per_token`` characters per token on
+average (runs of thousands of spaces, say) is embedded from fewer tokens than the limit.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,14 @@ from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
 
+# Characters a token is assumed to span at most, on average, when strings are cut before tokenising. Text
+# runs 3 to 4.5 characters per token (bench/budgets.py: 3.38 in the README's English, 2.99 in Python
+# source, 3.01 in JSON); 16 leaves a factor of 4 or more for long words and numbers.
+CHARS_PER_TOKEN = 16
+# A cut looks this far back for a whitespace. A stretch that long without one is most often one word (a
+# URL, a number, base64), and WordPiece makes a word over 100 characters a single [UNK], cut or not.
+WORD_CHARS = 128
+
 
 class TextPreprocessing(BaseModel):
     """The ``preprocessing`` block of a text model's manifest."""
@@ -22,6 +39,11 @@ class TextPreprocessing(BaseModel):
 
     tokenizer: str = Field(description="tokenizer.json among the model's files")
     max_length: int = Field(gt=0, description="tokens kept per string; longer strings are truncated")
+    chars_per_token: int = Field(
+        default=CHARS_PER_TOKEN,
+        gt=0,
+        description="each string is cut at max_length x this many characters (at a whitespace) before tokenising",
+    )
     pad_token: str = "[PAD]"
     pad_id: int = 0
 
@@ -72,6 +94,7 @@ class TextEmbeddingRuntime(ModelRuntime):
         return Prediction(outputs={self.served_output: embeddings}, usage={"prompt_tokens": tokens})
 
     def _texts(self, tensor: Tensor) -> list[str]:
+        limit = self.pre.max_length * self.pre.chars_per_token
         texts = []
         for index, item in enumerate(tensor.ravel().tolist()):
             try:
@@ -82,5 +105,16 @@ class TextEmbeddingRuntime(ModelRuntime):
                 ) from None
             if not text.strip():
                 raise InvalidInput(f"'{self.text_input}'[{index}] is an empty string", param=self.text_input)
-            texts.append(text)
+            texts.append(head(text, limit))
         return texts
+
+
+def head(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters; else its start, cut at the last whitespace at or
+    before ``limit`` (within WORD_CHARS of it), or at ``limit`` when that stretch has none."""
+    if len(text) <= limit:
+        return text
+    for end in range(limit, max(0, limit - WORD_CHARS), -1):
+        if text[end].isspace():
+            return text[:end]
+    return text[:limit]

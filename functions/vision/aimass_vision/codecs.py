@@ -24,6 +24,9 @@ FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 EXPECTED = "the bytes of a JPEG, PNG, WebP or GIF image"
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _WHITESPACE = b" \t\r\n"
+# A request's decoding budget, read from its images' headers before any is decoded: see
+# functions/vision/function.toml for the measurements behind it.
+MAX_REQUEST_PIXELS = 100_000_000
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
@@ -38,7 +41,12 @@ class VisionPreprocessing(BaseModel):
     mean: tuple[float, float, float] = Field(description="per RGB channel, on 0-255 values")
     std: tuple[float, float, float] = Field(description="per RGB channel, on 0-255 values")
     max_image_bytes: int = Field(default=8 << 20, gt=0, description="largest encoded image accepted")
-    max_pixels: int = Field(default=50_000_000, gt=0, description="most pixels (width x height) decoded")
+    max_pixels: int = Field(default=50_000_000, gt=0, description="most pixels (width x height) in one image")
+    max_request_pixels: int = Field(
+        default=MAX_REQUEST_PIXELS,
+        gt=0,
+        description="most pixels decoded for one request, summed over its images (functions/vision/function.toml)",
+    )
 
 
 def unwrap_base64(data: bytes) -> bytes:
@@ -54,8 +62,8 @@ def unwrap_base64(data: bytes) -> bytes:
     return data
 
 
-def decode(data: bytes, pre: VisionPreprocessing, *, where: str) -> Image.Image:
-    """An RGB image from encoded bytes: first frame, EXIF orientation applied, transparency over white."""
+def open_image(data: bytes, pre: VisionPreprocessing, *, where: str) -> Image.Image:
+    """An image's header, read and checked (bytes, format, pixels); its pixels are not decoded yet."""
     if not data:
         raise InvalidInput(f"{where} is empty; expected {EXPECTED}", param=where)
     if len(data) > pre.max_image_bytes:
@@ -67,11 +75,51 @@ def decode(data: bytes, pre: VisionPreprocessing, *, where: str) -> Image.Image:
     except Exception:  # UnidentifiedImageError, or a header that a format's parser chokes on
         raise InvalidInput(f"{where} is not an image this server reads; expected {EXPECTED}", param=where) from None
     check_pixels(*image.size, pre, where=where)
+    return image
+
+
+def image_pixels(data: bytes, pre: VisionPreprocessing, *, where: str) -> int:
+    """Width x height from the header: what decoding the image will cost, known before it is decoded."""
+    image = open_image(data, pre, where=where)
+    image.close()
+    return image.width * image.height
+
+
+def decode(data: bytes, pre: VisionPreprocessing, *, where: str) -> Image.Image:
+    """An RGB image from encoded bytes: first frame, EXIF orientation applied, transparency over white.
+
+    Full size: the model build measures quality through this and ``network_input``; requests go through
+    ``preprocess``, which gives the same pixels without keeping a full-size RGB copy.
+    """
+    image = open_image(data, pre, where=where)
     try:
         image.load()
         return to_rgb(ImageOps.exif_transpose(image))
     except Exception as exc:  # Pillow's decoders raise many types (OSError, ValueError, SyntaxError, ...)
         raise InvalidInput(f"{where} is a damaged {image.format} image: {exc}", param=where) from None
+
+
+def preprocess(data: bytes, pre: VisionPreprocessing, *, where: str) -> npt.NDArray[np.uint8]:
+    """One encoded image straight to what the network takes, UINT8 ``[size, size, 3]``.
+
+    The same pixels as ``crop_and_resize(decode(...))``: the conversions to RGB (grey, palette, 16 bits,
+    CMYK, transparency over white) are per pixel, so cropping first changes nothing but the size of the
+    copies. The full-size image is freed before this returns, so a request never holds more than one.
+    """
+    image = open_image(data, pre, where=where)
+    kind = image.format
+    try:
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
+        square = centre_square(image, pre)
+        # The full-size pixels go now, before the square is converted, and a decoder's own copy with them
+        # (WebP's keeps a full-size canvas until its image is freed; close() leaves it).
+        del image
+        rgb = to_rgb(square)
+        del square
+    except Exception as exc:  # Pillow's decoders raise many types (OSError, ValueError, SyntaxError, ...)
+        raise InvalidInput(f"{where} is a damaged {kind} image: {exc}", param=where) from None
+    return resize(rgb, pre)
 
 
 def check_pixels(width: int, height: int, pre: VisionPreprocessing, *, where: str) -> None:
@@ -89,17 +137,25 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I", "I;16", "I;16B"):  # 16-bit grayscale PNG: Pillow would clip it to 8 bits, not scale
         image = Image.fromarray((np.clip(np.asarray(image), 0, 65535) >> 8).astype(np.uint8))
     if image.has_transparency_data:
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no copy of what is RGBA already
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     return image.convert("RGB")  # grayscale, palette, CMYK, YCbCr
 
 
 def crop_and_resize(image: Image.Image, pre: VisionPreprocessing) -> npt.NDArray[np.uint8]:
     """The centre square of ``crop_fraction`` of the shorter side, resized: UINT8 ``[size, size, 3]``."""
+    return resize(centre_square(image, pre), pre)
+
+
+def centre_square(image: Image.Image, pre: VisionPreprocessing) -> Image.Image:
+    """The centre square of ``crop_fraction`` of the shorter side (a copy, in the image's own mode)."""
     width, height = image.size
     side = max(1, int(pre.crop_fraction * min(width, height)))
     left, top = (width - side + 1) // 2, (height - side + 1) // 2
-    square = image.crop((left, top, left + side, top + side))
+    return image.crop((left, top, left + side, top + side))
+
+
+def resize(square: Image.Image, pre: VisionPreprocessing) -> npt.NDArray[np.uint8]:
     resized = square.resize((pre.image_size, pre.image_size), _RESAMPLE[pre.resample])
     return np.asarray(resized, dtype=np.uint8)
 

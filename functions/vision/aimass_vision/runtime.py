@@ -1,25 +1,42 @@
-"""Image classification: images → Pillow (decode, crop, resize) → ONNX network → logits; ``classify`` on top."""
+"""Image classification: images → Pillow (decode, crop, resize) → ONNX network → logits; ``classify`` on top.
+
+A request's images are read twice: first their headers, so that every image is checked and the pixels
+the request would decode are summed and held to the budget (``max_request_pixels``) before any is
+decoded; then each in turn, decoded straight to the network's small square, so that at most one
+full-size image is alive whatever the request's size.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aimass.batching import in_chunks
+from aimass.batching import check_budget, in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
 from aimass.tasks import Base64File, TaskResult, TaskSpec
-from aimass_vision.codecs import VisionPreprocessing, check_pixels, decode, network_input, softmax, unwrap_base64
+from aimass_vision.codecs import (
+    VisionPreprocessing,
+    check_pixels,
+    crop_and_resize,
+    image_pixels,
+    normalise,
+    preprocess,
+    softmax,
+    unwrap_base64,
+)
 
 # The classify task's batch limit: the task route does not see the settings, and a request's images run as
 # one batch whose decoding dominates its time.
 MAX_IMAGES = 32
 SERVED = {"BYTES": (-1,), "UINT8": (-1, -1, -1, 3)}  # encoded images, decoded RGB pixels [n, H, W, 3]
+SUMMED = " (width x height, summed over its images)"
+Pixels = npt.NDArray[np.uint8]  # one image as the network takes it, before normalising: [size, size, 3]
 
 
 class ClassifyRequest(BaseModel):
@@ -74,8 +91,7 @@ class ImageClassificationRuntime(ModelRuntime):
         return self._tasks
 
     def classify(self, request: ClassifyRequest) -> TaskResult:
-        images = (decode(data, self.pre, where=f"images[{i}]") for i, data in enumerate(request.images))
-        probabilities = softmax(self._run(images))
+        probabilities = softmax(self._run(self._encoded(request.images, "images")))
         best = np.argsort(-probabilities, axis=1, kind="stable")[:, : request.top_k]
         outputs = [
             [{"label": self.labels[j], "index": int(j), "score": float(row[j])} for j in top]
@@ -83,25 +99,35 @@ class ImageClassificationRuntime(ModelRuntime):
         ]
         return TaskResult(outputs=outputs, usage={"images": len(outputs)})
 
-    def _images(self, inputs: Mapping[str, Tensor]) -> Iterator[Image.Image]:
-        # A generator: each image is cropped and resized before the next is decoded, so a batch never holds
-        # more than one full-size image.
+    def _images(self, inputs: Mapping[str, Tensor]) -> Iterator[Pixels]:
         given = [name for name in (self.encoded, self.decoded) if name and name in inputs]
         if len(given) != 1:
             declared = [name for name in (self.encoded, self.decoded) if name]
             raise InvalidInput(f"send exactly one of the inputs {declared}", param="inputs")
         (name,) = given
         if name == self.encoded:
-            for i, item in enumerate(inputs[name].ravel().tolist()):
-                yield decode(unwrap_base64(item), self.pre, where=f"{name}[{i}]")
-        else:
-            for i, pixels in enumerate(inputs[name]):
-                check_pixels(pixels.shape[1], pixels.shape[0], self.pre, where=f"{name}[{i}]")
-                yield Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+            return self._encoded(inputs[name].ravel().tolist(), name)
+        return self._decoded(inputs[name], name)
 
-    def _run(self, images: Iterator[Image.Image]) -> npt.NDArray[np.float32]:
-        def classify(chunk: list[Image.Image]) -> npt.NDArray[np.float32]:
-            (logits,) = self.session.run([self.logits], {self.fed: network_input(iter(chunk), self.pre)})
+    def _encoded(self, items: Sequence[bytes], name: str) -> Iterator[Pixels]:
+        # Every header is read and the budget checked here, eagerly; the decoding is left to the generator.
+        images = [unwrap_base64(item) for item in items]
+        pixels = sum(image_pixels(data, self.pre, where=f"{name}[{i}]") for i, data in enumerate(images))
+        check_budget(pixels, self.pre.max_request_pixels, unit="pixels", counted=SUMMED, param=name)
+        return (preprocess(data, self.pre, where=f"{name}[{i}]") for i, data in enumerate(images))
+
+    def _decoded(self, tensor: Tensor, name: str) -> Iterator[Pixels]:
+        count, height, width = tensor.shape[:3]
+        check_pixels(width, height, self.pre, where=f"{name}[0]")  # one shape for them all
+        check_budget(count * height * width, self.pre.max_request_pixels, unit="pixels", counted=SUMMED, param=name)
+        return (
+            crop_and_resize(Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)), self.pre)
+            for pixels in tensor
+        )
+
+    def _run(self, images: Iterator[Pixels]) -> npt.NDArray[np.float32]:
+        def classify(chunk: list[Pixels]) -> npt.NDArray[np.float32]:
+            (logits,) = self.session.run([self.logits], {self.fed: normalise(np.stack(chunk), self.pre)})
             return logits  # type: ignore[no-any-return]
 
         return in_chunks(images, classify)
