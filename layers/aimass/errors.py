@@ -6,7 +6,9 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── InvalidInput            400 invalid_input     the request is malformed or has a wrong value
     ├── NotFound                404 not_found         an unknown route, model or version
     ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
-    ├── UnsupportedMediaType    415 unsupported_media_type
+    ├── UnsupportedMediaType    415 unsupported_media_type   a body in a media type the route does not read
+    ├── RequestTimeout          408 request_timeout   the body did not arrive in time (local server)
+    ├── ClientClosedRequest     499 client_closed_request    the client left mid-body (never sent: nobody reads it)
     ├── Unauthorized            401 invalid_api_key   no key, or not a valid one (one message: no hint for guessing)
     ├── Forbidden               403 forbidden         a valid key without the scope, or another tenant's data
     ├── RateLimited             429 rate_limit_exceeded   over the plan's request rate (Retry-After)
@@ -14,10 +16,15 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
     ├── ServiceUnavailable      503 service_unavailable   a dependency (the usage store) cannot be reached
     ├── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
+    │   └── DecryptionError                           a sealed version's file cannot be decrypted here
     └── HTTPRefusal             4xx (as given)        what the web framework refuses itself, e.g. a wrong method
 
 Messages say what failed, which value, and what was expected, so a client can fix the request without
 reading the logs. ``param`` names the offending field where there is one.
+
+A ``ModelLoadError`` is the operator's detail (paths, checksums, other libraries' errors); its ``public``, where
+given, says the same in the version's own terms (a file, its manifest, its graph, its samples), and is all a
+client is ever told about a version that cannot serve (``aimass.registry``).
 """
 
 from __future__ import annotations
@@ -60,6 +67,19 @@ class UnsupportedMediaType(AimassError):
     error_type = "invalid_request_error"
 
 
+class RequestTimeout(AimassError):
+    status_code = 408
+    code = "request_timeout"
+    error_type = "invalid_request_error"
+
+
+class ClientClosedRequest(AimassError):
+    # nginx's status for the same event: it only ever reaches usage records and logs.
+    status_code = 499
+    code = "client_closed_request"
+    error_type = "invalid_request_error"
+
+
 class Unauthorized(AimassError):
     status_code = 401
     code = "invalid_api_key"
@@ -96,6 +116,14 @@ class ModelNotReady(AimassError):
 
 class ModelLoadError(AimassError):
     code = "model_load_error"
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public
+
+
+class DecryptionError(ModelLoadError):
+    """No key provider, the wrong key, or a sealing record that does not hold: the ciphertext itself may be sound."""
 
 
 class HTTPRefusal(AimassError):

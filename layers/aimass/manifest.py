@@ -27,6 +27,15 @@ Datatype = Literal[
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
+# What a client is told about a version whose manifest or files are wrong (``ModelLoadError.public``): the
+# version's own terms, never the store's paths or the digests.
+INVALID_MANIFEST = "its manifest is invalid"
+MISPLACED_MANIFEST = "its manifest describes another version"
+
+
+def integrity_failed(path: str) -> str:
+    return f"file {path} failed its integrity check"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -162,7 +171,10 @@ class ModelManifest(_Strict):
         for entry in self.files:
             if entry.path == path:
                 return entry
-        raise ModelLoadError(f"model '{self.name}' version {self.version}: no file '{path}' in its manifest")
+        raise ModelLoadError(
+            f"model '{self.name}' version {self.version}: no file '{path}' in its manifest",
+            public=f"file {path} is not listed in its manifest",
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -186,14 +198,14 @@ def read_manifest(directory: Path) -> ModelManifest:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ModelLoadError(f"{path}: manifest not found") from None
+        raise ModelLoadError(f"{path}: manifest not found", public="its manifest is missing") from None
     try:
         return ModelManifest.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
         )
-        raise ModelLoadError(f"{path}: invalid manifest: {problems}") from None
+        raise ModelLoadError(f"{path}: invalid manifest: {problems}", public=INVALID_MANIFEST) from None
 
 
 def write_manifest(directory: Path, manifest: ModelManifest) -> Path:
@@ -207,15 +219,22 @@ def check_sizes(directory: Path, manifest: ModelManifest) -> None:
     for entry in manifest.files:
         path = directory / entry.path
         if not path.is_file():
-            raise ModelLoadError(f"{path}: file listed in the manifest is missing")
+            raise ModelLoadError(
+                f"{path}: file listed in the manifest is missing", public=f"file {entry.path} is missing"
+            )
         size = path.stat().st_size
         if size != entry.size:
-            raise ModelLoadError(f"{path}: size {size} does not match the manifest's {entry.size}")
+            raise ModelLoadError(
+                f"{path}: size {size} does not match the manifest's {entry.size}", public=integrity_failed(entry.path)
+            )
 
 
 def check_digest(path: Path, entry: FileEntry, actual: str) -> None:
     if actual != entry.sha256:
-        raise ModelLoadError(f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…")
+        raise ModelLoadError(
+            f"{path}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…",
+            public=integrity_failed(entry.path),
+        )
 
 
 def verify_files(directory: Path, manifest: ModelManifest) -> None:

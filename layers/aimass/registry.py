@@ -5,18 +5,24 @@ canary) and replaces it whole when anything changes. A request takes the runtime
 so a swap never disturbs a request in flight: it finishes on the version it started on, and the next one
 gets the new version. Versions are prepared (fetched, verified, loaded, validated) *before* they are
 installed, by ``prepare``; nothing half-loaded is ever reachable.
+
+A version that cannot serve is recorded with two reasons (``Rejection``): the public one, in the version's own
+terms ("file model.onnx failed its integrity check"), is all that ``rejected``, ``states`` and the errors of
+``get`` ever say, since any client reads them; the detail (paths, checksums, other libraries' errors) is the
+log's and the operator's (``rejections``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from aimass.domains import runtime_class
-from aimass.errors import AimassError, ModelNotReady, NotFound
+from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
 from aimass.runtime import ModelRuntime
 from aimass.session import SessionFactory
 from aimass.store import ModelStore
@@ -31,7 +37,19 @@ class ModelState:
     name: str
     version: str
     state: str  # READY or UNAVAILABLE
-    reason: str = ""
+    reason: str = ""  # the public reason of a rejected version
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a version cannot serve: ``public`` for clients, ``detail`` (paths, checksums, errors) for operators."""
+
+    public: str
+    detail: str
+
+    @classmethod
+    def of(cls, error: ModelLoadError) -> Rejection:
+        return cls(error.public or "it could not be prepared", error.message)
 
 
 @dataclass(frozen=True)
@@ -40,8 +58,8 @@ class _Served:
     serving: str | None = None
     canary: str | None = None
     canary_percent: int = 0
-    # Versions that could not be made to serve, with the reason (cleared once a version of that number loads).
-    rejected: Mapping[str, str] = field(default_factory=dict)
+    # Versions that could not be made to serve, with the reasons (cleared once a version of that number loads).
+    rejected: Mapping[str, Rejection] = field(default_factory=dict)
 
 
 Validate = Callable[[ModelRuntime], None]
@@ -98,15 +116,19 @@ class ModelRegistry:
     def prepare(self, name: str, version: str) -> ModelRuntime | None:
         """Fetch, verify, load and validate a version, without installing it; None if not this process's domain.
 
-        Raises the AimassError that says why the version cannot serve.
+        Raises the ModelLoadError that says why the version cannot serve, with its ``public`` reason always set.
         """
-        artifact = self.store.fetch(name, version)
+        with _step("its files could not be read from the model store"):
+            artifact = self.store.fetch(name, version)
         domain = artifact.manifest.domain
         if self._domains is not None and domain not in self._domains:
             return None
-        runtime = runtime_class(domain)(artifact, self._sessions)
-        runtime.load()
-        self._validate(runtime)
+        # A domain runtime's own refusals name what in the manifest or graph it cannot serve: the version's terms.
+        with _step(f"the {domain} runtime could not load it", own_terms=True):
+            runtime = runtime_class(domain)(artifact, self._sessions)
+            runtime.load()
+        with _step("its validation samples could not be run"):
+            self._validate(runtime)
         return runtime
 
     # --- changing what serves --------------------------------------------------------------------
@@ -145,11 +167,11 @@ class ModelRegistry:
             keep.add(version)
         return keep
 
-    def reject(self, name: str, version: str, reason: str) -> None:
+    def reject(self, name: str, version: str, error: ModelLoadError) -> None:
         """Record that ``version`` could not be made to serve; whatever served before keeps serving."""
         with self._write:
             served = self._models.get(name, _Served())
-            self._models[name] = replace(served, rejected={**served.rejected, version: reason})
+            self._models[name] = replace(served, rejected={**served.rejected, version: Rejection.of(error)})
 
     # --- answering -----------------------------------------------------------------------------
 
@@ -157,7 +179,7 @@ class ModelRegistry:
         served = self._models.get(name)
         if served is None or not served.runtimes:
             if served is not None and served.rejected:
-                reasons = "; ".join(f"version {v}: {why}" for v, why in served.rejected.items())
+                reasons = "; ".join(f"version {v} was rejected: {why.public}" for v, why in served.rejected.items())
                 raise ModelNotReady(f"model '{name}' is not available: {reasons}")
             known = ", ".join(self.names()) or "none"
             raise NotFound(f"model '{name}' not found; models served here: {known}", param="model")
@@ -171,7 +193,7 @@ class ModelRegistry:
         runtime = served.runtimes.get(version)
         if runtime is None:
             loaded = ", ".join(sorted(served.runtimes, key=int))
-            why = f" ({served.rejected[version]})" if version in served.rejected else ""
+            why = f" (it was rejected: {served.rejected[version].public})" if version in served.rejected else ""
             raise NotFound(
                 f"model '{name}' has no version '{version}' loaded{why}; loaded versions: {loaded}", param="version"
             )
@@ -198,6 +220,11 @@ class ModelRegistry:
         return sorted(self._models.get(name, _Served()).runtimes, key=int)
 
     def rejected(self, name: str) -> dict[str, str]:
+        """The public reason of each rejected version of ``name``: what clients may read."""
+        return {v: why.public for v, why in self._models.get(name, _Served()).rejected.items()}
+
+    def rejections(self, name: str) -> dict[str, Rejection]:
+        """Each rejected version's reasons, the detail included: for logs and operators, never for a response."""
         return dict(self._models.get(name, _Served()).rejected)
 
     def states(self) -> list[ModelState]:
@@ -206,7 +233,7 @@ class ModelRegistry:
         for name in sorted(self._models):
             served = self._models[name]
             rows = {v: ModelState(name, v, "READY") for v in served.runtimes}
-            rows.update({v: ModelState(name, v, "UNAVAILABLE", why) for v, why in served.rejected.items()})
+            rows.update({v: ModelState(name, v, "UNAVAILABLE", why.public) for v, why in served.rejected.items()})
             found.extend(rows[v] for v in sorted(rows, key=int))
         return found
 
@@ -214,3 +241,23 @@ class ModelRegistry:
     def ready(self) -> bool:
         """Every model has a serving version (a rejected update does not make a serving model unready)."""
         return bool(self._models) and all(served.serving is not None for served in self._models.values())
+
+
+@contextlib.contextmanager
+def _step(fallback: str, *, own_terms: bool = False) -> Iterator[None]:
+    """One step of ``prepare``: its errors leave as ModelLoadErrors whose ``public`` reason is set.
+
+    The error's own public reason where it has one; else, with ``own_terms``, its message (a domain runtime's
+    refusal), unless it was raised while handling another library's error, whose text (reprs of values,
+    versions, paths) it may quote; else the step's ``fallback``: an error nobody wrote for clients never
+    reaches one.
+    """
+    try:
+        yield
+    except ModelLoadError as exc:
+        if exc.public is None:
+            quotes = exc.__context__ is not None and not isinstance(exc.__context__, AimassError)
+            exc.public = exc.message if own_terms and not quotes else fallback
+        raise
+    except AimassError as exc:
+        raise ModelLoadError(exc.message, public=fallback) from None

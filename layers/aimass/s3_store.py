@@ -34,10 +34,13 @@ from pydantic import ValidationError
 from aimass.aliases import ALIASES_FILE, ModelAliases, now
 from aimass.errors import AimassError, InvalidInput, ModelLoadError, NotFound
 from aimass.manifest import (
+    INVALID_MANIFEST,
     MANIFEST_FILE,
+    MISPLACED_MANIFEST,
     FileEntry,
     ModelManifest,
     check_sizes,
+    integrity_failed,
     read_manifest,
     verify_files,
     write_manifest,
@@ -46,6 +49,7 @@ from aimass.store import LocalModelStore, ModelArtifact, ProgressCallback, Unsea
 
 LEASE_FILE = ".publish.lock"
 _PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+UNREADABLE = "its files could not be read from the model store"
 
 
 class _HashingSink:
@@ -266,10 +270,11 @@ class S3ModelStore:
             manifest = ModelManifest.model_validate_json(raw)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors())
-            raise ModelLoadError(f"{where}: invalid manifest: {problems}") from None
+            raise ModelLoadError(f"{where}: invalid manifest: {problems}", public=INVALID_MANIFEST) from None
         if (manifest.name, manifest.version) != (name, version):
             raise ModelLoadError(
-                f"{where}: describes '{manifest.name}' version {manifest.version}, but lies at '{name}/{version}'"
+                f"{where}: describes '{manifest.name}' version {manifest.version}, but lies at '{name}/{version}'",
+                public=MISPLACED_MANIFEST,
             )
         return manifest
 
@@ -290,11 +295,15 @@ class S3ModelStore:
                     stream.flush()
                     os.fsync(stream.fileno())
             if sink.size != entry.size:
-                raise ModelLoadError(f"{self._uri(key)}: size {sink.size} does not match the manifest's {entry.size}")
+                raise ModelLoadError(
+                    f"{self._uri(key)}: size {sink.size} does not match the manifest's {entry.size}",
+                    public=integrity_failed(entry.path),
+                )
             actual = sink.digest.hexdigest()
             if actual != entry.sha256:
                 raise ModelLoadError(
-                    f"{self._uri(key)}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…"
+                    f"{self._uri(key)}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…",
+                    public=integrity_failed(entry.path),
                 )
             if blobs is not None and temporary is not None:
                 temporary.chmod(0o644)
@@ -382,10 +391,12 @@ class S3ModelStore:
             if code == "NoSuchBucket":
                 raise NotFound(f"S3 bucket '{self.bucket}' does not exist", param="bucket") from None
             if code in {"NoSuchKey", "404"}:
-                raise ModelLoadError(f"{uri}: not found in the bucket") from None
-            raise ModelLoadError(f"{uri}: S3 refused the request: {code} {error.get('Message', '')}".rstrip()) from None
+                raise ModelLoadError(f"{uri}: not found in the bucket", public=UNREADABLE) from None
+            raise ModelLoadError(
+                f"{uri}: S3 refused the request: {code} {error.get('Message', '')}".rstrip(), public=UNREADABLE
+            ) from None
         except BotoCoreError as exc:
-            raise ModelLoadError(f"{uri}: {exc}") from None
+            raise ModelLoadError(f"{uri}: {exc}", public=UNREADABLE) from None
 
     @contextlib.contextmanager
     def _lease(self, name: str) -> Iterator[None]:

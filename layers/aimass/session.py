@@ -41,7 +41,9 @@ class SessionFactory:
         try:
             return ort.InferenceSession(model, self.options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own untyped errors for bad graphs
-            raise ModelLoadError(f"{label}: ONNX Runtime cannot load the graph: {exc}") from exc
+            raise ModelLoadError(
+                f"{label}: ONNX Runtime cannot load the graph: {exc}", public="ONNX Runtime cannot load its graph"
+            ) from exc
 
 
 def check_signature(
@@ -56,8 +58,8 @@ def check_signature(
         for spec in declared:
             node = found.get(spec.name)
             if node is None:
-                raise ModelLoadError(f"{label}: the graph has no {kind} '{spec.name}' (has {sorted(found)})")
+                missing = f"the graph has no {kind} '{spec.name}'"
+                raise ModelLoadError(f"{label}: {missing} (has {sorted(found)})", public=missing)
             if node.type != ORT_TYPES[spec.datatype]:
-                raise ModelLoadError(
-                    f"{label}: {kind} '{spec.name}' is {node.type} in the graph, {spec.datatype} in the manifest"
-                )
+                differs = f"{kind} '{spec.name}' is {node.type} in the graph, {spec.datatype} in the manifest"
+                raise ModelLoadError(f"{label}: {differs}", public=differs)

@@ -26,9 +26,10 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from aimass.aliases import ALIASES_FILE, ModelAliases
-from aimass.errors import InvalidInput, ModelLoadError, NotFound
+from aimass.errors import DecryptionError, InvalidInput, ModelLoadError, NotFound
 from aimass.manifest import (
     MANIFEST_FILE,
+    MISPLACED_MANIFEST,
     FileEntry,
     ModelManifest,
     check_digest,
@@ -69,12 +70,17 @@ class ModelArtifact:
         check_digest(path, entry, hashlib.sha256(data).hexdigest())
         if self.manifest.encryption is None:
             return data
+        undecrypted = f"file {relative} could not be decrypted"
         if self.unsealer is None:
-            raise ModelLoadError(
+            raise DecryptionError(
                 f"model '{self.manifest.name}' version {self.manifest.version} is encrypted "
-                f"({self.manifest.encryption.key_provider} key) and this process has no key provider configured"
+                f"({self.manifest.encryption.key_provider} key) and this process has no key provider configured",
+                public=undecrypted,
             )
-        return self.unsealer.open(self.manifest, entry, data)
+        try:
+            return self.unsealer.open(self.manifest, entry, data)
+        except ModelLoadError as exc:  # names key files, key ids and digests: the operator's to read
+            raise DecryptionError(exc.message, public=undecrypted) from None
 
 
 class ModelStore(Protocol):
@@ -216,7 +222,8 @@ class LocalModelStore:
         if (manifest.name, manifest.version) != (name, version):
             raise ModelLoadError(
                 f"{directory / MANIFEST_FILE}: describes '{manifest.name}' version {manifest.version}, "
-                f"but lies at '{name}/{version}'"
+                f"but lies at '{name}/{version}'",
+                public=MISPLACED_MANIFEST,
             )
         return manifest
 

@@ -4,9 +4,9 @@ At most every ``alias_check_s`` seconds the updater re-reads each model's aliase
 serving or canary version changed, the new version is prepared (fetched, checksums verified, decrypted in
 memory, session built, validation samples run) while the old one keeps answering, and only then swapped in:
 one assignment in the registry. A version that fails any step is never swapped in; the registry records it
-as rejected with the reason (the V2 index and model metadata show it), it is logged, and it is retried with
-exponential backoff, since a transient fetch failure should heal and a truly bad version should not be
-hammered.
+as rejected (the V2 index and model metadata show its public reason), the detail is logged once per attempt,
+and it is retried with exponential backoff, since a transient fetch failure should heal and a truly bad
+version should not be hammered.
 
 On Lambda the check runs at the start of an invocation once the interval has passed (a frozen container runs
 no background thread); the local server also runs it on a background thread.
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aimass.errors import AimassError
+from aimass.errors import AimassError, ModelLoadError
 from aimass.registry import ModelRegistry
 
 log = logging.getLogger("aimass.updater")
@@ -36,7 +36,7 @@ class _Failure:
 
 @dataclass(frozen=True)
 class Change:
-    """What one check did to one model: the version it swapped in, or the one it rejected and why."""
+    """What one check did to one model: the version it swapped in, or the one it rejected and why (the detail)."""
 
     name: str
     version: str
@@ -117,11 +117,11 @@ class ModelUpdater:
         started = self._clock()
         try:
             runtime = self.registry.prepare(name, version)
-        except AimassError as exc:
+        except ModelLoadError as exc:
             attempts = failure.attempts + 1 if failure else 1
             backoff = min(MAX_BACKOFF_S, max(self.interval_s, 1.0) * 2 ** (attempts - 1))
             self._failures[(name, version)] = _Failure(attempts, self._clock() + backoff)
-            self.registry.reject(name, version, exc.message)
+            self.registry.reject(name, version, exc)
             log.error(
                 "model '%s' version %s rejected (attempt %d, retry in %.0f s): %s",
                 name, version, attempts, backoff, exc.message,

@@ -21,8 +21,6 @@ import numpy as np
 from aimass.errors import AimassError, ModelLoadError
 from aimass.protocol import v2_codec
 from aimass.runtime import ModelRuntime, Tensor
-from aimass.settings import Settings
-from aimass.store import ModelStore
 
 DEFAULT_MAX_ABS = 1e-4
 # Spellings earlier builds used for "the largest absolute difference".
@@ -47,15 +45,22 @@ def validate(runtime: ModelRuntime) -> None:
     except ModelLoadError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, AimassError) as exc:
-        raise ModelLoadError(f"{label} are unreadable: {exc}") from None
+        raise ModelLoadError(f"{label} are unreadable: {exc}", public="its validation samples are unreadable") from None
     try:
         outputs = runtime.predict(inputs).outputs
     except AimassError as exc:
-        raise ModelLoadError(f"{label}: the version refused its own samples: {exc.message}") from None
+        raise ModelLoadError(
+            f"{label}: the version refused its own samples: {exc.message}",
+            public="it refused its own validation samples",
+        ) from None
     for name, want in expected.items():
         if name not in outputs:
-            raise ModelLoadError(f"{label}: the version returned no output '{name}'")
+            raise ModelLoadError(f"{label}: the version returned no output '{name}'", public=_mismatch(name))
         _compare(label, name, np.asarray(outputs[name], dtype=np.float64), want, tolerance)
+
+
+def _mismatch(name: str) -> str:
+    return f"its validation samples did not match (output '{name}')"
 
 
 def _tensor(data: Any, datatype: str) -> Tensor:
@@ -67,7 +72,9 @@ def _compare(
     label: str, name: str, got: np.ndarray[Any, Any], want: np.ndarray[Any, Any], tolerance: dict[str, float]
 ) -> None:
     if got.shape != want.shape:
-        raise ModelLoadError(f"{label}: output '{name}' has shape {list(got.shape)}, expected {list(want.shape)}")
+        raise ModelLoadError(
+            f"{label}: output '{name}' has shape {list(got.shape)}, expected {list(want.shape)}", public=_mismatch(name)
+        )
     if "cosine" in tolerance and name not in tolerance:
         rows_got, rows_want = got.reshape(len(got), -1), want.reshape(len(want), -1)
         norms = np.linalg.norm(rows_got, axis=1) * np.linalg.norm(rows_want, axis=1)
@@ -75,7 +82,8 @@ def _compare(
         if not cosine >= tolerance["cosine"]:
             raise ModelLoadError(
                 f"{label}: output '{name}' has cosine {cosine:.6f} to the expected values; at least "
-                f"{tolerance['cosine']} is required"
+                f"{tolerance['cosine']} is required",
+                public=_mismatch(name),
             )
         return
     limit = tolerance.get(name, next((tolerance[k] for k in _MAX_ABS if k in tolerance), DEFAULT_MAX_ABS))
@@ -83,21 +91,6 @@ def _compare(
     if not worst <= limit:  # also refuses NaN
         raise ModelLoadError(
             f"{label}: output '{name}' differs from the expected values by up to {worst:.3g}; at most {limit:.3g} "
-            "is allowed"
+            "is allowed",
+            public=_mismatch(name),
         )
-
-
-def why_unusable(store: ModelStore, settings: Settings, name: str, version: str) -> str | None:
-    """What would stop ``version`` from serving (its files, its graph, its samples), or None if it can serve.
-
-    The very preparation a serving process runs before a swap, run here by the operator's tools: a rollback
-    skips the versions the functions would refuse.
-    """
-    from aimass.registry import ModelRegistry
-    from aimass.session import SessionFactory
-
-    try:
-        ModelRegistry(store, SessionFactory(settings), validate=validate).prepare(name, version)
-    except AimassError as exc:
-        return exc.message
-    return None

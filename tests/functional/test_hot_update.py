@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from aimass.http import offload
 from aimass.http.app import create_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.registry import ModelRegistry
-from aimass.sealing import KmsKeyProvider, kms_client, seal_version
+from aimass.sealing import KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from aimass.stores import open_store
@@ -116,22 +117,56 @@ def test_a_promoted_version_is_validated_and_swapped_in(service: Service, tmp_pa
     assert metadata["versions"] == ["1", "2"] and metadata["parameters"]["serving_version"] == "2"
 
 
-def test_a_corrupt_version_is_rejected_and_the_old_one_keeps_serving(service: Service, tmp_path: Path) -> None:
+def client_answers(service: Service, version: str) -> str:
+    """Every answer a client can get about ``version``: the index, the metadata, readiness, a pinned request."""
+    answers = [
+        service.client.post("/v2/repository/index", json={}),
+        service.client.get(f"/v2/models/{TINY_TEXT}"),
+        service.client.get("/v2/health/ready"),
+        service.client.post(f"/v2/models/{TINY_TEXT}/versions/{version}/infer", json={"inputs": []}),
+    ]
+    return "\n".join(response.text for response in answers)
+
+
+def assert_no_internals(text: str, tmp_path: Path) -> None:
+    digests = [
+        entry["sha256"][:12]
+        for entry in json.loads((tmp_path / TINY_TEXT / "2" / "manifest.json").read_text())["files"]
+    ]
+    assert str(tmp_path) not in text and "sha256" not in text and "/" + TINY_TEXT + "/" not in text
+    assert not any(digest in text for digest in digests), text
+
+
+def test_a_corrupt_version_is_rejected_and_the_old_one_keeps_serving(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     build(tmp_path, "2", corrupt=True)
     service.set(promote, "2")
-    (change,) = service.updater.check()
+    with caplog.at_level(logging.ERROR, logger="aimass"):
+        (change,) = service.updater.check()
 
     assert not change.swapped and "sha256" in change.reason and "model.onnx" in change.reason
     version, vector = service.answer()
     assert version == "1" and computed_by("1", vector)
+    # Clients are told what failed in the version's own terms...
+    public = "file model.onnx failed its integrity check"
     listed = index(service)
     assert listed["1"]["state"] == "READY"
-    assert listed["2"]["state"] == "UNAVAILABLE" and "sha256" in listed["2"]["reason"]
+    assert listed["2"] == {"name": TINY_TEXT, "version": "2", "state": "UNAVAILABLE", "reason": public}
     metadata = service.client.get(f"/v2/models/{TINY_TEXT}").json()
-    assert "version 2: " in metadata["parameters"]["rejected"]
+    assert metadata["parameters"]["rejected"] == f"version 2: {public}"
     pinned = service.client.post(f"/v2/models/{TINY_TEXT}/versions/2/infer", json={"inputs": []})
-    assert pinned.status_code == 404 and "sha256" in pinned.json()["error"]
+    assert pinned.status_code == 404
+    assert (
+        pinned.json()["error"]
+        == f"model '{TINY_TEXT}' has no version '2' loaded (it was rejected: {public}); loaded versions: 1"
+    )
     assert service.client.get("/v2/health/ready").status_code == 200  # still serving: still ready
+    # ...never the store's paths or the digests; those are the log's (once) and the operator's.
+    assert_no_internals(client_answers(service, "2"), tmp_path)
+    detail = service.registry.rejections(TINY_TEXT)["2"].detail
+    assert str(tmp_path / TINY_TEXT / "2" / "model.onnx") in detail and "sha256" in detail
+    assert [record.getMessage().count(detail) for record in caplog.records if detail in record.getMessage()] == [1]
 
 
 def test_a_version_failing_its_samples_is_rejected(service: Service, tmp_path: Path) -> None:
@@ -142,6 +177,32 @@ def test_a_version_failing_its_samples_is_rejected(service: Service, tmp_path: P
     assert not change.swapped
     assert "validation samples" in change.reason and "cosine" in change.reason
     assert service.answer()[0] == "1"
+    public = "its validation samples did not match (output 'embedding')"
+    assert index(service)["2"]["reason"] == public
+    assert service.client.get(f"/v2/models/{TINY_TEXT}").json()["parameters"]["rejected"] == f"version 2: {public}"
+    assert "cosine" not in client_answers(service, "2")
+    assert "cosine" in service.registry.rejections(TINY_TEXT)["2"].detail
+
+
+def test_an_encrypted_version_without_its_key_is_rejected_without_naming_the_key(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN version 2 sealed under a master key the serving process does not have
+    build(tmp_path / "plain", "2")
+    key = tmp_path / "keys" / "master.key"
+    seal_version(tmp_path / "plain" / TINY_TEXT / "2", tmp_path / TINY_TEXT / "2", LocalKeyProvider.create_or_open(key))
+    monkeypatch.setenv("AIMASS_MASTER_KEY_FILE", str(tmp_path / "elsewhere" / "master.key"))
+    service = Service(tmp_path)
+    service.set(promote, "2")
+    # WHEN it is checked
+    (change,) = service.updater.check()
+    # THEN the client reads which file could not be decrypted; the key's whereabouts stay in the log
+    assert not change.swapped and "no key" in change.reason
+    reason = index(service)["2"]["reason"]
+    assert reason.startswith("file ") and reason.endswith(" could not be decrypted"), reason
+    answers = client_answers(service, "2")
+    assert "elsewhere" not in answers and "master" not in answers and "key" not in answers
+    assert_no_internals(answers, tmp_path)
 
 
 def test_a_rejected_version_is_retried_with_backoff(service: Service, tmp_path: Path) -> None:

@@ -14,9 +14,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aimass.cli import app
+from aimass.manifest import read_manifest, write_manifest
+from aimass.sealing import LocalKeyProvider, seal_version
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer
-from tests.tiny_models import TINY_TEXT, build_tiny_text
+from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text
 
 BUCKET = "aimass-models"
 
@@ -112,14 +114,14 @@ def test_a_model_goes_through_its_lifecycle(target: Target, builds: list[str]) -
     assert actions == ["promote", "canary", "end-canary", "promote", "rollback"]
     assert "better recall" in shown and "tiny-text: production 2" in shown
     assert "2026-11-28T00:00:00Z" in shown and "built" in shown
+    if target.cache is not None:
+        # list and show read manifests; promote, canary and rollback fetched the versions they moved an alias
+        # to (2, 3), to check that each could serve before pointing at it.
+        assert sorted(path.name for path in (target.cache / TINY_TEXT).iterdir()) == ["2", "3"]
 
     verified = ok(target.run("verify", TINY_TEXT))
     assert [line.split(":")[0] for line in verified.splitlines()] == [f"tiny-text version {v}" for v in "123"]
     assert "tiny-text version 2: verified (2 files, " in ok(target.run("verify", TINY_TEXT, "2"))
-    if target.cache is not None:
-        # list, show and verify read manifests and the bucket; only the rollback fetched a version, to check
-        # that its candidate (2) could serve before pointing production at it.
-        assert sorted(path.name for path in (target.cache / TINY_TEXT).iterdir()) == ["2"]
 
 
 def test_a_damaged_file_fails_verify_naming_it(target: Target, builds: list[str]) -> None:
@@ -176,3 +178,98 @@ def test_the_bucket_options_in_a_real_process(moto: MotoServer, tmp_path: Path) 
     failed = aimass("canary", TINY_TEXT, "1", "--percent", "0")
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.strip() == "error: canary percent must be between 1 and 99, got 0"
+
+
+def one_red_line(result: Result) -> str:
+    """A refusal: exit code 1 and the reason on one line."""
+    reason = refused(result)
+    assert len(reason.strip().splitlines()) == 1, reason
+    return reason
+
+
+@pytest.mark.parametrize("command", [["promote"], ["canary", "--percent", "10"]])
+def test_a_version_damaged_in_the_store_is_refused_unless_forced(
+    target: Target, builds: list[str], command: list[str]
+) -> None:
+    # GIVEN production 1, and version 2 whose file was damaged in the store after it was published
+    ok(target.run("publish", builds[0], "--promote"))
+    ok(target.run("publish", builds[1]))
+    target.tamper("2", "tokenizer.json")
+    before = ok(target.run("show", TINY_TEXT))
+    verb, *options = command
+
+    # WHEN the alias is moved to it THEN the command refuses, naming the file and why, and changes nothing
+    reason = one_red_line(target.run(verb, TINY_TEXT, "2", *options))
+    assert reason.startswith("error: tiny-text version 2 cannot serve: ")
+    assert "tokenizer.json: size 2 does not match the manifest's" in reason
+    assert "the aliases are unchanged (--force to override)" in reason
+    assert ok(target.run("show", TINY_TEXT)) == before
+
+    # WHEN forced THEN it moves, with a warning, and the history records what the version failed
+    forced = target.run(verb, TINY_TEXT, "2", *options, "--force")
+    moved = ok(forced)
+    assert forced.stderr.startswith("warning: tiny-text version 2 cannot serve: ")
+    assert "tokenizer.json: size 2" in forced.stderr and "the functions will refuse it" in forced.stderr
+    assert ("tiny-text: production 2" if verb == "promote" else "canary 2 takes 10 %") in moved
+    history = ok(target.run("show", TINY_TEXT))
+    assert "forced past its check: " in history and "tokenizer.json: size 2" in history
+
+
+@pytest.mark.parametrize("command", [["promote"], ["canary", "--percent", "10"]])
+def test_a_good_version_is_checked_and_moved_to(target: Target, builds: list[str], command: list[str]) -> None:
+    ok(target.run("publish", builds[0], "--promote"))
+    ok(target.run("publish", builds[1]))
+    verb, *options = command
+    result = target.run(verb, TINY_TEXT, "2", *options)
+    moved = ok(result)
+    assert "tiny-text version 2: verified (2 files, 1.9 KB); loaded; it has no validation samples" in moved
+    assert ("tiny-text: production 2" if verb == "promote" else "tiny-text: production 1; canary 2 takes 10 %") in moved
+    assert result.stderr == ""
+
+
+def test_a_version_failing_its_validation_samples_is_refused(target: Target, tmp_path: Path) -> None:
+    # GIVEN a version whose validation samples another build's weights computed
+    ok(target.run("publish", str(build_tiny_text(tmp_path / "good", seed=7)), "--promote"))
+    wrong = build_tiny_text(tmp_path / "wrong", seed=3)
+    add_validation_samples(wrong, ["the cat sat on the mat"], seed=7)
+    # WHEN it is published and promoted in one step THEN it is published, but not promoted
+    reason = one_red_line(target.run("publish", str(wrong), "--promote"))
+    assert "tiny-text version 2 cannot serve: model 'tiny-text' version 2: validation samples (samples.json):" in reason
+    assert "output 'embedding' has cosine" in reason
+    shown = ok(target.run("show", TINY_TEXT))
+    assert "tiny-text: production 1" in shown
+    assert "cannot serve" not in ok(target.run("publish", str(wrong)))  # already published as version 2
+    # AND verify prints the whole reason, as the functions log it
+    assert "output 'embedding' has cosine" in refused(target.run("verify", TINY_TEXT, "2"))
+
+
+def test_what_this_machine_cannot_load_is_skipped_saying_why(tmp_path: Path) -> None:
+    # GIVEN version 2 of a domain not installed here, and version 3 sealed under a key this machine lacks
+    target = local_target(tmp_path)
+    ok(target.run("publish", str(build_tiny_text(tmp_path / "one")), "--promote"))
+    other = build_tiny_text(tmp_path / "two", seed=3)
+    write_manifest(other, read_manifest(other).model_copy(update={"domain": "sonar"}))
+    ok(target.run("publish", str(other)))
+    key = tmp_path / "keys" / "master.key"
+    seal_version(build_tiny_text(tmp_path / "three", seed=5), tmp_path / "sealed", LocalKeyProvider.create_or_open(key))
+    ok(target.run("publish", str(tmp_path / "sealed")))
+
+    # WHEN they are promoted THEN their files are checked, the loading is skipped with the reason, and they move
+    unknown = target.run("promote", TINY_TEXT, "2")
+    assert "tiny-text: production 2" in ok(unknown)
+    assert unknown.stderr.startswith("tiny-text version 2: verified (2 files, 1.9 KB); not loaded here, so its graph")
+    assert "the sonar runtime is not available here: domain 'sonar' is not installed here" in unknown.stderr
+    target.env["AIMASS_MASTER_KEY_FILE"] = str(tmp_path / "no-such.key")
+    locked = target.run("promote", TINY_TEXT, "3")
+    assert "tiny-text: production 3" in ok(locked)
+    assert "not loaded here, so its graph and validation samples are unchecked: it cannot be decrypted here:" in (
+        locked.stderr
+    )
+    # AND with the key at hand, the sealed version is loaded as a function would load it
+    target.env["AIMASS_MASTER_KEY_FILE"] = str(key)
+    assert "tiny-text version 3: verified (2 files, " in ok(target.run("verify", TINY_TEXT, "3"))
+    assert "loaded; it has no validation samples" in ok(target.run("verify", TINY_TEXT, "3"))
+
+    # AND files are checked all the same: a damaged file of a version that cannot be loaded here is refused
+    target.tamper("2", "tokenizer.json")
+    assert "tokenizer.json: size 2 does not match" in one_red_line(target.run("promote", TINY_TEXT, "2"))

@@ -2,9 +2,11 @@
 
 The real local server (`aimass serve`, its background alias watcher) answers clients over TCP while the
 real CLI publishes and promotes three versions — one good, one whose file is damaged in the store after
-publishing, one whose validation samples it cannot reproduce — and then rolls back. Each version has its
-own weights, so every answer is checked against the version it claims: a request answered by a version
-that should never have served, or labelled with the wrong one, fails the test as surely as a 5xx.
+publishing, one whose validation samples it cannot reproduce — and then rolls back. The CLI refuses to
+promote the two bad ones itself; they are forced past it (``--force``), as a promotion that raced the damage
+would be, to show that the server refuses them too. Each version has its own weights, so every answer is
+checked against the version it claims: a request answered by a version that should never have served, or
+labelled with the wrong one, fails the test as surely as a 5xx.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Answer:
     at: float
 
 
-def aimass(store: Path, *args: str) -> str:
+def aimass(store: Path, *args: str, code: int = 0) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "aimass.cli", "models", *args, "--store", str(store)],
         capture_output=True,
@@ -49,8 +51,10 @@ def aimass(store: Path, *args: str) -> str:
         check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
-    assert result.returncode == 0, f"aimass models {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    assert result.returncode == code, (
+        f"aimass models {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    )
+    return result.stdout + result.stderr
 
 
 def built(root: Path, version: str, *, expected_seed: int | None = None) -> Path:
@@ -154,11 +158,12 @@ def test_updates_and_rollback_under_continuous_traffic(served: tuple[Path, str],
         damaged = bytearray(onnx.read_bytes())
         damaged[len(damaged) // 2] ^= 0xFF
         onnx.write_bytes(bytes(damaged))
-        aimass(store, "promote", TINY_TEXT, "3")
+        assert "cannot serve" in aimass(store, "promote", TINY_TEXT, "3", code=1)
+        aimass(store, "promote", TINY_TEXT, "3", "--force")
         assert traffic.steady(1.0) == {"2"}
 
         # A version that cannot reproduce its own validation samples: refused too.
-        aimass(store, "publish", str(built(builds, "4", expected_seed=SEEDS["1"])), "--promote")
+        aimass(store, "publish", str(built(builds, "4", expected_seed=SEEDS["1"])), "--promote", "--force")
         assert traffic.steady(1.0) == {"2"}
 
         # Rolling back skips the versions that cannot serve and lands on the last good one.
@@ -175,8 +180,10 @@ def test_updates_and_rollback_under_continuous_traffic(served: tuple[Path, str],
     assert final == {"2"}
     states = {entry["version"]: entry for entry in index if entry["name"] == TINY_TEXT}
     assert states["2"]["state"] == "READY"
-    assert states["3"]["state"] == "UNAVAILABLE" and "sha256" in states["3"]["reason"]
-    assert states["4"]["state"] == "UNAVAILABLE" and "validation samples" in states["4"]["reason"]
+    assert (
+        states["3"]["state"] == "UNAVAILABLE" and states["3"]["reason"] == "file model.onnx failed its integrity check"
+    )
+    assert states["4"]["state"] == "UNAVAILABLE" and "validation samples did not match" in states["4"]["reason"]
     aliases = json.loads((store / TINY_TEXT / "aliases.json").read_text())
     assert aliases["production"] == "2"
     shutil.rmtree(builds)

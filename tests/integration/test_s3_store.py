@@ -10,7 +10,9 @@ import pytest
 from aimass.aliases import ModelAliases, promote
 from aimass.errors import InvalidInput, ModelLoadError, NotFound
 from aimass.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
+from aimass.registry import ModelRegistry
 from aimass.s3_store import LEASE_FILE, S3ModelStore
+from aimass.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from aimass.stores import open_store
@@ -106,14 +108,44 @@ def test_a_tampered_object_is_refused_naming_it_and_never_cached(store: S3ModelS
     key = f"{PREFIX}{TINY_TEXT}/1/tokenizer.json"
     original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     s3.put_object(Bucket=BUCKET, Key=key, Body=original.replace(b"cat", b"cow"))  # same size, other bytes
-    with pytest.raises(ModelLoadError, match=rf"s3://{BUCKET}/{key}: sha256 .* does not match the manifest"):
+    with pytest.raises(ModelLoadError, match=rf"s3://{BUCKET}/{key}: sha256 .* does not match the manifest") as caught:
         store.fetch(TINY_TEXT, "1")
+    assert caught.value.public == "file tokenizer.json failed its integrity check"  # what a client may read
     with pytest.raises(ModelLoadError, match=rf"s3://{BUCKET}/{key}: sha256 .* does not match the manifest"):
         store.verify(TINY_TEXT, "1")
     tokenizer = published.file("tokenizer.json")
     blobs = tmp_path / "cache" / "blobs"
     assert not (blobs / tokenizer.sha256).exists() and not list(blobs.glob(".part-*"))
     assert not (tmp_path / "cache" / TINY_TEXT / "1").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "public"),
+    [
+        ("tamper", "file tokenizer.json failed its integrity check"),
+        ("delete", "its files could not be read from the model store"),
+        ("manifest", "its manifest is invalid"),
+    ],
+)
+def test_a_version_the_bucket_cannot_serve_is_reported_without_the_bucket(
+    store: S3ModelStore, s3: Any, tmp_path: Path, damage: str, public: str
+) -> None:
+    # GIVEN a published version whose objects were then damaged in the bucket
+    store.publish(built(tmp_path))
+    key = f"{PREFIX}{TINY_TEXT}/1/tokenizer.json"
+    if damage == "tamper":
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    elif damage == "delete":
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    else:
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{TINY_TEXT}/1/{MANIFEST_FILE}", Body=b'{"name": 1}')
+    # WHEN a serving process loads the store
+    registry = ModelRegistry(store, SessionFactory(Settings()))
+    registry.load_all()
+    # THEN its public reason is in the version's terms; the detail names the object
+    (state,) = registry.states()
+    assert (state.state, state.reason) == ("UNAVAILABLE", public)
+    assert f"s3://{BUCKET}/{PREFIX}{TINY_TEXT}/1/" in registry.rejections(TINY_TEXT)["1"].detail
 
 
 def test_verify_reads_every_object_from_the_bucket(store: S3ModelStore, s3: Any, tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ def test_a_changed_file_is_refused_naming_it(store: LocalModelStore) -> None:
     registry = ModelRegistry(store, SessionFactory(Settings()))
     registry.load_all()
     (state,) = registry.states()
-    assert state.state == "UNAVAILABLE" and "model.onnx: sha256" in state.reason
+    assert state.state == "UNAVAILABLE" and state.reason == "file model.onnx failed its integrity check"
+    assert f"{graph}: sha256" in registry.rejections(TINY_TEXT)["1"].detail
 
 
 def test_only_files_the_manifest_lists_can_be_read(store: LocalModelStore) -> None:
@@ -107,7 +108,11 @@ def test_registry_serves_the_newest_version_and_reports_a_broken_one(tmp_path: P
     assert registry.get(TINY_TEXT).manifest.version == "2"
     states = {s.name: s for s in registry.states()}
     assert states[TINY_TEXT].state == "READY"
-    assert states["broken"].state == "UNAVAILABLE" and "model.onnx: size" in states["broken"].reason
+    assert (
+        states["broken"].state == "UNAVAILABLE"
+        and states["broken"].reason == "file model.onnx failed its integrity check"
+    )
+    assert "model.onnx: size 8 does not match the manifest's" in registry.rejections("broken")["1"].detail
     assert not registry.ready
 
 

@@ -48,7 +48,8 @@ def open_cli_store(store: Path | None, bucket: str | None = None, prefix: str | 
     from aimass.stores import open_store
 
     settings = settings_for(store, bucket, prefix)
-    # The unsealer lets `verify` and `rollback` open encrypted versions as the functions would (in memory).
+    # The unsealer lets the checks of `verify`, `promote`, `canary` and `rollback` open encrypted versions as the
+    # functions would (in memory).
     return open_store(settings, unsealer=unsealer_from_settings(settings), seeded=False)
 
 

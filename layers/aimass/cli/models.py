@@ -19,6 +19,7 @@ from rich.text import Text
 
 from aimass import aliases as rules
 from aimass.aliases import ModelAliases
+from aimass.cli import readiness
 from aimass.cli.common import (
     CHECKOUT,
     BucketOption,
@@ -31,14 +32,19 @@ from aimass.cli.common import (
     settings_for,
     transfer_progress,
 )
-from aimass.errors import AimassError, NotFound
+from aimass.errors import AimassError, InvalidInput, NotFound
 from aimass.manifest import ModelManifest, read_manifest
+from aimass.settings import Settings
 from aimass.store import WritableModelStore
-from aimass.validation import why_unusable
 
 app = typer.Typer(help="Build, publish and inspect models; move their aliases.", no_args_is_help=True)
 
 ReasonOption = Annotated[str, typer.Option("--reason", help="why, recorded in the aliases history")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="move the alias even to a version that fails its check (with a warning)")
+]
+# (the aliases now, the model's versions, the reason to record) -> the aliases after the change
+Move = Callable[[ModelAliases, list[str], str], ModelAliases]
 
 
 @app.command("build")
@@ -72,8 +78,9 @@ def build(
 def publish(
     folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="a built model: manifest.json + files")],
     version: Annotated[str | None, typer.Option(help="the version to publish as [default: the next one]")] = None,
-    promote: Annotated[bool, typer.Option(help="make it the production version")] = False,
+    promote: Annotated[bool, typer.Option(help="make it the production version, once checked as by `promote`")] = False,
     reason: ReasonOption = "",
+    force: ForceOption = False,
     store: StoreOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
@@ -92,8 +99,15 @@ def publish(
                 f"published {name} version {manifest.version} ({_files(manifest)}) to {target.location}", soft_wrap=True
             )
         if promote:
-            _change(
-                target, name, lambda current, versions: rules.promote(name, current, manifest.version, versions, reason)
+            _checked_move(
+                target,
+                settings_for(store, bucket, prefix),
+                name,
+                manifest.version,
+                lambda current, versions, why: rules.promote(name, current, manifest.version, versions, why),
+                reason,
+                force=force,
+                doing="promoting it",
             )
 
 
@@ -102,14 +116,28 @@ def promote(
     name: str,
     version: str,
     reason: ReasonOption = "",
+    force: ForceOption = False,
     store: StoreOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
 ) -> None:
-    """Make VERSION the production version of NAME (a running canary ends)."""
+    """Make VERSION the production version of NAME (a running canary ends).
+
+    VERSION is first checked as a function would check it before serving it (see `verify`); one that fails
+    is refused, and the aliases left as they are, unless --force is given.
+    """
     with reported_errors():
         target = open_cli_store(store, bucket, prefix)
-        _change(target, name, lambda current, versions: rules.promote(name, current, version, versions, reason))
+        _checked_move(
+            target,
+            settings_for(store, bucket, prefix),
+            name,
+            version,
+            lambda current, versions, why: rules.promote(name, current, version, versions, why),
+            reason,
+            force=force,
+            doing="promoting it",
+        )
 
 
 @app.command("rollback")
@@ -130,10 +158,12 @@ def rollback(
         settings = settings_for(store, bucket, prefix)
 
         def usable(version: str) -> bool:
-            problem = why_unusable(target, settings, name, version)
-            if problem is not None:
-                console.print(f"skipping version {version}: {problem}", style="yellow")
-            return problem is None
+            found = readiness.check(target, settings, name, version)
+            if not found.servable:
+                _warn(f"skipping {name} version {version}: {found.problem}")
+            elif found.unchecked:
+                _warn(_verified(name, version, found))
+            return found.servable
 
         _change(target, name, lambda current, versions: rules.rollback(name, current, versions, reason, usable))
 
@@ -144,14 +174,27 @@ def canary(
     version: str,
     percent: Annotated[int, typer.Option("--percent", help="share of unpinned requests, 1-99")],
     reason: ReasonOption = "",
+    force: ForceOption = False,
     store: StoreOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
 ) -> None:
-    """Send PERCENT % of NAME's unpinned requests to VERSION; the rest stay on production."""
+    """Send PERCENT % of NAME's unpinned requests to VERSION; the rest stay on production.
+
+    VERSION is checked first, as by `promote`.
+    """
     with reported_errors():
         target = open_cli_store(store, bucket, prefix)
-        _change(target, name, lambda current, versions: rules.canary(name, current, version, percent, versions, reason))
+        _checked_move(
+            target,
+            settings_for(store, bucket, prefix),
+            name,
+            version,
+            lambda current, versions, why: rules.canary(name, current, version, percent, versions, why),
+            reason,
+            force=force,
+            doing="making it the canary",
+        )
 
 
 @app.command("list")
@@ -207,21 +250,88 @@ def verify(
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
 ) -> None:
-    """Read every file of NAME's versions from the store and check its sha256 against the manifest."""
+    """Check NAME's versions as a function checks one before serving it, and say what stops one that cannot.
+
+    Every file is read from the store and its sha256 checked against the manifest; then, where this machine can
+    (the domain's runtime is installed, an encrypted version's key is at hand), the version is loaded and its
+    validation samples run. A failure prints the whole reason: the paths and numbers clients are never shown.
+    """
     with reported_errors():
         target = open_cli_store(store, bucket, prefix)
+        settings = settings_for(store, bucket, prefix)
         failed = False
         for each in [version] if version else _known(target, name):
             try:
-                with transfer_progress(f"checking v{each}") as progress:
-                    manifest = target.verify(name, each, progress=progress)
+                found = _check(target, settings, name, each)
             except AimassError as exc:
-                err_console.print(Text(f"{name} version {each}: {exc.message}", style="red"), soft_wrap=True)
+                found = readiness.Readiness(problem=exc.message)
+            if not found.servable:
+                err_console.print(
+                    Text(f"{name} version {each}: {_line(found.problem or '')}", style="red"), soft_wrap=True
+                )
                 failed = True
                 continue
-            console.print(f"{name} version {each}: verified ({_files(manifest)})")
+            console.print(_verified(name, each, found), soft_wrap=True)
         if failed:
             raise typer.Exit(1)
+
+
+def _check(target: WritableModelStore, settings: Settings, name: str, version: str) -> readiness.Readiness:
+    with transfer_progress(f"checking v{version}") as progress:
+        return readiness.check(target, settings, name, version, progress=progress)
+
+
+def _checked_move(
+    target: WritableModelStore,
+    settings: Settings,
+    name: str,
+    version: str,
+    move: Move,
+    reason: str,
+    *,
+    force: bool,
+    doing: str,
+) -> ModelAliases:
+    """Point an alias at ``version`` once it has passed the checks a function makes; refuse it otherwise.
+
+    The rules run first on the aliases as they are, so a change they refuse is refused before anything is
+    read. A version that fails its check is refused with the reason, the aliases unchanged, unless ``force``:
+    then it is moved to with a warning, and the history records what it failed.
+    """
+    move(target.aliases(name), _known(target, name), reason)
+    found = _check(target, settings, name, version)
+    if found.servable:
+        if found.unchecked:
+            _warn(_verified(name, version, found))
+        else:
+            console.print(_verified(name, version, found), soft_wrap=True)
+        return _change(target, name, lambda current, versions: move(current, versions, reason))
+    problem = _line(found.problem or "")
+    if not force:
+        raise InvalidInput(
+            f"{name} version {version} cannot serve: {problem}; the aliases are unchanged (--force to override)",
+            param="version",
+        )
+    _warn(
+        f"warning: {name} version {version} cannot serve: {problem}; {doing} anyway (--force): the functions "
+        "will refuse it and keep serving the version they serve now"
+    )
+    recorded = "; ".join(part for part in (reason, f"forced past its check: {problem}") if part)
+    return _change(target, name, lambda current, versions: move(current, versions, recorded))
+
+
+def _verified(name: str, version: str, found: readiness.Readiness) -> str:
+    files = f" ({_files(found.manifest)})" if found.manifest is not None else ""
+    return _line(f"{name} version {version}: verified{files}; {found.loading()}")
+
+
+def _warn(message: str) -> None:
+    err_console.print(Text(_line(message), style="yellow"), soft_wrap=True)
+
+
+def _line(text: str) -> str:
+    """One line: a reason may quote another library's multi-line error."""
+    return " ".join(text.split())
 
 
 def _change(
