@@ -10,8 +10,9 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aimass.errors import PayloadTooLarge
+from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
 from aimass.http.errors import REQUEST_ID_HEADER, render
+from aimass.protocol import wire
 from aimass.updater import ModelUpdater
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -51,9 +52,17 @@ class RequestContextMiddleware:
             await send(message)
 
         for key, value in scope.get("headers", ()):
-            if key == b"content-length" and value.isdigit() and int(value) > limit:
-                response = render(scope, _too_large(int(value), limit))
-                await response(scope, receive, send_with_id)
+            if key != b"content-length":
+                continue
+            size = wire.decimal(value)
+            refusal: AimassError | None = None
+            if size is None:
+                shown = value.decode("latin-1")
+                refusal = InvalidInput(f"Content-Length must be decimal digits, got '{shown}'", param="Content-Length")
+            elif size > limit:
+                refusal = _too_large(size, limit)
+            if refusal is not None:
+                await render(scope, refusal)(scope, receive, send_with_id)
                 return
 
         received = 0

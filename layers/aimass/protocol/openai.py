@@ -22,7 +22,8 @@ from aimass.settings import Settings
 
 
 class EmbeddingsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: dimensions is a JSON integer, not "384", 384.0 or true.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     input: Any = Field(description="a string or a list of strings", examples=["A cat sits on the mat."])
     model: str = Field(min_length=1, examples=["all-minilm-l6-v2"])

@@ -78,7 +78,7 @@ class TaskService:
         document = _json_object(body)
         model = _model_field(document.pop("model", None))
         runtime, spec = self.resolve(domain, task, model)
-        request = _validate(spec, document)
+        request = _validate(spec, document, json=True)
         return Answer(measured(runtime, lambda: spec.run(request)), runtime)
 
     def run_form(self, domain: str, task: str, fields: Mapping[str, str], uploads: Sequence[Upload]) -> Answer:
@@ -138,8 +138,14 @@ def _file_values(spec: TaskSpec, uploads: Sequence[Upload]) -> dict[str, Any]:
     return {spec.file_field: encoded[0]}
 
 
-def _validate(spec: TaskSpec, document: dict[str, Any]) -> BaseModel:
+def _validate(spec: TaskSpec, document: dict[str, Any], *, json: bool = False) -> BaseModel:
+    """A JSON body is validated strictly, as JSON: a count is a JSON integer, never "5", 5.0 or true. A form's
+    fields are text by nature, so there "5" is the number 5."""
     try:
+        if json:
+            # Once more as JSON (the document lost its 'model'): JSON mode reads arrays into tuples and strings
+            # into enums or dates where a request model has them; the strict Python mode would not.
+            return spec.request.model_validate_json(wire.dumps(document), strict=True)
         return spec.request.model_validate(document)
     except ValidationError as exc:
         first = ".".join(str(p) for p in exc.errors()[0]["loc"]) or None

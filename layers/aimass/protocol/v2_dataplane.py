@@ -15,6 +15,7 @@ from aimass.protocol import wire
 from aimass.protocol.v2_types import (
     InferenceRequest,
     ModelMetadata,
+    Parameters,
     RequestInput,
     TensorMetadata,
 )
@@ -63,14 +64,11 @@ class DataPlane:
     def _parse(self, body: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
         header, tail = body, b""
         if header_length is not None:
-            try:
-                size = int(header_length)
-            except ValueError:
-                size = -1
-            if not 0 < size <= len(body):
+            size = wire.decimal(header_length)
+            if size is None or not 0 < size <= len(body):
                 raise InvalidInput(
-                    f"Inference-Header-Content-Length must be an integer between 1 and the body size "
-                    f"({len(body)}), got '{header_length}'",
+                    f"Inference-Header-Content-Length must be decimal digits giving a size between 1 and the body "
+                    f"size ({len(body)}), got '{header_length}'",
                     param="Inference-Header-Content-Length",
                 )
             header, tail = body[:size], body[size:]
@@ -96,11 +94,15 @@ class DataPlane:
                 tensor = codec.from_json(item.data, item.datatype, item.shape, where)
             else:
                 if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                    raise InvalidInput(f"{where}.parameters.binary_data_size must be a non-negative integer")
+                    raise InvalidInput(
+                        f"{where}.parameters.binary_data_size must be a non-negative integer, got {size!r}",
+                        param=f"{where}.parameters.binary_data_size",
+                    )
                 if offset + size > len(tail):
                     raise InvalidInput(
                         f"{where}.parameters.binary_data_size {size} runs past the end of the binary data "
-                        f"({len(tail) - offset} bytes left)"
+                        f"({len(tail) - offset} bytes left)",
+                        param=f"{where}.parameters.binary_data_size",
                     )
                 tensor = codec.from_binary(tail[offset : offset + size], item.datatype, item.shape, where)
                 offset += size
@@ -144,7 +146,7 @@ class DataPlane:
         usage: dict[str, int],
     ) -> WireResponse:
         declared = {spec.name: spec for spec in manifest.outputs}
-        all_binary = bool((request.parameters or {}).get("binary_data_output", False))
+        all_binary = _flag(request.parameters, "binary_data_output", "parameters", default=False)
         wanted: list[tuple[str, bool]]
         if request.outputs:
             wanted = []
@@ -155,7 +157,8 @@ class DataPlane:
                         f"expected {sorted(declared)}",
                         param=f"outputs[{index}].name",
                     )
-                wanted.append((out.name, bool((out.parameters or {}).get("binary_data", all_binary))))
+                binary = _flag(out.parameters, "binary_data", f"outputs[{index}].parameters", default=all_binary)
+                wanted.append((out.name, binary))
         else:
             # Outputs that depend on optional inputs may be absent; unrequested, they are left out.
             wanted = [(name, all_binary) for name in declared if name in outputs]
@@ -193,3 +196,11 @@ class DataPlane:
             "application/octet-stream",
             {"Inference-Header-Content-Length": str(len(header))},
         )
+
+
+def _flag(parameters: Parameters | None, name: str, where: str, *, default: bool) -> bool:
+    # A JSON boolean only: bool("false") is True, and 0 or 1 are numbers, not the protocol's flags.
+    value = (parameters or {}).get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{where}.{name} must be true or false, got {value!r}", param=f"{where}.{name}")
+    return value

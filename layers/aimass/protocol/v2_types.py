@@ -14,7 +14,8 @@ Parameters = dict[str, bool | int | float | str]
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a shape element "1" or true is not the integer 1, nor a "true" string the boolean true.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RequestInput(_Wire):

@@ -1,4 +1,5 @@
-"""JSON on the wire, one way for every protocol: strict parsing with errors that name the field, fast output."""
+"""The wire, one way for every protocol: strict JSON parsing with errors that name the field, fast output, and
+integers in headers and query strings read as HTTP writes them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from aimass.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
+# Past 18 digits a value no longer fits int64, and is over every size or time limit here anyway.
+_MOST_DIGITS = 18
 
 
 def parse(model: type[M], body: bytes, what: str) -> M:
@@ -37,3 +40,14 @@ def describe(exc: ValidationError) -> str:
 def dumps(document: Any) -> bytes:
     # pydantic-core's serializer writes a [32, 384] float tensor about ten times faster than json.dumps.
     return pydantic_core.to_json(document)
+
+
+def decimal(value: str | bytes) -> int | None:
+    """A header or query value as a non-negative integer, or None unless it is 1 to 18 ASCII decimal digits.
+
+    ``int()`` also reads '1_0', ' 10', '+10' and other scripts' digits: Python's syntax, not HTTP's.
+    """
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if not (0 < len(text) <= _MOST_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
