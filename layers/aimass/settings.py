@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="largest request body accepted; 6 MiB matches Lambda's synchronous payload limit",
     )
     max_batch_items: int = Field(default=256, gt=0, description="most items (strings, rows) in one request")
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="local server: seconds a client has to send a whole request body before a 408 (a 6 MiB body at "
+        "2 Mbit/s takes 25 s); on Lambda, API Gateway hands the function the whole body",
+    )
     model_bucket: str | None = Field(
         default=None,
         description="S3 bucket of the model store; when set, models are read from S3 instead of model_store",

@@ -102,3 +102,52 @@ def test_binary_bytes_encoding_matches_the_protocol() -> None:
     size = int(event["headers"]["Inference-Header-Content-Length"])
     (length,) = struct.unpack_from("<I", raw, size)
     assert raw[size + 4 : size + 4 + length].decode() == TEXTS[0]
+
+
+def with_headers(event: dict[str, object], **changes: str | None) -> dict[str, object]:
+    """The event with headers replaced (None: removed) in both of a REST event's header maps."""
+    for field, wrap in (("headers", str), ("multiValueHeaders", lambda value: [value])):
+        headers = event.get(field)
+        if not isinstance(headers, dict):
+            continue
+        for name, value in changes.items():
+            header = name.replace("_", "-")
+            for key in [k for k in headers if k.lower() == header]:
+                del headers[key]
+            if value is not None:
+                headers[header] = wrap(value)
+    return event
+
+
+@pytest.mark.parametrize(
+    "event", ["apigw_rest_v1_text_infer", "apigw_http_v2_text_infer", "apigw_http_v2_text_embeddings"]
+)
+@pytest.mark.parametrize("content_type", ["text/plain", "image/png"])
+def test_a_json_body_in_another_media_type_is_415_through_the_gateway(
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str, content_type: str
+) -> None:
+    request = with_headers(load_event(event, model=TINY_TEXT), content_type=content_type)
+    response = handler_module.handler(request, lambda_context)
+    assert response["statusCode"] == 415, response
+    body = json.loads(str(response["body"]))
+    message = body["error"] if isinstance(body["error"], str) else body["error"]["message"]
+    assert f"got '{content_type}'" in message
+
+
+@pytest.mark.parametrize("event", ["apigw_rest_v1_text_infer_binary", "apigw_http_v2_text_infer_binary"])
+def test_a_binary_event_without_content_type_is_served(
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
+) -> None:
+    request = with_headers(load_event(event, model=TINY_TEXT), content_type=None)
+    assert handler_module.handler(request, lambda_context)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("written", ["+152", "1_52", "152 "])
+def test_a_content_length_that_is_not_decimal_digits_is_400(
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, written: str
+) -> None:
+    request = with_headers(load_event("apigw_http_v2_text_infer", model=TINY_TEXT), content_length=written)
+    response = handler_module.handler(request, lambda_context)
+    assert response["statusCode"] == 400, response
+    body = json.loads(str(response["body"]))
+    assert f"Content-Length must be decimal digits, got '{written}'" in body["error"]

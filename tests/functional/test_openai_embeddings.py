@@ -95,3 +95,39 @@ def test_openapi_document_and_docs_are_served(client: TestClient) -> None:
     assert "/v2/models/{name}/versions/{version}/infer" in document["paths"]
     assert "InferenceRequest" in document["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+# --- strict types and media types at the wire ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dimensions", [str(DIM), float(DIM), True], ids=["string", "float", "boolean"])
+def test_dimensions_is_a_json_integer(client: TestClient, dimensions: object) -> None:
+    response = client.post("/v1/embeddings", json={"input": "sky", "model": TINY_TEXT, "dimensions": dimensions})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "dimensions" and "Input should be a valid integer" in error["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "image/png", "application/x-www-form-urlencoded"])
+def test_a_json_body_in_another_media_type_is_415(client: TestClient, content_type: str) -> None:
+    body = b'{"input": "sky", "model": "tiny-text"}'
+    response = client.post("/v1/embeddings", content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    assert response.json()["error"] == {
+        "message": f"POST /v1/embeddings reads application/json (JSON as UTF-8), got '{content_type}'",
+        "type": "invalid_request_error",
+        "code": "unsupported_media_type",
+        "param": "Content-Type",
+    }
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_the_document_describes_the_errors_as_answered(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    responses = document["paths"]["/v1/embeddings"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "408", "413", "415", "429", "503"} <= set(responses) and "422" not in responses
+    assert responses["415"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiError"}
+    error = document["components"]["schemas"]["ApiError"]
+    assert error["required"] == ["error", "request_id"]
+    assert document["components"]["schemas"]["ErrorDetail"]["required"] == ["message", "type", "code", "param"]
+    assert set(document["paths"]["/v1/models"]["get"]["responses"]) == {"200", "401", "403", "429", "503"}

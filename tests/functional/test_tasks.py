@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -197,7 +198,6 @@ def test_openai_verbose_transcription_has_words(client: TestClient) -> None:
     [
         ({"response_format": "json"}, {"file": ("a.wav", b"x")}, "model", "model is required"),
         ({"model": "shout-a", "response_format": "srt"}, {"file": ("a.wav", b"x")}, "response_format", "srt"),
-        ({"model": "shout-a"}, None, "file", "with a 'file' part"),
         ({"model": "tiny-text"}, {"file": ("a.wav", b"x")}, "model", "does not transcribe audio"),
     ],
 )
@@ -210,6 +210,66 @@ def test_openai_transcription_errors(
     assert error["param"] == param and message in error["message"]
 
 
-def test_transcription_needs_a_form(client: TestClient) -> None:
-    response = client.post("/v1/audio/transcriptions", json={"model": "shout-a"})
-    assert response.status_code == 400 and response.json()["error"]["param"] == "file"
+def test_a_transcription_form_needs_a_file_part(client: TestClient) -> None:
+    form = b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nshout-a\r\n--b--\r\n'
+    headers = {"content-type": "multipart/form-data; boundary=b"}
+    response = client.post("/v1/audio/transcriptions", content=form, headers=headers)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "file" and "file is required" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"json": {"model": "shout-a"}}, {"data": {"model": "shout-a"}}, {"content": b"model=shout-a"}],
+    ids=["json", "urlencoded", "no content type"],
+)
+def test_transcription_reads_only_a_multipart_form(client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post("/v1/audio/transcriptions", **body)
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("unsupported_media_type", "Content-Type")
+    assert "POST /v1/audio/transcriptions reads multipart/form-data, got " in error["message"]
+
+
+# --- strict types and media types at the wire ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["2", 2.0, True, [2]], ids=["string", "float", "boolean", "list"])
+def test_a_json_count_is_a_json_integer(client: TestClient, scale: object) -> None:
+    response = client.post("/v1/shout/count", json={"files": [b64(b"abc")], "scale": scale})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "scale" and "scale: Input should be a valid integer" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8", "application/x+json"],
+)
+def test_json_bodies_are_read_in_json_media_types(client: TestClient, content_type: str) -> None:
+    body = f'{{"files": ["{b64(b"abc")}"]}}'.encode()
+    response = client.post("/v1/shout/count", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+
+
+def test_a_body_without_content_type_is_read_as_json(client: TestClient) -> None:
+    body = f'{{"files": ["{b64(b"abc")}"]}}'.encode()
+    assert client.post("/v1/shout/count", content=body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "image/png", "application/x-www-form-urlencoded", "application/json; charset=latin-1", "json"],
+)
+def test_other_media_types_are_415_naming_both(client: TestClient, content_type: str) -> None:
+    body = f'{{"files": ["{b64(b"abc")}"]}}'.encode()
+    response = client.post("/v1/shout/count", content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["type"], error["param"]) == (
+        "unsupported_media_type", "invalid_request_error", "Content-Type"
+    )  # fmt: skip
+    assert error["message"] == (
+        f"POST /v1/shout/count reads application/json or multipart/form-data (JSON as UTF-8), got '{content_type}'"
+    )

@@ -183,10 +183,18 @@ def test_buckets_come_in_pages(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("params", "param", "says"),
     [
-        ({"start_time": None}, "start_time", "start_time is required"),
-        ({"start_time": "yesterday"}, "start_time", "start_time must be an integer (unix seconds), got 'yesterday'"),
-        ({"start_time": "-5"}, "start_time", "start_time must be between 0 and"),
-        ({"end_time": "1.5"}, "end_time", "end_time must be an integer"),
+        ({"start_time": None}, "start_time", "start_time: Field required"),
+        ({"start_time": ""}, "start_time", "start_time is required, in unix seconds"),
+        ({"start_time": "yesterday"}, "start_time", "start_time must be a whole number of unix seconds in decimal"),
+        ({"start_time": "-5"}, "start_time", "start_time must be a whole number of unix seconds in decimal digits"),
+        # Python's int() reads each of these; HTTP writes integers as decimal digits only.
+        ({"start_time": f"{START}".replace("0", "_0", 1)}, "start_time", "in decimal digits, got '17"),
+        ({"start_time": f"+{START}"}, "start_time", f"in decimal digits, got '+{START}'"),
+        ({"start_time": f" {START}"}, "start_time", f"in decimal digits, got ' {START}'"),
+        ({"start_time": "\u0661\u0662"}, "start_time", "in decimal digits, got '\u0661\u0662'"),
+        ({"start_time": "9" * 5000}, "start_time", "in decimal digits, got '999"),
+        ({"start_time": str(10**12)}, "start_time", "start_time must be between 0 and 253402300799"),
+        ({"end_time": "1.5"}, "end_time", "end_time must be a whole number of unix seconds in decimal digits"),
         ({"end_time": START - 60}, "end_time", f"end_time ({START - 60}) must be after start_time ({START})"),
         ({"bucket_width": "1w"}, "bucket_width", "bucket_width must be one of 1m, 1h, 1d, got '1w'"),
         ({"group_by": ["model", "tenant"]}, "group_by", "group_by must be one of model, key, api_key_id, route"),
@@ -194,7 +202,8 @@ def test_buckets_come_in_pages(client: TestClient) -> None:
         ({"bucket_width": "1h", "end_time": START + 32 * 86400}, "end_time", "spans 768 buckets of 1h"),
         ({"tenant": "Not A Tenant"}, "tenant", "tenant must be a tenant name"),
         ({"limit": "0"}, "limit", "limit must be between 1 and 31 for bucket_width 1d, got 0"),
-        ({"limit": "ten"}, "limit", "limit must be an integer, got 'ten'"),
+        ({"limit": "ten"}, "limit", "limit must be a whole number in decimal digits, got 'ten'"),
+        ({"limit": "1_0"}, "limit", "limit must be a whole number in decimal digits, got '1_0'"),
         ({"page": "12345"}, "page", "page '12345' is not a next_page of this range"),
     ],
 )

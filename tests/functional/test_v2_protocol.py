@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -178,3 +179,116 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert client.get("/v2", headers={"x-request-id": "trace-42"}).headers["x-request-id"] == "trace-42"
     made = client.get("/v2", headers={"x-request-id": "bad id with spaces"}).headers["x-request-id"]
     assert made != "bad id with spaces" and len(made) == 32
+
+
+# --- strict types and media types at the wire ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [lambda n: "_".join(str(n)), lambda n: f"+{n}", lambda n: f"{n} ", lambda n: f"0{n}.0", hex, lambda n: "1" * 5000],
+    ids=["underscores", "plus", "space", "decimal point", "hex", "5000 digits"],
+)
+def test_inference_header_content_length_is_decimal_digits_only(
+    client: TestClient, spelling: Callable[[int], str]
+) -> None:
+    # GIVEN a binary request, its header length spelled another way (Python's int() reads the first three)
+    body, headers = binary_request(["red car"], outputs_binary=False)
+    written = spelling(int(headers["Inference-Header-Content-Length"]))
+    # WHEN it is sent so
+    response = client.post(INFER, content=body, headers={**headers, "Inference-Header-Content-Length": written})
+    # THEN it is refused, naming the header and what it must be
+    assert response.status_code == 400, response.text
+    assert "Inference-Header-Content-Length must be decimal digits" in response.json()["error"]
+
+
+@pytest.mark.parametrize("element", ["1", 1.0, True], ids=["string", "float", "boolean"])
+def test_a_shape_element_is_a_json_integer(client: TestClient, element: object) -> None:
+    response = client.post(INFER, json={"inputs": [text_input(["a"], shape=[element])]})
+    assert response.status_code == 400, response.text
+    assert "inputs.0.shape.0: Input should be a valid integer" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "expected"),
+    [
+        (
+            {"inputs": [text_input(["a"])], "parameters": {"binary_data_output": "false"}},
+            "parameters.binary_data_output must be true or false, got 'false'",
+        ),
+        (
+            {"inputs": [text_input(["a"])], "parameters": {"binary_data_output": 1}},
+            "parameters.binary_data_output must be true or false, got 1",
+        ),
+        (
+            {"inputs": [text_input(["a"])], "outputs": [{"name": "embedding", "parameters": {"binary_data": 0}}]},
+            "outputs[0].parameters.binary_data must be true or false, got 0",
+        ),
+        (
+            {"inputs": [text_input(["a"], parameters={"binary_data_size": "5"})]},
+            "inputs[0].parameters.binary_data_size must be a non-negative integer, got '5'",
+        ),
+        ({"id": 7, "inputs": [text_input(["a"])]}, "id: Input should be a valid string"),
+    ],
+)
+def test_flags_are_json_booleans_and_sizes_json_integers(
+    client: TestClient, request_body: dict[str, object], expected: str
+) -> None:
+    response = client.post(INFER, json=request_body)
+    assert response.status_code == 400, response.text
+    assert expected in response.json()["error"]
+
+
+@pytest.mark.parametrize("ready", ["true", 1, "yes"])
+def test_repository_index_ready_is_a_json_boolean(client: TestClient, ready: object) -> None:
+    response = client.post("/v2/repository/index", json={"ready": ready})
+    assert response.status_code == 400 and "ready: Input should be a valid boolean" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.kserve+json", None]
+)
+def test_json_infer_is_read_in_json_media_types_or_none(client: TestClient, content_type: str | None) -> None:
+    body = json.dumps({"inputs": [text_input(["sky"])]}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    assert client.post(INFER, content=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["application/octet-stream", None])
+def test_binary_infer_is_read_as_octet_stream_or_without_a_type(client: TestClient, content_type: str | None) -> None:
+    # tritonclient's HTTP client sends binary requests with no Content-Type at all.
+    body, headers = binary_request(["red car"], outputs_binary=False)
+    del headers["Content-Type"]
+    if content_type:
+        headers["content-type"] = content_type
+    assert client.post(INFER, content=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        (INFER, "text/plain"),
+        (INFER, "image/png"),
+        (INFER, "application/x-www-form-urlencoded"),
+        (INFER, "application/json; charset=utf-16"),
+        (INFER, "multipart/form-data; boundary=x"),
+        ("/v2/repository/index", "text/plain"),
+    ],
+)
+def test_other_media_types_are_415_in_the_protocols_shape(client: TestClient, path: str, content_type: str) -> None:
+    body = json.dumps({"inputs": [text_input(["sky"])]} if path == INFER else {}).encode()
+    response = client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    accepted = "application/json or application/octet-stream" if path == INFER else "application/json"
+    assert response.json() == {"error": f"POST {path} reads {accepted} (JSON as UTF-8), got '{content_type}'"}
+
+
+def test_the_document_says_400_where_fastapi_says_422(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert '"422"' not in json.dumps(document) and "HTTPValidationError" not in json.dumps(document)
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    infer = "/v2/models/{name}/infer"
+    for path, status in [(infer, "415"), (infer, "400"), ("/v2/repository/index", "415")]:
+        assert document["paths"][path]["post"]["responses"][status]["content"]["application/json"]["schema"] == error
+    metadata = document["paths"]["/v2/models/{name}"]["get"]["responses"]
+    assert set(metadata) >= {"200", "401", "403", "404", "429", "503"} and "400" not in metadata

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +88,7 @@ def test_openai_sdk_embeddings(server: tuple[str, subprocess.Popen[str]]) -> Non
 
 @pytest.mark.parametrize("binary", [True, False])
 def test_triton_http_client(server: tuple[str, subprocess.Popen[str]], binary: bool) -> None:
+    # The client sends its requests with no Content-Type: read as JSON, or by Inference-Header-Content-Length.
     address, _ = server
     client = triton.InferenceServerClient(url=address)
     assert client.is_server_live() and client.is_server_ready()
@@ -127,6 +130,19 @@ def test_triton_client_sees_protocol_errors(server: tuple[str, subprocess.Popen[
     tensor.set_data_from_numpy(np.zeros(1, dtype=np.float32))
     with pytest.raises(triton.InferenceServerException, match="must have datatype BYTES, got FP32"):
         client.infer(TINY_TEXT, [tensor])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_as_the_readme_shows_it(server: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = server
+    body = json.dumps({"model": TINY_TEXT, "input": "the cat sat"})
+    command = ["curl", "-s", f"http://{address}/v1/embeddings", "-d", body]
+    # With the README's Content-Type the embedding comes back...
+    answer = json.loads(subprocess.run([*command, "-H", "Content-Type: application/json"], capture_output=True).stdout)
+    np.testing.assert_allclose(answer["data"][0]["embedding"], reference_embedding("the cat sat"), atol=1e-6)
+    # ...and without it (curl -d says application/x-www-form-urlencoded) a 415 says which type to send.
+    refused = json.loads(subprocess.run(command, capture_output=True).stdout)["error"]
+    assert refused["code"] == "unsupported_media_type" and "reads application/json" in refused["message"]
 
 
 def test_ctrl_c_stops_the_server_cleanly(tiny_store: Path) -> None:

@@ -7,13 +7,18 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from aimass import __version__
 from aimass.boot import configure_logging, load_models
+from aimass.errors import NotFound
 from aimass.http import offload as offloads
+from aimass.http.body_read import BodyReadMiddleware
+from aimass.http.document import install_document
+from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import install_hot_routes
+from aimass.http.media import json_body
 from aimass.http.middleware import ModelUpdateMiddleware, RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
@@ -79,13 +84,21 @@ def create_app(
         *task_hot_routes(tasks, offload),
     ]
     install_hot_routes(app, hot)
+    install_document(app, hot)
     install_error_handlers(app)
+    # Innermost: what it answers for a body that never came is what the usage record says.
+    app.add_middleware(BodyReadMiddleware, timeout_s=None if in_lambda else settings.body_timeout_s)
     if metering is not None:
         from aimass.http.admin import admin_router
         from aimass.http.metering import MeteringMiddleware
         from aimass.http.usage import usage_router
+        from aimass.metering.key_stores import KeyExists
 
-        app.include_router(admin_router(metering.keys, settings))
+        # The admin routes' bodies are JSON, and their errors documented with every other route's.
+        admin_errors = responses(*BODY, NotFound, KeyExists, *KEYED)
+        app.include_router(
+            admin_router(metering.keys, settings), dependencies=[Depends(json_body)], responses=admin_errors
+        )
         app.include_router(usage_router(metering.usage, settings))
         app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if observer is not None:

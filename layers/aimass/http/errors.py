@@ -7,6 +7,7 @@ V2 routes keep the Open Inference Protocol's ``{"error": "<message>"}``. Every o
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
 log = logging.getLogger("aimass.http")
 
 REQUEST_ID_HEADER = "x-request-id"
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
 _STATUS_CODES = {405: "method_not_allowed", 404: "not_found", 413: "payload_too_large"}
 
 
@@ -62,13 +64,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if any(err["type"] == "json_invalid" for err in errors):
         detail = errors[0].get("ctx", {}).get("error", "")
         return render(request.scope, InvalidInput(f"request body is not valid JSON: {detail}", param="body"))
-    parts = []
-    for err in errors:
-        loc = ".".join(str(p) for p in err["loc"] if p != "body")
-        parts.append(f"{loc or 'body'}: {err['msg']}")
-    first = errors[0]["loc"] if errors else ()
-    param = ".".join(str(p) for p in first if p != "body") or None
-    return render(request.scope, InvalidInput("; ".join(parts), param=param))
+    parts = [f"{_field(err['loc']) or 'body'}: {err['msg']}" for err in errors]
+    param = _field(errors[0]["loc"]) if errors else ""
+    return render(request.scope, InvalidInput("; ".join(parts), param=param or None))
+
+
+def _field(loc: Sequence[object]) -> str:
+    # FastAPI puts where a value came from first ("query", "body"); the client named only the field.
+    inner = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    return ".".join(str(part) for part in inner)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,7 @@ FastAPI's APIRoute checks path parameters and solves dependencies on every call.
 costs about 0.2 ms a request, as much as the rest of the adapter together (bench/), and the inference
 routes gain nothing from it: they read their body raw (JSON or binary tensors) and validate it themselves
 with errors that name the field. Everything else (middleware, the error renderer) is shared with the
-FastAPI routes.
+FastAPI routes. A hot route reads its body only in the media types it documents (``aimass.http.media``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aimass.http.error_docs import Responses, operation_responses
+from aimass.http.media import accepted_type
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -34,13 +37,22 @@ class HotRoute:
     endpoint: Endpoint
     summary: str
     tag: str
-    body: dict[str, Any]  # the OpenAPI requestBody content, by media type
+    body: dict[str, Any]  # the OpenAPI requestBody content, by media type: the types the route reads
     response: type[BaseModel]
-    errors: dict[str, Any]  # the OpenAPI error responses, by status
-    models: tuple[type[BaseModel], ...] = ()  # schemas the body and errors refer to
+    errors: Responses  # aimass.http.error_docs.responses(...)
+    models: tuple[type[BaseModel], ...] = ()  # schemas the body refers to
 
     def route(self) -> Route:
-        return Route(self.path, self.endpoint, methods=["POST"], name=self.summary)
+        endpoint, accepted = self.endpoint, tuple(self.body)
+
+        async def checked(request: Request) -> Response:
+            accepted_type(request, accepted)
+            return await endpoint(request)
+
+        return Route(self.path, checked, methods=["POST"], name=self.summary)
+
+    def schemas(self) -> list[type[BaseModel]]:
+        return [self.response, *self.models, *operation_responses(self.errors)[1]]
 
     def operation(self) -> dict[str, Any]:
         parameters = [
@@ -57,26 +69,10 @@ class HotRoute:
             "operationId": re.sub(r"\W+", "_", f"{self.summary} {self.path}").strip("_").lower(),
             "parameters": parameters,
             "requestBody": {"required": True, "content": self.body},
-            "responses": {"200": ok, **self.errors},
+            "responses": {"200": ok, **operation_responses(self.errors)[0]},
         }
 
 
 def install_hot_routes(app: FastAPI, routes: Sequence[HotRoute]) -> None:
-    """Put the routes first (they are tried before any other) and into the OpenAPI document."""
+    """Put the routes first: they are tried before any other (aimass.http.document puts them in the document)."""
     app.router.routes[0:0] = [route.route() for route in routes]
-    plain = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = plain()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for route in routes:
-                for model in (route.response, *route.models):
-                    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                    schemas.update(schema.pop("$defs", {}))
-                    schemas[model.__name__] = schema
-                document["paths"].setdefault(route.path, {})["post"] = route.operation()
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

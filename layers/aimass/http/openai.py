@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from aimass.errors import ModelNotReady, NotFound
+from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
 from aimass.peers import Peers
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
 
 MODEL_VERSION_HEADER = "x-model-version"
-_ERROR = {
-    "description": "error",
-    "content": {
-        "application/json": {
-            "example": {
-                "error": {"message": "...", "type": "invalid_request_error", "code": "invalid_input", "param": None},
-                "request_id": "...",
-            }
-        }
-    },
-}
 _TAG = "OpenAI-compatible"
-OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {code: _ERROR for code in (400, 404, 413, 503)}
+# What a route that runs a model on a request body can answer.
+INFERENCE_ERRORS = responses(*BODY, NotFound, ModelNotReady, *KEYED)
 
 
 def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute]:
@@ -36,7 +26,6 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
         return Response(body, media_type="application/json", headers={MODEL_VERSION_HEADER: runtime.manifest.version})
 
     body = {"application/json": {"schema": schema_ref(EmbeddingsRequest)}}
-    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
     return [
         HotRoute(
             "/v1/embeddings",
@@ -45,16 +34,16 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
             _TAG,
             body,
             EmbeddingsResponse,
-            errors,
+            INFERENCE_ERRORS,
             models=(EmbeddingsRequest,),
         )
     ]
 
 
 def openai_router(service: OpenAIService, peers: Peers | None = None) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=[_TAG], responses=OPENAI_ERRORS)
+    router = APIRouter(prefix="/v1", tags=[_TAG])
 
-    @router.get("/models", response_model=ModelList, summary="List models")
+    @router.get("/models", response_model=ModelList, summary="List models", responses=responses(*KEYED))
     async def models(request: Request) -> ModelList:
         listed = service.models()
         if peers is None:

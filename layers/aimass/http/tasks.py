@@ -16,7 +16,7 @@ from aimass.errors import InvalidInput
 from aimass.http.errors import request_id_of
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
-from aimass.http.openai import MODEL_VERSION_HEADER, OPENAI_ERRORS
+from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.protocol import openai_audio
 from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
 from aimass.tasks import TaskSpec
@@ -46,8 +46,6 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
 
 
 def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
-    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
-
     def route(domain: str, task: str, spec: TaskSpec) -> HotRoute:
         async def endpoint(request: Request) -> Response:
             if is_form(request):
@@ -65,7 +63,7 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
             f"Tasks: {domain}",
             _body(spec),
             TaskEnvelope,
-            errors,
+            INFERENCE_ERRORS,
             models=(spec.request,),
         )
 
@@ -74,8 +72,6 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
 
 def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
     async def transcriptions(request: Request) -> Response:
-        if not is_form(request):
-            raise InvalidInput("send the audio as multipart/form-data with a 'file' part", param="file")
         fields, uploads = await read_form(request)
         rendered = await offload(openai_audio.transcribe, service, fields, uploads)
         version = rendered.answer.runtime.manifest.version
@@ -91,7 +87,6 @@ def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
         },
     }
     body = {"multipart/form-data": {"schema": form}}
-    errors = {str(code): doc for code, doc in OPENAI_ERRORS.items()}
     return HotRoute(
         "/v1/audio/transcriptions",
         transcriptions,
@@ -99,7 +94,7 @@ def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
         "OpenAI-compatible",
         body,
         openai_audio.Transcription,
-        errors,
+        INFERENCE_ERRORS,
     )
 
 

@@ -19,9 +19,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from aimass.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from aimass.http.error_docs import KEYED, responses
 from aimass.metering.keys import TENANT, Caller
 from aimass.metering.reports import BUCKET_WIDTHS, GROUPS, usage_buckets
 from aimass.metering.usage import Unavailable, UsageStore
+from aimass.protocol import wire
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.http")
@@ -32,33 +34,31 @@ _GROUP_NAMES = {"key": "api_key_id", **{name: name for name in GROUPS}}
 _LATEST = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime holds
 # Buckets per page by width, (default, most): OpenAI's usage API's.
 _PAGE_SIZES = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
-_ERROR = {
-    "description": "error",
-    "content": {
-        "application/json": {
-            "example": {
-                "error": {"message": "...", "type": "invalid_request_error", "code": "invalid_input", "param": "..."},
-                "request_id": "...",
-            }
-        }
-    },
-}
+# Documented, not enforced by FastAPI: the route's own checks say what is wrong in words (aimass.protocol.wire).
+_DIGITS = {"pattern": "^[0-9]{1,18}$"}
 
 
 def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["Usage"], responses={code: _ERROR for code in (400, 403, 503)})
+    router = APIRouter(prefix="/v1", tags=["Usage"])
 
     # A plain (not async) endpoint: FastAPI runs it in a worker thread, as the store blocks.
-    @router.get("/usage", summary="Usage in time buckets")
+    @router.get("/usage", summary="Usage in time buckets", responses=responses(InvalidInput, NotFound, *KEYED))
     def usage(
         request: Request,
-        start_time: Annotated[str | None, Query(description="start of the range, unix seconds (required)")] = None,
-        end_time: Annotated[str | None, Query(description="end of the range (excluded), unix seconds; now")] = None,
-        bucket_width: Annotated[str, Query(description="1m, 1h or 1d")] = "1d",
+        start_time: Annotated[str, Query(description="start of the range, unix seconds", json_schema_extra=_DIGITS)],
+        end_time: Annotated[
+            str | None, Query(description="end of the range (excluded), unix seconds; now", json_schema_extra=_DIGITS)
+        ] = None,
+        bucket_width: Annotated[
+            str, Query(description="1m, 1h or 1d", json_schema_extra={"enum": list(BUCKET_WIDTHS)})
+        ] = "1d",
         group_by: Annotated[list[str] | None, Query(description="model, key (api_key_id), route")] = None,
         tenant: Annotated[str | None, Query(description="another tenant, or * for all (admin keys only)")] = None,
         limit: Annotated[
-            str | None, Query(description="buckets per page (1d: 7, at most 31; 1h: 24, 168; 1m: 60, 1440)")
+            str | None,
+            Query(
+                description="buckets per page (1d: 7, at most 31; 1h: 24, 168; 1m: 60, 1440)", json_schema_extra=_DIGITS
+            ),
         ] = None,
         page: Annotated[str | None, Query(description="the next_page of the previous answer")] = None,
     ) -> dict[str, Any]:
@@ -115,13 +115,14 @@ def _tenant(caller: Caller, asked: str | None) -> str:
     return asked
 
 
-def _time(raw: str | None, param: str) -> datetime:
-    if raw is None or raw == "":
+def _time(raw: str, param: str) -> datetime:
+    if raw == "":
         raise InvalidInput(f"{param} is required, in unix seconds", param=param)
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{param} must be an integer (unix seconds), got {raw!r}", param=param) from None
+    seconds = wire.decimal(raw)
+    if seconds is None:
+        raise InvalidInput(
+            f"{param} must be a whole number of unix seconds in decimal digits, got {raw!r}", param=param
+        )
     if not 0 <= seconds <= _LATEST:
         raise InvalidInput(f"{param} must be between 0 and {_LATEST} (unix seconds), got {seconds}", param=param)
     return datetime.fromtimestamp(seconds, UTC)
@@ -135,10 +136,9 @@ def _limit(raw: str | None, width: str) -> int:
     default, most = _PAGE_SIZES[width]
     if raw is None or raw == "":
         return default
-    try:
-        size = int(raw)
-    except ValueError:
-        raise InvalidInput(f"limit must be an integer, got {raw!r}", param="limit") from None
+    size = wire.decimal(raw)
+    if size is None:
+        raise InvalidInput(f"limit must be a whole number in decimal digits, got {raw!r}", param="limit")
     if not 1 <= size <= most:
         raise InvalidInput(f"limit must be between 1 and {most} for bucket_width {width}, got {size}", param="limit")
     return size

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from aimass import __version__
-from aimass.errors import ModelNotReady
+from aimass.errors import ModelNotReady, NotFound
+from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
+from aimass.http.media import json_body
 from aimass.http.offload import Offload
 from aimass.peers import Peers
 from aimass.protocol import wire
 from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
 from aimass.protocol.v2_types import (
-    ErrorResponse,
     InferenceRequest,
     InferenceResponse,
     ModelMetadata,
@@ -28,11 +29,8 @@ from aimass.protocol.v2_types import (
 from aimass.registry import ModelState
 
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
-_ERROR_DOCS = {
-    str(code): {"description": "error", "content": {"application/json": {"schema": schema_ref(ErrorResponse)}}}
-    for code in (400, 404, 413, 503)
-}
+_MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
+_INDEX_QUERY = RepositoryIndexRequest.model_json_schema()
 INFER_BODY = {
     "application/json": {"schema": schema_ref(InferenceRequest)},
     "application/octet-stream": {
@@ -57,8 +55,8 @@ def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
             "Open Inference Protocol (V2)",
             INFER_BODY,
             InferenceResponse,
-            _ERROR_DOCS,
-            models=(InferenceRequest, ErrorResponse),
+            responses(*BODY, NotFound, ModelNotReady, *KEYED, v2=True),
+            models=(InferenceRequest,),
         )
         for path, summary in (
             ("/v2/models/{name}/infer", "Inference"),
@@ -69,7 +67,7 @@ def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
 
 def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
     registry = plane.registry
-    router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], responses=_ERRORS)
+    router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 
     def metadata(name: str, version: str | None = None) -> ModelMetadata:
         serving, canary, percent = registry.serving(name)
@@ -88,8 +86,8 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
         registry.get(name, version)
         return {"name": name, "ready": True}
 
-    _versioned(router, "GET", "", metadata, "Model metadata", response_model=ModelMetadata)
-    _versioned(router, "GET", "/ready", model_ready, "Model readiness")
+    _versioned(router, "GET", "", metadata, "Model metadata", response_model=ModelMetadata, responses=_MODEL_ERRORS)
+    _versioned(router, "GET", "/ready", model_ready, "Model readiness", responses=_MODEL_ERRORS)
 
     @router.get("", response_model=ServerMetadata, summary="Server metadata")
     async def server_metadata() -> ServerMetadata:
@@ -99,14 +97,24 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @router.get("/health/ready", summary="Server readiness: every model loaded")
+    @router.get(
+        "/health/ready", summary="Server readiness: every model loaded", responses=responses(ModelNotReady, v2=True)
+    )
     async def ready() -> dict[str, bool]:
         if not registry.ready:
             failed = [f"{s.name}: {s.reason}" for s in registry.states() if s.state != "READY"]
             raise ModelNotReady("not ready: " + ("; ".join(failed) or "no models are loaded"))
         return {"ready": True}
 
-    @router.post("/repository/index", response_model=list[RepositoryModel], summary="Model repository index")
+    @router.post(
+        "/repository/index",
+        response_model=list[RepositoryModel],
+        summary="Model repository index",
+        dependencies=[Depends(json_body)],
+        responses=responses(*BODY, *KEYED, v2=True),
+        # The body is read raw (an empty one is {}), so FastAPI does not document it itself.
+        openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": _INDEX_QUERY}}}},
+    )
     async def index(request: Request) -> list[RepositoryModel]:
         query = wire.parse(RepositoryIndexRequest, await request.body() or b"{}", "repository index request")
         states = registry.states()

@@ -1,0 +1,70 @@
+"""The OpenAPI document says what the server does: its statuses, its error shapes, its required parameters.
+
+The app is the real one with metering on, so the key-protected routes (usage, admin) are in the document.
+test_schema_fuzz.py then holds every answer to it; these tests pin what a reader of the document relies on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aimass.http.app import build_app
+from aimass.http.metering import OPEN
+from aimass.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def document(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    settings = Settings(model_store=tiny_store, metering="sqlite", state_dir=tmp_path_factory.mktemp("doc-state"))
+    built: dict[str, Any] = build_app(settings).openapi()
+    return built
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
+
+
+def test_no_status_is_documented_that_the_server_never_answers(document: dict[str, Any]) -> None:
+    # FastAPI documents a 422 for every route with parameters; validation errors here are 400s.
+    text = json.dumps(document)
+    assert '"422"' not in text and "HTTPValidationError" not in text
+
+
+def test_every_error_is_documented_in_the_shape_of_its_path(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                continue
+            shape = "ErrorResponse" if path.startswith("/v2") else "ApiError"
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{shape}"}, (method, path, status)
+
+
+def test_routes_behind_a_key_document_what_the_key_check_answers(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        documented = set(operation["responses"])
+        if path in OPEN:
+            assert not documented & {"401", "403", "429"}, (method, path)
+        else:
+            assert documented >= {"401", "403", "429", "503"}, (method, path)
+
+
+def test_routes_with_a_body_document_what_reading_it_answers(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        if "requestBody" in operation:
+            assert set(operation["responses"]) >= {"400", "408", "413", "415"}, (method, path)
+
+
+def test_required_parameters_are_marked_required(document: dict[str, Any]) -> None:
+    usage = {p["name"]: p for p in document["paths"]["/v1/usage"]["get"]["parameters"]}
+    assert usage["start_time"]["required"] is True
+    assert usage["start_time"]["schema"]["pattern"] == "^[0-9]{1,18}$"
+    assert not usage["end_time"]["required"] and not usage["limit"]["required"]
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                assert parameter["required"] is True, (method, path, parameter["name"])
