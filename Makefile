@@ -70,6 +70,7 @@ bench: models
 	$(BIN)/python bench/metering.py --store $(STORE)
 	$(BIN)/python bench/authorizer.py
 	$(BIN)/python bench/quantization.py --store $(STORE)
+	$(BIN)/python bench/budgets.py --store $(STORE)
 
 payload: models
 	for dockerfile in functions/*/Dockerfile; do \
