@@ -85,6 +85,9 @@ def test_model_list(client: TestClient) -> None:
 def test_wrong_method_and_unknown_route_use_the_error_shape(client: TestClient) -> None:
     wrong = client.get("/v1/embeddings")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    # RFC 9110: a 405 names the methods the path allows.
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.json()["error"]["message"] == "GET is not allowed on /v1/embeddings; allowed: POST"
     missing = client.get("/v1/nothing")
     assert missing.status_code == 404 and "no route for GET /v1/nothing" in missing.json()["error"]["message"]
 

@@ -7,20 +7,34 @@ test_schema_fuzz.py then holds every answer to it; these tests pin what a reader
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
 from aimass.http.metering import OPEN
+from aimass.metering.key_admin import create_key
+from aimass.metering.key_stores import open_key_store
 from aimass.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def document(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    settings = Settings(model_store=tiny_store, metering="sqlite", state_dir=tmp_path_factory.mktemp("doc-state"))
-    built: dict[str, Any] = build_app(settings).openapi()
+def settings(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(model_store=tiny_store, metering="sqlite", state_dir=tmp_path_factory.mktemp("doc-state"))
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings) -> FastAPI:
+    return build_app(settings)
+
+
+@pytest.fixture(scope="module")
+def document(app: FastAPI) -> dict[str, Any]:
+    built: dict[str, Any] = app.openapi()
     return built
 
 
@@ -68,3 +82,18 @@ def test_required_parameters_are_marked_required(document: dict[str, Any]) -> No
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
                 assert parameter["required"] is True, (method, path, parameter["name"])
+
+
+def test_a_405_names_every_method_the_path_allows(app: FastAPI, settings: Settings, document: dict[str, Any]) -> None:
+    # GIVEN a path served by one route per method
+    assert set(document["paths"]["/v1/admin/keys"]) == {"get", "post"}
+    issued = create_key(
+        open_key_store(settings), tenant="ops", scopes=("admin",), plan="default", plans=settings.plans,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    # WHEN a client uses another method
+    with TestClient(app) as client:
+        response = client.delete("/v1/admin/keys", headers={"x-api-key": issued.clear_text})
+    # THEN the 405 names both (Starlette's own names only the first route's)
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, POST"
+    assert response.json()["error"]["message"] == "DELETE is not allowed on /v1/admin/keys; allowed: GET, HEAD, POST"

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import compile_path
 from starlette.types import Scope
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
@@ -83,7 +84,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         error = HTTPRefusal(str(exc.detail), status_code=exc.status_code, code=code)
+        error.headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = ", ".join(_allowed_methods(request, error.headers.get("Allow", "")))
+            error.message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+            error.headers["Allow"] = allowed  # RFC 9110: a 405 names what the path allows
     return render(request.scope, error)
+
+
+def _allowed_methods(request: Request, starlette_allows: str) -> list[str]:
+    """Starlette's Allow names the methods of the first route on the path; a path here can have one route per
+    method (GET and POST /v1/admin/keys), so the document's methods for the path are added."""
+    methods = {method.strip() for method in starlette_allows.split(",") if method.strip()}
+    app: FastAPI = request.app
+    for template, operations in app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(request.url.path):
+            methods.update(method.upper() for method in operations)
+            methods.update(("HEAD",) if "get" in operations else ())
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -36,6 +36,8 @@ _LATEST = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime holds
 _PAGE_SIZES = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 # Documented, not enforced by FastAPI: the route's own checks say what is wrong in words (aimass.protocol.wire).
 _DIGITS = {"pattern": "^[0-9]{1,18}$"}
+_GROUP_NAMES_DOC = {"items": {"type": "string", "enum": list(_GROUP_NAMES)}}
+_TENANT_DOC = {"pattern": rf"^(\*|{TENANT.pattern.strip('^$')})$"}
 
 
 def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
@@ -52,8 +54,13 @@ def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
         bucket_width: Annotated[
             str, Query(description="1m, 1h or 1d", json_schema_extra={"enum": list(BUCKET_WIDTHS)})
         ] = "1d",
-        group_by: Annotated[list[str] | None, Query(description="model, key (api_key_id), route")] = None,
-        tenant: Annotated[str | None, Query(description="another tenant, or * for all (admin keys only)")] = None,
+        group_by: Annotated[
+            list[str] | None, Query(description="model, key (api_key_id), route", json_schema_extra=_GROUP_NAMES_DOC)
+        ] = None,
+        tenant: Annotated[
+            str | None,
+            Query(description="another tenant, or * for all (admin keys only)", json_schema_extra=_TENANT_DOC),
+        ] = None,
         limit: Annotated[
             str | None,
             Query(
