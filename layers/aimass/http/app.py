@@ -42,6 +42,10 @@ DESCRIPTION = """Trained models behind one API.
 
 Every response carries an `x-request-id` header. Errors answer `{"error": "..."}` on `/v2` routes and
 `{"error": {"message", "type", "code", "param"}, "request_id"}` elsewhere.
+
+Bodies are read in the media types each operation lists (JSON as `application/json` or `+json`, UTF-8; a
+request without a `Content-Type` is read as JSON); any other type is a 415. Numbers are JSON numbers and
+flags JSON booleans: `"1"` is not 1, nor `true` 1.
 """
 
 
@@ -86,8 +90,9 @@ def create_app(
     install_hot_routes(app, hot)
     install_document(app, hot)
     install_error_handlers(app)
-    # Innermost: what it answers for a body that never came is what the usage record says.
-    app.add_middleware(BodyReadMiddleware, timeout_s=None if in_lambda else settings.body_timeout_s)
+    if not in_lambda:  # a Lambda gets the whole body with its event
+        # Innermost: what it answers for a body that never came is what the usage record says.
+        app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
     if metering is not None:
         from aimass.http.admin import admin_router
         from aimass.http.metering import MeteringMiddleware

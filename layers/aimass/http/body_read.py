@@ -1,8 +1,9 @@
-"""The request body as a client sends it: a deadline for the whole body, and a client that leaves mid-body.
+"""The request body as the local server reads it from a client: a deadline, and a client that leaves mid-body.
 
-On Lambda the body comes whole with the event. The local server reads it from the client at the client's
-pace: without a deadline, a client that stops sending holds its request (and a worker) for as long as it
-likes. With one (``AIMASS_BODY_TIMEOUT_S``) the app stops waiting and the client, if still there, gets a 408.
+(On Lambda the body comes whole with the event, and this middleware is not installed.) The local server reads
+a body at the client's pace: without a deadline, a client that stops sending holds its request (and a
+worker) for as long as it likes. With one (``AIMASS_BODY_TIMEOUT_S``) the app stops waiting and the client,
+if still there, gets a 408.
 
 A client that closes the connection before its body is complete has simply left: one INFO line says so,
 and the usage record says 499 (nginx's "client closed request"). It is not a server error, so there is no
@@ -30,7 +31,7 @@ _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 class BodyReadMiddleware:
-    def __init__(self, app: ASGIApp, *, timeout_s: float | None) -> None:
+    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
         self.app = app
         self.timeout_s = timeout_s
 
@@ -70,7 +71,7 @@ class BodyReadMiddleware:
 class _Body:
     """The app's ``receive``: counts the body, keeps the deadline, and notes why a body did not come."""
 
-    def __init__(self, receive: Receive, timeout_s: float | None, expected: int | None) -> None:
+    def __init__(self, receive: Receive, timeout_s: float, expected: int | None) -> None:
         self._receive = receive
         self.timeout_s = timeout_s
         self.expected = expected
@@ -84,21 +85,17 @@ class _Body:
             return await self._receive()  # after the body: the disconnect a streaming response listens for
         if self.failure is not None:
             return _DISCONNECT
-        if self.timeout_s is None:
-            message = await self._receive()
-        else:
-            if self._deadline is None:  # from the app's first read: the whole body, not each chunk
-                self._deadline = anyio.current_time() + self.timeout_s
-            with anyio.move_on_after(self._deadline - anyio.current_time()):
-                return self._count(await self._receive())
-            self.failure = RequestTimeout(
-                f"the request body did not arrive within {self.timeout_s:g} s (AIMASS_BODY_TIMEOUT_S); "
-                "send it whole without pauses, or in a smaller request",
-                param="body",
-                headers={"connection": "close"},  # the rest of the body may still be on its way
-            )
-            return _DISCONNECT
-        return self._count(message)
+        if self._deadline is None:  # from the app's first read: for the whole body, not for each chunk
+            self._deadline = anyio.current_time() + self.timeout_s
+        with anyio.move_on_after(self._deadline - anyio.current_time()):
+            return self._count(await self._receive())
+        self.failure = RequestTimeout(
+            f"the request body did not arrive within {self.timeout_s:g} s (AIMASS_BODY_TIMEOUT_S); "
+            "send it whole without pauses, or in a smaller request",
+            param="body",
+            headers={"connection": "close"},  # the rest of the body may still be on its way
+        )
+        return _DISCONNECT
 
     def _count(self, message: Message) -> Message:
         if message["type"] == "http.request":
