@@ -16,13 +16,14 @@ into the fed batch, and its task request models:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypedDict, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from aimass.batching import decode_within
 from aimass.errors import ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
@@ -62,7 +63,8 @@ class ClassifierRuntime(ModelRuntime):
     """A runtime over one graph with one input ``[n, ...]`` and a ``probabilities`` ``[n, labels]`` output.
 
     ``load`` calls ``preprocessing`` and ``open_session``; ``predict`` and the tasks build the fed batch with
-    the domain's codecs and answer with ``prediction`` (V2) or ``classify_batch`` (a top-k task).
+    the domain's codecs (``decoded_batch`` where they decode client media) and answer with ``prediction`` (V2)
+    or ``classify_batch`` (a top-k task).
     """
 
     session: ort.InferenceSession
@@ -101,6 +103,23 @@ class ClassifierRuntime(ModelRuntime):
             raise ModelLoadError(f"{self.label}: the manifest serves outputs the graph lacks: {missing}")
         self.fed, self.served_input = engine.inputs[0].name, self.manifest.inputs[0].name
         self.engine_outputs = list(shapes)
+
+    def decoded_batch(
+        self,
+        items: Sequence[Any],
+        cost: Callable[..., float],
+        decode: Callable[..., Tensor],
+        *,
+        limit: float,
+        unit: str,
+        param: str,
+    ) -> Tensor:
+        """The fed batch from client media (images, audio files): every item's ``cost(item, where=...)``, read
+        from its header, summed and held to ``limit`` (a 413) before any is decoded; then each item's
+        ``decode(item, where=...)``, shrunk to what the graph takes before the next is decoded, stacked.
+        """
+        each = decode_within(items, cost=cost, decode=decode, limit=limit, unit=unit, param=param)
+        return np.stack(list(each))
 
     def run(self, batch: Tensor) -> dict[str, Tensor]:
         """Every output of the graph for one fed batch, by name."""

@@ -9,13 +9,14 @@ full-size image is alive whatever the request's size.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aimass.batching import check_budget, in_chunks
+from aimass.batching import check_budget, decode_within, in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
 from aimass.session import check_signature
@@ -110,11 +111,15 @@ class ImageClassificationRuntime(ModelRuntime):
         return self._decoded(inputs[name], name)
 
     def _encoded(self, items: Sequence[bytes], name: str) -> Iterator[Pixels]:
-        # Every header is read and the budget checked here, eagerly; the decoding is left to the generator.
-        images = [unwrap_base64(item) for item in items]
-        pixels = sum(image_pixels(data, self.pre, where=f"{name}[{i}]") for i, data in enumerate(images))
-        check_budget(pixels, self.pre.max_request_pixels, unit="pixels", counted=SUMMED, param=name)
-        return (preprocess(data, self.pre, where=f"{name}[{i}]") for i, data in enumerate(images))
+        return decode_within(
+            [unwrap_base64(item) for item in items],
+            cost=partial(image_pixels, pre=self.pre),
+            decode=partial(preprocess, pre=self.pre),
+            limit=self.pre.max_request_pixels,
+            unit="pixels",
+            counted=SUMMED,
+            param=name,
+        )
 
     def _decoded(self, tensor: Tensor, name: str) -> Iterator[Pixels]:
         count, height, width = tensor.shape[:3]
