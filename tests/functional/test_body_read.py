@@ -1,13 +1,15 @@
-"""Bodies that never arrive, at the ASGI level through the metered app: every kind of route answers the same.
+"""Bodies that never arrive, or arrive too large, through the metered app: every kind of route answers the same.
 
 A FastAPI route turns a missing body into its own 400; a plain route raises ClientDisconnect. Either way the
 client that left is recorded as 499 and the one that stalled gets the 408, and the usage record says so.
-(tests/integration/test_body_reads.py does the same over sockets against `aimass serve`.)
+(tests/integration/test_body_reads.py does the same over sockets against `aimass serve`.) A body too large is
+a 413 on both kinds too, though FastAPI's body parser makes a 400 of any error it does not know.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from starlette.types import Message
 
 from aimass.http.app import build_app
@@ -38,13 +41,22 @@ def app(settings: Settings) -> FastAPI:
     return build_app(settings)
 
 
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> str:
+def admin_key(settings: Settings) -> str:
     store = open_key_store(settings)
     issued = create_key(
         store, tenant="ops", scopes=("invoke", "admin"), plan="default", plans=settings.plans, now=datetime.now(UTC)
     )
     return issued.clear_text
+
+
+@pytest.fixture(scope="module")
+def key(settings: Settings) -> str:
+    return admin_key(settings)
+
+
+@pytest.fixture
+def key_for() -> Callable[[Settings], str]:
+    return admin_key
 
 
 def call(app: FastAPI, path: str, key: str, *, then: Message | None) -> list[Message]:
@@ -106,3 +118,25 @@ def test_a_body_that_stalls_is_a_408(app: FastAPI, settings: Settings, key: str,
     error = body["error"] if path.startswith("/v2") else body["error"]["message"]
     assert "the request body did not arrive within 0.2 s" in error
     assert statuses(settings, path.replace(TINY_TEXT, "{name}"))[-1:] == [408]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_streamed_body_over_the_limit_is_413_on_every_route(
+    tiny_store: Path, tmp_path: Path, key_for: Callable[[Settings], str], path: str
+) -> None:
+    # GIVEN a body sent without a Content-Length (chunked), so that only its bytes can show it is too large
+    settings = Settings(model_store=tiny_store, metering="sqlite", state_dir=tmp_path, max_body_bytes=1000)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"tenant": "acme", "description": "'
+        yield from (b"x" * 500 for _ in range(10))
+        yield b'"}'
+
+    # WHEN it is posted to a route, a FastAPI one (whose body parser makes its own 400 of other errors) included
+    with TestClient(build_app(settings)) as client:
+        headers = {"x-api-key": key_for(settings), "content-type": "application/json"}
+        response = client.post(path, content=chunks(), headers=headers)
+    # THEN it is the 413 that names the limit
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert "over the limit of 1000 bytes" in (error if path.startswith("/v2") else error["message"])

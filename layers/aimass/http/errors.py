@@ -25,6 +25,18 @@ _LOCATIONS = ("body", "query", "path", "header", "cookie")
 _STATUS_CODES = {405: "method_not_allowed", 404: "not_found", 413: "payload_too_large"}
 
 
+class BodyReadError(HTTPException):
+    """An error raised while a request body is received (by a middleware's ``receive``).
+
+    FastAPI's body parser makes its own 400 of any error but an HTTPException, so such an error travels as
+    this one, and is rendered as the error it carries.
+    """
+
+    def __init__(self, error: AimassError) -> None:
+        super().__init__(error.status_code, error.message)
+        self.error = error
+
+
 def request_id_of(scope: Scope) -> str:
     state = scope.get("state") or {}
     return str(state.get("request_id", ""))
@@ -79,7 +91,9 @@ def _field(loc: Sequence[object]) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error: AimassError
-    if exc.status_code == 404:
+    if isinstance(exc, BodyReadError):
+        error = exc.error
+    elif exc.status_code == 404:
         error = NotFound(f"no route for {request.method} {request.url.path}; see /docs for the API")
     else:
         code = _STATUS_CODES.get(exc.status_code, "http_error")

@@ -11,7 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
-from aimass.http.errors import REQUEST_ID_HEADER, render
+from aimass.http.errors import REQUEST_ID_HEADER, BodyReadError, render
 from aimass.protocol import wire
 from aimass.updater import ModelUpdater
 
@@ -73,7 +73,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _too_large(received, limit)
+                    raise BodyReadError(_too_large(received, limit))
             return message
 
         await self.app(scope, counted_receive, send_with_id)
