@@ -13,8 +13,9 @@ numbers, and merges its entry into ``bench/budgets.json``:
 * ``vision_stream``: the request of ``vision_attack`` straight into ``runtime.predict`` with the pixel
   budget lifted: the decoding itself, one image at a time, whatever the request's size.
 * ``vision_costs``: decode, crop and resize of one 4000x4000 image per format and mode, in ms per
-  megapixel; then the slowest request the pixel budget lets through (images of the per-image limit, as
-  many as the budget holds, in the slowest format that fits a request body): wall time and peak.
+  megapixel, and what each scan of a progressive JPEG adds; then the slowest request the pixel budget
+  lets through (images of the per-image limit, as many as the budget holds, in the slowest format that
+  fits a request body): wall time and peak.
 * ``speech_costs``: decode and resample, in ms per second of audio, per format, rate and channel count;
   then the most audio ``transcribe`` takes (``max_seconds`` at 192 kHz of MAX_CHANNELS): time and peak.
 * ``text_long``: the text function's handler, one 5.9 MB string to ``/v1/embeddings``: its answer and
@@ -262,21 +263,33 @@ def cost_images(side: int) -> dict[str, bytes]:
     }
 
 
+def progressive_jpeg(side: int, scans: int) -> bytes:
+    """A plain progressive JPEG (6 scans) with its first AC scan repeated up to ``scans``: 31 bytes each."""
+    head, *parts = encoded(blank("L", side), "JPEG", progressive=True).split(b"\xff\xda")
+    parts[-1] = parts[-1].removesuffix(b"\xff\xd9")
+    parts += [parts[1]] * (scans - len(parts))
+    return head + b"".join(b"\xff\xda" + part for part in parts) + b"\xff\xd9"
+
+
 def probe_vision_costs(store: Path) -> dict[str, Any]:
-    from aimass_vision.codecs import VisionPreprocessing, preprocess
+    from aimass_vision.codecs import MAX_JPEG_SCANS, VisionPreprocessing, preprocess
 
     runtime = vision_runtime(store)
     pre: VisionPreprocessing = runtime.pre
     roomy = pre.model_copy(update={"max_image_bytes": 1 << 30})
+
+    def prepare(data: bytes) -> Callable[[], object]:
+        return lambda: preprocess(data, roomy, where="image")
+
     formats: dict[str, Any] = {}
     for name, data in cost_images(COST_SIDE).items():
-
-        def prepare(data: bytes = data) -> object:
-            return preprocess(data, roomy, where="image")
-
-        seconds = best_of(prepare)
+        seconds = best_of(prepare(data))
         per_megapixel = seconds * 1e3 / (COST_SIDE**2 / 1e6)
         formats[name] = {"bytes": len(data), "ms": round(seconds * 1e3, 1), "ms_per_megapixel": round(per_megapixel, 2)}
+    # A progressive JPEG's scans are each a pass over every pixel: its own few, and as many as accepted.
+    scans = {count: progressive_jpeg(COST_SIDE, count) for count in (6, MAX_JPEG_SCANS)}
+    scan_s = {count: best_of(prepare(data)) for count, data in scans.items()}
+    per_scan = (scan_s[MAX_JPEG_SCANS] - scan_s[6]) / (MAX_JPEG_SCANS - 6)
     # Images of the per-image limit, as many as the budget holds, in the slowest format whose images fit the
     # per-image byte limit and, that many, a request body.
     side = int(min(pre.max_pixels, pre.max_request_pixels) ** 0.5)
@@ -293,6 +306,11 @@ def probe_vision_costs(store: Path) -> dict[str, Any]:
     return {
         "image_megapixels": COST_SIDE**2 / 1e6,
         "formats": formats,
+        "jpeg_scans": {
+            "image": f"grayscale progressive JPEG of {COST_SIDE}x{COST_SIDE}",
+            **{f"ms_at_{count}_scans": round(seconds * 1e3, 1) for count, seconds in scan_s.items()},
+            "ms_per_scan_per_megapixel": round(per_scan * 1e3 / (COST_SIDE**2 / 1e6), 4),
+        },
         "max_pixels": pre.max_pixels,
         "max_request_pixels": pre.max_request_pixels,
         "slowest_request": {

@@ -151,6 +151,24 @@ def test_bad_images_are_refused_naming_the_image(data: bytes, expected: str) -> 
     assert served.value.message == caught.value.message
 
 
+def progressive_jpeg(scans: int) -> bytes:
+    """A progressive JPEG of ``scans`` scans: one of its AC scans repeated, a few bytes and one more pass each."""
+    head, *parts = encode(Image.new("L", (64, 64)), "JPEG", progressive=True).split(b"\xff\xda")
+    parts[-1] = parts[-1].removesuffix(b"\xff\xd9")
+    parts += [parts[1]] * (scans - len(parts))  # parts[1]: the first AC scan (and the tables after it)
+    return head + b"".join(b"\xff\xda" + part for part in parts) + b"\xff\xd9"
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_it_is_decoded() -> None:
+    # 100 scans decode (each one more pass over every pixel); 101 are refused, by the header pass too
+    assert preprocess(progressive_jpeg(100), PRE, where="image[0]").shape == (32, 32, 3)
+    expected = "image[0] is a JPEG of 101 scans; at most 100 are accepted (progressive JPEGs have about 10)"
+    for read in (preprocess, decode, image_pixels):
+        with pytest.raises(InvalidInput) as caught:
+            read(progressive_jpeg(101), PRE, where="image[0]")
+        assert caught.value.message.startswith(expected) and caught.value.param == "image[0]"
+
+
 def test_the_pixels_an_image_costs_are_read_from_its_header() -> None:
     # 5,000 x 4,000 pixels in a 1 kB PNG; the per-image limit lifted, so that only the header is read
     roomy = PRE.model_copy(update={"max_pixels": 50_000_000})

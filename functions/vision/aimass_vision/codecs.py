@@ -27,6 +27,8 @@ _WHITESPACE = b" \t\r\n"
 # A request's decoding budget, read from its images' headers before any is decoded: see
 # functions/vision/function.toml for the measurements behind it.
 MAX_REQUEST_PIXELS = 100_000_000
+MAX_JPEG_SCANS = 100
+_SOS = b"\xff\xda"  # a JPEG's start-of-scan marker
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
@@ -75,6 +77,16 @@ def open_image(data: bytes, pre: VisionPreprocessing, *, where: str) -> Image.Im
     except Exception:  # UnidentifiedImageError, or a header that a format's parser chokes on
         raise InvalidInput(f"{where} is not an image this server reads; expected {EXPECTED}", param=where) from None
     check_pixels(*image.size, pre, where=where)
+    # Each scan of a progressive JPEG is one more pass over every pixel, and can take 31 bytes: 6 MB of them
+    # would decode one 16-megapixel image for minutes. Libjpeg's encoders write 6 to 10; mozjpeg's a few more.
+    # Entropy-coded data never holds the SOS marker (0xFF is stuffed), so counting it counts scans, and the
+    # scans of any thumbnail in its EXIF.
+    if image.format == "JPEG" and (scans := data.count(_SOS)) > MAX_JPEG_SCANS:
+        raise InvalidInput(
+            f"{where} is a JPEG of {scans} scans; at most {MAX_JPEG_SCANS} are accepted (progressive JPEGs have "
+            "about 10): re-encode it",
+            param=where,
+        )
     return image
 
 
