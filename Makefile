@@ -18,7 +18,7 @@ help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
 	@echo "make test     set up and run every test"
 	@echo "make check    lint, type-check and test: the one quality gate"
-	@echo "make bench    measure every domain: bench/{results,sizing,swap,metering,authorizer,quantization}.json"
+	@echo "make bench    measure every domain: bench/{results,sizing,swap,metering,authorizer,quantization,budgets}.json"
 	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
 	@echo "make synth    synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy   deploy with the CDK (needs AWS credentials and Docker)"
