@@ -4,19 +4,23 @@ metering middleware that turns a test header into ``request.state.caller``."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 
 from aimass.http.admin import admin_router
+from aimass.http.document import install_document
 from aimass.http.errors import install_error_handlers
+from aimass.metering.key_admin import MAX_DESCRIPTION, SCOPES
 from aimass.metering.key_stores import SqliteKeyStore
-from aimass.metering.keys import Caller, matches, parse
+from aimass.metering.keys import KEY_ID, TENANT, Caller, matches, parse
 from aimass.settings import Settings
 
 KEYS = "/v1/admin/keys"
@@ -47,6 +51,7 @@ def client(store: SqliteKeyStore, clock: Clock) -> Iterator[TestClient]:
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(admin_router(store, Settings(), clock=clock))
+    install_document(app, ())  # the document as the app serves it (no framework 422s)
 
     @app.middleware("http")
     async def caller_from_header(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -131,6 +136,10 @@ def test_only_admin_callers_are_served(
         ({"tenant": "Acme"}, "tenant", "tenant 'Acme' must be 1 to 63 characters"),
         ({"tenant": "acme", "scopes": []}, "scopes", "scopes must name at least one of invoke, admin"),
         ({"tenant": "acme", "scopes": ["root"]}, "scopes", "scope 'root' is unknown"),
+        # The document's scopes are the names themselves: no spaces around them, no empty ones.
+        ({"tenant": "acme", "scopes": [" invoke"]}, "scopes", "scope ' invoke' is unknown"),
+        ({"tenant": "acme", "scopes": ["invoke", ""]}, "scopes", "scope '' is unknown; expected one or more of"),
+        ({"tenant": "acme", "description": "x" * 201}, "description", "at most 200 characters, got 201"),
         ({"tenant": "acme", "expires_at": "2027-01-01T00:00:00"}, "expires_at", "timezone"),
         ({"tenant": "acme", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at", "must be in the future"),
         ({"tenant": "acme", "secret_sha256": "00"}, "secret_sha256", "Extra inputs are not permitted"),
@@ -225,6 +234,8 @@ def test_a_grace_in_json_numbers_is_taken(client: TestClient, clock: Clock, grac
     ("field", "value", "expected"),
     [
         ("expires_at", 1893456000, "expires_at: expected an ISO 8601 time string"),
+        ("expires_at", "1893456000", "expires_at: expected an RFC 3339 time"),
+        ("expires_at", "2030-01-01 00:00:00Z", "expires_at: expected an RFC 3339 time"),
         ("expires_at", True, "got a boolean"),
         ("tenant", 5, "tenant: Input should be a valid string"),
         ("plan", False, "plan: Input should be a valid string"),
@@ -240,3 +251,117 @@ def test_create_takes_json_types_as_they_are(
     error = response.json()["error"]
     assert error["param"] == field and expected in error["message"]
     assert store.list() == []
+
+
+# ----------------------------------------------------------------------------- the document says what is enforced
+
+
+@pytest.fixture
+def document(client: TestClient) -> dict[str, Any]:
+    assert isinstance(client.app, FastAPI)
+    built: dict[str, Any] = client.app.openapi()
+    return built
+
+
+def parameter(document: dict[str, Any], method: str, path: str, name: str) -> dict[str, Any]:
+    (found,) = (p for p in document["paths"][path][method]["parameters"] if p["name"] == name)
+    schema: dict[str, Any] = found["schema"]
+    return schema
+
+
+def documented(pattern: str, value: str) -> bool:
+    # As JSON Schema reads a pattern (ECMAScript): its "$" is the end of the string, never before a last newline.
+    return re.fullmatch(pattern, value) is not None
+
+
+@pytest.mark.parametrize(
+    ("tenant", "valid"),
+    [("acme", True), ("0", True), ("a.b_c-d", True), ("a" * 63, True), ("a" * 64, False), ("", False),
+     ("Acme", False), ("-acme", False), ("ac me", False), ("acme\n", False), ("*", False)],
+)  # fmt: skip
+def test_the_documented_tenant_pattern_is_the_one_the_server_enforces(
+    client: TestClient, document: dict[str, Any], tenant: str, valid: bool
+) -> None:
+    # GIVEN the tenant's pattern as the document states it, for the listing's filter and for a new key
+    listed_pattern = parameter(document, "get", KEYS, "tenant")["pattern"]
+    created_pattern = document["components"]["schemas"]["CreateKey"]["properties"]["tenant"]["pattern"]
+    assert listed_pattern == created_pattern == TENANT.pattern
+    assert documented(TENANT.pattern, tenant) is valid
+    # WHEN a client lists and creates keys with the tenant THEN the server agrees with the document
+    listed = client.get(KEYS, params={"tenant": tenant}, headers=ADMIN)
+    assert listed.status_code == (200 if valid else 400), listed.text
+    created = client.post(KEYS, json={"tenant": tenant}, headers=ADMIN)
+    assert created.status_code == (201 if valid else 400), created.text
+    if not valid:
+        assert listed.json()["error"]["param"] == created.json()["error"]["param"] == "tenant"
+
+
+@pytest.mark.parametrize(
+    ("key_id", "valid"),
+    [("0123456789ab", True), ("ffffffffffff", True), ("0", False), ("0123456789AB", False),
+     ("0123456789abc", False), ("0123456789ab\n", False), ("am_0123456789ab_" + "A" * 43, False)],
+)  # fmt: skip
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_the_documented_key_id_pattern_is_the_one_the_server_enforces(
+    client: TestClient, document: dict[str, Any], action: str, key_id: str, valid: bool
+) -> None:
+    path = f"{KEYS}/{{key_id}}/{action}"
+    assert parameter(document, "post", path, "key_id")["pattern"] == KEY_ID.pattern
+    assert documented(KEY_ID.pattern, key_id) is valid
+    # A well-formed id of no key is a 404; a malformed one is a 400 naming the key id.
+    response = client.post(f"{KEYS}/{quote(key_id, safe='')}/{action}", headers=ADMIN)
+    assert response.status_code == (404 if valid else 400), response.text
+    assert response.json()["error"]["param"] == "key_id"
+
+
+def test_a_new_keys_documented_scopes_and_description_are_the_ones_enforced(document: dict[str, Any]) -> None:
+    properties = document["components"]["schemas"]["CreateKey"]["properties"]
+    assert properties["scopes"]["items"] == {"type": "string", "enum": list(SCOPES)}
+    assert properties["scopes"]["minItems"] == 1
+    assert properties["description"]["maxLength"] == MAX_DESCRIPTION
+    # The plans are the server's configuration: a string in the document, a 400 naming them when unknown.
+    assert properties["plan"]["type"] == "string" and "enum" not in properties["plan"]
+
+
+@pytest.mark.parametrize("body", [None, b"null", b"{}"])
+def test_a_rotation_without_options_takes_the_defaults_as_documented(
+    client: TestClient, document: dict[str, Any], body: bytes | None
+) -> None:
+    # GIVEN a document whose rotate body is optional and may be null
+    request_body = document["paths"][f"{KEYS}/{{key_id}}/rotate"]["post"]["requestBody"]
+    assert not request_body.get("required", False)
+    assert {"type": "null"} in request_body["content"]["application/json"]["schema"]["anyOf"]
+    key_id = create(client)["key"]["key_id"]
+    # WHEN a rotation comes with no body, null or an empty object
+    headers = {**ADMIN, "content-type": "application/json"} if body is not None else ADMIN
+    response = client.post(f"{KEYS}/{key_id}/rotate", content=body, headers=headers)
+    # THEN the old key works for the default hour
+    assert response.status_code == 200, response.text
+    assert response.json()["old_key"]["revoked_at"] == "2026-06-01T13:00:00Z"
+
+
+KEY_CHECK = {"401", "403", "429", "503"}
+BODY_READ = {"400", "408", "413", "415"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("post", KEYS, {"201", "409"} | BODY_READ | KEY_CHECK),
+        ("get", KEYS, {"200", "400"} | KEY_CHECK),
+        # No body to read, but a POST's Content-Type is checked: a type other than JSON is a 415.
+        ("post", f"{KEYS}/{{key_id}}/revoke", {"200", "400", "404", "415"} | KEY_CHECK),
+        ("post", f"{KEYS}/{{key_id}}/rotate", {"200", "404", "409"} | BODY_READ | KEY_CHECK),
+    ],
+)
+def test_each_route_documents_exactly_the_statuses_it_answers(
+    document: dict[str, Any], method: str, path: str, statuses: set[str]
+) -> None:
+    assert set(document["paths"][path][method]["responses"]) == statuses
+
+
+def test_a_rotations_conflicts_are_documented_by_their_codes(document: dict[str, Any]) -> None:
+    conflict = document["paths"][f"{KEYS}/{{key_id}}/rotate"]["post"]["responses"]["409"]["description"]
+    assert conflict == "Conflict: key_revoked, key_expired, key_exists"
+    created = document["paths"][KEYS]["post"]["responses"]["409"]["description"]
+    assert created == "Conflict: key_exists"

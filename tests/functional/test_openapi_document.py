@@ -97,3 +97,22 @@ def test_a_405_names_every_method_the_path_allows(app: FastAPI, settings: Settin
     # THEN the 405 names both (Starlette's own names only the first route's)
     assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, POST"
     assert response.json()["error"]["message"] == "DELETE is not allowed on /v1/admin/keys; allowed: GET, HEAD, POST"
+
+
+def test_the_admin_routes_document_their_own_errors(app: FastAPI, settings: Settings, document: dict[str, Any]) -> None:
+    # GIVEN the served app, where the admin routes share the JSON body check but not their errors
+    listing = document["paths"]["/v1/admin/keys"]["get"]["responses"]
+    assert set(listing) == {"200", "400", "401", "403", "429", "503"}
+    revoke = document["paths"]["/v1/admin/keys/{key_id}/revoke"]["post"]
+    assert "requestBody" not in revoke and not {"408", "409", "413"} & set(revoke["responses"])
+    issued = create_key(
+        open_key_store(settings), tenant="ops", scopes=("admin",), plan="default", plans=settings.plans,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    # WHEN a revoke comes with a Content-Type other than JSON
+    with TestClient(app) as client:
+        response = client.post(
+            "/v1/admin/keys/0123456789ab/revoke", headers={"x-api-key": issued.clear_text, "content-type": "text/plain"}
+        )
+    # THEN it is the 415 the document lists for it
+    assert response.status_code == 415 and "415" in revoke["responses"]

@@ -6,7 +6,8 @@ Each operation gets schema-valid and schema-violating requests (its documented e
 boundary values and undeclared methods, then random ones), derandomized with a fixed seed so a run is the same
 run every time. A failure is any 5xx, any answer the document does not describe (its status, its body's
 schema, its content type, its documented headers), a schema-violating request answered 2xx, a 405 without the
-right Allow header, or any answer slower than 5 s.
+right Allow header, or any answer slower than 5 s; on the operations whose document states every rule they
+apply (ACCEPTS_ALL_IT_DOCUMENTS), also a schema-valid request refused as invalid.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ SLOWEST_S = 5.0
 # A rate and quota the fuzzer never reaches: it is here to find wrong answers, not to meet the plan's limits
 # (429s are documented; their own tests are in test_metering.py).
 UNLIMITED = {"default": Plan(rate_per_s=1e9, burst=10**9, monthly_units=10**15)}
+# The operations whose every schema-valid request is served (or a 401, 403, 404, 409 or 429 on its merits).
+ACCEPTS_ALL_IT_DOCUMENTS = [
+    "GET /v1/admin/keys",
+    "POST /v1/admin/keys/{key_id}/revoke",
+    "POST /v1/admin/keys/{key_id}/rotate",
+]
 MODELS = [TINY_TEXT, TINY_VISION, TINY_SPEECH, TINY_RL]
 BUILDERS: tuple[Callable[[Path], object], ...] = (build_tiny_text, build_tiny_vision, build_tiny_speech, build_tiny_rl)
 
@@ -86,9 +93,15 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSch
                 "enabled": True,
                 "max_response_time": SLOWEST_S,
                 # ...but one: a request the schema allows may still be refused for what a schema cannot say
-                # (a tensor's shape must fit the model's, an image must decode, end_time must follow start_time).
+                # (a tensor's shape must fit the model's, an image must decode, end_time must follow start_time,
+                # a new key's expires_at must be in the future and its plan one the server is configured with)...
                 "positive_data_acceptance": {"enabled": False},
             },
+            # ...except where the document says all there is: there, a schema-valid request is never a 400.
+            "operations": [
+                {"include-name": name, "checks": {"positive_data_acceptance": {"enabled": True}}}
+                for name in ACCEPTS_ALL_IT_DOCUMENTS
+            ],
         }
     )
     return schemathesis.openapi.from_asgi("/openapi.json", build_app(settings), config=config)

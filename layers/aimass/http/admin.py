@@ -8,32 +8,49 @@ A key's clear text is in the answer to the request that made it (create, rotate)
 and records never carry it, nor its hash.
 
 Request bodies are validated strictly, as JSON types: ``false`` is not a grace of 0 seconds, ``"60"`` is not a
-number and ``1893456000`` is not a time, each a 400 naming the field. A key store write forgets the key in this
-process's key cache when the store passed in is the metering service's (``ForgetfulKeyStore``), so a key
-revoked here is refused on its next request.
+number and neither ``1893456000`` nor ``"1893456000"`` is a time (an RFC 3339 string is), each a 400 naming the
+field. A rotation's body is optional: none, or JSON ``null``, takes the defaults. A key store write forgets the
+key in this process's key cache when the store passed in is the metering service's (``ForgetfulKeyStore``), so
+a key revoked here is refused on its next request.
+
+The OpenAPI document states what the server enforces: the tenant and key id patterns are the ones
+``aimass.metering.keys`` checks, the scopes are ``key_admin.SCOPES``, and each route lists the errors it answers.
+The plans are the server's configuration, so the document has a string where the server names them in a 400.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from aimass.errors import Forbidden
+from aimass.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaType
+from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import EdgeKeys, open_edge_keys
-from aimass.metering.keys import ApiKey, Caller, KeyStore, Scope
+from aimass.metering.key_stores import KeyExists
+from aimass.metering.keys import KEY_ID, TENANT, ApiKey, Caller, KeyStore, Scope
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.http")
 
 PREFIX = "/v1/admin/keys"
+# RFC 3339, JSON Schema's date-time; pydantic alone would also take "1893456000" (seconds) or a space for the T.
+# The offset is left to pydantic, whose refusal of a time without one says so.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+# Documented, not enforced by FastAPI: key_admin's checks say what is wrong in words.
+_TENANT_DOC: JsonDict = {"pattern": TENANT.pattern}
+_KEY_ID_DOC: JsonDict = {"pattern": KEY_ID.pattern}
 
 
 def _json_kind(value: object) -> str:
@@ -53,7 +70,25 @@ def _time_string(value: object) -> object:
             "expected an ISO 8601 time string such as '2027-01-01T00:00:00Z', got {kind}",
             {"kind": _json_kind(value)},
         )
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_parsing",
+            "expected an RFC 3339 time such as '2027-01-01T00:00:00Z', got '{value}'",
+            {"value": value},
+        )
     return value
+
+
+def _known_scopes(scopes: list[str]) -> list[str]:
+    # Exactly the scope names, as documented: the CLI's tolerance of spaces around them is for a command line.
+    for scope in scopes:
+        if scope not in key_admin.SCOPES:
+            raise PydanticCustomError(
+                "scope",
+                "scope '{scope}' is unknown; expected one or more of {known}",
+                {"scope": scope, "known": ", ".join(key_admin.SCOPES)},
+            )
+    return scopes
 
 
 def _seconds(value: object) -> object:
@@ -68,12 +103,22 @@ class CreateKey(BaseModel):
     # Strict: a JSON value of another type is refused, never converted (FastAPI validates the parsed JSON).
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    tenant: str
-    scopes: list[str] = Field(default=["invoke"], description="invoke, admin")
-    plan: str = "default"
+    tenant: str = Field(
+        description="1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or a digit",
+        json_schema_extra=_TENANT_DOC,
+    )
+    scopes: Annotated[list[str], AfterValidator(_known_scopes)] = Field(
+        default=["invoke"],
+        description="what the key may call: invoke (the models), admin (this API)",
+        json_schema_extra={"items": {"type": "string", "enum": list(key_admin.SCOPES)}, "minItems": 1},
+    )
+    # The plans are the server's settings (AIMASS_PLANS), not the document's.
+    plan: str = Field(default="default", description="one of this server's plans; another is a 400 naming them")
     # Lax only to parse the string strict mode would refuse (Python input); _time_string refuses the rest.
-    expires_at: Annotated[AwareDatetime | None, BeforeValidator(_time_string)] = Field(default=None, strict=False)
-    description: str = ""
+    expires_at: Annotated[AwareDatetime | None, BeforeValidator(_time_string)] = Field(
+        default=None, strict=False, description="when the key stops working, in the future; null: never"
+    )
+    description: str = Field(default="", json_schema_extra={"maxLength": key_admin.MAX_DESCRIPTION})
 
 
 class RotateKey(BaseModel):
@@ -133,6 +178,10 @@ def admin_caller(request: Request) -> Caller:
 
 
 Admin = Annotated[Caller, Depends(admin_caller)]
+TenantFilter = Annotated[str | None, Query(description="only this tenant's keys", json_schema_extra=_TENANT_DOC)]
+KeyId = Annotated[str, Path(description="12 hex digits: the part after 'am_' in a key", json_schema_extra=_KEY_ID_DOC)]
+# Optional: no body, or JSON null, takes the defaults (as a client that sends its empty options as null expects).
+RotateBody = Annotated[RotateKey | None, Body(description="optional; none or null: the defaults")]
 
 
 def admin_router(
@@ -147,7 +196,7 @@ def admin_router(
     router = APIRouter(prefix=PREFIX, tags=["admin"])
     edge_keys = functools.cache(edge or (lambda: open_edge_keys(settings)))
 
-    @router.post("", status_code=status.HTTP_201_CREATED)
+    @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(*BODY, KeyExists, *KEYED))
     def create_key(body: CreateKey, caller: Admin) -> IssuedKey:
         now = clock()
         issued = key_admin.create_key(
@@ -157,20 +206,23 @@ def admin_router(
         log.info("admin key %s (tenant %s) created key %s", caller.key_id, caller.tenant, issued.key.key_id)
         return IssuedKey(api_key=issued.clear_text, key=KeyView.of(issued.key, now))
 
-    @router.get("")
-    def list_keys(caller: Admin, tenant: Annotated[str | None, Query()] = None) -> KeyList:
+    @router.get("", responses=responses(InvalidInput, *KEYED))
+    def list_keys(caller: Admin, tenant: TenantFilter = None) -> KeyList:
         now = clock()
         return KeyList(keys=[KeyView.of(key, now) for key in key_admin.list_keys(store, tenant)])
 
-    @router.post("/{key_id}/revoke")
-    def revoke_key(key_id: str, caller: Admin) -> KeyView:
+    # A POST with a Content-Type other than JSON is a 415 even without a body (the app's json_body check).
+    @router.post("/{key_id}/revoke", responses=responses(InvalidInput, NotFound, UnsupportedMediaType, *KEYED))
+    def revoke_key(key_id: KeyId, caller: Admin) -> KeyView:
         now = clock()
         key = key_admin.revoke_key(store, key_id, now=now, edge=edge_keys())
         log.info("admin key %s (tenant %s) revoked key %s", caller.key_id, caller.tenant, key_id)
         return KeyView.of(key, now)
 
-    @router.post("/{key_id}/rotate")
-    def rotate_key(key_id: str, caller: Admin, body: Annotated[RotateKey | None, Body()] = None) -> RotatedKey:
+    rotate_errors = (*BODY, NotFound, key_admin.KeyRevoked, key_admin.KeyExpired, KeyExists, *KEYED)
+
+    @router.post("/{key_id}/rotate", responses=responses(*rotate_errors))
+    def rotate_key(key_id: KeyId, caller: Admin, body: RotateBody = None) -> RotatedKey:
         now = clock()
         grace = timedelta(seconds=(body or RotateKey()).grace_seconds)
         rotated = key_admin.rotate_key(store, key_id, grace=grace, now=now, edge=edge_keys())

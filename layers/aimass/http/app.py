@@ -11,11 +11,9 @@ from fastapi import Depends, FastAPI
 
 from aimass import __version__
 from aimass.boot import configure_logging, load_models
-from aimass.errors import NotFound
 from aimass.http import offload as offloads
 from aimass.http.body_read import BodyReadMiddleware
 from aimass.http.document import install_document
-from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import install_hot_routes
 from aimass.http.media import json_body
@@ -97,13 +95,9 @@ def create_app(
         from aimass.http.admin import admin_router
         from aimass.http.metering import MeteringMiddleware
         from aimass.http.usage import usage_router
-        from aimass.metering.key_stores import KeyExists
 
-        # The admin routes' bodies are JSON, and their errors documented with every other route's.
-        admin_errors = responses(*BODY, NotFound, KeyExists, *KEYED)
-        app.include_router(
-            admin_router(metering.keys, settings), dependencies=[Depends(json_body)], responses=admin_errors
-        )
+        # The admin routes' bodies are JSON; each route documents its own errors (aimass.http.admin).
+        app.include_router(admin_router(metering.keys, settings), dependencies=[Depends(json_body)])
         app.include_router(usage_router(metering.usage, settings))
         app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if observer is not None:

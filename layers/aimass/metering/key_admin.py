@@ -2,7 +2,8 @@
 the admin API: the rules live here, the store only keeps records.
 
 Every function takes ``now`` (UTC, timezone-aware) so the rules are tested without a clock. Wrong values
-raise ``InvalidInput`` naming the field; an unknown key id raises ``NotFound``.
+raise ``InvalidInput`` naming the field; an unknown key id raises ``NotFound``; a key that is no longer valid
+cannot be rotated (``KeyRevoked``, ``KeyExpired``: 409).
 
 ``edge`` mirrors keys at API Gateway (``aimass.metering.edge_keys``; none locally). A new key gets its edge key
 before it is stored, so a key is never issued that the edge would refuse; a revoked key loses its edge key
@@ -19,7 +20,7 @@ from typing import NamedTuple, get_args
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
 from aimass.metering.edge_keys import EdgeKeys, NoEdge, Synced, sync
-from aimass.metering.keys import TENANT, ApiKey, KeyStore, Scope, new_key, parse
+from aimass.metering.keys import KEY_ID, TENANT, ApiKey, KeyStore, Scope, new_key, parse
 from aimass.settings import Plan
 
 log = logging.getLogger("aimass.metering")
@@ -28,7 +29,23 @@ SCOPES: tuple[Scope, ...] = get_args(Scope)
 MAX_GRACE = timedelta(days=30)
 MAX_DESCRIPTION = 200
 NO_EDGE = NoEdge()
-_KEY_ID_CHARS = frozenset("0123456789abcdef")
+
+
+class KeyEnded(HTTPRefusal):  # an HTTPRefusal, as rotate's refusal was before it had a class of its own
+    """A key that is no longer valid, so there is nothing to rotate (409)."""
+
+    status_code = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status_code=self.status_code, code=self.code)
+
+
+class KeyRevoked(KeyEnded):
+    code = "key_revoked"
+
+
+class KeyExpired(KeyEnded):
+    code = "key_expired"
 
 
 class Issued(NamedTuple):
@@ -56,7 +73,7 @@ def create_key(
     now: datetime,
     edge: EdgeKeys = NO_EDGE,
 ) -> Issued:
-    if not TENANT.match(tenant):
+    if not TENANT.fullmatch(tenant):
         raise InvalidInput(
             f"tenant '{tenant}' must be 1 to 63 characters of a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or a digit",
@@ -90,7 +107,7 @@ def create_key(
 
 def list_keys(store: KeyStore, tenant: str | None = None) -> list[ApiKey]:
     """Every key (of ``tenant`` when given), oldest first; records carry only the secret's hash."""
-    if tenant is not None and not TENANT.match(tenant):
+    if tenant is not None and not TENANT.fullmatch(tenant):
         raise InvalidInput(f"tenant '{tenant}' is not a valid tenant name", param="tenant")
     return store.list(tenant)
 
@@ -125,12 +142,10 @@ def rotate_key(store: KeyStore, key_id: str, *, grace: timedelta, now: datetime,
     if old is None:
         raise NotFound(f"no key with id '{key_id}'", param="key_id")
     if not old.valid_at(now):
-        ended = "revoked" if old.revoked_at is not None and now >= old.revoked_at else "expired"
-        raise HTTPRefusal(
-            f"key '{key_id}' is {ended}, so it cannot be rotated; create a new key for tenant '{old.tenant}'",
-            status_code=409,
-            code=f"key_{ended}",
-        )
+        remedy = f"so it cannot be rotated; create a new key for tenant '{old.tenant}'"
+        if old.revoked_at is not None and now >= old.revoked_at:
+            raise KeyRevoked(f"key '{key_id}' is revoked, {remedy}")
+        raise KeyExpired(f"key '{key_id}' is expired, {remedy}")
     clear_text, record = new_key(
         old.tenant, old.scopes, plan=old.plan, created_at=now, expires_at=old.expires_at, description=old.description
     )
@@ -157,7 +172,7 @@ def _key_id(key_id: str) -> str:
     whole = parse(key_id)
     if whole is not None:  # a whole key pasted: name only its public part, never echo the secret
         raise InvalidInput(f"pass the key id '{whole[0]}', not the whole key", param="key_id")
-    if len(key_id) != 12 or not set(key_id) <= _KEY_ID_CHARS:
+    if not KEY_ID.fullmatch(key_id):
         raise InvalidInput(
             f"key id '{key_id}' must be 12 hex digits (the part after 'am_' in a key, as `keys list` shows)",
             param="key_id",

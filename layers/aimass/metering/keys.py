@@ -19,8 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Scope = Literal["invoke", "admin"]
 PREFIX = "am"
-_KEY = re.compile(r"^am_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
+# What a key id and a tenant name are, for the checks and the OpenAPI document alike. The patterns are written
+# to mean the same as JSON Schema (ECMAScript) patterns; Python's ``$`` also matches before a final newline,
+# so a check uses ``fullmatch``.
+_KEY_ID = "[0-9a-f]{12}"
+KEY_ID = re.compile(rf"^{_KEY_ID}$")
 TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_KEY = re.compile(rf"^{PREFIX}_(?P<key_id>{_KEY_ID})_(?P<secret>[A-Za-z0-9_-]{{43}})$")
 
 
 class ApiKey(BaseModel):
