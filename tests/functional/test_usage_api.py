@@ -201,6 +201,8 @@ def test_buckets_come_in_pages(client: TestClient) -> None:
         ({"bucket_width": "1m", "end_time": DAY_END + 60}, "end_time", "spans 1441 buckets of 1m; at most 1440"),
         ({"bucket_width": "1h", "end_time": START + 32 * 86400}, "end_time", "spans 768 buckets of 1h"),
         ({"tenant": "Not A Tenant"}, "tenant", "tenant must be a tenant name"),
+        # A regular expression's $ also matches before a final newline: the whole name must match.
+        ({"tenant": "acme\n"}, "tenant", "tenant must be a tenant name"),
         ({"limit": "0"}, "limit", "limit must be between 1 and 31 for bucket_width 1d, got 0"),
         ({"limit": "ten"}, "limit", "limit must be a whole number in decimal digits, got 'ten'"),
         ({"limit": "1_0"}, "limit", "limit must be a whole number in decimal digits, got '1_0'"),

@@ -22,12 +22,12 @@ def _request_id(scope: Scope) -> str:
     for key, value in scope.get("headers", ()):
         if key == b"x-request-id":
             candidate: str = value.decode("latin-1")
-            if _CLIENT_ID.match(candidate):
+            if _CLIENT_ID.fullmatch(candidate):
                 return candidate
     # Behind API Gateway, reuse its id so logs on both sides line up.
     event = scope.get("aws.event") or {}
     gateway_id = (event.get("requestContext") or {}).get("requestId")
-    if isinstance(gateway_id, str) and _CLIENT_ID.match(gateway_id):
+    if isinstance(gateway_id, str) and _CLIENT_ID.fullmatch(gateway_id):
         return gateway_id
     return uuid.uuid4().hex
 

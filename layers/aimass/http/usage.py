@@ -112,7 +112,7 @@ def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
 def _tenant(caller: Caller, asked: str | None) -> str:
     if asked is None or asked == caller.tenant:
         return caller.tenant
-    if asked != EVERY_TENANT and not TENANT.match(asked):
+    if asked != EVERY_TENANT and not TENANT.fullmatch(asked):
         raise InvalidInput(
             f"tenant must be a tenant name (lower-case letters, digits, '.', '_', '-') or *, got {asked!r}",
             param="tenant",

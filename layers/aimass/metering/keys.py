@@ -87,7 +87,7 @@ def new_key(
 
 def parse(presented: str) -> tuple[str, str] | None:
     """(key id, secret) of a well-formed key, else None."""
-    match = _KEY.match(presented)
+    match = _KEY.fullmatch(presented)
     return (match["key_id"], match["secret"]) if match else None
 
 

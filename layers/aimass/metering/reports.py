@@ -147,7 +147,7 @@ class InvoiceLine:
 
 def month_range(month: str) -> tuple[datetime, datetime]:
     """``[first instant, first instant of the next month)`` of ``YYYY-MM``, in UTC."""
-    match = _MONTH.match(month)
+    match = _MONTH.fullmatch(month)
     if not match:
         raise InvalidInput(f"month must read YYYY-MM, e.g. 2026-03, got {month!r}", param="month")
     year, number = int(match[1]), int(match[2])
