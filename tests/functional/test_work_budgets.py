@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from aimass.registry import ModelRegistry
 from aimass.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
+from bench.budgets import v2_binary as v2_binary_body
 from tests.tiny_models import TINY_TEXT, build_tiny_text, reference_embedding
 from tests.tiny_vision import PREPROCESSING, SIZE, build_tiny_vision, image_bytes, reference_logits
 
@@ -115,15 +115,8 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> Decoded:
 
 
 def v2_binary(model: str, images: list[bytes]) -> tuple[str, bytes, dict[str, str]]:
-    blob = b"".join(len(data).to_bytes(4, "little") + data for data in images)
-    tensor = {
-        "name": "image",
-        "datatype": "BYTES",
-        "shape": [len(images)],
-        "parameters": {"binary_data_size": len(blob)},
-    }
-    header = json.dumps({"inputs": [tensor]}).encode()
-    return f"/v2/models/{model}/infer", header + blob, {"Inference-Header-Content-Length": str(len(header))}
+    body, headers = v2_binary_body(images)
+    return f"/v2/models/{model}/infer", body, headers
 
 
 def error_of(response: Any, status: int) -> dict[str, Any]:
