@@ -53,7 +53,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(MYPY) layers functions models infra tests bench --exclude 'functions/[^/]+/handler\.py'
+	$(MYPY) layers tools functions models infra tests bench --exclude 'functions/[^/]+/handler\.py'
 	@# Every function's entrypoint is handler.py (CMD handler.handler): one mypy run each.
 	for handler in functions/*/handler.py; do $(MYPY) $$handler || exit 1; done
 
@@ -74,7 +74,7 @@ bench: models
 
 payload: models
 	for dockerfile in functions/*/Dockerfile; do \
-		$(BIN)/python functions/package.py $$(basename $$(dirname $$dockerfile)) || exit 1; \
+		$(BIN)/python -m aimass_tools.packaging $$(basename $$(dirname $$dockerfile)) || exit 1; \
 	done
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -5,7 +5,7 @@
     python -m bench.quantization ...
 
 For each catalogued model of the domains and each mode: the newest version is copied into a store of the
-run's own, ``aimass.quantize.quantize_version`` compresses, loads, measures and validates it in a scratch
+run's own, ``aimass_tools.quantize.quantize_version`` compresses, loads, measures and validates it in a scratch
 folder, the store publishes it (the path ``aimass models quantize`` takes), and the published version is
 loaded and asked once more. The repository's store is only read.
 
@@ -38,9 +38,9 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from aimass.errors import AimassError  # noqa: E402
-from aimass.quantize import MODES, build_evaluation, load_runtime, quantize_version, samples_file  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
 from aimass.store import LocalModelStore  # noqa: E402
+from aimass_tools.quantize import MODES, build_evaluation, load_runtime, quantize_version, samples_file  # noqa: E402
 from bench.common import cpu_busy, load_average, machine_info, make_console  # noqa: E402
 from models.catalogue import catalogue  # noqa: E402
 

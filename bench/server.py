@@ -37,7 +37,7 @@ class KeepAliveClient:
 def local_server(store: Path, env: dict[str, str], log: Path) -> Iterator[KeepAliveClient]:
     """`aimass serve` in its own process, as `make serve` runs it (AIMASS_DOMAINS narrows it to one domain)."""
     port = free_port()
-    command = [sys.executable, "-m", "aimass.cli", "serve", "--port", str(port), "--store", str(store)]
+    command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--port", str(port), "--store", str(store)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:

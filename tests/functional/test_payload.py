@@ -1,6 +1,6 @@
 """The text function's image payload, assembled without Docker, serves on its own.
 
-``functions/package.py`` replays functions/text/Dockerfile into a folder standing for ``/var/task``.
+``aimass_tools.packaging`` replays functions/text/Dockerfile into a folder standing for ``/var/task``.
 The handler then runs from that folder in a fresh interpreter that sees only the payload and the
 standard library (``-I -S``: no site-packages, no PYTHONPATH), the way the Lambda runtime imports it,
 and answers recorded API Gateway events with the real model. A dependency missing from
@@ -10,7 +10,9 @@ the image fails here.
 
 from __future__ import annotations
 
+import ast
 import base64
+import csv
 import json
 import os
 import re
@@ -28,7 +30,8 @@ from packaging.requirements import Requirement
 from aimass.metering.key_admin import create_key
 from aimass.metering.key_stores import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS
-from functions.packaging import (
+from aimass_tools.packaging import (
+    ENV_FILE,
     REPORT_FILE,
     Copy,
     PackagingError,
@@ -54,8 +57,9 @@ DOMAINS = sorted(
 )
 # What only the serving stack imports: the authorizer's image holds none of it.
 SERVING_STACK = {"numpy", "onnxruntime", "fastapi", "starlette", "mangum", "cryptography", "aws_lambda_powertools"}
-# Import names of build and dev tools (and of huggingface-hub, left out on purpose): none may ship.
+# Import names of build and dev tools, the operator tools (and huggingface-hub, left out on purpose): none ships.
 FORBIDDEN = {
+    "aimass_tools",
     "torch",
     "pytest",
     "_pytest",
@@ -242,6 +246,8 @@ def test_payload_lays_out_the_image(payload: Path) -> None:
     # .dockerignore keeps the project's own compiled files out of the image.
     assert not [*(payload / "aimass").rglob("*.pyc"), *(payload / package).rglob("*.pyc")]
     assert not (payload / "requirements.txt").exists(), "the Dockerfile removes it after pip install"
+    # The operator tools (tools/aimass_tools: the CLI, quantization, this assembler) are in no image.
+    assert not {"cli", "quantize", "packaging"} & {entry.name for entry in (payload / "aimass").iterdir()}
     # The models folder holds the domain's catalogued models and only what the server reads: version
     # directories, no build leftovers (a lock file, the temp directory of an interrupted build).
     expected = {entry.name: entry.version for entry in catalogue() if entry.domain == payload.name}
@@ -300,6 +306,60 @@ def test_the_authorizer_decides_from_its_payload_alone(authorizer_payload: Path,
     # ...and the payload is exactly the authorizer's pinned closure
     installed = {_normalise(info.name.split("-")[0]) for info in authorizer_payload.glob("*.dist-info")}
     assert installed == _requirement_names(AUTHORIZER)
+    # ...beside which it holds the handler and the core modules the run imported, each one, and nothing else
+    ours = {entry.name for entry in authorizer_payload.iterdir()} - _pip_entries(authorizer_payload)
+    assert ours == {"aimass", "handler.py", ENV_FILE, REPORT_FILE}
+    imported = {name for name in outcome["modules"] if name.split(".")[0] == "aimass"}
+    assert imported == _core_modules(authorizer_payload)
+
+
+def test_every_core_import_in_the_authorizer_resolves_in_its_payload(authorizer_payload: Path) -> None:
+    # Imports inside functions too (the DynamoDB key store's, say), which a run against SQLite never reaches:
+    # whatever module of the core the authorizer's modules name, its Dockerfile must have copied.
+    missing = sorted(
+        f"{module} (imported by {importer})"
+        for importer, imports in _core_imports(authorizer_payload).items()
+        for module in imports
+        if module not in _core_modules(authorizer_payload)
+    )
+    assert not missing, "add a COPY line to functions/authorizer/Dockerfile for each"
+
+
+def _pip_entries(payload: Path) -> set[str]:
+    """The payload's top-level entries that pip installed: those its RECORDs list, its scripts and caches."""
+    entries = {"bin", "__pycache__"}  # pip --target's scripts folder; top-level modules compiled by pip
+    for record in payload.glob("*.dist-info/RECORD"):
+        with record.open(newline="") as handle:
+            entries |= {row[0].split("/")[0] for row in csv.reader(handle) if row and not row[0].startswith("..")}
+    return entries
+
+
+def _core_modules(root: Path) -> set[str]:
+    """The modules of the core under ``root`` (a payload, or layers/) by dotted name, a package by its name."""
+    modules = set()
+    for path in (root / "aimass").rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def _core_imports(payload: Path) -> dict[str, set[str]]:
+    """Per module of the core in ``payload``, the modules of the core it imports, at any depth of its code.
+
+    ``from aimass.x import y`` imports ``aimass.x``, and module ``aimass.x.y`` too where the core has one.
+    """
+    core = _core_modules(ROOT / "layers")
+    found: dict[str, set[str]] = {}
+    for path in (payload / "aimass").rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0 and node.module, f"{path}:{node.lineno}: a relative import"
+                names |= {node.module} | ({f"{node.module}.{alias.name}" for alias in node.names} & core)
+        found[str(path.relative_to(payload))] = {name for name in names if name.split(".")[0] == "aimass"}
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -318,6 +378,19 @@ def test_the_text_dockerfile_replays() -> None:
     assert recipe.env["AIMASS_MODEL_STORE"] == "/var/task/model_store"
     assert json.loads(recipe.env["AIMASS_DOMAINS"]) == ["text"]
     assert recipe.cmd == ["handler.handler"]
+
+
+@pytest.mark.parametrize("function", [*DOMAINS, AUTHORIZER])
+def test_no_image_copies_the_operator_tools(function: str) -> None:
+    recipe = read_recipe(ROOT / "functions" / function / "Dockerfile")
+    sources = [source for step in recipe.steps if isinstance(step, Copy) for source in step.sources]
+    assert not [source for source in sources if PurePosixPath(source).parts[0] == "tools"]
+
+
+def test_functions_holds_only_functions() -> None:
+    # The payload assembler and the other operator tools live in tools/; functions/ is what gets deployed.
+    entries = [entry for entry in (ROOT / "functions").iterdir() if entry.name != "__pycache__"]
+    assert all((entry / "Dockerfile").is_file() for entry in entries), sorted(entry.name for entry in entries)
 
 
 def _dockerfile(tmp_path: Path, *lines: str) -> Path:

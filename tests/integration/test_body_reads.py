@@ -56,7 +56,7 @@ def server(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = tmp_path_factory.mktemp("body-log") / "serve.log"
     env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store), "AIMASS_BODY_TIMEOUT_S": str(TIMEOUT_S)}
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "aimass.cli", "serve"], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen([sys.executable, "-m", "aimass_tools.cli", "serve"], env=env, stdout=out, stderr=out)
     deadline = time.monotonic() + 30
     while True:
         try:

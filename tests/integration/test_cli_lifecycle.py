@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from aimass.cli import app
 from aimass.manifest import read_manifest, write_manifest
 from aimass.sealing import LocalKeyProvider, seal_version
+from aimass_tools.cli import app
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer
 from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text
@@ -166,7 +166,7 @@ def test_the_bucket_options_in_a_real_process(moto: MotoServer, tmp_path: Path) 
     where = ["--bucket", BUCKET, "--prefix", "team-a"]
 
     def aimass(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "aimass.cli", "models", *args, *where]
+        command = [sys.executable, "-m", "aimass_tools.cli", "models", *args, *where]
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
     published = aimass("publish", str(build))

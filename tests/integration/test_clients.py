@@ -35,7 +35,7 @@ def free_port() -> int:
 def start_server(store: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "aimass.cli", "serve"],
+        [sys.executable, "-m", "aimass_tools.cli", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from aimass.cli import app as cli
 from aimass.http.app import build_app
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import ApiGatewayEdgeKeys, EdgeUnavailable, edge_key_name
 from aimass.metering.key_stores import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS, Settings
+from aimass_tools.cli import app as cli
 from tests.moto_server import MotoServer
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -45,7 +45,7 @@ class Answer:
 
 def aimass(store: Path, *args: str, code: int = 0) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "aimass.cli", "models", *args, "--store", str(store)],
+        [sys.executable, "-m", "aimass_tools.cli", "models", *args, "--store", str(store)],
         capture_output=True,
         text=True,
         check=False,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from aimass.cli import app
 from aimass.metering.key_stores import keys_table_definition
+from aimass_tools.cli import app
 from tests.moto_server import MotoServer
 
 KEY = re.compile(r"am_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})")

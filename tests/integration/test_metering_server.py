@@ -51,7 +51,7 @@ class Server:
         }
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aimass.cli", "serve"], env=env, stdout=out, stderr=out
+                [sys.executable, "-m", "aimass_tools.cli", "serve"], env=env, stdout=out, stderr=out
             )
         deadline = time.monotonic() + 30
         while True:
@@ -130,7 +130,7 @@ def test_a_thousand_concurrent_requests_make_a_thousand_records(server: Server, 
     assert quota.used("dev", now.strftime("%Y-%m")) == 6000
 
     report = subprocess.run(
-        [sys.executable, "-m", "aimass.cli", "usage", "report", "--tenant", "dev", "--format", "json"],
+        [sys.executable, "-m", "aimass_tools.cli", "usage", "report", "--tenant", "dev", "--format", "json"],
         env={**os.environ, "AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(tmp_path / "state")},
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """`aimass new-domain` end to end, in a temporary copy of the checkout: scaffold every template, build each
 model, and serve it, with no other file edited.
 
-GIVEN a copy of the checkout (layers/, functions/, models/, tests/, templates/, pyproject.toml) WHEN each
+GIVEN a copy of the checkout (layers/, tools/, functions/, models/, tests/, templates/, pyproject.toml) WHEN each
 template scaffolds a domain there THEN the model catalogue, the CDK app's functions and route table, the
 local server and the Lambda handlers all pick it up: each model builds with `aimass models build`, answers
 its recorded events over real HTTP from `aimass serve`, passes its own generated functional test (V2 and
@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aimass.cli.new_domain import scaffold
+from aimass_tools.cli.new_domain import scaffold
 from infra.config import ServingConfig, discover_functions
 from infra.routes import model_paths, route_table, task_prefix
 from models.catalogue import catalogue
@@ -39,7 +39,7 @@ DOMAINS = [
     ("policy", "balance", "balance-cartpole"),
 ]
 NAMES = [name for _, name, _ in DOMAINS]
-COPIED = ("layers", "functions", "models", "tests", "templates", "pyproject.toml")
+COPIED = ("layers", "tools", "functions", "models", "tests", "templates", "pyproject.toml")
 # Kept between runs (beside `make typecheck`'s, git-ignored): only the copy's own modules are checked afresh.
 MYPY_CACHE = ROOT / ".mypy_cache" / "new-domain-copies"
 
@@ -52,7 +52,7 @@ def copy_checkout(target: Path) -> None:
     paths = {Path(p) for p in listed.split("\0") if p}
     # The command, its templates and the core module their runtimes build on, whether committed yet or not.
     paths |= {p.relative_to(ROOT) for p in (ROOT / "templates").rglob("*") if p.is_file()}
-    paths |= {Path("layers/aimass/cli/new_domain.py"), Path("layers/aimass/classify.py")}
+    paths |= {Path("tools/aimass_tools/cli/new_domain.py"), Path("layers/aimass/classify.py")}
     for relative in paths:
         source = ROOT / relative
         if source.is_file() and "__pycache__" not in relative.parts:
@@ -61,12 +61,12 @@ def copy_checkout(target: Path) -> None:
 
 
 def environment(checkout: Path) -> dict[str, str]:
-    """This environment, less any AIMASS_ settings, importing the copy's own aimass, models and tests.
+    """This environment, less any AIMASS_ settings, importing the copy's own aimass, aimass_tools, models and tests.
 
     Metering stays off: the recorded events carry no API key (keys are tested in tests/*/test_metering*).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIMASS_")}
-    pythonpath = f"{checkout}{os.pathsep}{checkout / 'layers'}"
+    pythonpath = os.pathsep.join(str(path) for path in (checkout, checkout / "layers", checkout / "tools"))
     return env | {"PYTHONPATH": pythonpath, "COLUMNS": "200", "AIMASS_METERING": "off"}
 
 
@@ -99,7 +99,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scaffolded(checkout: Path) -> dict[str, list[Path]]:
     """Every template scaffolded: the first through the command line, as a user runs it."""
     (template, name, _), *rest = DOMAINS
-    result = run(checkout, "-m", "aimass.cli.new_domain", name, "--template", template)
+    result = run(checkout, "-m", "aimass_tools.cli.new_domain", name, "--template", template)
     assert result.returncode == 0, result.stderr
     listing = result.stdout.split("Next:")[0].splitlines()[1:]  # the files, one a line, before the next commands
     written = {name: [Path(line.strip()) for line in listing if line.startswith("  ")]}
@@ -113,7 +113,7 @@ def store(checkout: Path, scaffolded: dict[str, list[Path]]) -> Path:
     """Every new model, built by `aimass models build` into the copy's store: two builds at a time."""
     target = checkout / "model_store"
     groups = [NAMES[:1], NAMES[1:]]  # the image build (PyTorch) beside all the others
-    command = [sys.executable, "-m", "aimass.cli", "models", "build", "--store", str(target)]
+    command = [sys.executable, "-m", "aimass_tools.cli", "models", "build", "--store", str(target)]
     builds = [
         subprocess.Popen(
             [*command, *group],
@@ -152,7 +152,7 @@ def test_the_command_refuses_an_existing_domain_and_writes_nothing(checkout: Pat
     runtime = checkout / "functions" / NAMES[0] / f"aimass_{NAMES[0]}" / "runtime.py"
     before = runtime.read_text()
     runtime.write_text(before + "# edited\n")
-    result = run(checkout, "-m", "aimass.cli.new_domain", NAMES[0], "--template", "tabular")
+    result = run(checkout, "-m", "aimass_tools.cli.new_domain", NAMES[0], "--template", "tabular")
     assert result.returncode == 2
     assert f"domain '{NAMES[0]}' already exists" in flat(result.stderr)
     assert runtime.read_text() == before + "# edited\n"
@@ -197,7 +197,7 @@ def test_the_generated_functional_tests_pass(checkout: Path, store: Path) -> Non
 def test_the_invoke_command_runs_a_new_handler_on_its_event(checkout: Path, store: Path) -> None:
     name = NAMES[-1]
     event = f"tests/events/apigw_http_v2_{name}_infer.json"
-    result = run(checkout, "-m", "aimass.cli", "invoke", name, event, "--store", str(store))
+    result = run(checkout, "-m", "aimass_tools.cli", "invoke", name, event, "--store", str(store))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["statusCode"] == 200
 
@@ -235,7 +235,7 @@ def serving(checkout: Path, store: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = ["-m", "aimass.cli", "serve", "--store", str(store), "--port", str(port)]
+    command = ["-m", "aimass_tools.cli", "serve", "--store", str(store), "--port", str(port)]
     server = subprocess.Popen(
         [sys.executable, *command],
         cwd=checkout,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from aimass.cli import app
 from aimass.metering.usage import UsageRecord, UsageStore
 from aimass.metering.usage_stores import DynamoUsageStore, SqliteUsageStore, usage_table_definition
+from aimass_tools.cli import app
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer
 
@@ -149,8 +149,8 @@ def test_bad_options_are_refused(state: tuple[dict[str, str], list[UsageRecord]]
 def test_the_report_as_a_user_runs_it(state: tuple[dict[str, str], list[UsageRecord]]) -> None:
     environment, records = state
     result = subprocess.run(
-        [sys.executable, "-m", "aimass.cli", "usage", "report", "--tenant", "acme", "--month", "2026-03", "--format",
-         "json"],
+        [sys.executable, "-m", "aimass_tools.cli", "usage", "report", "--tenant", "acme", "--month", "2026-03",
+         "--format", "json"],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False, env={**os.environ, **environment},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

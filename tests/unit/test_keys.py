@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from aimass.cli.keys import duration, expires_at
 from aimass.errors import HTTPRefusal, InvalidInput, NotFound
 from aimass.metering.key_admin import Issued, create_key, list_keys, revoke_key, rotate_key
 from aimass.metering.key_stores import SqliteKeyStore
 from aimass.metering.keys import matches, new_key, parse
 from aimass.settings import DEFAULT_PLANS
+from aimass_tools.cli.keys import duration, expires_at
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from aimass.cli.new_domain import CORE_REQUIREMENTS, DomainTemplate, NewDomainError, render, requirements, templates
-from functions.packaging import Copy, read_recipe
+from aimass_tools.cli.new_domain import (
+    CORE_REQUIREMENTS,
+    DomainTemplate,
+    NewDomainError,
+    render,
+    requirements,
+    templates,
+)
+from aimass_tools.packaging import Copy, read_recipe
 from infra.config import load_function_config
 from models.catalogue import catalogue
 

@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aimass.cli.new_domain import CORE_REQUIREMENTS, NewDomainError, check_name, new_domain, scaffold
+from aimass_tools.cli.new_domain import CORE_REQUIREMENTS, NewDomainError, check_name, new_domain, scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,7 @@ def checkout(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / CORE_REQUIREMENTS).parent.mkdir(parents=True)
     shutil.copy(ROOT / CORE_REQUIREMENTS, tmp_path / CORE_REQUIREMENTS)
+    (tmp_path / "functions").mkdir()
     return tmp_path
 
 
@@ -40,7 +41,7 @@ def test_malformed_names_are_refused_with_the_rule(checkout: Path, name: str) ->
 
 
 @pytest.mark.parametrize(
-    "name", ["models", "audio", "embeddings", "chat", "buildkit", "packaging", "v2", "class", "import"]
+    "name", ["models", "audio", "embeddings", "chat", "buildkit", "authorizer", "v2", "class", "import"]
 )
 def test_api_paths_checkout_folders_and_keywords_are_reserved(checkout: Path, name: str) -> None:
     with pytest.raises(NewDomainError, match=f"'{name}' is reserved"):

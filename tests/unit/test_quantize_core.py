@@ -1,4 +1,4 @@
-"""aimass.quantize on tiny graphs: evaluation inputs, recorded feeds, agreement, and a whole quantized version."""
+"""aimass_tools.quantize on tiny graphs: evaluation inputs, recorded feeds, agreement, and a whole quantized version."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from aimass.errors import InvalidInput
 from aimass.manifest import file_entry, read_manifest, write_manifest
-from aimass.quantize import (
+from aimass.runtime import Tensor
+from aimass.settings import Settings
+from aimass.store import LocalModelStore, ModelArtifact
+from aimass.validation import validate
+from aimass_tools.quantize import (
     Evaluation,
     agreement,
     answer_recording,
@@ -20,10 +24,6 @@ from aimass.quantize import (
     load_runtime,
     quantize_version,
 )
-from aimass.runtime import Tensor
-from aimass.settings import Settings
-from aimass.store import LocalModelStore, ModelArtifact
-from aimass.validation import validate
 from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text
 from tests.tiny_rl import TINY_RL, build_tiny_rl
 

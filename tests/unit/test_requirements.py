@@ -2,7 +2,8 @@
 
 The project's own pins (pyproject.toml ``[project] dependencies``) are what the tests run against, so an
 image that ships one of those packages must pin the very same version; the serving core's own packages
-ship in every image; and no build or dev tool ships in any.
+ship in every image; and no build or dev tool ships in any. The serving core's closure
+(``layers/requirements.txt``, which every domain's list extends) is held to the same rules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/requirements.txt"))
+# The serving core's pinned closure: no image installs it as such, every domain image's list holds it.
+CORE_LIST = "layers/requirements.txt"
+# Every pinned list, by its path in the checkout.
+LISTS = [*(f"functions/{function}/requirements.txt" for function in FUNCTIONS), CORE_LIST]
+AUTHORIZER_LIST = "functions/authorizer/requirements.txt"
 PIN = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)")
 # What layers/aimass itself imports: every image needs it, whatever its domain.
 CORE = {
@@ -41,18 +47,18 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def requirement_lines(function: str) -> list[str]:
-    text = (ROOT / "functions" / function / "requirements.txt").read_text()
+def requirement_lines(listed: str) -> list[str]:
+    text = (ROOT / listed).read_text()
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line for line in lines if line]
 
 
-def pins(function: str) -> dict[str, str]:
+def pins(listed: str) -> dict[str, str]:
     found: dict[str, str] = {}
-    for line in requirement_lines(function):
+    for line in requirement_lines(listed):
         match = PIN.fullmatch(line)
-        assert match, f"functions/{function}/requirements.txt: not a name==version pin: {line!r}"
-        assert normalise(match["name"]) not in found, f"functions/{function}/requirements.txt lists {line!r} twice"
+        assert match, f"{listed}: not a name==version pin: {line!r}"
+        assert normalise(match["name"]) not in found, f"{listed} lists {line!r} twice"
         found[normalise(match["name"])] = match["version"]
     return found
 
@@ -82,13 +88,13 @@ def test_every_function_has_a_list() -> None:
         assert dockerfile.parent.name in FUNCTIONS, f"{dockerfile} has no requirements.txt beside it"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_pins_the_projects_versions(function: str) -> None:
-    shipped, ours = pins(function), project_pins()
+@pytest.mark.parametrize("listed", LISTS)
+def test_pins_the_projects_versions(listed: str) -> None:
+    shipped, ours = pins(listed), project_pins()
     assert shipped
-    needed = AUTHORIZER_CORE if function == "authorizer" else CORE
+    needed = AUTHORIZER_CORE if listed == AUTHORIZER_LIST else CORE
     assert set(shipped) >= needed, f"missing core packages: {sorted(needed - set(shipped))}"
-    if function == "authorizer":
+    if listed == AUTHORIZER_LIST:
         assert not set(shipped) & SERVING_ONLY, "the authorizer image carries no serving stack"
     mismatched = {
         name: (version, ours[name]) for name, version in shipped.items() if name in ours and version != ours[name]
@@ -96,7 +102,15 @@ def test_pins_the_projects_versions(function: str) -> None:
     assert not mismatched, f"(image, pyproject) versions differ: {mismatched}"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_ships_no_build_or_dev_tool(function: str) -> None:
-    leaked = set(pins(function)) & ({normalise(name) for name in FORBIDDEN} | optional_packages())
-    assert not leaked, f"functions/{function}/requirements.txt ships build/dev packages: {sorted(leaked)}"
+@pytest.mark.parametrize("listed", LISTS)
+def test_ships_no_build_or_dev_tool(listed: str) -> None:
+    leaked = set(pins(listed)) & ({normalise(name) for name in FORBIDDEN} | optional_packages())
+    assert not leaked, f"{listed} ships build/dev packages: {sorted(leaked)}"
+
+
+@pytest.mark.parametrize("function", [function for function in FUNCTIONS if function != "authorizer"])
+def test_every_domain_image_extends_the_core_closure(function: str) -> None:
+    # A domain's list is the core's closure plus what its runtime and codecs import, at the same pins.
+    core, shipped = pins(CORE_LIST), pins(f"functions/{function}/requirements.txt")
+    differing = {name: (version, shipped.get(name)) for name, version in core.items() if shipped.get(name) != version}
+    assert not differing, f"(core closure, functions/{function}) pins differ: {differing}"

@@ -20,8 +20,7 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-import aimass.cli.encrypt  # noqa: F401  (registers `aimass models encrypt`)
-from aimass.cli import app
+import aimass_tools.cli.encrypt  # noqa: F401  (registers `aimass models encrypt`)
 from aimass.errors import ModelLoadError
 from aimass.manifest import MANIFEST_FILE, ModelManifest, read_manifest, write_manifest
 from aimass.sealing import (
@@ -34,6 +33,7 @@ from aimass.sealing import (
 )
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
+from aimass_tools.cli import app
 from tests.tiny_models import build_tiny_text
 
 NAME = "sealed-text"

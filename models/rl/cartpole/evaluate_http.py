@@ -2,7 +2,7 @@
 
     python models/rl/cartpole/evaluate_http.py [--store model_store] [--episodes 100] [--via act|v2] [--url URL]
 
-Without ``--url`` it starts the local server over the store (``python -m aimass.cli serve``, the rl domain
+Without ``--url`` it starts the local server over the store (``python -m aimass_tools.cli serve``, the rl domain
 only) on a free port, and stops it afterwards. Each time step sends the observations of every episode
 still running as ONE request, over one keep-alive connection, and steps each episode's gymnasium
 environment with the action answered: 100 episodes of up to 500 steps take at most 500 requests. With
@@ -161,7 +161,7 @@ def local_server(store: Path, *, domains: Sequence[str] = ("rl",)) -> Iterator[s
     # Metering off: this server lives for one evaluation on a private port, and 50,000 steps would otherwise
     # meet the default plan's rate limit. What is measured is the policy answering through the HTTP API.
     env = {**os.environ, "AIMASS_DOMAINS": json.dumps(list(domains)), "AIMASS_METERING": "off"}
-    command = [sys.executable, "-m", "aimass.cli", "serve", "--store", str(store), "--port", str(port)]
+    command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--store", str(store), "--port", str(port)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

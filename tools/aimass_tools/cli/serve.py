@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from aimass.cli.common import StoreOption, console, settings_for
 from aimass.errors import AimassError
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
+from aimass_tools.cli.common import StoreOption, console, settings_for
 
 
 def serve(

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
 
-from functions.packaging.layout import ENV_FILE, MODEL_STORE_PREFIX, REPORT_FILE
-from functions.packaging.platform import ARCH
-from functions.packaging.recipe import Recipe
-from functions.packaging.steps import Copy
+from aimass_tools.packaging.layout import ENV_FILE, MODEL_STORE_PREFIX, REPORT_FILE
+from aimass_tools.packaging.platform import ARCH
+from aimass_tools.packaging.recipe import Recipe
+from aimass_tools.packaging.steps import Copy
 
 MIB = 1024 * 1024
 

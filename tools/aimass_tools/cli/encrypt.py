@@ -14,11 +14,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from aimass.cli.common import console
-from aimass.cli.models import app
 from aimass.errors import AimassError
 from aimass.sealing import KeyProvider, KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from aimass.settings import Settings
+from aimass_tools.cli.common import console
+from aimass_tools.cli.models import app
 
 errors = Console(stderr=True)
 

@@ -7,8 +7,8 @@ import shlex
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from functions.packaging.errors import PackagingError
-from functions.packaging.steps import Copy, PipInstall, Remove, Step, task_path
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.steps import Copy, PipInstall, Remove, Step, task_path
 
 
 def parse_copy(rest: str, where: str) -> Copy:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions.packaging.errors import PackagingError
-from functions.packaging.instructions import parse_copy, parse_run
-from functions.packaging.platform import BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
-from functions.packaging.steps import Step
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.instructions import parse_copy, parse_run
+from aimass_tools.packaging.platform import BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
+from aimass_tools.packaging.steps import Step
 
 
 @dataclass
@@ -48,7 +48,7 @@ def read_recipe(dockerfile: Path) -> Recipe:
             if json.loads(rest) != ENTRYPOINT or recipe.platform.python != "3.11":
                 raise PackagingError(f"{where}: ENTRYPOINT must be {json.dumps(ENTRYPOINT)} on a Python 3.11 base")
         else:
-            raise PackagingError(f"{where}: {instruction} is not replayed; extend functions/packaging/recipe.py")
+            raise PackagingError(f"{where}: {instruction} is not replayed; extend aimass_tools/packaging/recipe.py")
     if recipe is None or not recipe.cmd:
         raise PackagingError(f"{dockerfile}: needs a FROM and a CMD")
     return recipe

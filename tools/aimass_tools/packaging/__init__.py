@@ -20,19 +20,19 @@ Besides the payload itself the folder holds two files the image does not:
 The modules, by role: ``platform`` (base images and the wheels they load), ``recipe``, ``instructions``
 and ``steps`` (the Dockerfile, parsed), ``dockerignore``, ``copying`` and ``pip_cache`` (the steps,
 replayed), ``payload`` (the whole build and its local ENV), ``report`` (the size report).
-``functions/package.py`` is the command line.
+``__main__`` is the command line (``python -m aimass_tools.packaging <function>``).
 """
 
 from __future__ import annotations
 
-from functions.packaging.dockerignore import is_ignored, read_dockerignore
-from functions.packaging.errors import PackagingError
-from functions.packaging.layout import ENV_FILE, PIP_CACHE, REPO, REPORT_FILE
-from functions.packaging.payload import build_payload, local_env
-from functions.packaging.platform import ARCH, BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
-from functions.packaging.recipe import Recipe, read_recipe
-from functions.packaging.report import Report, print_report
-from functions.packaging.steps import Copy, PipInstall, Remove, Step
+from aimass_tools.packaging.dockerignore import is_ignored, read_dockerignore
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.layout import ENV_FILE, PIP_CACHE, REPO, REPORT_FILE
+from aimass_tools.packaging.payload import build_payload, local_env
+from aimass_tools.packaging.platform import ARCH, BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
+from aimass_tools.packaging.recipe import Recipe, read_recipe
+from aimass_tools.packaging.report import Report, print_report
+from aimass_tools.packaging.steps import Copy, PipInstall, Remove, Step
 
 __all__ = [
     "ARCH",

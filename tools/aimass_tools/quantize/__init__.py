@@ -25,10 +25,16 @@ The parts: ``evaluation`` (inputs and recorded feeds), ``graph`` (the compressio
 latency, targets) and ``version`` (a whole quantized version).
 """
 
-from aimass.quantize.evaluation import Evaluation, answer_recording, build_evaluation, evaluation_inputs, samples_file
-from aimass.quantize.graph import MODES, Mode
-from aimass.quantize.measure import TARGETS, Targets, agreement
-from aimass.quantize.version import load_runtime, quantize_version
+from aimass_tools.quantize.evaluation import (
+    Evaluation,
+    answer_recording,
+    build_evaluation,
+    evaluation_inputs,
+    samples_file,
+)
+from aimass_tools.quantize.graph import MODES, Mode
+from aimass_tools.quantize.measure import TARGETS, Targets, agreement
+from aimass_tools.quantize.version import load_runtime, quantize_version
 
 __all__ = [
     "MODES",

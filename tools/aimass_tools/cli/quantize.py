@@ -1,7 +1,7 @@
 """``aimass models quantize NAME [VERSION] --mode MODE``: publish a compressed version of a model, with its report.
 
 The base version (the newest by default) is fetched from the store, compressed into a scratch folder by
-``aimass.quantize`` (loaded, measured and validated there), and published as the model's next version. The
+``aimass_tools.quantize`` (loaded, measured and validated there), and published as the model's next version. The
 report (size, latency and quality against the base, each target met or missed) is printed and kept in the
 new version's manifest as ``compression``. The new version takes no traffic until it is promoted or given a
 canary: a model that serves its newest version (no production alias) has production pinned to the version
@@ -22,7 +22,9 @@ from rich.text import Text
 
 from aimass import aliases as rules
 from aimass.aliases import ModelAliases
-from aimass.cli.common import (
+from aimass.errors import NotFound
+from aimass.store import WritableModelStore
+from aimass_tools.cli.common import (
     BucketOption,
     PrefixOption,
     StoreOption,
@@ -32,10 +34,8 @@ from aimass.cli.common import (
     settings_for,
     transfer_progress,
 )
-from aimass.cli.models import app
-from aimass.errors import NotFound
-from aimass.quantize import build_evaluation, quantize_version
-from aimass.store import WritableModelStore
+from aimass_tools.cli.models import app
+from aimass_tools.quantize import build_evaluation, quantize_version
 
 
 class Mode(enum.StrEnum):

@@ -8,15 +8,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from functions.packaging.copying import Sources, copy_step
-from functions.packaging.dockerignore import read_dockerignore
-from functions.packaging.errors import PackagingError
-from functions.packaging.layout import ENV_FILE, PIP_CACHE, REPO, REPORT_FILE
-from functions.packaging.pip_cache import pip_install
-from functions.packaging.platform import TASK_ROOT
-from functions.packaging.recipe import Recipe, read_recipe
-from functions.packaging.report import Report, size_report
-from functions.packaging.steps import Copy, PipInstall
+from aimass_tools.packaging.copying import Sources, copy_step
+from aimass_tools.packaging.dockerignore import read_dockerignore
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.layout import ENV_FILE, PIP_CACHE, REPO, REPORT_FILE
+from aimass_tools.packaging.pip_cache import pip_install
+from aimass_tools.packaging.platform import TASK_ROOT
+from aimass_tools.packaging.recipe import Recipe, read_recipe
+from aimass_tools.packaging.report import Report, size_report
+from aimass_tools.packaging.steps import Copy, PipInstall
 
 
 def build_payload(

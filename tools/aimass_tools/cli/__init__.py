@@ -1,13 +1,13 @@
 """The ``aimass`` command: run the local API, build and inspect models, invoke functions locally.
 
-Operator tooling only; function images never import it (typer, rich and uvicorn stay out of them).
+Operator tooling only: no function image copies tools/, so typer, rich and uvicorn stay out of them.
 """
 
 from __future__ import annotations
 
 import typer
 
-from aimass.cli import encrypt, invoke, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
+from aimass_tools.cli import encrypt, invoke, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)

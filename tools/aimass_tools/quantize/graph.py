@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from aimass.errors import InvalidInput
-from aimass.quantize.evaluation import Inputs
+from aimass_tools.quantize.evaluation import Inputs
 
 Mode = Literal["int8-dynamic", "int8-static", "fp16"]
 MODES: tuple[str, ...] = get_args(Mode)

@@ -1,8 +1,8 @@
 """Assemble a function's Lambda payload without Docker, by replaying its Dockerfile.
 
-    python functions/package.py text [--out build/functions/text] [--model-store DIR]
+    python -m aimass_tools.packaging text [--out build/functions/text] [--model-store DIR]
 
-The command line only; the work is done by ``functions.packaging``, whose docstring describes the
+The command line only; the work is done by ``aimass_tools.packaging``, whose docstring describes the
 payload folder, the two files it adds (``.env.json`` and the size report ``.payload.json``) and the
 pip cache under ``build/pip-cache/``.
 """
@@ -14,19 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-if not __package__:
-    # Run as a script (python functions/package.py): Python puts this file's folder, functions/, first on
-    # sys.path and leaves the repository root off it. The root is needed to import functions.packaging,
-    # and functions/ must go, or its packaging/ would shadow the "packaging" distribution for anything
-    # this process imports later.
-    _HERE = Path(__file__).resolve().parent
-    sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
-
-from functions.packaging import REPO, REPORT_FILE, PackagingError, build_payload, print_report
+from aimass_tools.packaging import REPO, REPORT_FILE, PackagingError, build_payload, print_report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m aimass_tools.packaging", description=__doc__.split("\n\n")[0])
     parser.add_argument("function", help="the function to package, e.g. text (functions/<function>/Dockerfile)")
     parser.add_argument("--out", type=Path, help="payload folder (default: build/functions/<function>)")
     parser.add_argument("--model-store", type=Path, help="take the model_store/... COPY sources from DIR")

@@ -31,7 +31,7 @@ PrefixOption = Annotated[
     str | None, typer.Option("--prefix", help="key prefix inside the bucket [default: AIMASS_MODEL_PREFIX or none]")
 ]
 
-# layers/aimass/cli/common.py -> the checkout root (where functions/ and models/ live).
+# tools/aimass_tools/cli/common.py -> the checkout root (where functions/ and models/ live).
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 

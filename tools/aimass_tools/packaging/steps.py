@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from functions.packaging.errors import PackagingError
-from functions.packaging.platform import TASK_ROOT
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.platform import TASK_ROOT
 
 # How a Dockerfile may spell the task root; the base image sets LAMBDA_TASK_ROOT to it.
 TASK_ROOT_VARS = ("${LAMBDA_TASK_ROOT}", "$LAMBDA_TASK_ROOT", TASK_ROOT)

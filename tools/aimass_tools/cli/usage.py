@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from aimass.cli.common import err_console, reported_errors
 from aimass.errors import InvalidInput
 from aimass.metering.reports import invoice, month_range, render_csv, render_json, render_table
 from aimass.metering.usage import Unavailable
 from aimass.metering.usage_stores import open_usage
 from aimass.settings import Settings
+from aimass_tools.cli.common import err_console, reported_errors
 
 app = typer.Typer(help="Usage records: reports and invoices.", no_args_is_help=True)
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from aimass.manifest import ModelManifest
-from aimass.quantize.evaluation import Evaluation, Inputs
 from aimass.runtime import ModelRuntime
+from aimass_tools.quantize.evaluation import Evaluation, Inputs
 
 CLASS_OUTPUTS = ("logits", "probabilities")  # output names that mark per-class scores
 

@@ -17,14 +17,21 @@ import onnxruntime as ort
 from aimass.domains import runtime_class
 from aimass.errors import InvalidInput
 from aimass.manifest import ModelManifest, file_entry, write_manifest
-from aimass.quantize.evaluation import Evaluation, Inputs, answer_recording, as_tensor, evaluation_inputs, samples_file
-from aimass.quantize.graph import MODES, Compressor, Mode
-from aimass.quantize.measure import TARGETS, Targets, agreement, latency, per_class, quality_checks, rounded
 from aimass.runtime import ModelRuntime
 from aimass.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
 from aimass.validation import validate
+from aimass_tools.quantize.evaluation import (
+    Evaluation,
+    Inputs,
+    answer_recording,
+    as_tensor,
+    evaluation_inputs,
+    samples_file,
+)
+from aimass_tools.quantize.graph import MODES, Compressor, Mode
+from aimass_tools.quantize.measure import TARGETS, Targets, agreement, latency, per_class, quality_checks, rounded
 
 
 def load_runtime(artifact: ModelArtifact, settings: Settings) -> ModelRuntime:

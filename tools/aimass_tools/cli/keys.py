@@ -15,13 +15,13 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from aimass.cli.common import console, reported_errors
 from aimass.errors import InvalidInput
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import open_edge_keys
 from aimass.metering.key_stores import open_key_store
 from aimass.metering.keys import ApiKey
 from aimass.settings import Settings
+from aimass_tools.cli.common import console, reported_errors
 
 app = typer.Typer(
     help="Create, list, revoke and rotate API keys, and mirror them at API Gateway (sync-edge).", no_args_is_help=True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# functions/packaging/layout.py: two levels below the repository root, which is the build context.
-REPO = Path(__file__).resolve().parents[2]
+# tools/aimass_tools/packaging/layout.py: three levels below the repository root, which is the build context.
+REPO = Path(__file__).resolve().parents[3]
 PIP_CACHE = REPO / "build" / "pip-cache"
 # Written next to the payload for local runs and tests; the image holds neither.
 ENV_FILE = ".env.json"

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from functions.packaging.errors import PackagingError
-from functions.packaging.platform import ARCH, Platform
-from functions.packaging.steps import PipInstall
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.platform import ARCH, Platform
+from aimass_tools.packaging.steps import PipInstall
 
 
 def pip_install(step: PipInstall, out: Path, platform: Platform, cache_root: Path) -> bool:

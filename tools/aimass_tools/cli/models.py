@@ -2,7 +2,7 @@
 
 Every command but ``build`` acts on the store the options name (the directory by default, S3 with
 ``--bucket`` or AIMASS_MODEL_BUCKET); the rules live in ``aimass.store`` and ``aimass.aliases``.
-Other modules add commands to ``app`` with the helpers of ``aimass.cli.common``.
+Other modules add commands to ``app`` with the helpers of ``aimass_tools.cli.common``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from rich.text import Text
 
 from aimass import aliases as rules
 from aimass.aliases import ModelAliases
-from aimass.cli import readiness
-from aimass.cli.common import (
+from aimass.errors import AimassError, InvalidInput, NotFound
+from aimass.manifest import ModelManifest, read_manifest
+from aimass.settings import Settings
+from aimass.store import WritableModelStore
+from aimass_tools.cli import readiness
+from aimass_tools.cli.common import (
     CHECKOUT,
     BucketOption,
     PrefixOption,
@@ -32,10 +36,6 @@ from aimass.cli.common import (
     settings_for,
     transfer_progress,
 )
-from aimass.errors import AimassError, InvalidInput, NotFound
-from aimass.manifest import ModelManifest, read_manifest
-from aimass.settings import Settings
-from aimass.store import WritableModelStore
 
 app = typer.Typer(help="Build, publish and inspect models; move their aliases.", no_args_is_help=True)
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aimass.cli.common import CHECKOUT, console
+from aimass_tools.cli.common import CHECKOUT, console
 
 COMMON = "common"
 EVENT = "apigw_http_v2_event.json.tmpl"
@@ -35,16 +35,16 @@ SUFFIX = ".tmpl"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 # Names a domain cannot take. A domain's task prefix is /v1/<domain>/..., so the first parts of the server-wide
 # and OpenAI-shaped paths are taken (/v1/models; /v1/audio/..., /v1/embeddings, /v1/chat/... and the rest),
-# and so are the checkout's own folders beside the domains (models/buildkit, models/catalogue.py,
-# functions/packaging, functions/package.py, the API key authorizer's functions/authorizer) and the parts of
-# event file names. A function.toml's extra
-# routes under /v1/ are added to these.
+# and so are the checkout's own entries beside the domains (models/buildkit, models/catalogue.py, and the API
+# key authorizer's functions/authorizer, a function but no domain) and the parts of event file names. A
+# function.toml's extra routes under /v1/ are added to these.
 RESERVED = frozenset(
     {"models", "audio", "embeddings", "chat", "completions", "images", "moderations", "files", "health"}
-    | {"buildkit", "catalogue", "packaging", "package", "authorizer"}
+    | {"buildkit", "catalogue", "authorizer"}
     | {"v1", "v2", "http", "rest"}  # parts of the recorded events' names, apigw_http_v2_<domain>_<what>.json
 )
-CORE_REQUIREMENTS = Path("functions/rl/requirements.txt")  # the serving core's pinned closure, as rl ships it
+# The serving core's pinned closure: what every domain image installs before its own packages.
+CORE_REQUIREMENTS = Path("layers/requirements.txt")
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>\S+)$")
 
 
@@ -164,7 +164,7 @@ def _substitute(text: str, values: dict[str, str], source: Path) -> str:
 
 
 def requirements(checkout: Path, packages: tuple[str, ...]) -> list[str]:
-    """The core closure (as functions/rl ships it) plus ``packages`` at pyproject.toml's pins, sorted by name."""
+    """The core closure (``layers/requirements.txt``) plus ``packages`` at pyproject.toml's pins, sorted by name."""
     core = (checkout / CORE_REQUIREMENTS).read_text(encoding="utf-8").splitlines()
     pins = _pins(line.split("#", 1)[0] for line in core)
     project: dict[str, Any] = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -239,7 +239,7 @@ def new_domain(
 
 
 def main() -> None:
-    """``python -m aimass.cli.new_domain``: the command on its own."""
+    """``python -m aimass_tools.cli.new_domain``: the command on its own."""
     typer.run(new_domain)
 
 

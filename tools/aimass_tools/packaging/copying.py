@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from functions.packaging.dockerignore import Rule, is_ignored
-from functions.packaging.errors import PackagingError
-from functions.packaging.layout import MODEL_STORE_PREFIX
-from functions.packaging.steps import Copy
+from aimass_tools.packaging.dockerignore import Rule, is_ignored
+from aimass_tools.packaging.errors import PackagingError
+from aimass_tools.packaging.layout import MODEL_STORE_PREFIX
+from aimass_tools.packaging.steps import Copy
 
 
 @dataclass(frozen=True)

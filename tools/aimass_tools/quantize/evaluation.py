@@ -21,7 +21,7 @@ from aimass.store import ModelArtifact
 Inputs = dict[str, Tensor]
 
 BATCH = 16  # evaluation items per predict call when comparing outputs and recording feeds
-# layers/aimass/quantize/evaluation.py -> the checkout root, where models/<domain>/<model>/ keep the builds.
+# tools/aimass_tools/quantize/evaluation.py -> the checkout root, where models/<domain>/<model>/ keep the builds.
 CHECKOUT = Path(__file__).resolve().parents[3]
 
 

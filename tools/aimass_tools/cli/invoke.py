@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from aimass.cli.common import CHECKOUT, StoreOption, console, settings_for
 from aimass.lambda_context import LocalLambdaContext
+from aimass_tools.cli.common import CHECKOUT, StoreOption, console, settings_for
 
 
 def invoke(

@@ -1,3 +1,0 @@
-from aimass.cli import app
-
-app()

@@ -1,0 +1,3 @@
+from aimass_tools.cli import app
+
+app()
