@@ -17,21 +17,18 @@ into the fed batch, and its task request models:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from aimass.batching import decode_within
 from aimass.errors import ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.session import check_signature
 from aimass.tasks import TaskResult
 
 PROBABILITIES = "probabilities"  # the graph output a classifier ranks: one row of scores per item, one per label
-
-Schema = TypeVar("Schema", bound=BaseModel)
 
 
 class Preprocessing(BaseModel):
@@ -62,9 +59,9 @@ def top_k(probabilities: Tensor, labels: Sequence[str], k: int) -> list[list[Ran
 class ClassifierRuntime(ModelRuntime):
     """A runtime over one graph with one input ``[n, ...]`` and a ``probabilities`` ``[n, labels]`` output.
 
-    ``load`` calls ``preprocessing`` and ``open_session``; ``predict`` and the tasks build the fed batch with
-    the domain's codecs (``decoded_batch`` where they decode client media) and answer with ``prediction`` (V2)
-    or ``classify_batch`` (a top-k task).
+    ``load`` calls ``preprocessing`` (``ModelRuntime``'s) and ``open_session``; ``predict`` and the tasks build
+    the fed batch with the domain's codecs (``decoded_batch`` where they decode client media) and answer with
+    ``prediction`` (V2) or ``classify_batch`` (a top-k task).
     """
 
     session: ort.InferenceSession
@@ -73,13 +70,6 @@ class ClassifierRuntime(ModelRuntime):
     served_input: str  # the manifest's first served input: what a V2 request sends
     engine_outputs: list[str]
     served_outputs: list[str]
-
-    def preprocessing(self, schema: type[Schema]) -> Schema:
-        """The manifest's ``preprocessing`` block as ``schema``: a wrong block is the operator's ModelLoadError."""
-        try:
-            return schema.model_validate(self.manifest.preprocessing)
-        except ValidationError as exc:
-            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
 
     def open_session(self, input_shape: tuple[int, ...], *, serves_graph_input: bool = False) -> None:
         """Load the graph and refuse one that does not map ``input_shape`` to PROBABILITIES ``[-1, labels]``.
@@ -91,8 +81,7 @@ class ClassifierRuntime(ModelRuntime):
         if len(engine.inputs) != 1 or not self.manifest.inputs:
             has = f"{len(engine.inputs)} graph inputs and {len(self.manifest.inputs)} served"
             raise ModelLoadError(f"{self.label}: a classifier feeds one graph input from a served one; has {has}")
-        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
-        check_signature(self.session, engine.inputs, engine.outputs, self.label)  # names and datatypes
+        self.session = self.engine_session()  # names and datatypes
         shapes, expected = {t.name: t.shape for t in engine.outputs}, (-1, len(self.labels))
         if (engine.inputs[0].shape, shapes.get(PROBABILITIES)) != (input_shape, expected):
             raise ModelLoadError(f"{self.label}: the graph must map {input_shape} to {PROBABILITIES} {expected}")

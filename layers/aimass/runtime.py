@@ -4,6 +4,14 @@ A domain (text, vision, speech, rl, ...) is a small ``ModelRuntime`` subclass: i
 and turns named input tensors into named output tensors. It writes no protocol code: the V2, OpenAI-shaped
 and task endpoints in ``aimass.protocol`` validate the wire format against the manifest and call
 ``predict`` with numpy arrays (BYTES tensors arrive as object arrays of ``bytes``).
+
+What every domain's ``load`` starts with is written here once: ``preprocessing`` reads the manifest's
+``preprocessing`` block as the domain's own pydantic model, and ``engine_session`` opens the version's graph
+and checks it against the manifest, so a domain's ``load`` is only what it adds:
+
+    def load(self) -> None:
+        self.pre = self.preprocessing(SpeechPreprocessing)
+        self.session = self.engine_session()
 """
 
 from __future__ import annotations
@@ -11,17 +19,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
+from pydantic import BaseModel, ValidationError
 
+from aimass.errors import ModelLoadError
 from aimass.manifest import ModelManifest
-from aimass.session import SessionFactory
+from aimass.session import SessionFactory, check_signature
 from aimass.store import ModelArtifact
 from aimass.tasks import TaskSpec
 
 Tensor = npt.NDArray[np.generic]
+Schema = TypeVar("Schema", bound=BaseModel)
+# What clients read when a version's preprocessing block is refused; the detail (pydantic's) is the operator's.
+INVALID_PREPROCESSING = "its manifest's preprocessing block is invalid"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,21 @@ class ModelRuntime(ABC):
     @property
     def label(self) -> str:
         return f"model '{self.manifest.name}' version {self.manifest.version}"
+
+    def preprocessing(self, schema: type[Schema]) -> Schema:
+        """The manifest's ``preprocessing`` block as ``schema``; a block it refuses is a ModelLoadError."""
+        try:
+            return schema.model_validate(self.manifest.preprocessing)
+        except ValidationError as exc:
+            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}", public=INVALID_PREPROCESSING) from None
+
+    def engine_session(self) -> ort.InferenceSession:
+        """An ONNX Runtime session of the manifest's engine file, refused unless its graph has the engine's
+        declared inputs and outputs (names and datatypes)."""
+        engine = self.manifest.engine
+        session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
+        check_signature(session, engine.inputs, engine.outputs, self.label)
+        return session
 
     @abstractmethod
     def load(self) -> None:

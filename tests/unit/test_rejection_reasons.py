@@ -76,9 +76,10 @@ def test_a_load_refusal_is_public_as_written_unless_it_quotes_another_librarys_e
     write_manifest(tmp_path / "unbounded" / "1", unbounded.model_copy(update={"preprocessing": preprocessing}))
     # WHEN they are loaded
     registry = loaded(ModelRegistry(LocalModelStore(tmp_path), SessionFactory(Settings())))
-    # THEN the first is refused in its own words; the second's refusal quotes pydantic: clients get the step alone
-    # (a domain runtime's own refusals, raised on their own, are public as written: tests/functional/test_vision_http)
+    # THEN the first is refused in its own words; the second's detail quotes pydantic: clients get the runtime's
+    # public reason alone (a domain runtime's own refusals, raised on their own, are public as written:
+    # tests/functional/test_vision_http)
     reasons = {state.name: state.reason for state in registry.states()}
     assert reasons["renamed"] == "the graph has no output 'pooled'"
-    assert reasons["unbounded"] == "the text runtime could not load it"
+    assert reasons["unbounded"] == "its manifest's preprocessing block is invalid"
     assert "input_value=0" in registry.rejections("unbounded")["1"].detail

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.session import check_signature
 from aimass.tasks import TaskResult, TaskSpec
 from aimass_rl.codecs import check_finite, choose_actions, observation_batch
 
@@ -42,13 +41,9 @@ class ActRequest(BaseModel):
 
 class PolicyRuntime(ModelRuntime):
     def load(self) -> None:
-        try:
-            self.pre = PolicyPreprocessing.model_validate(self.manifest.preprocessing)
-        except ValidationError as exc:
-            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
+        self.pre = self.preprocessing(PolicyPreprocessing)
+        self.session = self.engine_session()
         engine = self.manifest.engine
-        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
-        check_signature(self.session, engine.inputs, engine.outputs, self.label)
 
         served, width = self.manifest.inputs, len(self.pre.observation_fields)
         # Observations go to the graph as they arrive: the served input is the graph's, one row per environment.

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.session import check_signature
 from aimass.tasks import Base64File, TaskResult, TaskSpec
 from aimass_speech.audio import decode, resample
 from aimass_speech.words import cut_words
@@ -47,13 +46,9 @@ def is_word(label: str) -> bool:
 
 class SpeechCommandsRuntime(ModelRuntime):
     def load(self) -> None:
-        try:
-            self.pre = SpeechPreprocessing.model_validate(self.manifest.preprocessing)
-        except ValidationError as exc:
-            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
+        self.pre = self.preprocessing(SpeechPreprocessing)
+        self.session = self.engine_session()
         engine = self.manifest.engine
-        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
-        check_signature(self.session, engine.inputs, engine.outputs, self.label)
         self.labels = self.manifest.labels or ()
         if engine.outputs[0].shape[-1] != len(self.labels):
             raise ModelLoadError(f"{self.label}: {len(self.labels)} labels for {engine.outputs[0].shape[-1]} classes")

@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer
 
 from aimass.batching import in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.session import check_signature
 
 # Characters a token is assumed to span at most, on average, when strings are cut before tokenising. Text
 # runs 3 to 4.5 characters per token (bench/budgets.py: 3.38 in the README's English, 2.99 in Python
@@ -50,10 +49,7 @@ class TextPreprocessing(BaseModel):
 
 class TextEmbeddingRuntime(ModelRuntime):
     def load(self) -> None:
-        try:
-            self.pre = TextPreprocessing.model_validate(self.manifest.preprocessing)
-        except ValidationError as exc:
-            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
+        self.pre = self.preprocessing(TextPreprocessing)
         tokenizer = Tokenizer.from_str(self.artifact.read(self.pre.tokenizer).decode("utf-8"))
         tokenizer.enable_truncation(max_length=self.pre.max_length)
         # No fixed length: pad each batch to its longest string only. The shipped tokenizer.json pads
@@ -61,9 +57,8 @@ class TextEmbeddingRuntime(ModelRuntime):
         tokenizer.enable_padding(pad_id=self.pre.pad_id, pad_token=self.pre.pad_token)
         self.tokenizer = tokenizer
 
+        self.session = self.engine_session()
         engine = self.manifest.engine
-        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
-        check_signature(self.session, engine.inputs, engine.outputs, self.label)
         self.feeds = [spec.name for spec in engine.inputs]
         unknown = set(self.feeds) - {"input_ids", "attention_mask", "token_type_ids"}
         if unknown:

@@ -14,12 +14,11 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.batching import check_budget, decode_within, in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.session import check_signature
 from aimass.tasks import Base64File, TaskResult, TaskSpec
 from aimass_vision.codecs import (
     VisionPreprocessing,
@@ -53,13 +52,9 @@ class ClassifyRequest(BaseModel):
 
 class ImageClassificationRuntime(ModelRuntime):
     def load(self) -> None:
-        try:
-            self.pre = VisionPreprocessing.model_validate(self.manifest.preprocessing)
-        except ValidationError as exc:
-            raise ModelLoadError(f"{self.label}: invalid preprocessing: {exc}") from None
+        self.pre = self.preprocessing(VisionPreprocessing)
+        self.session = self.engine_session()
         engine = self.manifest.engine
-        self.session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
-        check_signature(self.session, engine.inputs, engine.outputs, self.label)
 
         side, self.labels = self.pre.image_size, self.manifest.labels or ()
         if [(t.datatype, t.shape) for t in engine.inputs] != [("FP32", (-1, 3, side, side))]:
