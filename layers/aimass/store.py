@@ -298,7 +298,8 @@ class LocalModelStore:
 
 @contextlib.contextmanager
 def model_lock(model_root: Path) -> Iterator[None]:
-    """One writer per model at a time: the lock the model builds take too (models/buildkit/publish.py)."""
+    """One writer per model at a time (``<model_root>/.build.lock``): the store's publishes and alias updates, and the
+    model builds (models/buildkit/publish.py)."""
     model_root.mkdir(parents=True, exist_ok=True)
     with (model_root / ".build.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

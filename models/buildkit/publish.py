@@ -8,17 +8,16 @@ killed build leaves the store as it was.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from aimass.errors import ModelLoadError
 from aimass.manifest import read_manifest, verify_files
+from aimass.store import model_lock
 from models.buildkit.steps import console
 
 
@@ -35,8 +34,9 @@ def publish(store: Path, name: str, version: str, build_into: Callable[[Path], N
         console.print(f"{name} v{version}: up to date in {final}")
         return final
 
-    model_root.mkdir(parents=True, exist_ok=True)
-    with _build_lock(model_root):
+    # One writer per model at a time, builds and the store's own publishes alike: concurrent ones would race
+    # on the final rename.
+    with model_lock(model_root):
         # Another process (a parallel test worker, `make serve`) may have finished the build while we waited.
         if not force and is_up_to_date(final, name, version):
             console.print(f"{name} v{version}: up to date in {final} (built by another process)")
@@ -64,17 +64,6 @@ def is_up_to_date(version_dir: Path, name: str, version: str) -> bool:
     except ModelLoadError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _build_lock(model_root: Path) -> Iterator[None]:
-    # One build at a time per model: concurrent builds would race on the final rename.
-    with (model_root / ".build.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_leftovers(model_root: Path) -> None:
