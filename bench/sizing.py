@@ -36,6 +36,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from aimass.contract import API_INTEGRATION_TIMEOUT_S, MB_PER_VCPU  # noqa: E402
 from bench import workloads  # noqa: E402
 from bench.common import _cpu_times, cpu_busy, machine_info, make_console, merge_results  # noqa: E402
 from bench.workload import Array, Workload  # noqa: E402
@@ -46,10 +47,9 @@ if TYPE_CHECKING:
     from aimass.settings import Settings
 
 THREADS = (1, 2)  # this machine's cores; 2 threads stand in for a function of 1,770 MB or more
-MB_PER_VCPU = 1769  # Lambda's CPU share: one full vCPU per 1,769 MB (infra/config.py)
 # Timeouts are rounded up to one of these, so that run-to-run noise does not move them. 3 s is the least
-# infra/config.py accepts (and Lambda's default); 29 s API Gateway's REST integration limit, the most.
-TIMEOUT_STEPS_S = (3, 5, 10, 15, 20, 29)
+# infra/config.py accepts (and Lambda's default); API Gateway's REST integration limit (29 s) the most.
+TIMEOUT_STEPS_S = (3, 5, 10, 15, 20, API_INTEGRATION_TIMEOUT_S)
 RSS_HEADROOM = 1.5  # Lambda kills a function at its memory limit: the peak must stay well below it
 TIMEOUT_SAFETY = 10  # a busier or older host, a first request that grows the arena, garbage collection
 WORTH_A_SECOND_VCPU = 1.3  # speedup of a one-item request that pays for the memory a second thread costs

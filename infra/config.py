@@ -7,7 +7,8 @@ Two sources:
   build the same thing. Override one for a single run with ``npx cdk synth -c aimass:stage=prod``.
 * The key plans (``aimass:plans``) are what the functions enforce (AIMASS_PLANS: request rate and burst per key,
   monthly units per tenant) and what API Gateway's usage plans throttle at the edge, per key when the edge
-  authorizer names each request's key (``aimass:edgeAuthorizer``).
+  authorizer names each request's key (``aimass:edgeAuthorizer``). Their defaults and the rules a plan must
+  keep are the functions' own (``aimass.contract.DEFAULT_PLANS``, ``aimass.settings.Plan``).
 * Each domain function's sizing and extra routes come from ``functions/<domain>/function.toml``, next to
   the Dockerfile that makes the directory a function (``discover_functions``). For a single run,
   ``-c 'aimass:functionOverrides={"text": {"memory_mb": 4096}}'`` replaces values from those files.
@@ -30,6 +31,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aimass.contract import API_INTEGRATION_TIMEOUT_S, MAX_VCPUS, MB_PER_VCPU
+from aimass.contract import DEFAULT_PLANS as PLAN_TERMS
+from aimass.settings import Plan
 from infra.routes import DOMAIN_NAME, RouteError, check_path
 
 CONTEXT_PREFIX = "aimass:"
@@ -40,10 +44,6 @@ DOCKERFILE = "Dockerfile"
 FUNCTION_TOML = "function.toml"
 # The API key authorizer's directory under functions/: reserved, never a domain, never routed to.
 AUTHORIZER_FUNCTION = "authorizer"
-
-# Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB, up to six at 10,240 MB.
-MB_PER_VCPU = 1769
-MAX_VCPUS = 6
 
 # Log retention periods (days) CloudWatch Logs accepts, by their aws_logs.RetentionDays name.
 LOG_RETENTION_DAYS: Mapping[int, str] = {
@@ -71,9 +71,6 @@ LOG_RETENTION_DAYS: Mapping[int, str] = {
     3653: "TEN_YEARS",
 }
 
-# API Gateway REST integrations give up after 29 seconds (unless the account's quota is raised).
-API_INTEGRATION_TIMEOUT_S = 29
-
 # A plan's name is stored in every key record and names its API Gateway usage plan (aimass-<stage>-<plan>).
 PLAN_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
@@ -82,23 +79,17 @@ class ConfigError(ValueError):
     """A CDK context value is invalid; the message names the context key."""
 
 
-class PlanConfig(BaseModel):
-    """One plan of ``aimass:plans``: the fields of ``aimass.settings.Plan``, which the functions read from AIMASS_PLANS.
+class PlanConfig(Plan):
+    """One plan of ``aimass:plans``: ``aimass.settings.Plan``, the very rules the functions read AIMASS_PLANS with.
 
     Strict: a plan is JSON, so a number given as a string or a boolean is a mistake, not something to coerce.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    rate_per_s: float = Field(gt=0, allow_inf_nan=False, description="sustained requests per second per key")
-    burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
-    monthly_units: int = Field(gt=0, description="billable units per calendar month (UTC) per tenant")
 
-
-# The serving settings' own defaults (aimass.settings.DEFAULT_PLANS; tests/infra checks they agree).
 DEFAULT_PLANS: Mapping[str, PlanConfig] = {
-    "default": PlanConfig(rate_per_s=50, burst=100, monthly_units=10_000_000),
-    "free": PlanConfig(rate_per_s=2, burst=5, monthly_units=100_000),
+    name: PlanConfig.model_validate(dict(terms)) for name, terms in PLAN_TERMS.items()
 }
 
 

@@ -18,7 +18,8 @@ and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index`
 ``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``) go to the
 front domain's function.
 
-The open routes (``OPEN_PATHS``: the V2 server metadata and health, the docs) are public; every other route
+The open routes (``OPEN_PATHS``: the shared routes that hold a path the app serves without a key,
+``aimass.contract.OPEN_PATHS``: the V2 server metadata and health, the docs) are public; every other route
 needs an AI Mass API key, which API Gateway's authorizer checks before the request reaches a function (when
 ``aimass:edgeAuthorizer`` is on) and the function checks again.
 
@@ -33,6 +34,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
+
+from aimass.contract import OPEN_PATHS as APP_OPEN_PATHS
 
 ANY = ("ANY",)
 GET = ("GET",)
@@ -51,10 +54,22 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/usage", ANY),
 )
 
-# Routes anyone may call without a key: what the app itself leaves open (aimass.http.metering.OPEN; tests/infra
-# checks every path they cover is open there). Load balancers and uptime probes have no key; the docs describe
-# how to get one.
-OPEN_PATHS: frozenset[str] = frozenset({"/v2", "/v2/health/{proxy+}", "/docs", "/openapi.json"})
+
+def holds_open_path(route_path: str) -> bool:
+    """Does the API Gateway route ``route_path`` hold a path the app serves without a key?
+
+    A literal route is that path; a greedy one (``/v2/health/{proxy+}``) holds every path under its prefix,
+    and the app itself asks for a key on each of them it does not leave open.
+    """
+    if "{" not in route_path:
+        return route_path in APP_OPEN_PATHS
+    prefix = route_path.split("{", 1)[0]
+    return any(path.startswith(prefix) for path in APP_OPEN_PATHS)
+
+
+# Routes anyone may call without a key: the shared routes that hold what the app itself leaves open. Load
+# balancers and uptime probes have no key; the docs describe how to get one.
+OPEN_PATHS: frozenset[str] = frozenset(path for path, _ in SHARED_ROUTES if holds_open_path(path))
 
 # What API Gateway accepts as one path part: a literal, a {name} variable or a greedy {name+} (last only).
 _LITERAL = re.compile(r"^[A-Za-z0-9._-]+$")

@@ -11,17 +11,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from aimass.contract import API_INTEGRATION_TIMEOUT_S, PLAN_TAG
 from infra.config import PlanConfig
 from infra.constructs.gateway_errors import GATEWAY_ERRORS
 from infra.nag import acknowledge
 from infra.routes import Route
 
-# API Gateway REST integrations time out after 29 seconds.
-INTEGRATION_TIMEOUT = Duration.seconds(29)
-
-# On each usage plan: the AI Mass plan it throttles. The runtime finds a plan's usage plan by it
-# (aimass.metering.edge_keys.PLAN_TAG) when it gives a key its edge key.
-PLAN_TAG = "aimass:plan"
+INTEGRATION_TIMEOUT = Duration.seconds(API_INTEGRATION_TIMEOUT_S)
 COGNITO_IS_FOR_PEOPLE = (
     "Callers are services holding AI Mass API keys (Authorization: Bearer or x-api-key), checked against the "
     "DynamoDB keys table (hashed secrets, scopes, plans, expiry, revocation) by a Lambda authorizer and again by "

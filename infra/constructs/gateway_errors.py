@@ -10,8 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# How a refused key is asked for (aimass.metering.key_check.ASK_FOR_KEY; tests/infra checks they agree).
-ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+from aimass.contract import ASK_FOR_KEY, KEY_CHALLENGE
 
 
 def _error_body(message: str, *, error_type: str, code: str) -> str:
@@ -39,7 +38,6 @@ class GatewayError:
         return _error_body(self.message, error_type=self.error_type, code=self.code)
 
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aimass"'}
 _KEYS_UNCHECKED = GatewayError(
     503, "API keys cannot be checked right now; retry shortly", error_type="server_error", code="service_unavailable"
 )
@@ -54,14 +52,14 @@ GATEWAY_ERRORS: Mapping[str, GatewayError] = {
         "$context.authorizer.message",
         error_type="invalid_request_error",
         code="$context.authorizer.code",
-        headers=_CHALLENGE,
+        headers=KEY_CHALLENGE,
     ),
     "UNAUTHORIZED": GatewayError(
         401,
         f"missing or invalid API key; {ASK_FOR_KEY}",
         error_type="invalid_request_error",
         code="invalid_api_key",
-        headers=_CHALLENGE,
+        headers=KEY_CHALLENGE,
     ),
     # The authorizer raised (the key store is unreachable) or could not be called: no request passes unchecked.
     "AUTHORIZER_FAILURE": _KEYS_UNCHECKED,

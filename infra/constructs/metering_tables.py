@@ -10,12 +10,22 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-# The layouts are aimass.metering.key_stores.keys_table_definition() and usage_stores.usage_table_definition() /
-# counters_table_definition(), which the functions and the CLI are written against (tests/infra compares them).
-KEYS_TENANT_INDEX = "tenant-index"
-USAGE_TENANT_AT_INDEX = "tenant-at-index"
+from aimass.contract import (
+    COUNTERS_TABLE,
+    KEYS_TABLE,
+    KEYS_TENANT_INDEX,
+    USAGE_TABLE,
+    USAGE_TENANT_AT_INDEX,
+    Attribute,
+    TableLayout,
+)
 
-_STRING = dynamodb.AttributeType.STRING
+# DynamoDB's attribute types by their code in the layouts (aimass.contract).
+_TYPES = {
+    "S": dynamodb.AttributeType.STRING,
+    "N": dynamodb.AttributeType.NUMBER,
+    "B": dynamodb.AttributeType.BINARY,
+}
 
 
 class MeteringTables(Construct):
@@ -30,6 +40,7 @@ class MeteringTables(Construct):
     the model bucket's: that one is granted only through S3, this one only through DynamoDB, so each key's policy
     and CloudTrail record speak of one kind of data, and either can be disabled without touching the other.
 
+    Their keys and indexes are the layouts the metering code is written against (``aimass.contract``).
     The ``grant_*`` methods name the DynamoDB actions of one use (``aimass.metering``'s calls, no more), on the
     table or the one index it queries; the first also lets the role use the key through DynamoDB.
     """
@@ -44,28 +55,17 @@ class MeteringTables(Construct):
             # The tables are retained, and they are readable only while their key exists.
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.keys = self._table("KeysTable", partition_key="key_id")
-        self.keys.add_global_secondary_index(
-            index_name=KEYS_TENANT_INDEX,
-            partition_key=dynamodb.Attribute(name="tenant", type=_STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.usage = self._table("UsageTable", partition_key="request_id")
-        self.usage.add_global_secondary_index(
-            index_name=USAGE_TENANT_AT_INDEX,
-            partition_key=dynamodb.Attribute(name="tenant", type=_STRING),
-            sort_key=dynamodb.Attribute(name="at", type=_STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.counters = self._table("CountersTable", partition_key="subject", sort_key="period")
+        self.keys = self._table("KeysTable", KEYS_TABLE)
+        self.usage = self._table("UsageTable", USAGE_TABLE)
+        self.counters = self._table("CountersTable", COUNTERS_TABLE)
         self._key_users: set[str] = set()
 
-    def _table(self, construct_id: str, *, partition_key: str, sort_key: str | None = None) -> dynamodb.Table:
-        return dynamodb.Table(
+    def _table(self, construct_id: str, layout: TableLayout) -> dynamodb.Table:
+        table = dynamodb.Table(
             self,
             construct_id,
-            partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
-            sort_key=None if sort_key is None else dynamodb.Attribute(name=sort_key, type=_STRING),
+            partition_key=_attribute(layout.partition_key),
+            sort_key=_sort_key(layout.sort_key),
             # Traffic follows paying requests, from zero: no capacity to plan or pay for while idle.
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -76,6 +76,14 @@ class MeteringTables(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        for index in layout.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_attribute(index.partition_key),
+                sort_key=_sort_key(index.sort_key),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
 
     @staticmethod
     def index_arn(table: dynamodb.Table, index_name: str) -> str:
@@ -129,3 +137,11 @@ class MeteringTables(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
             )
         )
+
+
+def _attribute(attribute: Attribute) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=attribute.name, type=_TYPES[attribute.type])
+
+
+def _sort_key(attribute: Attribute | None) -> dynamodb.Attribute | None:
+    return None if attribute is None else _attribute(attribute)

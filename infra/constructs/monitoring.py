@@ -14,10 +14,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-# What each function's Powertools EMF records carry (aimass.observability): namespace, metric names and the
+# What each function's Powertools EMF records carry (aimass.observability): the namespace, the metrics and the
 # service dimension, aimass-<domain> for a function serving one domain; a second dimension set adds the model.
-NAMESPACE = "AIMass"
-EMF_METRICS = ("Latency", "InferenceLatency", "Requests", "Errors", "ClientErrors", "Units", "ColdStart")
+from aimass.contract import METRIC_NAMESPACE, MODEL_DIMENSION, SERVICE_DIMENSION, Metric, service_name
 
 PERIOD = Duration.minutes(5)
 # Counted failures (crashes, timeouts, throttles): any in two of the last three periods. One stray timeout does
@@ -28,11 +27,6 @@ LATENCY_PERIODS = 3
 # 5XX rate: over 5 % of the stage's requests in two of three periods, once there are enough requests to judge.
 SERVER_ERROR_PERCENT = 5
 SERVER_ERROR_MIN_REQUESTS = 20
-
-
-def service_name(domain: str) -> str:
-    """The EMF ``service`` dimension of a domain's function (``aimass.observability.service_name([domain])``)."""
-    return f"aimass-{domain}"
 
 
 class ServingMonitoring(Construct):
@@ -77,7 +71,8 @@ class ServingMonitoring(Construct):
             cloudwatch.TextWidget(
                 markdown=f"# AI Mass {stage_name}\n"
                 "API Gateway's metrics for the stage, then each domain function: its own request metrics "
-                f"(namespace `{NAMESPACE}`, dimension `service`) and Lambda's. Units are billable units.",
+                f"(namespace `{METRIC_NAMESPACE}`, dimension `{SERVICE_DIMENSION}`) and Lambda's. "
+                "Units are billable units.",
                 width=24,
                 height=2,
             )
@@ -194,28 +189,28 @@ class ServingMonitoring(Construct):
         )
 
     def _function(self, domain: str, function: lambda_.IFunction, models: Sequence[str], latency_alarm_ms: int) -> None:
-        service = {"service": service_name(domain)}
+        service = {SERVICE_DIMENSION: service_name([domain])}
 
-        def emf(name: str, statistic: str, label: str, dimensions: Mapping[str, str] = service) -> cloudwatch.Metric:
+        def emf(name: Metric, statistic: str, label: str, dimensions: Mapping[str, str] = service) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=name,
+                namespace=METRIC_NAMESPACE,
+                metric_name=name.value,
                 dimensions_map=dict(dimensions),
                 statistic=statistic,
                 period=PERIOD,
                 label=label,
             )
 
-        p99 = emf("Latency", "p99", "p99")
+        p99 = emf(Metric.LATENCY, "p99", "p99")
         threshold = cloudwatch.HorizontalAnnotation(value=latency_alarm_ms, label="alarm")
         widgets: list[cloudwatch.IWidget] = [
             cloudwatch.GraphWidget(
                 title=f"{domain}: latency (ms)",
                 left=[
-                    emf("Latency", "p50", "p50"),
+                    emf(Metric.LATENCY, "p50", "p50"),
                     p99,
-                    emf("InferenceLatency", "p50", "inference p50"),
-                    emf("InferenceLatency", "p99", "inference p99"),
+                    emf(Metric.INFERENCE_LATENCY, "p50", "inference p50"),
+                    emf(Metric.INFERENCE_LATENCY, "p99", "inference p99"),
                 ],
                 left_annotations=[threshold],
                 width=6,
@@ -223,12 +218,12 @@ class ServingMonitoring(Construct):
             cloudwatch.GraphWidget(
                 title=f"{domain}: requests",
                 left=[
-                    emf("Requests", "Sum", "requests"),
-                    emf("Errors", "Sum", "5XX"),
-                    emf("ClientErrors", "Sum", "4XX"),
-                    emf("ColdStart", "Sum", "cold starts"),
+                    emf(Metric.REQUESTS, "Sum", "requests"),
+                    emf(Metric.ERRORS, "Sum", "5XX"),
+                    emf(Metric.CLIENT_ERRORS, "Sum", "4XX"),
+                    emf(Metric.COLD_START, "Sum", "cold starts"),
                 ],
-                right=[emf("Units", "Sum", "billable units")],
+                right=[emf(Metric.UNITS, "Sum", "billable units")],
                 width=6,
             ),
             cloudwatch.GraphWidget(
@@ -245,7 +240,10 @@ class ServingMonitoring(Construct):
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"{domain}: p99 latency by model (ms)",
-                    left=[emf("Latency", "p99", model, {**service, "model": model}) for model in sorted(models)],
+                    left=[
+                        emf(Metric.LATENCY, "p99", model, {**service, MODEL_DIMENSION: model})
+                        for model in sorted(models)
+                    ],
                     width=6,
                 )
             )

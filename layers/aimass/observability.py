@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -34,10 +34,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from aimass.contract import METRIC_NAMESPACE, MODEL_DIMENSION, SERVICE_DIMENSION, Metric, service_name
 from aimass.metering.usage import UsageRecord
 from aimass.settings import Settings
 
-NAMESPACE = "AIMass"  # CloudWatch metric namespace; observer_for prefers POWERTOOLS_METRICS_NAMESPACE when set
 NO_MODEL = "none"  # the model of a request that never reached one (EMF dimension values may not be empty)
 # Request durations, in seconds: from a warm embedding (milliseconds) to a long transcription.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -53,12 +53,6 @@ class Observer(Protocol):
         Called on the request path, after the answer is settled and billed: it must be quick and never raise.
         """
         ...
-
-
-def service_name(domains: Iterable[str] | None) -> str:
-    # Never plain "aimass": Powertools filters records of loggers whose name contains the service out of
-    # the root handlers, and every module logger here is named aimass.*.
-    return "aimass-" + ("-".join(sorted(domains)) if domains else "all")
 
 
 def log_fields(record: UsageRecord, *, cold_start: bool) -> dict[str, object]:
@@ -87,7 +81,7 @@ class LambdaObserver:
     a rate (error rate, cold-start rate). Dimension sets: (service, model) and (service) for the totals.
     """
 
-    def __init__(self, service: str, namespace: str = NAMESPACE) -> None:
+    def __init__(self, service: str, namespace: str = METRIC_NAMESPACE) -> None:
         self.service = service
         self._logger = Logger(service=service, utc=True, use_rfc3339=True)
         # Powertools' logger propagates to the root logger; the root's plain handler would repeat the line.
@@ -116,17 +110,17 @@ class LambdaObserver:
         emf = self._emf
         with self._emf_lock:
             try:
-                emf.add_dimension("service", self.service)
-                emf.add_dimension("model", record.model or NO_MODEL)
-                emf.add_dimensions(service=self.service)
+                emf.add_dimension(SERVICE_DIMENSION, self.service)
+                emf.add_dimension(MODEL_DIMENSION, record.model or NO_MODEL)
+                emf.add_dimensions(**{SERVICE_DIMENSION: self.service})
                 emf.add_metadata("request_id", record.request_id)
-                emf.add_metric("Requests", MetricUnit.Count, 1)
-                emf.add_metric("Latency", MetricUnit.Milliseconds, record.total_ms)
-                emf.add_metric("InferenceLatency", MetricUnit.Milliseconds, record.inference_ms)
-                emf.add_metric("Errors", MetricUnit.Count, int(record.status >= 500))
-                emf.add_metric("ClientErrors", MetricUnit.Count, int(400 <= record.status < 500))
-                emf.add_metric("Units", MetricUnit.Count, record.units)
-                emf.add_metric("ColdStart", MetricUnit.Count, int(cold_start))
+                emf.add_metric(Metric.REQUESTS.value, MetricUnit.Count, 1)
+                emf.add_metric(Metric.LATENCY.value, MetricUnit.Milliseconds, record.total_ms)
+                emf.add_metric(Metric.INFERENCE_LATENCY.value, MetricUnit.Milliseconds, record.inference_ms)
+                emf.add_metric(Metric.ERRORS.value, MetricUnit.Count, int(record.status >= 500))
+                emf.add_metric(Metric.CLIENT_ERRORS.value, MetricUnit.Count, int(400 <= record.status < 500))
+                emf.add_metric(Metric.UNITS.value, MetricUnit.Count, record.units)
+                emf.add_metric(Metric.COLD_START.value, MetricUnit.Count, int(cold_start))
                 if emf.metric_set:  # flush_metrics warns on an empty set
                     emf.flush_metrics()
             finally:
@@ -262,7 +256,7 @@ def observer_for(settings: Settings, *, in_lambda: bool | None = None) -> Observ
     if in_lambda is None:
         in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     if in_lambda:
-        return LambdaObserver(service, os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE)
+        return LambdaObserver(service, os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRIC_NAMESPACE)
     return LocalObserver(service)
 
 

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from aimass import aws
+from aimass.http.gateway import listing_event
 from aimass.protocol.openai import ModelCard, ModelList
 from aimass.protocol.v2_types import RepositoryModel
 from aimass.registry import ModelState
@@ -38,6 +40,7 @@ T = TypeVar("T")
 
 INDEX_PATH = "/v2/repository/index"
 MODELS_PATH = "/v1/models"
+LISTING_PATHS = frozenset({INDEX_PATH, MODELS_PATH})  # what a peer answers its front function without a key
 _INDEX = TypeAdapter(list[RepositoryModel])
 
 
@@ -121,33 +124,6 @@ class Peers:
             raise PeerError("unexpected answer") from exc
 
 
-def listing_event(method: str, path: str, request_id: str) -> dict[str, Any]:
-    """The API Gateway (REST) proxy event a client's listing call would have produced at the peer."""
-    body = "{}" if method == "POST" else None
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"content-type": "application/json", "accept": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        # The marker lets the peer answer without an API key (aimass.http.metering): API Gateway writes the
-        # request context itself, so no client can set it; only a direct invocation like this one can.
-        "requestContext": {
-            "requestId": request_id,
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": path,
-            "aimassPeer": True,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 def lambda_invoke(client: Any) -> Invoke:
     """``Invoke`` over a boto3 Lambda client (synchronous ``RequestResponse`` invocations)."""
 
@@ -166,8 +142,6 @@ def peers_from_settings(specs: Sequence[PeerSpec], ttl_s: float, timeout_s: floa
     """The front function's peers over boto3, or None where there are none (the local server, a peer)."""
     if not specs:
         return None
-    import boto3  # only a front function pays for the import
-    from botocore.config import Config
-
-    config = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 2})
-    return Peers(specs, lambda_invoke(boto3.client("lambda", config=config)), ttl_s=ttl_s)
+    # boto3 is imported when the client is made: only a front function pays for it. A peer may have to start
+    # before it answers: its answer is the one wait aimass.aws leaves to a setting.
+    return Peers(specs, lambda_invoke(aws.client("lambda", read_timeout_s=timeout_s)), ttl_s=ttl_s)

@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from aimass import aws
 from aimass.errors import ModelLoadError
 from aimass.manifest import (
     EncryptionSpec,
@@ -193,12 +194,8 @@ class KmsKeyProvider:
 
 
 def kms_client(endpoint_url: str | None) -> Any:
-    """A boto3 KMS client with short timeouts (a model load waits on it); boto3 is imported only here."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3})
-    return boto3.client("kms", endpoint_url=endpoint_url, config=config)
+    """A KMS client (``aimass.aws``: a model load, and so a request, may wait on it)."""
+    return aws.client("kms", endpoint_url)
 
 
 def associated_data(name: str, path: str) -> bytes:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aimass import contract
+
 
 class PeerSpec(BaseModel):
     """One other domain function, as the CDK app describes it to the front function (``aimass.peers``)."""
@@ -21,19 +23,21 @@ class PeerSpec(BaseModel):
 
 
 class Plan(BaseModel):
-    """What a key's plan allows: a request rate (token bucket) and a monthly quota of billable units."""
+    """What a key's plan allows: a request rate (token bucket) and a monthly quota of billable units.
+
+    The one definition of a plan: the functions read theirs from AIMASS_PLANS with it, and the CDK app checks
+    ``aimass:plans`` with it (``infra.config.PlanConfig``) before any function is deployed. Every limit is
+    positive: a plan of no requests or no units would serve nothing (a key is stopped by revoking it).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate_per_s: float = Field(gt=0, description="sustained requests per second per key")
+    rate_per_s: float = Field(gt=0, allow_inf_nan=False, description="sustained requests per second per key")
     burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
-    monthly_units: int = Field(ge=0, description="billable units per calendar month (UTC) per tenant")
+    monthly_units: int = Field(gt=0, description="billable units per calendar month (UTC) per tenant")
 
 
-DEFAULT_PLANS = {
-    "default": Plan(rate_per_s=50, burst=100, monthly_units=10_000_000),
-    "free": Plan(rate_per_s=2, burst=5, monthly_units=100_000),
-}
+DEFAULT_PLANS = {name: Plan.model_validate(terms) for name, terms in contract.DEFAULT_PLANS.items()}
 # USD per billable unit, by unit (the usage count a runtime bills by: text's prompt tokens, vision's images,
 # speech's audio seconds, rl's observations): what a usage record's unit_price and cost come from.
 DEFAULT_PRICES = {"prompt_tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6, "requests": 0.0}
@@ -121,7 +125,11 @@ class Settings(BaseSettings):
         description="the other domain functions whose models the listings include (JSON; set on the front function)",
     )
     peer_cache_s: float = Field(default=10.0, ge=0, description="how long the peers' listings are reused")
-    peer_timeout_s: float = Field(default=5.0, gt=0, description="connect and read timeout of one peer call")
+    peer_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="how long one peer call waits for the peer's answer (its read timeout; aimass.aws)",
+    )
 
 
 @lru_cache(maxsize=1)

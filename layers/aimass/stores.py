@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aimass import aws
 from aimass.settings import Settings
 from aimass.store import LocalModelStore, Unsealer, WritableModelStore
 
@@ -16,11 +17,10 @@ def open_store(settings: Settings, *, unsealer: Unsealer | None = None, seeded: 
     local = LocalModelStore(settings.model_store, unsealer=unsealer)
     if settings.model_bucket is None:
         return local
-    import boto3
-
     from aimass.s3_store import S3ModelStore
 
-    client = boto3.client("s3", endpoint_url=settings.aws_endpoint_url)
+    # Model files are megabytes to gigabytes: a longer read timeout (aimass.aws says why).
+    client = aws.client("s3", settings.aws_endpoint_url, read_timeout_s=aws.MODEL_STORE_READ_TIMEOUT_S)
     seed = local if seeded and settings.model_store.is_dir() else None
     return S3ModelStore(
         client, settings.model_bucket, settings.model_prefix, settings.cache_dir, seed=seed, unsealer=unsealer

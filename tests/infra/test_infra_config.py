@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from aimass.contract import API_INTEGRATION_TIMEOUT_S
 from infra.app import REPO_ROOT, build_app, cdk_json_context
 from infra.config import (
-    API_INTEGRATION_TIMEOUT_S,
     AUTHORIZER_FUNCTION,
     DEFAULT_PLANS,
     ConfigError,

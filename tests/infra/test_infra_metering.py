@@ -1,30 +1,26 @@
 """The metering tables, their grants, the plans the functions get and API Gateway's usage plans.
 
-The tables must be exactly what the metering code is written against: its own ``create_table`` arguments
-(``keys_table_definition``, ``usage_table_definition``, ``counters_table_definition``) are the expectation.
+The tables are declared from the layouts the metering code is written against (``aimass.contract``): the
+synthesized keys and indexes must read back as those layouts' own ``create_table`` arguments.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from aimass.metering.edge_keys import PLAN_TAG as RUNTIME_PLAN_TAG
-from aimass.metering.key_stores import keys_table_definition
-from aimass.metering.usage_stores import counters_table_definition, usage_table_definition
+from aimass.contract import COUNTERS_TABLE, KEYS_TABLE, PLAN_TAG, USAGE_TABLE, TableLayout
 from aimass.settings import Plan, Settings
 from infra.config import DEFAULT_PLANS
-from infra.constructs.api import PLAN_TAG
 from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, function_logical_id
 from tests.infra.infra_synth import DOCKERFILE_DOMAINS, Synthesized
 
-DEFINITIONS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "KeysTableName": keys_table_definition,
-    "UsageTableName": usage_table_definition,
-    "CountersTableName": counters_table_definition,
+DEFINITIONS: dict[str, TableLayout] = {
+    "KeysTableName": KEYS_TABLE,
+    "UsageTableName": USAGE_TABLE,
+    "CountersTableName": COUNTERS_TABLE,
 }
 VIA_DYNAMODB = {
     "StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
@@ -55,7 +51,7 @@ def _as_definition(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def _code_definition(output: str) -> dict[str, Any]:
-    definition = DEFINITIONS[output]("any-name")
+    definition = DEFINITIONS[output].create_table("any-name")
     definition.pop("TableName")
     definition["AttributeDefinitions"] = sorted(definition["AttributeDefinitions"], key=json.dumps)
     return definition
@@ -65,7 +61,7 @@ def _code_definition(output: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("output", sorted(DEFINITIONS))
-def test_tables_are_exactly_the_codes_definitions(synthesized: Synthesized, output: str) -> None:
+def test_tables_are_exactly_the_contracts_layouts(synthesized: Synthesized, output: str) -> None:
     assert _as_definition(_table(synthesized, output)) == _code_definition(output)
 
 
@@ -113,10 +109,6 @@ def test_every_function_meters_in_the_tables(synthesized: Synthesized, domain: s
     # The plans are the serving settings' own defaults, read back as the functions read them.
     plans = {name: Plan.model_validate(plan) for name, plan in json.loads(variables["AIMASS_PLANS"]).items()}
     assert plans == Settings().plans
-
-
-def test_default_plans_are_the_settings_defaults() -> None:
-    assert {name: Plan.model_validate(plan.model_dump()) for name, plan in DEFAULT_PLANS.items()} == Settings().plans
 
 
 def test_plans_from_context_reach_every_function(
@@ -288,10 +280,6 @@ def test_one_usage_plan_per_plan_throttled_on_the_stage(synthesized: Synthesized
     # The edge keys are the runtime's (one per AI Mass key, made when the key is): none in the template.
     assert not synthesized.resources_of_type("AWS::ApiGateway::ApiKey")
     assert not synthesized.resources_of_type("AWS::ApiGateway::UsagePlanKey")
-
-
-def test_the_plan_tag_is_the_runtimes() -> None:
-    assert PLAN_TAG == RUNTIME_PLAN_TAG
 
 
 def test_usage_plans_follow_the_context(fake_synthesized: Synthesized) -> None:

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from aimass.observability import NAMESPACE as APP_NAMESPACE
-from aimass.observability import service_name as app_service_name
-from infra.constructs.monitoring import EMF_METRICS, NAMESPACE, service_name
+from aimass.contract import METRIC_NAMESPACE as NAMESPACE
+from aimass.contract import Metric, service_name
 from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, function_logical_id
 from models.catalogue import catalogue
 from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, Synthesized
@@ -54,12 +53,6 @@ def _stage_id(synthesized: Synthesized) -> str:
 # --- the dashboard ------------------------------------------------------------------------------
 
 
-def test_the_dashboard_reads_what_the_functions_emit() -> None:
-    assert NAMESPACE == APP_NAMESPACE
-    for domain in DOCKERFILE_DOMAINS:
-        assert service_name(domain) == app_service_name([domain])
-
-
 def test_dashboard_name_and_output(synthesized: Synthesized, fake_synthesized: Synthesized) -> None:
     (dashboard_id, dashboard), *_ = synthesized.resources_of_type("AWS::CloudWatch::Dashboard").items()
     assert dashboard["Properties"]["DashboardName"] == "aimass-dev"
@@ -71,9 +64,9 @@ def test_dashboard_name_and_output(synthesized: Synthesized, fake_synthesized: S
 @pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
 def test_dashboard_has_every_emf_metric_of_every_function(synthesized: Synthesized, domain: str) -> None:
     graphed = _graphed(synthesized)
-    service = ["service", service_name(domain)]
+    service = ["service", service_name([domain])]
     by_service = {(names[1], stat) for _, names, stat in graphed if names[0] == NAMESPACE and names[2:] == service}
-    assert {name for name, _ in by_service} == set(EMF_METRICS)
+    assert {name for name, _ in by_service} == {metric.value for metric in Metric}
     # Latency percentiles per function.
     assert {("Latency", "p50"), ("Latency", "p99"), ("InferenceLatency", "p50"), ("InferenceLatency", "p99")} <= (
         by_service
@@ -172,7 +165,7 @@ def test_function_latency_alarm(synthesized: Synthesized, domain: str) -> None:
         "Metric": {
             "Namespace": NAMESPACE,
             "MetricName": "Latency",
-            "Dimensions": [{"Name": "service", "Value": service_name(domain)}],
+            "Dimensions": [{"Name": "service", "Value": service_name([domain])}],
         },
         "Period": 300,
         "Stat": "p99",

@@ -17,6 +17,7 @@ import pytest
 from aws_cdk import App, Token
 from aws_cdk.assertions import Match, Template
 
+from aimass.contract import MAX_VCPUS, MB_PER_VCPU
 from infra.app import build_app
 from infra.config import DEFAULT_PLANS, ServingConfig
 from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
@@ -157,7 +158,7 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     assert set(function["LoggingConfig"]["LogGroup"]) == {"Ref"}
     assert function.get("ReservedConcurrentExecutions") == toml.get("reserved_concurrency")
     # One ONNX Runtime intra-op thread per vCPU the memory buys (1 vCPU per 1,769 MB, at most 6).
-    threads = max(1, min(6, math.ceil(toml["memory_mb"] / 1769)))
+    threads = max(1, min(MAX_VCPUS, math.ceil(toml["memory_mb"] / MB_PER_VCPU)))
     variables = dict(function["Environment"]["Variables"])
     variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
     variables.pop("AIMASS_EDGE_API_ID", None)  # the front function's too (test_infra_edge)

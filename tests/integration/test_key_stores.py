@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from aimass.contract import KEYS_TENANT_INDEX as TENANT_INDEX
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.key_stores import (
-    TENANT_INDEX,
     DynamoKeyStore,
     KeyExists,
     MeteringUnavailable,

@@ -21,7 +21,6 @@ from aimass.observability import (
     LocalObserver,
     metrics_route,
     observer_for,
-    service_name,
 )
 from aimass.settings import Settings
 
@@ -340,8 +339,3 @@ def test_observer_for_picks_by_environment(lambda_env: None, monkeypatch: pytest
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimass-text")
     assert isinstance(observer_for(settings), LambdaObserver)
     assert isinstance(observer_for(settings, in_lambda=False), LocalObserver)
-
-
-def test_service_name_never_clashes_with_module_loggers() -> None:
-    assert service_name(["text"]) == "aimass-text"
-    assert service_name(None) == "aimass-all"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from aimass.contract import MB_PER_VCPU
 from bench.sizing import (
     FRACTION_MB,
-    MB_PER_VCPU,
     cpu_memory_mb,
     long_text,
     memory_floor_mb,

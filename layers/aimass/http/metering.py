@@ -1,8 +1,8 @@
 """The metering middleware: every model route needs a key, and every request it serves leaves one usage record.
 
-Open without a key: liveness and readiness, server metadata, the API documents and ``/metrics``. The
-listings a front function asks its peers for (``aimass.peers``) carry a marker in the API Gateway request
-context, which only a direct invocation can set (API Gateway writes that part of the event itself), so
+Open without a key: liveness and readiness, server metadata, the API documents and ``/metrics``
+(``aimass.contract.OPEN_PATHS``, which API Gateway leaves open too). The listings a front function asks its
+peers for (``aimass.peers``) carry a marker only a direct invocation can set (``aimass.http.gateway``), so
 peers answer their front function without a key and clients still need one.
 
 The answer is held until it is settled (``MeteringService.settle``): a request whose quota charge is refused
@@ -14,26 +14,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aimass.contract import OPEN_PATHS
 from aimass.errors import AimassError
+from aimass.http import gateway
 from aimass.http.errors import render
 from aimass.metering.key_check import presented_key
 from aimass.metering.keys import Caller
 from aimass.metering.meter import open_meter
 from aimass.metering.service import MeteringService
+from aimass.peers import LISTING_PATHS
 
 if TYPE_CHECKING:
     from aimass.observability import Observer
 
-OPEN = frozenset(
-    {"/v2", "/v2/health/live", "/v2/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
-)
 ADMIN_PREFIX = "/v1/admin/"
-PEER_MARKER = "aimassPeer"  # requestContext key set by aimass.peers.listing_event
-PEER_PATHS = frozenset({"/v2/repository/index", "/v1/models"})
 
 
 def _presented_key(scope: Scope) -> str | None:
@@ -43,11 +41,6 @@ def _presented_key(scope: Scope) -> str | None:
         if name in (b"authorization", b"x-api-key")
     }
     return presented_key(headers)
-
-
-def _gateway_context(scope: Scope) -> dict[str, Any]:
-    context = (scope.get("aws.event") or {}).get("requestContext") or {}
-    return context if isinstance(context, dict) else {}
 
 
 def _route(scope: Scope) -> str:
@@ -71,17 +64,12 @@ class MeteringMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN:
-            await self.app(scope, receive, send)
-            return
-        context = _gateway_context(scope)
-        if context.get(PEER_MARKER) is True and path in PEER_PATHS:
+        if scope["type"] != "http" or path in OPEN_PATHS or (path in LISTING_PATHS and gateway.from_peer(scope)):
             await self.app(scope, receive, send)
             return
         started, at = time.perf_counter(), self.service.now()
         # API Gateway's id is the same for a retried invocation of one request: the record is written once.
-        gateway_id = context.get("requestId")
-        metering_id = gateway_id if isinstance(gateway_id, str) and gateway_id else uuid.uuid4().hex
+        metering_id = gateway.request_id(scope) or uuid.uuid4().hex
         caller: Caller | None = None
         try:
             caller = self.service.authenticate(_presented_key(scope))

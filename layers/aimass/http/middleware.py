@@ -11,6 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
+from aimass.http import gateway
 from aimass.http.errors import REQUEST_ID_HEADER, BodyReadError, render
 from aimass.protocol import wire
 from aimass.updater import ModelUpdater
@@ -25,9 +26,8 @@ def _request_id(scope: Scope) -> str:
             if _CLIENT_ID.fullmatch(candidate):
                 return candidate
     # Behind API Gateway, reuse its id so logs on both sides line up.
-    event = scope.get("aws.event") or {}
-    gateway_id = (event.get("requestContext") or {}).get("requestId")
-    if isinstance(gateway_id, str) and _CLIENT_ID.fullmatch(gateway_id):
+    gateway_id = gateway.request_id(scope)
+    if gateway_id is not None and _CLIENT_ID.fullmatch(gateway_id):
         return gateway_id
     return uuid.uuid4().hex
 

@@ -23,13 +23,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from aimass import aws
+from aimass.contract import PLAN_TAG
 from aimass.errors import ServiceUnavailable
 from aimass.metering.keys import ApiKey
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.metering")
 
-PLAN_TAG = "aimass:plan"  # on each usage plan: the AI Mass plan it enforces (infra/constructs/api.py)
 _PAGE = 500  # the most API Gateway returns per page
 
 
@@ -185,11 +186,10 @@ def open_edge_keys(settings: Settings) -> EdgeKeys:
     """API Gateway when ``edge_api_id`` is set (boto3 imported only then), else no edge."""
     if settings.edge_api_id is None:
         return NoEdge()
-    import boto3
     from botocore.exceptions import BotoCoreError
 
     try:
-        client = boto3.client("apigateway", endpoint_url=settings.aws_endpoint_url)
+        client = aws.client("apigateway", settings.aws_endpoint_url)
     except BotoCoreError as exc:  # e.g. no region configured
         reason = f"{type(exc).__name__}: {exc}"
         raise EdgeUnavailable(f"API Gateway for REST API '{settings.edge_api_id}': {reason}") from None

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from aimass.contract import ASK_FOR_KEY, KEY_CHALLENGE
 from aimass.errors import ServiceUnavailable, Unauthorized
 from aimass.metering.bounded import BoundedCache
 from aimass.metering.keys import ApiKey, Caller, KeyStore, matches, parse
@@ -33,11 +34,10 @@ from aimass.metering.usage import Unavailable
 
 log = logging.getLogger("aimass.metering")
 
-ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
 # One message for a malformed, unknown or wrong key: nothing in it helps guess one.
 INVALID_KEY = f"invalid API key; {ASK_FOR_KEY}"
 MISSING_KEY = f"missing API key; {ASK_FOR_KEY}"
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aimass"'}
+CHALLENGE = dict(KEY_CHALLENGE)
 
 
 def presented_key(headers: dict[str, str]) -> str | None:

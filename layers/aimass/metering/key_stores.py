@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aimass import aws
+from aimass.contract import KEYS_TABLE, KEYS_TENANT_INDEX
 from aimass.errors import AimassError, InvalidInput, NotFound, ServiceUnavailable
 from aimass.metering.keys import ApiKey, KeyStore
 from aimass.metering.private_state import private_database
@@ -30,7 +32,6 @@ from aimass.metering.usage import Unavailable
 from aimass.settings import Settings
 
 METERING_DB = "metering.db"
-TENANT_INDEX = "tenant-index"
 
 
 class KeyExists(AimassError):
@@ -59,11 +60,10 @@ def open_key_store(settings: Settings) -> KeyStore:
     if settings.metering == "sqlite":
         return SqliteKeyStore(settings.state_dir / METERING_DB)
     if settings.metering == "dynamodb":
-        import boto3
         from botocore.exceptions import BotoCoreError
 
         try:
-            client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+            client = aws.client("dynamodb", settings.aws_endpoint_url)
         except BotoCoreError as exc:  # e.g. no region configured
             raise MeteringUnavailable(f"DynamoDB table '{settings.keys_table}': {type(exc).__name__}: {exc}") from None
         return DynamoKeyStore(client, settings.keys_table)
@@ -193,28 +193,8 @@ def _parsed_time(text: str | None) -> datetime | None:
 
 
 def keys_table_definition(table: str) -> dict[str, Any]:
-    """``create_table`` arguments of the keys table: what the infrastructure deploys and the tests create.
-
-    Partition key ``key_id`` (every check of a presented key is one GetItem); the global secondary index
-    ``tenant-index`` (partition key ``tenant``, all attributes) serves ``list(tenant)`` with a Query, so
-    listing one tenant's keys reads only its items, where a Scan would read (and bill) the whole table.
-    """
-    return {
-        "TableName": table,
-        "AttributeDefinitions": [
-            {"AttributeName": "key_id", "AttributeType": "S"},
-            {"AttributeName": "tenant", "AttributeType": "S"},
-        ],
-        "KeySchema": [{"AttributeName": "key_id", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": TENANT_INDEX,
-                "KeySchema": [{"AttributeName": "tenant", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    """``create_table`` arguments of a keys table named ``table`` (``aimass.contract.KEYS_TABLE``)."""
+    return KEYS_TABLE.create_table(table)
 
 
 class DynamoKeyStore:
@@ -225,7 +205,7 @@ class DynamoKeyStore:
     by the next read (the serving side still caches a checked key for ``key_cache_s``).
     """
 
-    def __init__(self, client: Any, table: str, *, tenant_index: str | None = TENANT_INDEX) -> None:
+    def __init__(self, client: Any, table: str, *, tenant_index: str | None = KEYS_TENANT_INDEX) -> None:
         self.client = client
         self.table = table
         self.tenant_index = tenant_index

@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aimass import aws
+from aimass.contract import COUNTERS_TABLE, USAGE_TABLE, USAGE_TENANT_AT_INDEX
 from aimass.metering.private_state import private_database
 from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore, period_of
 from aimass.settings import Settings
 
 T = TypeVar("T")
 
-TENANT_AT_INDEX = "tenant-at-index"
 _INTEGERS = ("units", "memory_mb", "status")
 _FLOATS = ("inference_ms", "total_ms", "unit_price", "cost")
 _STRINGS = ("request_id", "tenant", "key_id", "model", "version", "domain", "route", "unit")
@@ -197,48 +198,13 @@ class SqliteQuotaCounter(_Database):
 
 
 def usage_table_definition(name: str) -> dict[str, Any]:
-    """``CreateTable`` arguments of the usage table: what the CDK stack declares and the tests create.
-
-    Key ``request_id`` (one item per request, written once). The GSI ``tenant-at-index`` (``tenant``,
-    ``at``) answers a tenant's usage over a time range; it projects every attribute, so a report reads
-    nothing else.
-    """
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "request_id", "AttributeType": "S"},
-            {"AttributeName": "tenant", "AttributeType": "S"},
-            {"AttributeName": "at", "AttributeType": "S"},
-        ],
-        "KeySchema": [{"AttributeName": "request_id", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": TENANT_AT_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "tenant", "KeyType": "HASH"},
-                    {"AttributeName": "at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
+    """``CreateTable`` arguments of a usage table named ``name`` (``aimass.contract.USAGE_TABLE``)."""
+    return USAGE_TABLE.create_table(name)
 
 
 def counters_table_definition(name: str) -> dict[str, Any]:
-    """``CreateTable`` arguments of the quota counters table: key ``subject``, sort key ``period`` (YYYY-MM)."""
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "subject", "AttributeType": "S"},
-            {"AttributeName": "period", "AttributeType": "S"},
-        ],
-        "KeySchema": [
-            {"AttributeName": "subject", "KeyType": "HASH"},
-            {"AttributeName": "period", "KeyType": "RANGE"},
-        ],
-    }
+    """``CreateTable`` arguments of a quota counters table named ``name`` (``aimass.contract.COUNTERS_TABLE``)."""
+    return COUNTERS_TABLE.create_table(name)
 
 
 def _number(value: float) -> str:
@@ -356,7 +322,7 @@ class DynamoUsageStore:
             names["#tenant"] = "tenant"
             values[":tenant"] = {"S": tenant}
             request = {
-                "IndexName": TENANT_AT_INDEX,
+                "IndexName": USAGE_TENANT_AT_INDEX,
                 "KeyConditionExpression": "#tenant = :tenant AND #at BETWEEN :start AND :end",
             }
             call = self.client.query
@@ -421,26 +387,17 @@ class NoQuotaCounter:
         return 0
 
 
-def dynamodb_client(endpoint_url: str | None) -> Any:
-    """A boto3 DynamoDB client with short timeouts: a request waits on every metering call."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
-
-
 def open_usage(settings: Settings, *, client: Any = None) -> tuple[UsageStore, QuotaCounter]:
     """The usage store and quota counter the settings name (``metering``): the composition root.
 
     ``sqlite``: both in ``<state_dir>/metering.db``. ``dynamodb``: ``usage_table`` and ``counters_table``
-    through ``client`` (default: a new one for ``aws_endpoint_url``). ``off``: stores that keep nothing.
+    through ``client`` (default: a new one for ``aws_endpoint_url``, ``aimass.aws``). ``off``: stores that keep nothing.
     """
     if settings.metering == "sqlite":
         path = settings.state_dir / "metering.db"
         return SqliteUsageStore(path), SqliteQuotaCounter(path)
     if settings.metering == "dynamodb":
-        client = client or dynamodb_client(settings.aws_endpoint_url)
+        client = client or aws.client("dynamodb", settings.aws_endpoint_url)
         usage = DynamoUsageStore(client, settings.usage_table, counters_table=settings.counters_table)
         return usage, DynamoQuotaCounter(client, settings.counters_table)
     return NoUsageStore(), NoQuotaCounter()
