@@ -12,12 +12,12 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system models serve test check lint typecheck format bench payload synth deploy clean
+.PHONY: help setup system models serve test check lint typecheck contracts format bench payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
 	@echo "make test     set up and run every test"
-	@echo "make check    lint, type-check and test: the one quality gate"
+	@echo "make check    lint, format, types, import contracts, tests: the one quality gate (what CI runs)"
 	@echo "make bench    measure every domain: bench/{results,sizing,swap,metering,authorizer,quantization,budgets}.json"
 	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
 	@echo "make synth    synthesize the CDK app offline into cdk.out/"
@@ -53,15 +53,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(MYPY) layers tools functions models infra tests bench --exclude 'functions/[^/]+/handler\.py'
+	$(MYPY) layers tools functions models infra tests bench scripts --exclude 'functions/[^/]+/handler\.py'
 	@# Every function's entrypoint is handler.py (CMD handler.handler): one mypy run each.
 	for handler in functions/*/handler.py; do $(MYPY) $$handler || exit 1; done
+
+# The layers as a contract (.importlinter, plus one contract per domain package found in functions/).
+contracts: $(STAMP)
+	$(BIN)/python scripts/import_contracts.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint typecheck test
+check: lint typecheck contracts test
 
 bench: models
 	$(BIN)/python bench/run.py --store $(STORE)
