@@ -26,6 +26,8 @@ CONTEXT_EXCLUDE: tuple[str, ...] = (
     "tests",
     "bench",
     "templates",
+    # Operator tools (CLI, quantization, payload assembly): never in an image, and a COPY of them fails.
+    "tools",
     ".cache",
     "build",
     "**/__pycache__",
