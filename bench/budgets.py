@@ -487,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     store = args.store.resolve()
     if args.child:
-        from aimass.domains import checkout_domains
+        from aimass.serving.domains import checkout_domains
 
         checkout_domains()
         print(json.dumps(PROBES[args.child](store)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aimass.runtime import ModelRuntime
+from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
 from bench.engine import handler_file, session_options_spec

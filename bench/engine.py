@@ -13,10 +13,10 @@ from typing import Any
 
 import onnxruntime as ort
 
-from aimass.domains import runtime_class
 from aimass.errors import AimassError
-from aimass.runtime import ModelRuntime, Prediction
-from aimass.session import SessionFactory
+from aimass.serving.domains import runtime_class
+from aimass.serving.runtime import ModelRuntime, Prediction
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings, get_settings
 from aimass.store import LocalModelStore, ModelArtifact
 from bench.common import swapped

@@ -12,9 +12,9 @@ from typing import Any
 
 from rich.console import Console
 
-from aimass.domains import runtime_class
 from aimass.lambda_context import LocalLambdaContext
-from aimass.session import SessionFactory
+from aimass.serving.domains import runtime_class
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
 from bench import cold_start

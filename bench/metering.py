@@ -51,12 +51,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def measure(store: Path, domain: str, iterations: int) -> dict[str, Any]:
     from mangum import Mangum
 
-    from aimass.boot import load_models
     from aimass.http import offload
     from aimass.http.app import create_app, metering_from_settings
     from aimass.metering.key_admin import create_key
     from aimass.metering.key_stores import open_key_store
     from aimass.observability import LambdaObserver
+    from aimass.serving.boot import load_models
 
     workload = workloads.load(domain)
     artifact = find_model(store, workload)

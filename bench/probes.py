@@ -55,7 +55,7 @@ def _import_handler(spec: dict[str, Any]) -> tuple[Any, float]:
     if spec.get("split"):
         for name in ("fastapi", "mangum", "aimass.http.app"):
             importlib.import_module(name)
-        importlib.import_module("aimass.domains").runtime_class(spec["domain"])
+        importlib.import_module("aimass.serving.domains").runtime_class(spec["domain"])
     imported = time.perf_counter()
     sys.path.insert(0, spec["handler_dir"])  # Lambda's task root holds handler.py
     handler = importlib.import_module("handler").handler

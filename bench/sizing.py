@@ -42,8 +42,8 @@ from bench.common import _cpu_times, cpu_busy, machine_info, make_console, merge
 from bench.workload import Array, Workload  # noqa: E402
 
 if TYPE_CHECKING:
-    from aimass.registry import ModelRegistry
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.registry import ModelRegistry
+    from aimass.serving.runtime import ModelRuntime
     from aimass.settings import Settings
 
 THREADS = (1, 2)  # this machine's cores; 2 threads stand in for a function of 1,770 MB or more
@@ -215,8 +215,8 @@ class Loaded:
 
 
 def load(domain: str, threads: int, store: Path) -> Loaded:
-    from aimass.registry import ModelRegistry
-    from aimass.session import SessionFactory
+    from aimass.serving.registry import ModelRegistry
+    from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
     from aimass.store import LocalModelStore
     from bench.engine import find_model

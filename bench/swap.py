@@ -65,8 +65,8 @@ def two_versions(source: Path, scratch: Path) -> tuple[LocalModelStore, str]:
 def measure(domain: str, store_root: Path) -> dict[str, Any]:
     from mangum import Mangum
 
-    from aimass.boot import load_models
     from aimass.http.app import build_app
+    from aimass.serving.boot import load_models
 
     workload = workloads.load(domain)
     source = find_model(store_root, workload).directory

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from aimass.manifest import ModelManifest
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.runtime import ModelRuntime
     from aimass.store import ModelArtifact
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from bench.workload import Array, Feeds, Outputs, Request, Route, Workload, clos
 
 if TYPE_CHECKING:
     from aimass.manifest import ModelManifest
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.runtime import ModelRuntime
     from aimass_rl.runtime import PolicyRuntime
 
 Observation = tuple[float, ...]

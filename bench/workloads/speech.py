@@ -21,7 +21,7 @@ from bench.workload import Array, Feeds, Request, Route, Workload
 
 if TYPE_CHECKING:
     from aimass.manifest import ModelManifest
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.runtime import ModelRuntime
 
 Clip = npt.NDArray[np.float64]
 SAMPLE_RATE = 16_000

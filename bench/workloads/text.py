@@ -14,7 +14,7 @@ from bench.workload import Array, Feeds, Outputs, Request, Route, Workload, clos
 
 if TYPE_CHECKING:
     from aimass.manifest import ModelManifest
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.runtime import ModelRuntime
     from aimass.store import ModelArtifact
     from aimass_text.runtime import TextEmbeddingRuntime
 

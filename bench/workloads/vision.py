@@ -22,7 +22,7 @@ from bench.workload import Array, Feeds, Outputs, Request, Route, Workload
 
 if TYPE_CHECKING:
     from aimass.manifest import ModelManifest
-    from aimass.runtime import ModelRuntime
+    from aimass.serving.runtime import ModelRuntime
     from aimass.store import ModelArtifact
     from aimass_vision.runtime import ImageClassificationRuntime
 

@@ -4,7 +4,7 @@ The policies load once per container, here at import (Mangum would rerun an ASGI
 and on a thread that runs while the web stack below is imported: a shorter cold start.
 """
 
-from aimass.boot import load_models_in_background
+from aimass.serving.boot import load_models_in_background
 
 _models = load_models_in_background()
 

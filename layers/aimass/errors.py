@@ -24,7 +24,7 @@ reading the logs. ``param`` names the offending field where there is one.
 
 A ``ModelLoadError`` is the operator's detail (paths, checksums, other libraries' errors); its ``public``, where
 given, says the same in the version's own terms (a file, its manifest, its graph, its samples), and is all a
-client is ever told about a version that cannot serve (``aimass.registry``).
+client is ever told about a version that cannot serve (``aimass.serving.registry``).
 """
 
 from __future__ import annotations

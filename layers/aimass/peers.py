@@ -29,7 +29,7 @@ from aimass import aws
 from aimass.http.gateway import listing_event
 from aimass.protocol.openai import ModelCard, ModelList
 from aimass.protocol.v2_types import RepositoryModel
-from aimass.registry import ModelState
+from aimass.serving.registry import ModelState
 from aimass.settings import PeerSpec
 
 log = logging.getLogger("aimass.peers")

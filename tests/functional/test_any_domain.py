@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from aimass.http.app import build_app
 from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 from aimass.protocol.v2_codec import DTYPES
-from aimass.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.settings import Settings
 from tests.unit.test_v2_codec import NUMERIC
 

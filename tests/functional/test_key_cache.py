@@ -17,7 +17,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aimass.boot import load_models
 from aimass.errors import Unauthorized
 from aimass.http import offload as offloads
 from aimass.http.app import build_app, create_app
@@ -27,6 +26,7 @@ from aimass.metering.key_stores import open_key_store
 from aimass.metering.keys import ApiKey, KeyStore
 from aimass.metering.service import MeteringService
 from aimass.metering.usage_stores import open_usage
+from aimass.serving.boot import load_models
 from aimass.settings import Plan, Settings
 from tests.tiny_models import TINY_TEXT
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from mangum import Mangum
 
-from aimass.boot import load_models
 from aimass.http import offload
 from aimass.http.app import create_app
 from aimass.http.gateway import listing_event
 from aimass.lambda_context import LocalLambdaContext
 from aimass.peers import Peers
+from aimass.serving.boot import load_models
 from aimass.settings import PeerSpec, Settings
 from tests.conftest import build_domain_models, import_handler, load_event, response_body
 from tests.moto_server import MotoServer

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from tokenizers import Tokenizer
 
-from aimass.domains import checkout_domains
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
+from aimass.serving.domains import checkout_domains
 from aimass.settings import Settings
 from tests.conftest import REAL_MODEL, import_handler, load_event
 

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
 from aimass.manifest import TensorSpec, read_manifest, write_manifest
-from aimass.registry import ModelRegistry
-from aimass.session import SessionFactory
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities

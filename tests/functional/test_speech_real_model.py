@@ -21,10 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 from openai import OpenAI
 
-from aimass.domains import checkout_domains
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.manifest import read_manifest
+from aimass.serving.domains import checkout_domains
 from aimass.settings import Settings
 from models.speech.commands.quality import edit_distance
 from models.speech.commands.spec import NAME, TEST_VARIANTS, TRAIN_VARIANTS, VERSION

@@ -21,8 +21,8 @@ from PIL import Image, ImageFile
 
 from aimass.http.app import build_app
 from aimass.manifest import TensorSpec
-from aimass.registry import ModelRegistry
-from aimass.session import SessionFactory
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from bench.budgets import v2_binary as v2_binary_body

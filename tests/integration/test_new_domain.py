@@ -52,7 +52,7 @@ def copy_checkout(target: Path) -> None:
     paths = {Path(p) for p in listed.split("\0") if p}
     # The command, its templates and the core module their runtimes build on, whether committed yet or not.
     paths |= {p.relative_to(ROOT) for p in (ROOT / "templates").rglob("*") if p.is_file()}
-    paths |= {Path("tools/aimass_tools/cli/new_domain.py"), Path("layers/aimass/classify.py")}
+    paths |= {Path("tools/aimass_tools/cli/new_domain.py"), Path("layers/aimass/serving/classify.py")}
     for relative in paths:
         source = ROOT / relative
         if source.is_file() and "__pycache__" not in relative.parts:

@@ -10,9 +10,9 @@ import pytest
 from aimass.aliases import ModelAliases, promote
 from aimass.errors import InvalidInput, ModelLoadError, NotFound
 from aimass.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
-from aimass.registry import ModelRegistry
 from aimass.s3_store import LEASE_FILE, S3ModelStore
-from aimass.session import SessionFactory
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from aimass.stores import open_store

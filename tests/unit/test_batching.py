@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aimass.batching import chunks, in_chunks
+from aimass.serving.batching import chunks, in_chunks
 
 
 def test_chunks_cover_every_item_in_order() -> None:

@@ -16,11 +16,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import Field, ValidationError
 
-from aimass.classify import PROBABILITIES, ClassifierRuntime, Preprocessing, top_k
 from aimass.errors import ModelLoadError
 from aimass.manifest import ModelManifest, file_entry
-from aimass.runtime import Prediction, Tensor
-from aimass.session import SessionFactory
+from aimass.serving.classify import PROBABILITIES, ClassifierRuntime, Preprocessing, top_k
+from aimass.serving.runtime import Prediction, Tensor
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import ModelArtifact
 

@@ -9,8 +9,8 @@ import pytest
 
 from aimass.errors import ModelLoadError, NotFound
 from aimass.manifest import MANIFEST_FILE, read_manifest, verify_files
-from aimass.registry import ModelRegistry
-from aimass.session import SessionFactory
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore
 from tests.tiny_models import TINY_TEXT, build_tiny_text

@@ -33,7 +33,7 @@ TEMPLATES = templates(ROOT / "templates")
 LONGEST = "a_domain_name_of_thirty_chars0"  # 30 characters, the most a name may have
 REQUIRED = {"image-classification", "text-classification", "audio-classification", "tabular", "policy"}
 # A domain's own code (runtime.py + codecs.py, physical lines) stays below this: what the templates share
-# (the graph's load checks, running it, top-k answers) lives once in the core, aimass.classify.
+# (the graph's load checks, running it, top-k answers) lives once in the core, aimass.serving.classify.
 DOMAIN_CODE_LINES = 100
 
 

@@ -188,7 +188,7 @@ def test_lambda_observer_with_metrics_disabled_prints_the_log_only(
 
 
 def test_lambda_log_line_is_not_repeated_by_the_root_logger(service: str, capsys: pytest.CaptureFixture[str]) -> None:
-    # GIVEN a plain root handler, as aimass.boot.configure_logging installs
+    # GIVEN a plain root handler, as aimass.serving.boot.configure_logging installs
     observer = LambdaObserver(service)
     root = logging.StreamHandler()
     logging.getLogger().addHandler(root)

@@ -12,10 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from aimass.errors import InvalidInput
 from aimass.manifest import file_entry, read_manifest, write_manifest
-from aimass.runtime import Tensor
+from aimass.serving.runtime import Tensor
+from aimass.serving.validation import validate
 from aimass.settings import Settings
 from aimass.store import LocalModelStore, ModelArtifact
-from aimass.validation import validate
 from aimass_tools.quantize import (
     Evaluation,
     agreement,

@@ -13,9 +13,9 @@ import pytest
 
 from aimass.errors import ModelLoadError, ModelNotReady, NotFound
 from aimass.manifest import TensorSpec, read_manifest, write_manifest
-from aimass.registry import ModelRegistry, Rejection
-from aimass.runtime import ModelRuntime
-from aimass.session import SessionFactory
+from aimass.serving.registry import ModelRegistry, Rejection
+from aimass.serving.runtime import ModelRuntime
+from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store import LocalModelStore, ModelArtifact
 from tests.tiny_models import TINY_TEXT, build_tiny_text

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from aimass.domains import checkout_domains
 from aimass.errors import InvalidInput
+from aimass.serving.domains import checkout_domains
 
 checkout_domains()  # functions/rl onto the import path, as the server finds the domain
 

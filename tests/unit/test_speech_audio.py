@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile  # type: ignore[import-untyped]
 
-from aimass.domains import checkout_domains
 from aimass.errors import InvalidInput, PayloadTooLarge
+from aimass.serving.domains import checkout_domains
 from tests.tiny_speech import encoded, float_wav, pcm_wav, tone
 
 checkout_domains()

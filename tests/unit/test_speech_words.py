@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aimass.domains import checkout_domains
+from aimass.serving.domains import checkout_domains
 from tests.tiny_speech import RATE, tone, utterance
 
 checkout_domains()

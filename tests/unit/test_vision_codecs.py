@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aimass.domains import checkout_domains
 from aimass.errors import InvalidInput
+from aimass.serving.domains import checkout_domains
 from tests.tiny_vision import PREPROCESSING, image_bytes
 
 checkout_domains()

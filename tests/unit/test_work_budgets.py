@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aimass.batching import check_budget, decode_within
-from aimass.domains import checkout_domains
 from aimass.errors import InvalidInput, PayloadTooLarge
+from aimass.serving.batching import check_budget, decode_within
+from aimass.serving.domains import checkout_domains
 
 checkout_domains()
 from aimass_text.runtime import WORD_CHARS, head  # noqa: E402

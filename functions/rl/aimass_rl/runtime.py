@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import ModelLoadError
-from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.tasks import TaskResult, TaskSpec
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.tasks import TaskResult, TaskSpec
 from aimass_rl.codecs import check_finite, choose_actions, observation_batch
 
 # The act task's batch limit, the V2 routes' default (Settings.max_batch_items): the task route does not

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from aimass.batching import check_budget
 from aimass.errors import InvalidInput
+from aimass.serving.batching import check_budget
 
 Samples = npt.NDArray[np.float32]
 

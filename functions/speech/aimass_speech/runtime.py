@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError
-from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.tasks import Base64File, TaskResult, TaskSpec
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
 from aimass_speech.audio import decode, resample
 from aimass_speech.words import cut_words
 

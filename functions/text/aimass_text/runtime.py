@@ -18,9 +18,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer
 
-from aimass.batching import in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
-from aimass.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.batching import in_chunks
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 
 # Characters a token is assumed to span at most, on average, when strings are cut before tokenising. Text
 # runs 3 to 4.5 characters per token (bench/budgets.py: 3.38 in the README's English, 2.99 in Python

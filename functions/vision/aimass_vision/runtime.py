@@ -16,10 +16,10 @@ import numpy.typing as npt
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from aimass.batching import check_budget, decode_within, in_chunks
 from aimass.errors import InvalidInput, ModelLoadError
-from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.tasks import Base64File, TaskResult, TaskSpec
+from aimass.serving.batching import check_budget, decode_within, in_chunks
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
 from aimass_vision.codecs import (
     VisionPreprocessing,
     check_pixels,

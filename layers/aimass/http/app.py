@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 
 from aimass import __version__
-from aimass.boot import configure_logging, load_models
 from aimass.http import offload as offloads
 from aimass.http.body_read import BodyReadMiddleware
 from aimass.http.document import install_document
@@ -26,9 +25,10 @@ from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
-from aimass.registry import ModelRegistry
+from aimass.serving.boot import configure_logging, load_models
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
-from aimass.updater import ModelUpdater
 
 if TYPE_CHECKING:
     from aimass.observability import Observer
@@ -58,7 +58,7 @@ def create_app(
     metering: MeteringService | None = None,
     observer: Observer | None = None,
 ) -> FastAPI:
-    """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.updater).
+    """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.serving.updater).
 
     On Lambda the update check rides on invocations (a middleware); elsewhere it runs on a background
     thread for as long as the app's lifespan (the local server's, or a TestClient's).

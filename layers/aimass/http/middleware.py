@@ -14,7 +14,7 @@ from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
 from aimass.http import gateway
 from aimass.http.errors import REQUEST_ID_HEADER, BodyReadError, render
 from aimass.protocol import wire
-from aimass.updater import ModelUpdater
+from aimass.serving.updater import ModelUpdater
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -19,7 +19,7 @@ from aimass.http.offload import Offload
 from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.protocol import openai_audio
 from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
-from aimass.tasks import TaskSpec
+from aimass.serving.tasks import TaskSpec
 
 # Above the batch limit, so that the request model (not the parser) says what is too many.
 _FORM_LIMITS = {"max_files": 1024, "max_fields": 64}

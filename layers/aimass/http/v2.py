@@ -26,7 +26,7 @@ from aimass.protocol.v2_types import (
     RepositoryModel,
     ServerMetadata,
 )
-from aimass.registry import ModelState
+from aimass.serving.registry import ModelState
 
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)

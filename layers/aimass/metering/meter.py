@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from aimass.runtime import ModelRuntime
+from aimass.serving.runtime import ModelRuntime
 
 
 class _Usage(Protocol):

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured
 from aimass.protocol import wire
-from aimass.registry import ModelRegistry
-from aimass.runtime import ModelRuntime
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
 
 

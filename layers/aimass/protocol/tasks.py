@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.meter import measured
 from aimass.protocol import wire
-from aimass.registry import ModelRegistry
-from aimass.runtime import ModelRuntime
-from aimass.tasks import TaskResult, TaskSpec
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.runtime import ModelRuntime
+from aimass.serving.tasks import TaskResult, TaskSpec
 
 
 class TaskEnvelope(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from aimass.errors import InvalidInput
-from aimass.runtime import Tensor
+from aimass.serving.runtime import Tensor
 
 # V2 datatype -> numpy dtype, little-endian as the binary extension requires.
 DTYPES: dict[str, np.dtype[Any]] = {

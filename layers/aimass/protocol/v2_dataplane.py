@@ -19,8 +19,8 @@ from aimass.protocol.v2_types import (
     RequestInput,
     TensorMetadata,
 )
-from aimass.registry import ModelRegistry
-from aimass.runtime import Tensor
+from aimass.serving.registry import ModelRegistry
+from aimass.serving.runtime import Tensor
 from aimass.settings import Settings
 
 HEADER_LENGTH = "inference-header-content-length"

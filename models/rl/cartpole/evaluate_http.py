@@ -135,7 +135,7 @@ class HttpPolicy:
 
 def evaluate(base_url: str, *, seeds: Sequence[int] = QUALITY_SEEDS, via: Via = "act") -> HttpEvaluation:
     """Play one episode per seed against the API at ``base_url``; every action comes from the server."""
-    from aimass.domains import checkout_domains
+    from aimass.serving.domains import checkout_domains
 
     checkout_domains()  # aimass_rl.codecs: the client takes its action choice from the domain's codecs
     seeds = list(seeds)

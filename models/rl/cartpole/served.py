@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 def served_runtime(directory: Path) -> PolicyRuntime:
     """Load ``directory`` (a model version with its manifest) with the rl domain's runtime."""
-    from aimass.domains import checkout_domains
     from aimass.manifest import read_manifest
-    from aimass.session import SessionFactory
+    from aimass.serving.domains import checkout_domains
+    from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
     from aimass.store import ModelArtifact
 

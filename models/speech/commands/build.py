@@ -143,7 +143,7 @@ def _build_into(work: Path) -> None:
 
 def _served_runtime(work: Path, espeak: str) -> Any:
     """The server's runtime over the graph just built, with a provisional manifest (no quality yet)."""
-    from aimass.session import SessionFactory
+    from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
     from aimass.store import ModelArtifact
     from aimass_speech.runtime import SpeechCommandsRuntime

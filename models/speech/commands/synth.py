@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aimass.domains import checkout_domains
+from aimass.serving.domains import checkout_domains
 from models.buildkit import BuildError
 from models.speech.commands.spec import SAMPLE_RATE
 

@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aimass.domains import checkout_domains
+from aimass.serving.domains import checkout_domains
 from models.vision.efficientnet_lite0.spec import ENGINE_INPUT, OUTPUT, PREPROCESSING, SAMPLE_JPEG_QUALITY
 
 checkout_domains()  # puts functions/vision on the import path, as the server finds it in a checkout

@@ -1,7 +1,7 @@
 """``aimass new-domain NAME --template T``: scaffold a complete domain from a template in ``templates/``.
 
 What it writes is found with no list to edit: the local server imports ``functions/NAME/aimass_NAME``
-(``aimass.domains``), ``aimass models build`` and the CDK route table read ``models/NAME/<model>/spec.py``
+(``aimass.serving.domains``), ``aimass models build`` and the CDK route table read ``models/NAME/<model>/spec.py``
 (``models.catalogue``), and the CDK app deploys ``functions/NAME/`` because it holds a Dockerfile and a
 ``function.toml`` (``infra.config``). The payload test replays the generated ``tests/events`` against the
 function's image, and ``tests/functional/test_NAME_domain.py`` serves the built model over HTTP and Lambda.

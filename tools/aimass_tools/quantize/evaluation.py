@@ -15,7 +15,7 @@ import onnxruntime as ort
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.manifest import ModelManifest, TensorSpec
 from aimass.protocol import v2_codec
-from aimass.runtime import ModelRuntime, Tensor
+from aimass.serving.runtime import ModelRuntime, Tensor
 from aimass.store import ModelArtifact
 
 Inputs = dict[str, Tensor]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from aimass.manifest import ModelManifest
-from aimass.runtime import ModelRuntime
+from aimass.serving.runtime import ModelRuntime
 from aimass_tools.quantize.evaluation import Evaluation, Inputs
 
 CLASS_OUTPUTS = ("logits", "probabilities")  # output names that mark per-class scores

@@ -21,10 +21,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from aimass.domains import runtime_class
 from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
-from aimass.runtime import ModelRuntime
-from aimass.session import SessionFactory
+from aimass.serving.domains import runtime_class
+from aimass.serving.runtime import ModelRuntime
+from aimass.serving.session import SessionFactory
+from aimass.serving.updater import ModelUpdater
 from aimass.store import ModelStore
 
 log = logging.getLogger("aimass.registry")
@@ -96,11 +97,9 @@ class ModelRegistry:
     def load_all(self) -> None:
         """Load each model's serving version (its ``production`` alias, else its newest) and any canary.
 
-        The very check a running process repeats to follow its aliases (``aimass.updater``), run once: a
+        The very check a running process repeats to follow its aliases (``aimass.serving.updater``), run once: a
         start is an update from nothing. A bad model is recorded as rejected and the healthy ones serve.
         """
-        from aimass.updater import ModelUpdater  # the updater drives the registry; imported here, not above
-
         ModelUpdater(self, interval_s=0).check()
 
     def wants(self, name: str, version: str) -> bool:

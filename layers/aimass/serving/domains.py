@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from aimass.errors import ModelLoadError
-from aimass.runtime import ModelRuntime
+from aimass.serving.runtime import ModelRuntime
 
-# layers/aimass/domains.py -> the checkout's functions/ (absent inside a function image).
-CHECKOUT_FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+# layers/aimass/serving/domains.py -> the checkout's functions/ (absent inside a function image).
+CHECKOUT_FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
 
 
 def checkout_domains(functions: Path = CHECKOUT_FUNCTIONS) -> list[str]:

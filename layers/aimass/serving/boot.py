@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aimass.manifest import FileEntry, ModelManifest
-    from aimass.registry import ModelRegistry
+    from aimass.serving.registry import ModelRegistry
     from aimass.settings import Settings
     from aimass.store import Unsealer
 
@@ -46,10 +46,10 @@ class _LazyUnsealer:
 
 def load_models(settings: Settings) -> ModelRegistry:
     """The store the settings name (local directory or S3), and every model of this process's domains loaded."""
-    from aimass.registry import ModelRegistry
-    from aimass.session import SessionFactory
+    from aimass.serving.registry import ModelRegistry
+    from aimass.serving.session import SessionFactory
+    from aimass.serving.validation import validate
     from aimass.stores import open_store
-    from aimass.validation import validate
 
     registry = ModelRegistry(
         open_store(settings, unsealer=_LazyUnsealer(settings)),
@@ -68,7 +68,7 @@ def load_models_in_background(settings: Settings | None = None) -> Future[ModelR
     The modules the load needs are imported here, first: Python-level imports on two threads only take
     turns on the GIL, while the thread's file hashing and session building run beside the caller's imports.
     """
-    from aimass.domains import runtime_class
+    from aimass.serving.domains import runtime_class
     from aimass.settings import get_settings
 
     settings = settings or get_settings()

@@ -10,6 +10,9 @@ version should not be hammered.
 
 On Lambda the check runs at the start of an invocation once the interval has passed (a frozen container runs
 no background thread); the local server also runs it on a background thread.
+
+The updater drives a registry through ``Registry``, the few calls it makes, so that the registry (whose
+``load_all`` is one check run from nothing) imports the updater and not the other way round.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aimass.errors import AimassError, ModelLoadError
-from aimass.registry import ModelRegistry
+from aimass.serving.runtime import ModelRuntime
+from aimass.store import ModelStore
 
 log = logging.getLogger("aimass.updater")
 
@@ -46,10 +51,29 @@ class Change:
     seconds: float = 0.0
 
 
+class Registry(Protocol):
+    """What the updater asks of the models a process serves (``aimass.serving.registry.ModelRegistry``)."""
+
+    @property
+    def store(self) -> ModelStore: ...
+
+    def wants(self, name: str, version: str) -> bool: ...
+
+    def serving(self, name: str) -> tuple[str | None, str | None, int]: ...
+
+    def loaded_versions(self, name: str) -> list[str]: ...
+
+    def prepare(self, name: str, version: str) -> ModelRuntime | None: ...
+
+    def install(self, runtime: ModelRuntime) -> None: ...
+
+    def reject(self, name: str, version: str, error: ModelLoadError) -> None: ...
+
+    def route(self, name: str, serving: str, *, canary: str | None = None, canary_percent: int = 0) -> None: ...
+
+
 class ModelUpdater:
-    def __init__(
-        self, registry: ModelRegistry, *, interval_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, registry: Registry, *, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = registry
         self.interval_s = interval_s
         self._clock = clock

@@ -20,7 +20,7 @@ import numpy as np
 
 from aimass.errors import AimassError, ModelLoadError
 from aimass.protocol import v2_codec
-from aimass.runtime import ModelRuntime, Tensor
+from aimass.serving.runtime import ModelRuntime, Tensor
 
 DEFAULT_MAX_ABS = 1e-4
 # Spellings earlier builds used for "the largest absolute difference".

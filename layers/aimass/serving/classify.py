@@ -23,10 +23,10 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict
 
-from aimass.batching import decode_within
 from aimass.errors import ModelLoadError
-from aimass.runtime import ModelRuntime, Prediction, Tensor
-from aimass.tasks import TaskResult
+from aimass.serving.batching import decode_within
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass.serving.tasks import TaskResult
 
 PROBABILITIES = "probabilities"  # the graph output a classifier ranks: one row of scores per item, one per label
 

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ValidationError
 
 from aimass.errors import ModelLoadError
 from aimass.manifest import ModelManifest
-from aimass.session import SessionFactory, check_signature
+from aimass.serving.session import SessionFactory, check_signature
+from aimass.serving.tasks import TaskSpec
 from aimass.store import ModelArtifact
-from aimass.tasks import TaskSpec
 
 Tensor = npt.NDArray[np.generic]
 Schema = TypeVar("Schema", bound=BaseModel)
