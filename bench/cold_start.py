@@ -14,7 +14,7 @@ from typing import Any
 
 from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
 from bench.engine import handler_file, session_options_spec
 from bench.workload import REPO, Workload, api_gateway_event
 

@@ -18,7 +18,8 @@ from aimass.serving.domains import runtime_class
 from aimass.serving.runtime import ModelRuntime, Prediction
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings, get_settings
-from aimass.store import LocalModelStore, ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.local import LocalModelStore
 from bench.common import swapped
 from bench.workload import REPO, Array, Feeds, Outputs, Workload
 from models.catalogue import catalogue

@@ -16,7 +16,7 @@ from aimass.lambda_context import LocalLambdaContext
 from aimass.serving.domains import runtime_class
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
 from bench import cold_start
 from bench.common import Stats, rate, sample_interleaved
 from bench.engine import Handler, RawEngine, load_handler

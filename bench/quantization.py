@@ -39,7 +39,7 @@ from rich.text import Text  # noqa: E402
 
 from aimass.errors import AimassError  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
-from aimass.store import LocalModelStore  # noqa: E402
+from aimass.store.local import LocalModelStore  # noqa: E402
 from aimass_tools.quantize import MODES, build_evaluation, load_runtime, quantize_version, samples_file  # noqa: E402
 from bench.common import cpu_busy, load_average, machine_info, make_console  # noqa: E402
 from models.catalogue import catalogue  # noqa: E402

@@ -27,7 +27,7 @@ if str(_REPO) not in sys.path:
 
 from aimass.errors import AimassError  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
-from aimass.store import ModelArtifact  # noqa: E402
+from aimass.store.base import ModelArtifact  # noqa: E402
 from bench import workloads  # noqa: E402
 from bench.common import cpu_busy, load_average, machine_info, make_console, merge_results  # noqa: E402
 from bench.engine import find_model, handler_env  # noqa: E402

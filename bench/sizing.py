@@ -218,7 +218,7 @@ def load(domain: str, threads: int, store: Path) -> Loaded:
     from aimass.serving.registry import ModelRegistry
     from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
-    from aimass.store import LocalModelStore
+    from aimass.store.local import LocalModelStore
     from bench.engine import find_model
 
     workload = workloads.load(domain)

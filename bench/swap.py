@@ -27,12 +27,12 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from aimass.aliases import promote  # noqa: E402
 from aimass.errors import AimassError  # noqa: E402
 from aimass.lambda_context import LocalLambdaContext  # noqa: E402
-from aimass.manifest import read_manifest, write_manifest  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
-from aimass.store import LocalModelStore  # noqa: E402
+from aimass.store.aliases import promote  # noqa: E402
+from aimass.store.local import LocalModelStore  # noqa: E402
+from aimass.store.manifest import read_manifest, write_manifest  # noqa: E402
 from bench import workloads  # noqa: E402
 from bench.common import make_console, merge_results  # noqa: E402
 from bench.engine import find_model  # noqa: E402

@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from aimass.manifest import ModelManifest
     from aimass.serving.runtime import ModelRuntime
-    from aimass.store import ModelArtifact
+    from aimass.store.base import ModelArtifact
+    from aimass.store.manifest import ModelManifest
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "tests" / "events"

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, read_manifest, write_manifest
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, read_manifest, write_manifest
 
 WORDS = [
     "the",

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
 TINY_RL = "tiny-policy"
 FIELDS = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")

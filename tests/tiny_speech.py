@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
 TINY_SPEECH = "tiny-speech"
 RATE = 16000

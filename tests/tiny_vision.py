@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
 TINY_VISION = "tiny-vision"
 LABELS = ("red", "green", "blue")

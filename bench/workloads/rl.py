@@ -15,8 +15,8 @@ import numpy as np
 from bench.workload import Array, Feeds, Outputs, Request, Route, Workload, close
 
 if TYPE_CHECKING:
-    from aimass.manifest import ModelManifest
     from aimass.serving.runtime import ModelRuntime
+    from aimass.store.manifest import ModelManifest
     from aimass_rl.runtime import PolicyRuntime
 
 Observation = tuple[float, ...]

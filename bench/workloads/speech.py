@@ -20,8 +20,8 @@ import numpy.typing as npt
 from bench.workload import Array, Feeds, Request, Route, Workload
 
 if TYPE_CHECKING:
-    from aimass.manifest import ModelManifest
     from aimass.serving.runtime import ModelRuntime
+    from aimass.store.manifest import ModelManifest
 
 Clip = npt.NDArray[np.float64]
 SAMPLE_RATE = 16_000

@@ -13,9 +13,9 @@ from tokenizers import Tokenizer
 from bench.workload import Array, Feeds, Outputs, Request, Route, Workload, close
 
 if TYPE_CHECKING:
-    from aimass.manifest import ModelManifest
     from aimass.serving.runtime import ModelRuntime
-    from aimass.store import ModelArtifact
+    from aimass.store.base import ModelArtifact
+    from aimass.store.manifest import ModelManifest
     from aimass_text.runtime import TextEmbeddingRuntime
 
 # Varied English sentences of 8-20 words: what an embedding endpoint sees, not one repeated string.

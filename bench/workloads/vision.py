@@ -21,9 +21,9 @@ from PIL import Image
 from bench.workload import Array, Feeds, Outputs, Request, Route, Workload
 
 if TYPE_CHECKING:
-    from aimass.manifest import ModelManifest
     from aimass.serving.runtime import ModelRuntime
-    from aimass.store import ModelArtifact
+    from aimass.store.base import ModelArtifact
+    from aimass.store.manifest import ModelManifest
     from aimass_vision.runtime import ImageClassificationRuntime
 
 JPEG_QUALITY = 90

@@ -9,7 +9,7 @@ from constructs import Construct
 
 
 class ModelKey(Construct):
-    """Symmetric, rotated KMS key for model envelope encryption (``aimass.sealing``).
+    """Symmetric, rotated KMS key for model envelope encryption (``aimass.store.sealing``).
 
     Each encrypted version's files are sealed with AES-256-GCM under a random data key, and the data key is
     wrapped by this key (``kms:Encrypt``); the version's manifest records the key, and a function unwraps

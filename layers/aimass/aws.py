@@ -21,7 +21,7 @@ Two callers need a different read timeout, and say so with ``read_timeout_s``:
 
 * the front function's peer calls (``aimass.peers``) invoke another domain function, which may first have
   to start (a cold start loads its models): they wait ``AIMASS_PEER_TIMEOUT_S`` for its answer;
-* the model store (``aimass.stores``) moves model files of megabytes to gigabytes, on the model-loading
+* the model store (``aimass.store.factory``) moves model files of megabytes to gigabytes, on the model-loading
   thread and in the operator's publish, not for a waiting request: a momentarily slow S3 part then costs a
   wait rather than a transfer started again, and S3 answers the completion of a large multipart upload only
   once it has assembled it. It waits ``MODEL_STORE_READ_TIMEOUT_S`` (60 s) for each read.

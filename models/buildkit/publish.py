@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aimass.errors import ModelLoadError
-from aimass.manifest import read_manifest, verify_files
-from aimass.store import model_lock
+from aimass.store.local import model_lock
+from aimass.store.manifest import read_manifest, verify_files
 from models.buildkit.steps import console
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aimass.manifest import ModelManifest, verify_files, write_manifest
+from aimass.store.manifest import ModelManifest, verify_files, write_manifest
 from models.buildkit.errors import BuildError
 
 if TYPE_CHECKING:

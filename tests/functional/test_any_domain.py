@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 from aimass.protocol.v2_codec import DTYPES
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.settings import Settings
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 from tests.unit.test_v2_codec import NUMERIC
 
 

@@ -18,17 +18,17 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from aimass.aliases import canary, promote, rollback
 from aimass.http import offload
 from aimass.http.app import create_app
 from aimass.lambda_context import LocalLambdaContext
-from aimass.sealing import KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from aimass.serving.boot import load_models
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
-from aimass.stores import open_store
+from aimass.store.aliases import canary, promote, rollback
+from aimass.store.factory import open_store
+from aimass.store.local import LocalModelStore
+from aimass.store.sealing import KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from tests.conftest import import_handler, load_event, response_body
 from tests.moto_server import MotoServer
 from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text, reference_embedding

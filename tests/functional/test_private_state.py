@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 
 from aimass.http.app import build_app
-from aimass.sealing import LocalKeyProvider
 from aimass.settings import Settings
+from aimass.store.sealing import LocalKeyProvider
 
 DATABASE = "metering.db"
 

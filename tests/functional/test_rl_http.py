@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
-from aimass.manifest import TensorSpec, read_manifest, write_manifest
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import TensorSpec, read_manifest, write_manifest
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities
 
 INFER = f"/v2/models/{TINY_RL}/infer"

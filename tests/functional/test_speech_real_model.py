@@ -23,9 +23,9 @@ from openai import OpenAI
 
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
-from aimass.manifest import read_manifest
 from aimass.serving.domains import checkout_domains
 from aimass.settings import Settings
+from aimass.store.manifest import read_manifest
 from models.speech.commands.quality import edit_distance
 from models.speech.commands.spec import NAME, TEST_VARIANTS, TRAIN_VARIANTS, VERSION
 from models.speech.commands.synth import Voice, speak

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.http.app import build_app
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
 from aimass.settings import Settings
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
 
 class CountRequest(BaseModel):

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aimass.http.app import build_app
-from aimass.manifest import TensorSpec
 from aimass.settings import Settings
+from aimass.store.manifest import TensorSpec
 from tests.tiny_vision import LABELS, PREPROCESSING, TINY_VISION, build_tiny_vision, image_bytes, reference_logits
 
 INFER = f"/v2/models/{TINY_VISION}/infer"

@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageFile
 
 from aimass.http.app import build_app
-from aimass.manifest import TensorSpec
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import TensorSpec
 from bench.budgets import v2_binary as v2_binary_body
 from tests.tiny_models import TINY_TEXT, build_tiny_text, reference_embedding
 from tests.tiny_vision import PREPROCESSING, SIZE, build_tiny_vision, image_bytes, reference_logits

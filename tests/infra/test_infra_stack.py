@@ -507,7 +507,7 @@ def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: st
 def test_function_may_unwrap_data_keys_with_the_envelope_key_only(synthesized: Synthesized, domain: str) -> None:
     model_key_arn = {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
     statements = _function_statements(synthesized, domain)
-    # Called directly by the function (aimass.sealing), so no kms:ViaService condition; Decrypt only.
+    # Called directly by the function (aimass.store.sealing), so no kms:ViaService condition; Decrypt only.
     assert [s for s in statements if s["Resource"] == model_key_arn] == [
         {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": model_key_arn}
     ]

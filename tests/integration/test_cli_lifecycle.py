@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from aimass.manifest import read_manifest, write_manifest
-from aimass.sealing import LocalKeyProvider, seal_version
+from aimass.store.manifest import read_manifest, write_manifest
+from aimass.store.sealing import LocalKeyProvider, seal_version
 from aimass_tools.cli import app
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer

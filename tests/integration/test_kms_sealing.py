@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 import aimass_tools.cli.encrypt  # noqa: F401  (registers `aimass models encrypt`)
 from aimass.errors import ModelLoadError
-from aimass.manifest import MANIFEST_FILE, read_manifest
-from aimass.sealing import EnvelopeUnsealer, KmsKeyProvider, seal_version, unsealer_from_settings
 from aimass.settings import Settings
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import MANIFEST_FILE, read_manifest
+from aimass.store.sealing import EnvelopeUnsealer, KmsKeyProvider, seal_version, unsealer_from_settings
 from aimass_tools.cli import app
 from tests.moto_server import REGION, MotoServer
 from tests.tiny_models import build_tiny_text

@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 import aimass_tools.cli.quantize  # noqa: F401  (registers `aimass models quantize` until aimass_tools.cli imports it)
-from aimass.manifest import ModelManifest
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
-from aimass.stores import open_store
+from aimass.store.factory import open_store
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import ModelManifest
 from aimass_tools.cli import app
 from aimass_tools.quantize import build_evaluation, load_runtime, quantize_version
 from tests.conftest import build_domain_models

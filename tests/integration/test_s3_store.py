@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from aimass.aliases import ModelAliases, promote
 from aimass.errors import InvalidInput, ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
-from aimass.s3_store import LEASE_FILE, S3ModelStore
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
-from aimass.stores import open_store
+from aimass.store.aliases import ModelAliases, promote
+from aimass.store.factory import open_store
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
+from aimass.store.s3 import LEASE_FILE, S3ModelStore
 from tests.moto_server import MotoServer
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 

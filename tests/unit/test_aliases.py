@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from aimass.aliases import ModelAliases, canary, promote, rollback
 from aimass.errors import InvalidInput, NotFound
+from aimass.store.aliases import ModelAliases, canary, promote, rollback
 
 NAME = "tiny-text"
 VERSIONS = ["1", "2", "3", "4"]

@@ -15,9 +15,9 @@ from aimass.metering.edge_keys import open_edge_keys
 from aimass.metering.key_stores import open_key_store
 from aimass.metering.usage_stores import open_usage
 from aimass.peers import peers_from_settings
-from aimass.sealing import kms_client
 from aimass.settings import PeerSpec, Settings
-from aimass.stores import open_store
+from aimass.store.factory import open_store
+from aimass.store.sealing import kms_client
 
 LAYERS = Path(__file__).resolve().parents[2] / "layers" / "aimass"
 LOCAL = "http://127.0.0.1:9"  # never called: making a client sends nothing

@@ -17,12 +17,12 @@ from onnx import TensorProto, helper, numpy_helper
 from pydantic import Field, ValidationError
 
 from aimass.errors import ModelLoadError
-from aimass.manifest import ModelManifest, file_entry
 from aimass.serving.classify import PROBABILITIES, ClassifierRuntime, Preprocessing, top_k
 from aimass.serving.runtime import Prediction, Tensor
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import ModelManifest, file_entry
 
 WEIGHTS = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
 LABELS = ["left", "right"]

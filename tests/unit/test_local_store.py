@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from aimass.aliases import ALIASES_FILE, ModelAliases, promote
 from aimass.errors import InvalidInput, ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, read_manifest, verify_files
-from aimass.store import LocalModelStore
+from aimass.store.aliases import ALIASES_FILE, ModelAliases, promote
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import MANIFEST_FILE, read_manifest, verify_files
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
 

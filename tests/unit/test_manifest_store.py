@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from aimass.errors import ModelLoadError, NotFound
-from aimass.manifest import MANIFEST_FILE, read_manifest, verify_files
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import MANIFEST_FILE, read_manifest, verify_files
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
 

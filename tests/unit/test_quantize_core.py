@@ -11,11 +11,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from aimass.errors import InvalidInput
-from aimass.manifest import file_entry, read_manifest, write_manifest
 from aimass.serving.runtime import Tensor
 from aimass.serving.validation import validate
 from aimass.settings import Settings
-from aimass.store import LocalModelStore, ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import file_entry, read_manifest, write_manifest
 from aimass_tools.quantize import (
     Evaluation,
     agreement,

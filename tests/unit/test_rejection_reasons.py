@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from aimass.errors import ModelLoadError, ModelNotReady, NotFound
-from aimass.manifest import TensorSpec, read_manifest, write_manifest
 from aimass.serving.registry import ModelRegistry, Rejection
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
-from aimass.store import LocalModelStore, ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import TensorSpec, read_manifest, write_manifest
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
 

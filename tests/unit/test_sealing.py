@@ -22,8 +22,10 @@ from typer.testing import CliRunner
 
 import aimass_tools.cli.encrypt  # noqa: F401  (registers `aimass models encrypt`)
 from aimass.errors import ModelLoadError
-from aimass.manifest import MANIFEST_FILE, ModelManifest, read_manifest, write_manifest
-from aimass.sealing import (
+from aimass.settings import Settings
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import MANIFEST_FILE, ModelManifest, read_manifest, write_manifest
+from aimass.store.sealing import (
     EnvelopeUnsealer,
     KeyProvider,
     KmsKeyProvider,
@@ -31,8 +33,6 @@ from aimass.sealing import (
     seal_version,
     unsealer_from_settings,
 )
-from aimass.settings import Settings
-from aimass.store import ModelArtifact
 from aimass_tools.cli import app
 from tests.tiny_models import build_tiny_text
 

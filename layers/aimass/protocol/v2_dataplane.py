@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aimass.errors import InvalidInput
-from aimass.manifest import ModelManifest, TensorSpec
 from aimass.metering.meter import measured
 from aimass.protocol import v2_codec as codec
 from aimass.protocol import wire
@@ -22,6 +21,7 @@ from aimass.protocol.v2_types import (
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import Tensor
 from aimass.settings import Settings
+from aimass.store.manifest import ModelManifest, TensorSpec
 
 HEADER_LENGTH = "inference-header-content-length"
 PLATFORM = "onnxruntime_onnx"

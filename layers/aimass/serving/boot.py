@@ -13,10 +13,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aimass.manifest import FileEntry, ModelManifest
     from aimass.serving.registry import ModelRegistry
     from aimass.settings import Settings
-    from aimass.store import Unsealer
+    from aimass.store.base import Unsealer
+    from aimass.store.manifest import FileEntry, ModelManifest
 
 
 def configure_logging() -> None:
@@ -38,7 +38,7 @@ class _LazyUnsealer:
 
     def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes:
         if self._unsealer is None:
-            from aimass.sealing import unsealer_from_settings
+            from aimass.store.sealing import unsealer_from_settings
 
             self._unsealer = unsealer_from_settings(self._settings)
         return self._unsealer.open(manifest, entry, sealed)
@@ -49,7 +49,7 @@ def load_models(settings: Settings) -> ModelRegistry:
     from aimass.serving.registry import ModelRegistry
     from aimass.serving.session import SessionFactory
     from aimass.serving.validation import validate
-    from aimass.stores import open_store
+    from aimass.store.factory import open_store
 
     registry = ModelRegistry(
         open_store(settings, unsealer=_LazyUnsealer(settings)),

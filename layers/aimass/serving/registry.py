@@ -26,7 +26,7 @@ from aimass.serving.domains import runtime_class
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.serving.updater import ModelUpdater
-from aimass.store import ModelStore
+from aimass.store.base import ModelStore
 
 log = logging.getLogger("aimass.registry")
 

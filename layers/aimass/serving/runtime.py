@@ -27,10 +27,10 @@ import onnxruntime as ort
 from pydantic import BaseModel, ValidationError
 
 from aimass.errors import ModelLoadError
-from aimass.manifest import ModelManifest
 from aimass.serving.session import SessionFactory, check_signature
 from aimass.serving.tasks import TaskSpec
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import ModelManifest
 
 Tensor = npt.NDArray[np.generic]
 Schema = TypeVar("Schema", bound=BaseModel)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnxruntime as ort
 
 from aimass.errors import ModelLoadError
-from aimass.manifest import TensorSpec
 from aimass.settings import Settings
+from aimass.store.manifest import TensorSpec
 
 # ONNX tensor element types as ONNX Runtime names them, keyed by the V2 datatype.
 ORT_TYPES = {

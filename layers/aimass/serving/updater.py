@@ -26,7 +26,7 @@ from typing import Protocol
 
 from aimass.errors import AimassError, ModelLoadError
 from aimass.serving.runtime import ModelRuntime
-from aimass.store import ModelStore
+from aimass.store.base import ModelStore
 
 log = logging.getLogger("aimass.updater")
 

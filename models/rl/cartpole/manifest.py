@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
 from models.buildkit import timestamp
 from models.rl.cartpole.spec import (
     ACTIONS,

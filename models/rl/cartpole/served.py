@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 def served_runtime(directory: Path) -> PolicyRuntime:
     """Load ``directory`` (a model version with its manifest) with the rl domain's runtime."""
-    from aimass.manifest import read_manifest
     from aimass.serving.domains import checkout_domains
     from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
-    from aimass.store import ModelArtifact
+    from aimass.store.base import ModelArtifact
+    from aimass.store.manifest import read_manifest
 
     checkout_domains()  # functions/rl onto the import path
     from aimass_rl.runtime import PolicyRuntime

@@ -145,7 +145,7 @@ def _served_runtime(work: Path, espeak: str) -> Any:
     """The server's runtime over the graph just built, with a provisional manifest (no quality yet)."""
     from aimass.serving.session import SessionFactory
     from aimass.settings import Settings
-    from aimass.store import ModelArtifact
+    from aimass.store.base import ModelArtifact
     from aimass_speech.runtime import SpeechCommandsRuntime
     from models.speech.commands.manifest import build_manifest
 

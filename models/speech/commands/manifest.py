@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
 from models.buildkit import timestamp
 from models.speech.commands.export import INPUT, OUTPUT
 from models.speech.commands.spec import (

@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from aimass.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
+from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
 from models.buildkit import timestamp
 from models.text.minilm.spec import EMBEDDING_DIM, ENGINE_OUTPUT, MAX_LENGTH, NAME, PACKAGE, PAD_TOKEN, VERSION
 

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from aimass.errors import AimassError
 from aimass.settings import Settings
-from aimass.store import ProgressCallback, WritableModelStore
+from aimass.store.base import ProgressCallback, WritableModelStore
 
 console = Console()
 # Errors and progress bars go to stderr, so that stdout carries only the results.
@@ -44,8 +44,8 @@ def settings_for(store: Path | None, bucket: str | None = None, prefix: str | No
 
 def open_cli_store(store: Path | None, bucket: str | None = None, prefix: str | None = None) -> WritableModelStore:
     """The store the options name: S3 when a bucket is given or set, else the directory."""
-    from aimass.sealing import unsealer_from_settings
-    from aimass.stores import open_store
+    from aimass.store.factory import open_store
+    from aimass.store.sealing import unsealer_from_settings
 
     settings = settings_for(store, bucket, prefix)
     # The unsealer lets the checks of `verify`, `promote`, `canary` and `rollback` open encrypted versions as the

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 
 from aimass.errors import AimassError
-from aimass.sealing import KeyProvider, KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from aimass.settings import Settings
+from aimass.store.sealing import KeyProvider, KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
 from aimass_tools.cli.common import console
 from aimass_tools.cli.models import app
 

@@ -1,7 +1,7 @@
 """``aimass models``: build the catalogued models; publish versions, move their aliases, list, show and verify.
 
 Every command but ``build`` acts on the store the options name (the directory by default, S3 with
-``--bucket`` or AIMASS_MODEL_BUCKET); the rules live in ``aimass.store`` and ``aimass.aliases``.
+``--bucket`` or AIMASS_MODEL_BUCKET); the rules live in ``aimass.store.base`` and ``aimass.store.aliases``.
 Other modules add commands to ``app`` with the helpers of ``aimass_tools.cli.common``.
 """
 
@@ -17,12 +17,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from aimass import aliases as rules
-from aimass.aliases import ModelAliases
 from aimass.errors import AimassError, InvalidInput, NotFound
-from aimass.manifest import ModelManifest, read_manifest
 from aimass.settings import Settings
-from aimass.store import WritableModelStore
+from aimass.store import aliases as rules
+from aimass.store.aliases import ModelAliases
+from aimass.store.base import WritableModelStore
+from aimass.store.manifest import ModelManifest, read_manifest
 from aimass_tools.cli import readiness
 from aimass_tools.cli.common import (
     CHECKOUT,

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aimass import aliases as rules
-from aimass.aliases import ModelAliases
 from aimass.errors import NotFound
-from aimass.store import WritableModelStore
+from aimass.store import aliases as rules
+from aimass.store.aliases import ModelAliases
+from aimass.store.base import WritableModelStore
 from aimass_tools.cli.common import (
     BucketOption,
     PrefixOption,

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aimass.errors import DecryptionError, ModelLoadError
-from aimass.manifest import ModelManifest
 from aimass.serving.domains import runtime_class
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.serving.validation import validate
 from aimass.settings import Settings
-from aimass.store import ProgressCallback, WritableModelStore
+from aimass.store.base import ProgressCallback, WritableModelStore
+from aimass.store.manifest import ModelManifest
 
 
 @dataclass(frozen=True)

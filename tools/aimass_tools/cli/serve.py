@@ -10,7 +10,7 @@ import typer
 
 from aimass.errors import AimassError
 from aimass.settings import Settings
-from aimass.store import LocalModelStore
+from aimass.store.local import LocalModelStore
 from aimass_tools.cli.common import StoreOption, console, settings_for
 
 

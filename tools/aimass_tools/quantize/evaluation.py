@@ -13,10 +13,10 @@ import numpy as np
 import onnxruntime as ort
 
 from aimass.errors import InvalidInput, ModelLoadError
-from aimass.manifest import ModelManifest, TensorSpec
 from aimass.protocol import v2_codec
 from aimass.serving.runtime import ModelRuntime, Tensor
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import ModelManifest, TensorSpec
 
 Inputs = dict[str, Tensor]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from aimass.manifest import ModelManifest
 from aimass.serving.runtime import ModelRuntime
+from aimass.store.manifest import ModelManifest
 from aimass_tools.quantize.evaluation import Evaluation, Inputs
 
 CLASS_OUTPUTS = ("logits", "probabilities")  # output names that mark per-class scores

@@ -15,13 +15,13 @@ import numpy as np
 import onnxruntime as ort
 
 from aimass.errors import InvalidInput
-from aimass.manifest import ModelManifest, file_entry, write_manifest
 from aimass.serving.domains import runtime_class
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.serving.validation import validate
 from aimass.settings import Settings
-from aimass.store import ModelArtifact
+from aimass.store.base import ModelArtifact
+from aimass.store.manifest import ModelManifest, file_entry, write_manifest
 from aimass_tools.quantize.evaluation import (
     Evaluation,
     Inputs,

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from aimass import aws
 from aimass.errors import ModelLoadError
-from aimass.manifest import (
+from aimass.store.manifest import (
     EncryptionSpec,
     FileEntry,
     ModelManifest,

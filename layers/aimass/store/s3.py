@@ -31,9 +31,11 @@ from typing import IO, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from aimass.aliases import ALIASES_FILE, ModelAliases, now
 from aimass.errors import AimassError, InvalidInput, ModelLoadError, NotFound
-from aimass.manifest import (
+from aimass.store.aliases import ALIASES_FILE, ModelAliases, now
+from aimass.store.base import ModelArtifact, ProgressCallback, Unsealer, parse_aliases, publication
+from aimass.store.local import LocalModelStore
+from aimass.store.manifest import (
     INVALID_MANIFEST,
     MANIFEST_FILE,
     MISPLACED_MANIFEST,
@@ -45,7 +47,6 @@ from aimass.manifest import (
     verify_files,
     write_manifest,
 )
-from aimass.store import LocalModelStore, ModelArtifact, ProgressCallback, Unsealer, parse_aliases, publication
 
 LEASE_FILE = ".publish.lock"
 _PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
@@ -70,7 +71,7 @@ class _HashingSink:
 
 
 class S3ModelStore:
-    """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.stores`` makes one)."""
+    """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.store.factory`` makes one)."""
 
     def __init__(
         self,

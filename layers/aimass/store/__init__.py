@@ -1,0 +1,3 @@
+"""The model store: the interface serving reads and the operator writes (``base``), its local-directory and S3
+backends (``local``, ``s3``), the factory that picks one from the settings, and what a stored version is made of:
+its manifest, its aliases and the sealing of encrypted files."""
