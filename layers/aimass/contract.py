@@ -11,7 +11,7 @@ Standard library only (no pydantic, no boto3, no CDK), so the functions import i
   usage plans by it, ``infra/constructs/api.py`` writes it);
 * how a request without a key is refused (the functions' message, and API Gateway's once the authorizer is
   in front of them);
-* the paths the app serves without a key (``aimass.http.metering``; ``infra/routes.py`` opens the API
+* the paths the app serves without a key (``aimass.http.middleware.metering``; ``infra/routes.py`` opens the API
   Gateway routes that hold them);
 * the DynamoDB table layouts the metering stores are written against (``create_table`` arguments for local
   tables and tests; ``infra/constructs/metering_tables.py`` declares the same keys and indexes);

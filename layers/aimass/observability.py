@@ -1,6 +1,6 @@
 """Per-request observability: one structured log line and a few metrics for every metered request.
 
-The metering middleware (``aimass.http.metering``) calls an ``Observer`` once per request, after the answer
+The metering middleware (``aimass.http.middleware.metering``) calls an ``Observer`` once per request, after the answer
 is settled, with the request's ``UsageRecord``. ``observer_for`` picks the implementation:
 
 * ``LambdaObserver`` in a Lambda function: a Powertools ``Logger`` JSON line and Powertools metrics in

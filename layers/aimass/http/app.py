@@ -11,12 +11,13 @@ from fastapi import Depends, FastAPI
 
 from aimass import __version__
 from aimass.http import offload as offloads
-from aimass.http.body_read import BodyReadMiddleware
 from aimass.http.document import install_document
 from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import install_hot_routes
 from aimass.http.media import json_body
-from aimass.http.middleware import ModelUpdateMiddleware, RequestContextMiddleware
+from aimass.http.middleware.body_read import BodyReadMiddleware
+from aimass.http.middleware.model_update import ModelUpdateMiddleware
+from aimass.http.middleware.request_context import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
@@ -93,7 +94,7 @@ def create_app(
         app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
     if metering is not None:
         from aimass.http.admin import admin_router
-        from aimass.http.metering import MeteringMiddleware
+        from aimass.http.middleware.metering import MeteringMiddleware
         from aimass.http.usage import usage_router
 
         # The admin routes' bodies are JSON; each route documents its own errors (aimass.http.admin).

@@ -43,7 +43,7 @@ class ApiError(BaseModel):
     request_id: str
 
 
-# What the metering middleware answers on every route that needs a key (aimass.http.metering).
+# What the metering middleware answers on every route that needs a key (aimass.http.middleware.metering).
 KEYED: tuple[type[AimassError], ...] = (Unauthorized, Forbidden, RateLimited, QuotaExceeded, ServiceUnavailable)
 # What reading a request body can answer: its size limit, its media type, the local server's deadline for it,
 # and the route's own validation.

@@ -1,6 +1,7 @@
-"""Pure ASGI middleware: a request id on every response, the body size limit, the models' update check.
+"""Pure ASGI middleware: a request id on every response, and the body size limit.
 
-Written against raw ASGI rather than BaseHTTPMiddleware: it sits on every request's hot path.
+Written against raw ASGI rather than BaseHTTPMiddleware, as every middleware of this package: it sits on
+every request's hot path.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
 from aimass.http import gateway
 from aimass.http.errors import REQUEST_ID_HEADER, BodyReadError, render
 from aimass.protocol import wire
-from aimass.serving.updater import ModelUpdater
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -81,21 +81,3 @@ class RequestContextMiddleware:
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit} bytes", param="body")
-
-
-class ModelUpdateMiddleware:
-    """On Lambda: check the models' aliases at the start of an invocation once the interval has passed.
-
-    A frozen Lambda container runs no background thread, so the check rides on requests. It runs before
-    the request is handled (one request per container at a time); ``due()`` is a clock comparison, so a
-    request that triggers no check pays nothing measurable.
-    """
-
-    def __init__(self, app: ASGIApp, *, updater: ModelUpdater) -> None:
-        self.app = app
-        self.updater = updater
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.updater.due():
-            self.updater.check_if_due()
-        await self.app(scope, receive, send)
