@@ -69,7 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def decisions(iterations: int) -> dict[str, float]:
     """p50 and p99 (ms) of one decision through the handler, cached and uncached."""
     from aimass.metering.key_admin import create_key
-    from aimass.metering.key_stores import SqliteKeyStore
+    from aimass.metering.stores.keys_sqlite import SqliteKeyStore
     from aimass.settings import DEFAULT_PLANS, get_settings
 
     event: dict[str, Any] = json.loads(EVENT.read_text())

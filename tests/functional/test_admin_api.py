@@ -19,8 +19,8 @@ from aimass.http.admin import admin_router
 from aimass.http.document import install_document
 from aimass.http.errors import install_error_handlers
 from aimass.metering.key_admin import MAX_DESCRIPTION, SCOPES
-from aimass.metering.key_stores import SqliteKeyStore
 from aimass.metering.keys import KEY_ID, TENANT, Caller, matches, parse
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import Settings
 
 KEYS = "/v1/admin/keys"

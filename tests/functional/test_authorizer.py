@@ -18,7 +18,7 @@ from aimass.errors import ServiceUnavailable
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key, revoke_key
 from aimass.metering.key_check import INVALID_KEY, MISSING_KEY
-from aimass.metering.key_stores import SqliteKeyStore
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS, Settings, get_settings
 from tests.conftest import load_event, load_script
 from tests.moto_server import MotoServer

@@ -22,8 +22,7 @@ from starlette.types import Message
 
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
-from aimass.metering.key_stores import open_key_store
-from aimass.metering.usage_stores import open_usage
+from aimass.metering.stores.factory import open_key_store, open_usage
 from aimass.settings import Settings
 from tests.tiny_models import TINY_TEXT
 

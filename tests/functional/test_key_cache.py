@@ -22,10 +22,9 @@ from aimass.http import offload as offloads
 from aimass.http.app import build_app, create_app
 from aimass.metering.key_admin import create_key
 from aimass.metering.key_check import INVALID_KEY, UNKNOWN_KEYS
-from aimass.metering.key_stores import open_key_store
 from aimass.metering.keys import ApiKey, KeyStore
 from aimass.metering.service import MeteringService
-from aimass.metering.usage_stores import open_usage
+from aimass.metering.stores.factory import open_key_store, open_usage
 from aimass.serving.boot import load_models
 from aimass.settings import Plan, Settings
 from tests.tiny_models import TINY_TEXT

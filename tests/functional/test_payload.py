@@ -28,7 +28,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from aimass.metering.key_admin import create_key
-from aimass.metering.key_stores import SqliteKeyStore
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS
 from aimass_tools.packaging import (
     ENV_FILE,

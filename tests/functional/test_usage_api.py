@@ -20,8 +20,8 @@ from starlette.responses import Response
 from aimass.http.errors import install_error_handlers
 from aimass.http.usage import usage_router
 from aimass.metering.keys import Caller
+from aimass.metering.stores.usage_sqlite import SqliteUsageStore
 from aimass.metering.usage import Settled, Unavailable, UsageRecord, UsageStore
-from aimass.metering.usage_stores import SqliteUsageStore
 from aimass.settings import Settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from aimass.http.app import build_app
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import ApiGatewayEdgeKeys, EdgeUnavailable, edge_key_name
-from aimass.metering.key_stores import SqliteKeyStore
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS, Settings
 from aimass_tools.cli import app as cli
 from tests.moto_server import MotoServer

@@ -21,15 +21,11 @@ from botocore.config import Config
 
 from aimass.contract import KEYS_TENANT_INDEX as TENANT_INDEX
 from aimass.errors import InvalidInput, NotFound
-from aimass.metering.key_stores import (
-    DynamoKeyStore,
-    KeyExists,
-    MeteringUnavailable,
-    SqliteKeyStore,
-    keys_table_definition,
-    open_key_store,
-)
 from aimass.metering.keys import ApiKey, KeyStore, new_key
+from aimass.metering.stores.base import KeyExists, MeteringUnavailable
+from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.keys_dynamodb import DynamoKeyStore, keys_table_definition
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import Settings
 from tests.moto_server import REGION, MotoServer
 
@@ -159,7 +155,7 @@ _WRITER = """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from aimass.metering.key_stores import SqliteKeyStore
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.metering.keys import new_key
 
 store = SqliteKeyStore(Path(sys.argv[1]))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from aimass.metering.key_stores import keys_table_definition
+from aimass.metering.stores.keys_dynamodb import keys_table_definition
 from aimass_tools.cli import app
 from tests.moto_server import MotoServer
 

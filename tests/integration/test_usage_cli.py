@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from aimass.metering.stores.usage_dynamodb import DynamoUsageStore, usage_table_definition
+from aimass.metering.stores.usage_sqlite import SqliteUsageStore
 from aimass.metering.usage import UsageRecord, UsageStore
-from aimass.metering.usage_stores import DynamoUsageStore, SqliteUsageStore, usage_table_definition
 from aimass_tools.cli import app
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer

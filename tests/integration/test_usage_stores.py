@@ -25,18 +25,16 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore
-from aimass.metering.usage_stores import (
+from aimass.metering.stores.factory import open_usage
+from aimass.metering.stores.usage_dynamodb import (
     DynamoQuotaCounter,
     DynamoUsageStore,
-    NoQuotaCounter,
-    NoUsageStore,
-    SqliteQuotaCounter,
-    SqliteUsageStore,
     counters_table_definition,
-    open_usage,
     usage_table_definition,
 )
+from aimass.metering.stores.usage_off import NoQuotaCounter, NoUsageStore
+from aimass.metering.stores.usage_sqlite import SqliteQuotaCounter, SqliteUsageStore
+from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore
 from aimass.settings import Settings
 from tests.moto_server import CREDENTIALS, REGION, MotoServer
 from tests.moto_server import start as start_moto

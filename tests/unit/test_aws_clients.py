@@ -12,8 +12,7 @@ import pytest
 from aimass import aws
 from aimass.contract import API_INTEGRATION_TIMEOUT_S
 from aimass.metering.edge_keys import open_edge_keys
-from aimass.metering.key_stores import open_key_store
-from aimass.metering.usage_stores import open_usage
+from aimass.metering.stores.factory import open_key_store, open_usage
 from aimass.peers import peers_from_settings
 from aimass.settings import PeerSpec, Settings
 from aimass.store.factory import open_store

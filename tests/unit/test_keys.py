@@ -11,8 +11,8 @@ import pytest
 
 from aimass.errors import HTTPRefusal, InvalidInput, NotFound
 from aimass.metering.key_admin import Issued, create_key, list_keys, revoke_key, rotate_key
-from aimass.metering.key_stores import SqliteKeyStore
 from aimass.metering.keys import matches, new_key, parse
+from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import DEFAULT_PLANS
 from aimass_tools.cli.keys import duration, expires_at
 

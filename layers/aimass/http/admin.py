@@ -36,8 +36,8 @@ from aimass.errors import Forbidden, InvalidInput, NotFound, UnsupportedMediaTyp
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import EdgeKeys, open_edge_keys
-from aimass.metering.key_stores import KeyExists
 from aimass.metering.keys import KEY_ID, TENANT, ApiKey, Caller, KeyStore, Scope
+from aimass.metering.stores.base import KeyExists
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.http")

@@ -4,7 +4,8 @@ Built into the shared core so that every domain, present and future, is metered 
 the HTTP layer authenticates and meters every model route; a domain runtime only reports its billable
 units (``Prediction.usage`` / ``TaskResult.usage``, named by ``ModelRuntime.billing_unit``).
 
-Each store has two backends behind one interface: SQLite locally (one file in the local state folder) and
-DynamoDB on AWS (conditional writes), opened from the settings by ``key_stores.open_key_store`` and
-``usage_stores.open_usage`` (the app's composition root calls both).
+Each store has two backends behind one interface, one module each in ``aimass.metering.stores``: SQLite
+locally (one file in the local state folder) and DynamoDB on AWS (conditional writes), opened from the
+settings by ``stores.factory.open_key_store`` and ``stores.factory.open_usage`` (the app's composition root
+calls both).
 """

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aimass.metering.key_admin import create_key
-from aimass.metering.key_stores import open_key_store
 from aimass.metering.keys import matches, parse
+from aimass.metering.stores.factory import open_key_store
 from aimass.settings import Settings
 
 TENANT = "dev"
