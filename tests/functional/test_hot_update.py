@@ -28,7 +28,8 @@ from aimass.settings import Settings
 from aimass.store.aliases import canary, promote, rollback
 from aimass.store.factory import open_store
 from aimass.store.local import LocalModelStore
-from aimass.store.sealing import KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
+from aimass.store.sealing.keys import KmsKeyProvider, LocalKeyProvider, kms_client
+from aimass.store.sealing.seal import seal_version
 from tests.conftest import import_handler, load_event, response_body
 from tests.moto_server import MotoServer
 from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text, reference_embedding

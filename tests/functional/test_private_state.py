@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aimass.http.app import build_app
 from aimass.settings import Settings
-from aimass.store.sealing import LocalKeyProvider
+from aimass.store.sealing.keys import LocalKeyProvider
 
 DATABASE = "metering.db"
 

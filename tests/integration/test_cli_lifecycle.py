@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aimass.store.manifest import read_manifest, write_manifest
-from aimass.store.sealing import LocalKeyProvider, seal_version
+from aimass.store.sealing.keys import LocalKeyProvider
+from aimass.store.sealing.seal import seal_version
 from aimass_tools.cli import app
 from tests.conftest import ROOT
 from tests.moto_server import MotoServer

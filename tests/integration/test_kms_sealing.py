@@ -16,7 +16,9 @@ from aimass.errors import ModelLoadError
 from aimass.settings import Settings
 from aimass.store.base import ModelArtifact
 from aimass.store.manifest import MANIFEST_FILE, read_manifest
-from aimass.store.sealing import EnvelopeUnsealer, KmsKeyProvider, seal_version, unsealer_from_settings
+from aimass.store.sealing.keys import KmsKeyProvider
+from aimass.store.sealing.seal import seal_version
+from aimass.store.sealing.unseal import EnvelopeUnsealer, unsealer_from_settings
 from aimass_tools.cli import app
 from tests.moto_server import REGION, MotoServer
 from tests.tiny_models import build_tiny_text

@@ -16,7 +16,7 @@ from aimass.metering.stores.factory import open_key_store, open_usage
 from aimass.peers import peers_from_settings
 from aimass.settings import PeerSpec, Settings
 from aimass.store.factory import open_store
-from aimass.store.sealing import kms_client
+from aimass.store.sealing.keys import kms_client
 
 LAYERS = Path(__file__).resolve().parents[2] / "layers" / "aimass"
 LOCAL = "http://127.0.0.1:9"  # never called: making a client sends nothing

@@ -25,14 +25,9 @@ from aimass.errors import ModelLoadError
 from aimass.settings import Settings
 from aimass.store.base import ModelArtifact
 from aimass.store.manifest import MANIFEST_FILE, ModelManifest, read_manifest, write_manifest
-from aimass.store.sealing import (
-    EnvelopeUnsealer,
-    KeyProvider,
-    KmsKeyProvider,
-    LocalKeyProvider,
-    seal_version,
-    unsealer_from_settings,
-)
+from aimass.store.sealing.keys import KeyProvider, KmsKeyProvider, LocalKeyProvider
+from aimass.store.sealing.seal import seal_version
+from aimass.store.sealing.unseal import EnvelopeUnsealer, unsealer_from_settings
 from aimass_tools.cli import app
 from tests.tiny_models import build_tiny_text
 

@@ -38,7 +38,7 @@ class _LazyUnsealer:
 
     def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes:
         if self._unsealer is None:
-            from aimass.store.sealing import unsealer_from_settings
+            from aimass.store.sealing.unseal import unsealer_from_settings
 
             self._unsealer = unsealer_from_settings(self._settings)
         return self._unsealer.open(manifest, entry, sealed)

@@ -33,7 +33,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 class Unsealer(Protocol):
-    """Decrypts one file of an encrypted version in memory (``aimass.store.sealing``)."""
+    """Decrypts one file of an encrypted version in memory (``aimass.store.sealing.unseal``)."""
 
     def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes: ...
 

@@ -4,10 +4,9 @@ A publish uploads every file first and the manifest last, written only if absent
 listed (its manifest exists) only once all its files are in, and a half-published version never is. One
 publish per model at a time holds a lease object (``<name>/.publish.lock``).
 
-``fetch`` downloads into a local cache keyed by checksum: ``<cache>/blobs/<sha256>``, each blob renamed
-into place only after its digest checks out, and ``<cache>/<name>/<version>/`` holding hard links to the
-blobs beside the manifest. A cached blob is reused without a download (its sha256 is checked again as
-the model reads it).
+``fetch`` downloads into a ``DownloadCache`` (``aimass.store.cache``) keyed by checksum: each file
+streamed from S3 is checked against its manifest entry's size and sha256 before the cache keeps it, and a
+file the cache holds is not downloaded again.
 
 ``seed`` is the store baked into the function image: a version it holds with the same manifest is served
 from there without a download, and a model the bucket holds no version of is served from the seed alone,
@@ -21,9 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +31,7 @@ from pydantic import ValidationError
 from aimass.errors import AimassError, InvalidInput, ModelLoadError, NotFound
 from aimass.store.aliases import ALIASES_FILE, ModelAliases, now
 from aimass.store.base import ModelArtifact, ProgressCallback, Unsealer, parse_aliases, publication
+from aimass.store.cache import DownloadCache
 from aimass.store.local import LocalModelStore
 from aimass.store.manifest import (
     INVALID_MANIFEST,
@@ -41,11 +39,9 @@ from aimass.store.manifest import (
     MISPLACED_MANIFEST,
     FileEntry,
     ModelManifest,
-    check_sizes,
     integrity_failed,
     read_manifest,
     verify_files,
-    write_manifest,
 )
 
 LEASE_FILE = ".publish.lock"
@@ -71,14 +67,17 @@ class _HashingSink:
 
 
 class S3ModelStore:
-    """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.store.factory`` makes one)."""
+    """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.store.factory`` makes one).
+
+    ``cache`` keeps the fetched files; a path stands for a ``DownloadCache`` over that directory.
+    """
 
     def __init__(
         self,
         client: Any,
         bucket: str,
         prefix: str,
-        cache_dir: Path,
+        cache: DownloadCache | Path,
         *,
         seed: LocalModelStore | None = None,
         unsealer: Unsealer | None = None,
@@ -86,7 +85,7 @@ class S3ModelStore:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
-        self.cache_dir = cache_dir
+        self.cache = cache if isinstance(cache, DownloadCache) else DownloadCache(cache)
         self.seed = seed
         self.unsealer = unsealer
 
@@ -128,31 +127,14 @@ class S3ModelStore:
         baked = self._seed_copy(manifest)
         if baked is not None:
             return baked
-        blobs = self.cache_dir / "blobs"
-        blobs.mkdir(parents=True, exist_ok=True)
         for entry in manifest.files:
-            blob = blobs / entry.sha256
-            if not (blob.is_file() and blob.stat().st_size == entry.size):
-                self._download(self._key(name, version, entry.path), entry, blobs, progress)
-        return ModelArtifact(manifest=manifest, directory=self._linked(manifest), unsealer=self.unsealer)
+            if self.cache.get(entry.sha256, entry.size) is None:
+                with self.cache.put(entry.sha256) as stream:
+                    self._download(self._key(name, version, entry.path), entry, stream, progress)
+        return ModelArtifact(manifest=manifest, directory=self.cache.link(manifest), unsealer=self.unsealer)
 
     def evict(self, name: str, keep: Collection[str]) -> None:
-        """Remove cached versions of ``name`` not in ``keep``, then every blob no cached version links to.
-
-        Lambda's /tmp is small (512 MB unless configured), and every new version of a model would otherwise
-        stay there. A blob's hard-link count says whether a version directory still uses it.
-        """
-        model_dir = self.cache_dir / name
-        if model_dir.is_dir():
-            for version_dir in model_dir.iterdir():
-                if version_dir.is_dir() and version_dir.name not in keep:
-                    shutil.rmtree(version_dir, ignore_errors=True)
-        blobs = self.cache_dir / "blobs"
-        if blobs.is_dir():
-            for blob in blobs.iterdir():
-                with contextlib.suppress(FileNotFoundError):
-                    if blob.is_file() and blob.stat().st_nlink == 1:
-                        blob.unlink()
+        self.cache.evict(name, keep)
 
     def verify(self, name: str, version: str, *, progress: ProgressCallback | None = None) -> ModelManifest:
         raw = self._get(self._key(name, version, MANIFEST_FILE))
@@ -279,66 +261,24 @@ class S3ModelStore:
             )
         return manifest
 
-    def _download(self, key: str, entry: FileEntry, blobs: Path | None, progress: ProgressCallback | None) -> None:
-        """Stream one object, check its size and sha256; into ``blobs/<sha256>`` when given, else nowhere."""
-        temporary: Path | None = None
-        try:
-            with contextlib.ExitStack() as stack:
-                stream = None
-                if blobs is not None:
-                    handle, name = tempfile.mkstemp(prefix=".part-", dir=blobs)
-                    temporary = Path(name)
-                    stream = stack.enter_context(os.fdopen(handle, "wb"))
-                sink = _HashingSink(stream)
-                with self._s3(key):
-                    self.client.download_fileobj(self.bucket, key, sink, Callback=_progress(progress, entry))
-                if stream is not None:
-                    stream.flush()
-                    os.fsync(stream.fileno())
-            if sink.size != entry.size:
-                raise ModelLoadError(
-                    f"{self._uri(key)}: size {sink.size} does not match the manifest's {entry.size}",
-                    public=integrity_failed(entry.path),
-                )
-            actual = sink.digest.hexdigest()
-            if actual != entry.sha256:
-                raise ModelLoadError(
-                    f"{self._uri(key)}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…",
-                    public=integrity_failed(entry.path),
-                )
-            if blobs is not None and temporary is not None:
-                temporary.chmod(0o644)
-                os.replace(temporary, blobs / entry.sha256)
-                temporary = None
-        finally:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
-
-    def _linked(self, manifest: ModelManifest) -> Path:
-        """``<cache>/<name>/<version>/``: hard links to the blobs and the manifest, swapped in whole."""
-        final = self.cache_dir / manifest.name / manifest.version
-        if _holds(final, manifest):
-            return final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".link-", dir=final.parent))
-        try:
-            for entry in manifest.files:
-                (work / entry.path).parent.mkdir(parents=True, exist_ok=True)
-                os.link(self.cache_dir / "blobs" / entry.sha256, work / entry.path)
-            write_manifest(work, manifest)
-            work.chmod(0o755)
-            if final.exists():  # another bucket's version under this number, or a damaged one
-                stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=final.parent))
-                final.rename(stale / "old")
-                shutil.rmtree(stale, ignore_errors=True)
-            try:
-                work.rename(final)
-            except OSError:
-                if not _holds(final, manifest):  # else another process linked the same version first
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return final
+    def _download(
+        self, key: str, entry: FileEntry, stream: IO[bytes] | None, progress: ProgressCallback | None
+    ) -> None:
+        """Stream one object into ``stream`` (or nowhere), checking its size and sha256 against ``entry``."""
+        sink = _HashingSink(stream)
+        with self._s3(key):
+            self.client.download_fileobj(self.bucket, key, sink, Callback=_progress(progress, entry))
+        if sink.size != entry.size:
+            raise ModelLoadError(
+                f"{self._uri(key)}: size {sink.size} does not match the manifest's {entry.size}",
+                public=integrity_failed(entry.path),
+            )
+        actual = sink.digest.hexdigest()
+        if actual != entry.sha256:
+            raise ModelLoadError(
+                f"{self._uri(key)}: sha256 {actual[:12]}… does not match the manifest's {entry.sha256[:12]}…",
+                public=integrity_failed(entry.path),
+            )
 
     def _get(self, key: str) -> bytes | None:
         found = self._read(key)
@@ -424,16 +364,6 @@ class _Missing(Exception):
 
 class _Conflict(Exception):
     """A conditional write's condition did not hold."""
-
-
-def _holds(directory: Path, manifest: ModelManifest) -> bool:
-    try:
-        if read_manifest(directory) != manifest:
-            return False
-        check_sizes(directory, manifest)
-    except ModelLoadError:
-        return False
-    return True
 
 
 def _progress(progress: ProgressCallback | None, entry: FileEntry) -> Callable[[int], None] | None:

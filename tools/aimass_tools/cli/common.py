@@ -45,7 +45,7 @@ def settings_for(store: Path | None, bucket: str | None = None, prefix: str | No
 def open_cli_store(store: Path | None, bucket: str | None = None, prefix: str | None = None) -> WritableModelStore:
     """The store the options name: S3 when a bucket is given or set, else the directory."""
     from aimass.store.factory import open_store
-    from aimass.store.sealing import unsealer_from_settings
+    from aimass.store.sealing.unseal import unsealer_from_settings
 
     settings = settings_for(store, bucket, prefix)
     # The unsealer lets the checks of `verify`, `promote`, `canary` and `rollback` open encrypted versions as the

@@ -16,7 +16,8 @@ from rich.console import Console
 
 from aimass.errors import AimassError
 from aimass.settings import Settings
-from aimass.store.sealing import KeyProvider, KmsKeyProvider, LocalKeyProvider, kms_client, seal_version
+from aimass.store.sealing.keys import KeyProvider, KmsKeyProvider, LocalKeyProvider, kms_client
+from aimass.store.sealing.seal import seal_version
 from aimass_tools.cli.common import console
 from aimass_tools.cli.models import app
 
