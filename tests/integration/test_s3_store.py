@@ -12,6 +12,7 @@ from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store.aliases import ModelAliases, promote
+from aimass.store.cache import DownloadCache
 from aimass.store.factory import open_store
 from aimass.store.local import LocalModelStore
 from aimass.store.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
@@ -54,7 +55,7 @@ def s3(moto: MotoServer) -> Any:
 
 @pytest.fixture
 def store(s3: Any, tmp_path: Path) -> S3ModelStore:
-    return S3ModelStore(s3, BUCKET, "models", tmp_path / "cache")
+    return S3ModelStore(s3, BUCKET, "models", DownloadCache(tmp_path / "cache"))
 
 
 def built(tmp_path: Path, seed: int = 7, version: str = "1") -> Path:
@@ -97,7 +98,7 @@ def test_a_second_fetch_downloads_nothing(store: S3ModelStore, s3: Any, tmp_path
     calls.seen.clear()
     # The same store again, and a new one over the same cache (a warm Lambda container's next load).
     again = store.fetch(TINY_TEXT, "1")
-    fresh = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache").fetch(TINY_TEXT, "1")
+    fresh = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache")).fetch(TINY_TEXT, "1")
     assert calls.file_downloads() == []
     assert again.directory == fresh.directory == first.directory
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "blobs").iterdir()} == stamps
@@ -219,7 +220,7 @@ def test_the_seed_serves_until_the_bucket_holds_the_model(store: S3ModelStore, s
     # GIVEN an image's baked store holding version 1 and an empty bucket
     seed_root = tmp_path / "baked"
     baked = build_tiny_text(seed_root)
-    seeded = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", seed=LocalModelStore(seed_root))
+    seeded = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache"), seed=LocalModelStore(seed_root))
     calls = Calls(s3)
     # THEN the seed's versions serve, from the image, without a download
     assert seeded.model_names() == [TINY_TEXT] and seeded.versions(TINY_TEXT) == ["1"]
@@ -241,7 +242,7 @@ def test_a_seed_version_that_differs_from_the_buckets_is_not_served(
     store.publish(built(tmp_path, seed=3))  # the bucket's version 1
     seed_root = tmp_path / "baked"
     build_tiny_text(seed_root)  # the image's version 1: other bytes
-    seeded = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", seed=LocalModelStore(seed_root))
+    seeded = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache"), seed=LocalModelStore(seed_root))
     artifact = seeded.fetch(TINY_TEXT, "1")
     assert artifact.directory == tmp_path / "cache" / TINY_TEXT / "1"
     assert artifact.manifest == store.manifest(TINY_TEXT, "1")
@@ -273,7 +274,7 @@ def test_aliases_round_trip_and_concurrent_changes_are_not_lost(store: S3ModelSt
 
 def test_a_missing_bucket_is_named(s3: Any, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="S3 bucket 'no-such-bucket' does not exist"):
-        S3ModelStore(s3, "no-such-bucket", "", tmp_path).model_names()
+        S3ModelStore(s3, "no-such-bucket", "", DownloadCache(tmp_path)).model_names()
 
 
 def test_an_encrypted_versions_files_are_read_through_the_stores_unsealer(s3: Any, tmp_path: Path) -> None:
@@ -284,7 +285,7 @@ def test_an_encrypted_versions_files_are_read_through_the_stores_unsealer(s3: An
             return sealed[::-1]
 
     unsealer = Reverse()
-    store = S3ModelStore(s3, BUCKET, PREFIX, tmp_path / "cache", unsealer=unsealer)
+    store = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache"), unsealer=unsealer)
     store.publish(built(tmp_path))
     artifact = store.fetch(TINY_TEXT, "1")
     assert artifact.unsealer is unsealer

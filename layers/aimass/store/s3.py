@@ -69,7 +69,7 @@ class _HashingSink:
 class S3ModelStore:
     """``WritableModelStore`` over an S3 bucket (the client is injected; ``aimass.store.factory`` makes one).
 
-    ``cache`` keeps the fetched files; a path stands for a ``DownloadCache`` over that directory.
+    ``cache`` keeps the fetched files.
     """
 
     def __init__(
@@ -77,7 +77,7 @@ class S3ModelStore:
         client: Any,
         bucket: str,
         prefix: str,
-        cache: DownloadCache | Path,
+        cache: DownloadCache,
         *,
         seed: LocalModelStore | None = None,
         unsealer: Unsealer | None = None,
@@ -85,7 +85,7 @@ class S3ModelStore:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
-        self.cache = cache if isinstance(cache, DownloadCache) else DownloadCache(cache)
+        self.cache = cache
         self.seed = seed
         self.unsealer = unsealer
 
