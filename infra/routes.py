@@ -24,7 +24,7 @@ needs an AI Mass API key, which API Gateway's authorizer checks before the reque
 ``aimass:edgeAuthorizer`` is on) and the function checks again.
 
 Each function knows only its own models, so the front function answers the listings of the whole
-namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.peers``;
+namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.http.peers``;
 the stack tells it who they are). ``/v2/health/ready`` and ``/docs`` remain the front function's own: each
 model's readiness is ``/v2/models/<name>/ready``, answered by the function that serves it.
 """

@@ -279,7 +279,7 @@ class ServingStack(Stack):
         """Let the front function list the whole namespace: it is told the other functions and may invoke them.
 
         ``/v1/models`` and the V2 repository index are routed to the front function (``infra/routes.py``),
-        which asks each peer for its own listing (``aimass.peers``) through a direct invocation.
+        which asks each peer for its own listing (``aimass.http.peers``) through a direct invocation.
         """
         front = self.functions[front_domain]
         peers = {domain: function for domain, function in self.functions.items() if domain != front_domain}

@@ -19,7 +19,7 @@ defaults would wait 60 s for a connection and 60 s for each read, and retry a Dy
 
 Two callers need a different read timeout, and say so with ``read_timeout_s``:
 
-* the front function's peer calls (``aimass.peers``) invoke another domain function, which may first have
+* the front function's peer calls (``aimass.http.peers``) invoke another domain function, which may first have
   to start (a cold start loads its models): they wait ``AIMASS_PEER_TIMEOUT_S`` for its answer;
 * the model store (``aimass.store.factory``) moves model files of megabytes to gigabytes, on the model-loading
   thread and in the operator's publish, not for a waiting request: a momentarily slow S3 part then costs a

@@ -13,7 +13,7 @@ from aimass import contract
 
 
 class PeerSpec(BaseModel):
-    """One other domain function, as the CDK app describes it to the front function (``aimass.peers``)."""
+    """One other domain function, as the CDK app describes it to the front function (``aimass.http.peers``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

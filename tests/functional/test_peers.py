@@ -22,8 +22,8 @@ from mangum import Mangum
 from aimass.http import offload
 from aimass.http.app import create_app
 from aimass.http.gateway import listing_event
+from aimass.http.peers import Peers
 from aimass.lambda_context import LocalLambdaContext
-from aimass.peers import Peers
 from aimass.serving.boot import load_models
 from aimass.settings import PeerSpec, Settings
 from tests.conftest import build_domain_models, import_handler, load_event, response_body

@@ -19,10 +19,10 @@ from aimass.http.middleware.body_read import BodyReadMiddleware
 from aimass.http.middleware.model_update import ModelUpdateMiddleware
 from aimass.http.middleware.request_context import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
+from aimass.http.peers import Peers, peers_from_settings
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.metering.service import MeteringService
-from aimass.peers import Peers, peers_from_settings
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane

@@ -11,7 +11,7 @@ from aimass.errors import ModelNotReady, NotFound
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
-from aimass.peers import Peers
+from aimass.http.peers import Peers
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
 
 MODEL_VERSION_HEADER = "x-model-version"

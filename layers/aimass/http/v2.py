@@ -15,7 +15,7 @@ from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.media import json_body
 from aimass.http.offload import Offload
-from aimass.peers import Peers
+from aimass.http.peers import Peers
 from aimass.protocol import wire
 from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
 from aimass.protocol.v2_types import (

@@ -2,7 +2,7 @@
 
 Open without a key: liveness and readiness, server metadata, the API documents and ``/metrics``
 (``aimass.contract.OPEN_PATHS``, which API Gateway leaves open too). The listings a front function asks its
-peers for (``aimass.peers``) carry a marker only a direct invocation can set (``aimass.http.gateway``), so
+peers for (``aimass.http.peers``) carry a marker only a direct invocation can set (``aimass.http.gateway``), so
 peers answer their front function without a key and clients still need one.
 
 The answer is held until it is settled (``MeteringService.settle``): a request whose quota charge is refused
@@ -22,11 +22,11 @@ from aimass.contract import OPEN_PATHS
 from aimass.errors import AimassError
 from aimass.http import gateway
 from aimass.http.errors import render
+from aimass.http.peers import LISTING_PATHS
 from aimass.metering.key_check import presented_key
 from aimass.metering.keys import Caller
 from aimass.metering.meter import open_meter
 from aimass.metering.service import MeteringService
-from aimass.peers import LISTING_PATHS
 
 if TYPE_CHECKING:
     from aimass.observability import Observer

@@ -32,7 +32,7 @@ from aimass.protocol.v2_types import RepositoryModel
 from aimass.serving.registry import ModelState
 from aimass.settings import PeerSpec
 
-log = logging.getLogger("aimass.peers")
+log = logging.getLogger("aimass.http.peers")
 
 # (function name, API Gateway event) -> the function's API Gateway proxy response.
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
