@@ -54,7 +54,7 @@ def measure(store: Path, domain: str, iterations: int) -> dict[str, Any]:
     from aimass.http import offload
     from aimass.http.app import create_app, metering_from_settings
     from aimass.metering.key_admin import create_key
-    from aimass.metering.stores.factory import open_key_store
+    from aimass.metering.stores.key_factory import open_key_store
     from aimass.observability import LambdaObserver
     from aimass.serving.boot import load_models
 

@@ -22,7 +22,8 @@ from starlette.types import Message
 
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
-from aimass.metering.stores.factory import open_key_store, open_usage
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import Settings
 from tests.tiny_models import TINY_TEXT
 

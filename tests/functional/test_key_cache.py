@@ -24,7 +24,8 @@ from aimass.metering.key_admin import create_key
 from aimass.metering.key_check import INVALID_KEY, UNKNOWN_KEYS
 from aimass.metering.keys import ApiKey, KeyStore
 from aimass.metering.service import MeteringService
-from aimass.metering.stores.factory import open_key_store, open_usage
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.serving.boot import load_models
 from aimass.settings import Plan, Settings
 from tests.tiny_models import TINY_TEXT

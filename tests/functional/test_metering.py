@@ -21,7 +21,8 @@ from mangum import Mangum
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.metering.key_admin import create_key, revoke_key
-from aimass.metering.stores.factory import open_key_store, open_usage
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import Plan, Settings
 from tests.conftest import load_event
 from tests.tiny_models import TINY_TEXT

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from aimass.contract import OPEN_PATHS
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Settings
 
 

@@ -23,7 +23,7 @@ import schemathesis
 
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Plan, Settings
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 from tests.tiny_rl import TINY_RL, build_tiny_rl

@@ -23,7 +23,7 @@ from aimass.contract import KEYS_TENANT_INDEX as TENANT_INDEX
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.keys import ApiKey, KeyStore, new_key
 from aimass.metering.stores.base import KeyExists, MeteringUnavailable
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.metering.stores.keys_dynamodb import DynamoKeyStore, keys_table_definition
 from aimass.metering.stores.keys_sqlite import SqliteKeyStore
 from aimass.settings import Settings

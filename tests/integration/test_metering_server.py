@@ -21,9 +21,9 @@ import pytest
 import tritonclient.http as triton
 from openai import AuthenticationError, OpenAI
 
-from aimass.metering.stores.factory import open_usage
 from aimass.metering.stores.keys_dynamodb import keys_table_definition
 from aimass.metering.stores.usage_dynamodb import counters_table_definition, usage_table_definition
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import Settings
 from tests.integration.test_clients import free_port
 from tests.moto_server import MotoServer

@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from aimass.metering.stores.factory import open_usage
 from aimass.metering.stores.usage_dynamodb import (
     DynamoQuotaCounter,
     DynamoUsageStore,
     counters_table_definition,
     usage_table_definition,
 )
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.metering.stores.usage_off import NoQuotaCounter, NoUsageStore
 from aimass.metering.stores.usage_sqlite import SqliteQuotaCounter, SqliteUsageStore
 from aimass.metering.usage import QuotaCounter, Settled, Unavailable, UsageRecord, UsageStore

@@ -13,7 +13,8 @@ from aimass import aws
 from aimass.contract import API_INTEGRATION_TIMEOUT_S
 from aimass.http.peers import peers_from_settings
 from aimass.metering.edge_keys import open_edge_keys
-from aimass.metering.stores.factory import open_key_store, open_usage
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import PeerSpec, Settings
 from aimass.store.factory import open_store
 from aimass.store.sealing.keys import kms_client

@@ -147,7 +147,8 @@ def metering_from_settings(settings: Settings) -> MeteringService | None:
     """Keys, usage records and quota counters from the settings' backend; None when metering is off."""
     if settings.metering == "off":
         return None
-    from aimass.metering.stores.factory import open_key_store, open_usage
+    from aimass.metering.stores.key_factory import open_key_store
+    from aimass.metering.stores.usage_factory import open_usage
 
     usage, _ = open_usage(settings)  # quota counters are charged with the record (UsageStore.record_billed)
     # Lambda states the function's configured memory; the usage record carries it (0 locally).

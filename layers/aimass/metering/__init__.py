@@ -6,6 +6,6 @@ units (``Prediction.usage`` / ``TaskResult.usage``, named by ``ModelRuntime.bill
 
 Each store has two backends behind one interface, one module each in ``aimass.metering.stores``: SQLite
 locally (one file in the local state folder) and DynamoDB on AWS (conditional writes), opened from the
-settings by ``stores.factory.open_key_store`` and ``stores.factory.open_usage`` (the app's composition root
+settings by ``stores.key_factory.open_key_store`` and ``stores.usage_factory.open_usage`` (the app's composition root
 calls both).
 """

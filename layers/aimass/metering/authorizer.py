@@ -25,7 +25,7 @@ from typing import Any
 from aimass.errors import Unauthorized
 from aimass.metering.edge_keys import edge_key_name
 from aimass.metering.key_check import KeyChecker, presented_key
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Settings, get_settings
 
 log = logging.getLogger("aimass.metering")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aimass.metering.key_admin import create_key
 from aimass.metering.keys import matches, parse
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Settings
 
 TENANT = "dev"

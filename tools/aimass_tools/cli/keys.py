@@ -19,7 +19,7 @@ from aimass.errors import InvalidInput
 from aimass.metering import key_admin
 from aimass.metering.edge_keys import open_edge_keys
 from aimass.metering.keys import ApiKey
-from aimass.metering.stores.factory import open_key_store
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Settings
 from aimass_tools.cli.common import console, reported_errors
 

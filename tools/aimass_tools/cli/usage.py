@@ -15,7 +15,7 @@ from rich.text import Text
 
 from aimass.errors import InvalidInput
 from aimass.metering.reports import invoice, month_range, render_csv, render_json, render_table
-from aimass.metering.stores.factory import open_usage
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.metering.usage import Unavailable
 from aimass.settings import Settings
 from aimass_tools.cli.common import err_console, reported_errors
