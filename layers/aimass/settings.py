@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     )
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     prices: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    files_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket of uploaded files (/v1/files); unset, they live under state_dir/files",
+    )
+    files_prefix: str = Field(default="", description="key prefix of uploaded files inside files_bucket")
+    max_file_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="largest file POST /v1/files accepts; the local server reads its body up to this (plus the "
+        "form's framing) instead of max_body_bytes, while a Lambda function gets no more than max_body_bytes",
+    )
     peers: tuple[PeerSpec, ...] = Field(
         default=(),
         description="the other domain functions whose models the listings include (JSON; set on the front function)",

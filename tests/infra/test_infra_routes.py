@@ -51,6 +51,8 @@ def test_shared_routes_go_to_the_front_domain(front: str) -> None:
         "/openapi.json",
         "/v1/admin/{proxy+}",
         "/v1/usage",
+        "/v1/files",
+        "/v1/files/{proxy+}",
     }
     assert {route.domain for route in shared} == {front}
 
@@ -65,6 +67,8 @@ def test_the_table_is_exactly_this() -> None:
         ("/openapi.json", ("GET",), "alpha"),
         ("/v1/admin/{proxy+}", ("ANY",), "alpha"),
         ("/v1/usage", ("ANY",), "alpha"),
+        ("/v1/files", ("ANY",), "alpha"),
+        ("/v1/files/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-one", ("ANY",), "alpha"),
         ("/v2/models/a-one/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-two", ("ANY",), "alpha"),

@@ -357,6 +357,9 @@ def test_shared_routes_go_to_the_front_function(synthesized: Synthesized) -> Non
         # The admin API and usage reports: only the front function may write keys and read usage.
         ("ANY", "/v1/admin/{proxy+}"),
         ("ANY", "/v1/usage"),
+        # A tenant's files: kept by the front function.
+        ("ANY", "/v1/files"),
+        ("ANY", "/v1/files/{proxy+}"),
     }
     for path, methods in SHARED_ROUTES:
         for method in methods:

@@ -32,6 +32,7 @@ from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from aimass.files.base import FileStore
     from aimass.observability import Observer
 
 DESCRIPTION = """Trained models behind one API.
@@ -58,8 +59,11 @@ def create_app(
     in_lambda: bool = False,
     metering: MeteringService | None = None,
     observer: Observer | None = None,
+    files: FileStore | None = None,
 ) -> FastAPI:
     """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.serving.updater).
+
+    With ``metering`` and ``files``, the Files API (``aimass.http.files``) serves each tenant its files.
 
     On Lambda the update check rides on invocations (a middleware); elsewhere it runs on a background
     thread for as long as the app's lifespan (the local server's, or a TestClient's).
@@ -92,6 +96,7 @@ def create_app(
     if not in_lambda:  # a Lambda gets the whole body with its event
         # Innermost: what it answers for a body that never came is what the usage record says.
         app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
+    path_limits: dict[str, int] = {}
     if metering is not None:
         from aimass.http.admin import admin_router
         from aimass.http.middleware.metering import MeteringMiddleware
@@ -100,6 +105,12 @@ def create_app(
         # The admin routes' bodies are JSON; each route documents its own errors (aimass.http.admin).
         app.include_router(admin_router(metering.keys, settings), dependencies=[Depends(json_body)])
         app.include_router(usage_router(metering.usage, settings))
+        if files is not None:
+            from aimass.http.files import PATH, files_router, upload_body_limit
+
+            app.include_router(files_router(files, settings))
+            if not in_lambda:  # a Lambda's body is bounded before it runs (max_body_bytes, 6 MiB)
+                path_limits[PATH] = upload_body_limit(settings)
         app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if observer is not None:
         from aimass.observability import LocalObserver, metrics_route
@@ -108,7 +119,7 @@ def create_app(
             app.router.routes.append(metrics_route(observer))
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, path_limits=path_limits)
     return app
 
 
@@ -133,7 +144,17 @@ def build_app(
         in_lambda=in_lambda,
         metering=metering,
         observer=_observer(settings, in_lambda) if metering is not None else None,
+        files=_files(settings, in_lambda) if metering is not None else None,
     )
+
+
+def _files(settings: Settings, in_lambda: bool) -> FileStore | None:
+    # A function's state folder is not kept between invocations: there, files need their bucket.
+    if in_lambda and not settings.files_bucket:
+        return None
+    from aimass.files.factory import open_files
+
+    return open_files(settings)
 
 
 def _observer(settings: Settings, in_lambda: bool) -> Observer:

@@ -1,5 +1,8 @@
 """Pure ASGI middleware: a request id on every response, and the body size limit.
 
+The limit is ``max_body_bytes`` on every path but those ``path_limits`` names (the local server's file
+uploads, ``aimass.http.files``), which read bodies up to their own.
+
 Written against raw ASGI rather than BaseHTTPMiddleware, as every middleware of this package: it sits on
 every request's hot path.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,9 +37,10 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +49,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
-        limit = self.max_body_bytes
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,0 +1,125 @@
+"""The file store interface: what every backend keeps for an uploaded file, and the checks they share.
+
+A file belongs to one tenant and is found only through that tenant: every method takes the tenant, and
+another tenant's file id is simply not there. A file is its content and a small metadata record
+(``FileRecord``, kept as JSON beside the content); a backend writes the content first and the record
+last, and lists files by their records, so a half-written upload is never listed nor read.
+
+Uploads are read in chunks (``Measured``): the size limit is checked while reading, so a file over it is
+refused before more than the limit (plus one chunk) is held, and the sha256 is computed on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import BinaryIO, Protocol
+
+from aimass.errors import InvalidInput, PayloadTooLarge
+
+# "file-" and 24 URL-safe characters: 144 random bits.
+FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]{24}$")
+# A tenant name as the key store writes it; checked again here because it becomes a path and a key prefix.
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+CHUNK_BYTES = 1024 * 1024
+META_FILE = "meta.json"
+CONTENT_FILE = "content"
+
+
+def new_file_id() -> str:
+    return "file-" + secrets.token_urlsafe(18)  # 18 bytes: 24 characters of A-Z a-z 0-9 - _
+
+
+def checked_tenant(tenant: str) -> str:
+    if not _TENANT.fullmatch(tenant):
+        raise ValueError(f"tenant {tenant!r} is not a tenant name")
+    return tenant
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One stored file's metadata: the OpenAI file object's fields, its tenant and its content's sha256."""
+
+    id: str
+    tenant: str
+    size: int  # the file object's "bytes"
+    created_at: int
+    filename: str
+    purpose: str
+    sha256: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FileRecord:
+        return cls(**json.loads(raw))
+
+
+class Measured:
+    """``source`` read in chunks of at most ``chunk`` bytes, counted against ``limit`` and hashed.
+
+    Iterating raises PayloadTooLarge as soon as more than ``limit`` bytes have come, and InvalidInput at the
+    end when none came; after a whole iteration, ``size`` and ``sha256`` describe what was read.
+    """
+
+    def __init__(self, source: BinaryIO, limit: int, *, chunk: int = CHUNK_BYTES) -> None:
+        self.source = source
+        self.limit = limit
+        self.chunk = chunk
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while data := self.source.read(self.chunk):
+            self.size += len(data)
+            if self.size > self.limit:
+                raise PayloadTooLarge(
+                    f"file is over the limit of {self.limit} bytes (AIMASS_MAX_FILE_BYTES)", param="file"
+                )
+            self._hash.update(data)
+            yield data
+        if self.size == 0:
+            raise InvalidInput("file is empty; upload a file of at least one byte", param="file")
+
+
+class FileStore(Protocol):
+    """Where uploaded files live. Methods block (file system, S3): the HTTP layer calls them off its event loop.
+
+    A backend raises ``ServiceUnavailable`` when its storage cannot be reached, ``PayloadTooLarge`` and
+    ``InvalidInput`` (from ``Measured``) for an upload over the limit or empty; in either case nothing of the
+    upload is left behind.
+    """
+
+    def put(self, tenant: str, source: BinaryIO, *, filename: str, purpose: str, limit: int) -> FileRecord:
+        """Store ``source`` (read to its end) as a new file of ``tenant``'s; its record once it is complete."""
+        ...
+
+    def get(self, tenant: str, file_id: str) -> FileRecord | None:
+        """The record of ``tenant``'s file ``file_id``; None if there is none (or it is another tenant's)."""
+        ...
+
+    def open(self, tenant: str, file_id: str) -> Iterator[bytes] | None:
+        """The content of ``tenant``'s file ``file_id`` in chunks; None if there is no such file."""
+        ...
+
+    def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
+        """``tenant``'s files (of ``purpose``, if given), oldest first (by creation time, then id)."""
+        ...
+
+    def delete(self, tenant: str, file_id: str) -> bool:
+        """Remove ``tenant``'s file ``file_id``; False if there was none."""
+        ...
+
+
+def ordered(records: list[FileRecord], purpose: str | None) -> list[FileRecord]:
+    kept = [record for record in records if purpose is None or record.purpose == purpose]
+    return sorted(kept, key=lambda record: (record.created_at, record.id))

@@ -1,0 +1,196 @@
+"""Files in S3: ``<prefix><tenant>/<file_id>/content`` and, beside it, ``.../meta.json`` (the ``FileRecord``).
+
+The content is written first and the record last, and files are listed by their records, so an upload that
+fails halfway is never listed. Content up to one part (``part_bytes``, 8 MiB) is one PUT; a larger upload
+goes in parts of a multipart upload as it is read, so no more than a part is held in memory, and an upload
+refused on the way (over the limit, a failed part) is aborted: S3 then keeps nothing of it. Deleting removes
+the record first (unlisted at once), then the content.
+
+The client is any boto3 S3 client (``aimass.files.factory`` makes it with ``aimass.aws``). A client error
+other than a missing object is a ``ServiceUnavailable`` for the caller; its detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+from aimass.errors import ServiceUnavailable
+from aimass.files.base import (
+    CHUNK_BYTES,
+    CONTENT_FILE,
+    FILE_ID,
+    META_FILE,
+    FileRecord,
+    Measured,
+    checked_tenant,
+    new_file_id,
+    ordered,
+)
+
+log = logging.getLogger("aimass.files")
+
+PART_BYTES = 8 * 1024 * 1024  # S3 takes parts of 5 MiB or more, but the last
+_MISSING = ("NoSuchKey", "404", "NotFound")
+
+
+class S3FileStore:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        part_bytes: int = PART_BYTES,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
+        self.part_bytes = part_bytes
+        self._now = now
+
+    def put(self, tenant: str, source: BinaryIO, *, filename: str, purpose: str, limit: int) -> FileRecord:
+        file_id = new_file_id()
+        base = self._base(tenant, file_id)
+        measured = Measured(source, limit)
+        with _unavailable("upload"):
+            self._put_content(base + CONTENT_FILE, measured)
+            record = FileRecord(
+                id=file_id,
+                tenant=tenant,
+                size=measured.size,
+                created_at=int(self._now()),
+                filename=filename,
+                purpose=purpose,
+                sha256=measured.sha256,
+            )
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=base + META_FILE, Body=record.to_json())
+            except BaseException:
+                self._forget(base + CONTENT_FILE)
+                raise
+        return record
+
+    def get(self, tenant: str, file_id: str) -> FileRecord | None:
+        if not FILE_ID.fullmatch(file_id):
+            return None
+        raw = self._read(self._base(tenant, file_id) + META_FILE)
+        return FileRecord.from_json(raw) if raw is not None else None
+
+    def open(self, tenant: str, file_id: str) -> Iterator[bytes] | None:
+        if self.get(tenant, file_id) is None:
+            return None
+        key = self._base(tenant, file_id) + CONTENT_FILE
+        with _unavailable("read"):
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except Exception as exc:
+                if _missing(exc):
+                    return None
+                raise
+        return _chunks(body)
+
+    def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
+        folder = self.prefix + checked_tenant(tenant) + "/"
+        records = []
+        with _unavailable("list"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                for item in page.get("Contents", ()):
+                    file_id, _, name = str(item["Key"])[len(folder) :].partition("/")
+                    if name == META_FILE and FILE_ID.fullmatch(file_id):
+                        raw = self._read(item["Key"])
+                        if raw is not None:  # deleted meanwhile
+                            records.append(FileRecord.from_json(raw))
+        return ordered(records, purpose)
+
+    def delete(self, tenant: str, file_id: str) -> bool:
+        if self.get(tenant, file_id) is None:
+            return False
+        base = self._base(tenant, file_id)
+        with _unavailable("delete"):
+            self.s3.delete_object(Bucket=self.bucket, Key=base + META_FILE)
+            self.s3.delete_object(Bucket=self.bucket, Key=base + CONTENT_FILE)
+        return True
+
+    def _put_content(self, key: str, measured: Measured) -> None:
+        chunks = iter(measured)
+        first = _fill(chunks, self.part_bytes)
+        if len(first) < self.part_bytes:  # the whole file: one PUT
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=first)
+            return
+        upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            part = first
+            while part:
+                number = len(parts) + 1
+                sent = self.s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=part)
+                parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+                part = _fill(chunks, self.part_bytes)
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            try:
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            except Exception:
+                log.exception("could not abort the multipart upload of s3://%s/%s", self.bucket, key)
+            raise
+
+    def _read(self, key: str) -> bytes | None:
+        with _unavailable("read"):
+            try:
+                body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except Exception as exc:
+                if _missing(exc):
+                    return None
+                raise
+        return body
+
+    def _forget(self, key: str) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except Exception:
+            log.exception("could not remove s3://%s/%s of a failed upload", self.bucket, key)
+
+    def _base(self, tenant: str, file_id: str) -> str:
+        return f"{self.prefix}{checked_tenant(tenant)}/{file_id}/"
+
+
+def _fill(chunks: Iterator[bytes], size: int) -> bytes:
+    """The next ``size`` bytes of ``chunks`` (fewer at the end)."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = next(chunks, None)
+        if chunk is None:
+            break
+        buffer += chunk
+    return bytes(buffer)
+
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK_BYTES)
+    finally:
+        body.close()
+
+
+def _missing(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in _MISSING
+
+
+@contextlib.contextmanager
+def _unavailable(action: str) -> Iterator[None]:
+    """A storage failure as a ServiceUnavailable; the AI Mass errors of the upload itself pass through."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        log.error("file storage %s failed: %s", action, exc)
+        raise ServiceUnavailable("file storage cannot be reached now; retry shortly") from None
