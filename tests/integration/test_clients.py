@@ -12,13 +12,17 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from openai import BadRequestError, OpenAI
+from openai import BadRequestError, NotFoundError, OpenAI
 
+from aimass.metering.key_admin import create_key
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.settings import DEFAULT_PLANS, Settings
 from tests.tiny_models import DIM, TINY_TEXT, reference_embedding
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_probabilities
 from tests.tiny_vision import TINY_VISION, build_tiny_vision, image_bytes
@@ -32,8 +36,8 @@ def free_port() -> int:
         return port
 
 
-def start_server(store: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store)}
+def start_server(store: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store), **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "aimass_tools.cli", "serve"],
         env=env,
@@ -84,6 +88,49 @@ def test_openai_sdk_embeddings(server: tuple[str, subprocess.Popen[str]]) -> Non
     assert [m.id for m in client.models.list()] == sorted([TINY_TEXT, TINY_VISION, TINY_RL])
     with pytest.raises(BadRequestError, match="cannot shorten them"):
         client.embeddings.create(model=TINY_TEXT, input="sun", dimensions=2)
+
+
+@pytest.fixture(scope="module")
+def metered(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """A server with metering on (SQLite in its own state folder), and a key of tenant acme for it."""
+    state = tmp_path_factory.mktemp("clients-state")
+    key = create_key(
+        open_key_store(Settings(metering="sqlite", state_dir=state)),
+        tenant="acme",
+        scopes=("invoke",),
+        plan="default",
+        plans=DEFAULT_PLANS,
+        now=datetime.now(UTC),
+    )
+    port = free_port()
+    process = start_server(tiny_store, port, {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state)})
+    yield f"127.0.0.1:{port}", key.clear_text, state
+    process.kill()
+    process.wait()
+
+
+def test_openai_sdk_files(metered: tuple[str, str, Path], tmp_path: Path) -> None:
+    address, key, state = metered
+    client = OpenAI(base_url=f"http://{address}/v1", api_key=key, max_retries=0)
+    path = tmp_path / "requests.jsonl"
+    lines = b'{"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {"input": "sun"}}\n'
+    path.write_bytes(lines)
+
+    with path.open("rb") as upload:
+        made = client.files.create(file=upload, purpose="batch")
+    assert made.object == "file" and made.bytes == len(lines) and made.filename == "requests.jsonl"
+    assert made.purpose == "batch" and made.status == "processed" and made.id.startswith("file-")
+    assert (state / "files" / "acme" / made.id / "content").read_bytes() == lines
+
+    assert [item.id for item in client.files.list()] == [made.id]
+    assert [item.id for item in client.files.list(purpose="batch")] == [made.id]
+    assert client.files.retrieve(made.id) == made
+    assert client.files.content(made.id).read() == lines
+    deleted = client.files.delete(made.id)
+    assert deleted.id == made.id and deleted.deleted is True
+    with pytest.raises(NotFoundError, match=made.id):
+        client.files.retrieve(made.id)
+    assert list(client.files.list()) == []
 
 
 @pytest.mark.parametrize("binary", [True, False])
