@@ -6,6 +6,7 @@ state folder; keys are created through the same operations the CLI and admin API
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -17,10 +18,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from mangum import Mangum
+from starlette.types import Message, Receive, Scope, Send
 
-from aimass.http.app import build_app
+from aimass.http.app import build_app, metering_from_settings
+from aimass.http.middleware.metering import MeteringMiddleware
 from aimass.lambda_context import LocalLambdaContext
 from aimass.metering.key_admin import create_key, revoke_key
+from aimass.metering.service import MeteringService
 from aimass.metering.stores.key_factory import open_key_store
 from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import Plan, Settings
@@ -193,3 +197,58 @@ def test_tenants_see_only_their_own_usage_and_keys(client: TestClient, settings:
     other = client.get(f"/v1/usage?start_time={start}&tenant=beta", headers={"x-api-key": acme})
     assert other.status_code == 403
     assert client.get("/v1/admin/keys?tenant=beta", headers={"x-api-key": acme}).status_code == 403
+
+
+def streamed_through_metering(service: MeteringService, presented: str) -> tuple[list[str], list[Message]]:
+    """A file-download-like answer (nothing billed, its body in two chunks) through the metering middleware."""
+    order: list[str] = []
+    sent: list[Message] = []
+
+    async def download(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        order.append("app sent the rest")
+        await send({"type": "http.response.body", "body": b"second"})
+
+    async def client_send(message: Message) -> None:
+        if message["type"] == "http.response.body" and message["body"] == b"first":
+            order.append("client got the first chunk")
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    middleware = MeteringMiddleware(download, service=service)
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/files/file-abc/content",
+        "headers": [(b"x-api-key", presented.encode())],
+    }
+    asyncio.run(middleware(scope, receive, client_send))
+    return order, sent
+
+
+def metering(settings: Settings) -> MeteringService:
+    service = metering_from_settings(settings)
+    assert service is not None
+    return service
+
+
+def test_an_answer_with_nothing_to_bill_streams_once_recorded(settings: Settings) -> None:
+    # GIVEN an answer whose runtime never ran (a file's content): it is not held whole in memory
+    order, sent = streamed_through_metering(metering(settings), key(settings))
+    # THEN its record is written at its start, and its first chunk reaches the client before the app goes on
+    assert order == ["client got the first chunk", "app sent the rest"]
+    assert [m.get("body") for m in sent[1:]] == [b"first", b"second"]
+    (row,) = records(settings)
+    assert (row.status, row.units, row.billed) == (200, 0, False)
+
+
+def test_an_unrecordable_streamed_answer_is_a_503_with_none_of_its_body(settings: Settings) -> None:
+    presented, service = key(settings), metering(settings)
+    with sqlite3.connect(settings.state_dir / "metering.db") as db:
+        db.execute("DROP TABLE usage_records")
+    order, sent = streamed_through_metering(service, presented)
+    assert order == ["app sent the rest"]
+    assert sent[0]["status"] == 503 and b"first" not in b"".join(m.get("body", b"") for m in sent)

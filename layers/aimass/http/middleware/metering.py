@@ -5,9 +5,13 @@ Open without a key: liveness and readiness, server metadata, the API documents a
 peers for (``aimass.http.peers``) carry a marker only a direct invocation can set (``aimass.http.gateway``), so
 peers answer their front function without a key and clients still need one.
 
-The answer is held until it is settled (``MeteringService.settle``): a request whose quota charge is refused
-gets a 429 instead, and one whose usage cannot be recorded gets a 503, never a free answer. Responses here
-are whole JSON documents, so holding one costs a list of its chunks.
+The answer of a billed request (one whose runtime ran: ``aimass.metering.meter``) is held until it is settled
+(``MeteringService.settle``): a request whose quota charge is refused gets a 429 instead, and one whose usage
+cannot be recorded gets a 503, never a free answer. Those answers are whole JSON documents, so holding one
+costs a list of its chunks. A request with nothing to bill (a file download, say) is settled as its answer
+starts, before any of its body is sent, and the body then streams through: a 512 MiB file is never held in
+memory, and a usage store that cannot be written still turns it into a 503. Its record's total_ms is then the
+time to the answer's start.
 """
 
 from __future__ import annotations
@@ -85,27 +89,49 @@ class MeteringMiddleware:
         scope.setdefault("state", {})["caller"] = caller
         meter = open_meter()
         held: list[Message] = []
+        streaming = False
+        refused: AimassError | None = None
 
-        async def hold(message: Message) -> None:
+        def settle(status: int) -> bool:
+            nonlocal refused
+            try:
+                record = self.service.settle(
+                    metering_id=metering_id,
+                    caller=caller,
+                    route=_route(scope),
+                    at=at,
+                    status=status,
+                    metered=meter.metered,
+                    total_ms=(time.perf_counter() - started) * 1e3,
+                )
+            except AimassError as exc:
+                refused = exc
+                return False
+            if self.observer is not None:
+                self.observer.request(record, cold_start=self._cold)
+            self._cold = False
+            return True
+
+        async def forward(message: Message) -> None:
+            nonlocal streaming
+            if refused is not None:
+                return  # the app's answer was replaced by the refusal
+            if streaming:
+                await send(message)
+                return
             held.append(message)
+            if message["type"] == "http.response.start" and meter.metered is None and settle(int(message["status"])):
+                streaming = True  # nothing billed: the record is written, the body streams
+                for start in held:
+                    await send(start)
+                held.clear()
 
-        await self.app(scope, receive, hold)
-        status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
-        try:
-            record = self.service.settle(
-                metering_id=metering_id,
-                caller=caller,
-                route=_route(scope),
-                at=at,
-                status=status,
-                metered=meter.metered,
-                total_ms=(time.perf_counter() - started) * 1e3,
-            )
-        except AimassError as exc:
-            await render(scope, exc)(scope, receive, send)
+        await self.app(scope, receive, forward)
+        if not streaming and refused is None:
+            status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
+            settle(status)
+        if refused is not None:
+            await render(scope, refused)(scope, receive, send)
             return
-        if self.observer is not None:
-            self.observer.request(record, cold_start=self._cold)
-        self._cold = False
         for message in held:
             await send(message)
