@@ -74,8 +74,8 @@ def build_app(
         config=config,
         repo_root=repo_root,
         description=(
-            f"AI Mass serving ({config.stage}): one function per model domain, model bucket, metering tables, "
-            "HTTPS API, dashboard and alarms"
+            f"AI Mass serving ({config.stage}): one function per model domain, model and files buckets, "
+            "metering tables, HTTPS API, dashboard and alarms"
         ),
         # No `env`: the stack is environment-agnostic. `cdk deploy` targets the account and
         # region of the credentials in use, and the template refers to them only through

@@ -153,6 +153,12 @@ class ServingConfig(BaseModel):
         description="check each request's API key at API Gateway (functions/authorizer) before it reaches a function, "
         "so that the usage plan of the key's plan throttles it there; false leaves every check to the functions",
     )
+    files_expire_days: int = Field(
+        default=30,
+        alias="aimass:filesExpireDays",
+        ge=1,
+        description="days after upload that a tenant's file (/v1/files) is deleted from the files bucket",
+    )
     latency_alarm_ms: int = Field(
         default=5000,
         alias="aimass:latencyAlarmMs",
@@ -195,10 +201,11 @@ class ServingConfig(BaseModel):
             raise ValueError("expected true or false")
         return value
 
-    @field_validator("alias_check_seconds", "latency_alarm_ms", mode="before")
+    @field_validator("alias_check_seconds", "latency_alarm_ms", "files_expire_days", mode="before")
     @classmethod
     def _not_a_flag(cls, value: Any) -> Any:
-        # pydantic reads true as 1: refuse it rather than check aliases every second (or alarm at 1 ms).
+        # pydantic reads true as 1: refuse it rather than check aliases every second (or alarm at 1 ms, or expire
+        # files after a day).
         if isinstance(value, bool):
             raise ValueError("expected a number, not a boolean")
         return value

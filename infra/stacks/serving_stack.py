@@ -1,5 +1,5 @@
-"""The serving stack: model bucket and keys, metering tables, the operator roles, one function per model domain, the
-public API and its monitoring."""
+"""The serving stack: model bucket and keys, the files bucket, metering tables, the operator roles, one function per
+model domain, the public API and its monitoring."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from infra.config import (
 )
 from infra.constructs.api import ServingApi
 from infra.constructs.domain_function import DomainFunction
+from infra.constructs.files_bucket import FilesBucket
 from infra.constructs.image_function import ImageFunction
 from infra.constructs.metering_tables import MeteringTables
 from infra.constructs.model_bucket import ModelBucket
@@ -59,7 +60,8 @@ class ServingStack(Stack):
 
     Every function meters its requests in the DynamoDB tables (``AIMASS_METERING=dynamodb``): it checks the
     caller's key, charges the tenant's monthly counter and writes one usage record. The front function also
-    serves the admin API (``/v1/admin/...``) and ``GET /v1/usage``, so it alone may write keys and read usage.
+    serves the admin API (``/v1/admin/...``) and ``GET /v1/usage``, so it alone may write keys and read usage; and
+    the Files API (``/v1/files``), so it alone is told the files bucket (``AIMASS_FILES_BUCKET``) and may use it.
     Operators assume ``AdminRole`` for ``aimass keys`` and ``aimass usage report``.
 
     With ``aimass:edgeAuthorizer`` (the default) the API key authorizer (``functions/authorizer/``) checks each
@@ -93,6 +95,13 @@ class ServingStack(Stack):
 
         self.models = ModelBucket(self, "Models")
         self.model_key = ModelKey(self, "ModelKey", alias=f"alias/aimass-{config.stage}-models")
+        # Tenants' files (/v1/files): their server access logs go to the model bucket's log bucket.
+        self.files = FilesBucket(
+            self,
+            "Files",
+            expire_days=config.files_expire_days,
+            access_log_bucket=self.models.access_log_bucket,
+        )
         self.publisher = self._publisher_role()
         self.metering = MeteringTables(self, "Metering")
         self.admin = self._admin_role()
@@ -141,6 +150,11 @@ class ServingStack(Stack):
         front_role = self.functions[config.front_domain].role
         self.metering.grant_key_admin(front_role)
         self.metering.grant_usage_read(front_role, every_tenant=True)
+        # The Files API (/v1/files) is routed to the front function only: it alone stores tenants' files.
+        self.functions[config.front_domain].function.add_environment(
+            "AIMASS_FILES_BUCKET", self.files.bucket.bucket_name
+        )
+        self.files.grant_files(front_role)
 
         self.authorizer = self._authorizer(repo_root, log_retention) if config.edge_authorizer else None
         self.api = ServingApi(
@@ -184,6 +198,10 @@ class ServingStack(Stack):
             "ModelPublisherRoleArn": (
                 self.publisher.role_arn,
                 "Role to assume for aimass models publish/promote/rollback/canary/encrypt",
+            ),
+            "FilesBucketName": (
+                self.files.bucket.bucket_name,
+                "Bucket of tenants' uploaded files (/v1/files; AIMASS_FILES_BUCKET of the front function)",
             ),
             "KeysTableName": (
                 self.metering.keys.table_name,

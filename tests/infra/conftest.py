@@ -12,8 +12,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from tests.infra.infra_synth import Synthesized, fake_checkout, synthesize
 
 # Context for the made-up checkout: another stage, another front domain, the text function resized through
-# aimass:functionOverrides, a shorter alias check, other plans and another latency alarm (as `cdk synth -c`
-# would pass them: strings).
+# aimass:functionOverrides, a shorter alias check, other plans, another latency alarm and a shorter files expiry
+# (as `cdk synth -c` would pass them: strings).
 FAKE_CONTEXT = {
     "aimass:stage": "prod",
     "aimass:frontDomain": "toy",
@@ -22,6 +22,7 @@ FAKE_CONTEXT = {
     "aimass:plans": '{"trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000},'
     ' "pro": {"rate_per_s": 200, "burst": 400, "monthly_units": 500000000}}',
     "aimass:latencyAlarmMs": "2500",
+    "aimass:filesExpireDays": "7",
 }
 
 

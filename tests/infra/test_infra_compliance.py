@@ -12,6 +12,7 @@ from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_file
 
 from infra.routes import OPEN_PATHS, SHARED_ROUTES
+from infra.stacks.serving_stack import ServingStack
 from models.catalogue import catalogue
 from tests.infra.infra_synth import Synthesized
 
@@ -80,13 +81,17 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
     prefixes = {rule for rule in rules if re.fullmatch(r"AwsSolutions-IAM5\[Resource::<\w+\.Arn>/.+/\*\]", rule)}
     assert {re.sub(r".*\.Arn>/(.+)/\*\]$", r"\1", rule) for rule in prefixes} == {e.name for e in catalogue()}
     assert not any(rule.startswith("AwsSolutions-IAM5[Action::") for rule in rules)
-    # The whole bucket's objects only for the publisher role, which publishes every model.
-    bucket_wide = [
-        (path, rule_id)
+    # A whole bucket's objects only for the publisher role, which publishes every model, and for the front function,
+    # which stores every tenant's files (test_infra_files).
+    bucket_wide = sorted(
+        path
         for path, rule_id, _ in _acknowledgements(synthesized)
         if re.fullmatch(r"AwsSolutions::AwsSolutions-IAM5\[Resource::<\w+\.Arn>/\*\]", rule_id)
-    ]
-    assert [path for path, _ in bucket_wide] == [f"/{synthesized.stack.node.id}/ModelPublisherRole"]
+    )
+    stack = synthesized.stack
+    assert isinstance(stack, ServingStack)
+    front_role = stack.functions[stack.config.front_domain].role.node.path
+    assert bucket_wide == sorted([f"/{stack.node.id}/ModelPublisherRole", f"/{front_role}"])
     # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy,
     # point-in-time recovery of the metering tables, the alarm topic's KMS key and TLS-only policy.
     fixed = {

@@ -54,6 +54,7 @@ def test_default_config() -> None:
     assert config.plans == DEFAULT_PLANS
     assert config.latency_alarm_ms == 5000
     assert config.edge_authorizer is True
+    assert config.files_expire_days == 30
 
 
 def test_config_is_frozen() -> None:
@@ -72,8 +73,10 @@ def test_cli_strings_are_coerced() -> None:
             "aimass:plans": '{"pro": {"rate_per_s": 100, "burst": 200, "monthly_units": 1000000000}}',
             "aimass:latencyAlarmMs": "2500",
             "aimass:edgeAuthorizer": "false",
+            "aimass:filesExpireDays": "7",
         }
     )
+    assert config.files_expire_days == 7
     assert config.edge_authorizer is False
     assert config.plans == {"pro": PlanConfig(rate_per_s=100, burst=200, monthly_units=1_000_000_000)}
     assert config.latency_alarm_ms == 2500
@@ -104,6 +107,12 @@ def test_cli_strings_are_coerced() -> None:
         ("aimass:edgeAuthorizer", "maybe"),
         ("aimass:edgeAuthorizer", 1),
         ("aimass:edgeAuthorizer", None),
+        ("aimass:filesExpireDays", 0),
+        ("aimass:filesExpireDays", -30),
+        ("aimass:filesExpireDays", 1.5),
+        ("aimass:filesExpireDays", "a month"),
+        ("aimass:filesExpireDays", True),
+        ("aimass:filesExpireDays", None),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key: str, value: Any) -> None:
@@ -175,6 +184,7 @@ def test_other_context_is_ignored() -> None:
         ("aimass:aliasCheckSeconds", "-5"),
         ("aimass:plans", "{}"),
         ("aimass:latencyAlarmMs", "-1"),
+        ("aimass:filesExpireDays", "0"),
     ],
 )
 def test_build_app_rejects_bad_context_before_building(tmp_path: Path, key: str, value: Any) -> None:

@@ -46,16 +46,29 @@ def _logical_id(synthesized: Synthesized, cfn_type: str, predicate: Any = None) 
 
 
 def _model_bucket_id(synthesized: Synthesized) -> str:
-    return _logical_id(
-        synthesized,
-        "AWS::S3::Bucket",
-        lambda bucket: "LoggingConfiguration" in bucket["Properties"],
-    )
+    return synthesized.output_ref("ModelBucketName")
+
+
+def _files_bucket_id(synthesized: Synthesized) -> str:
+    return synthesized.output_ref("FilesBucketName")
+
+
+def _encryption_key_id(synthesized: Synthesized, bucket_id: str) -> str:
+    """The key a bucket's objects are encrypted with (SSE-KMS at rest)."""
+    (rule,) = synthesized.resources[bucket_id]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    logical_id: str = rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
+    assert synthesized.resources[logical_id]["Type"] == "AWS::KMS::Key"
+    return logical_id
 
 
 def _bucket_key_id(synthesized: Synthesized) -> str:
     """The model bucket's own key (SSE-KMS at rest)."""
-    return _logical_id(synthesized, "AWS::KMS::Key", lambda key: "bucket" in key["Properties"]["Description"])
+    return _encryption_key_id(synthesized, _model_bucket_id(synthesized))
+
+
+def _files_key_id(synthesized: Synthesized) -> str:
+    """The files bucket's own key."""
+    return _encryption_key_id(synthesized, _files_bucket_id(synthesized))
 
 
 def _model_key_id(synthesized: Synthesized) -> str:
@@ -113,9 +126,9 @@ def test_resource_counts(synthesized: Synthesized) -> None:
     for function in synthesized.resources_of_type("AWS::Lambda::Function").values():
         assert function["Properties"]["PackageType"] == "Image"
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
-    template.resource_count_is("AWS::S3::Bucket", 2)  # models + their access logs
-    # The bucket's, the envelope key, the metering tables', the alarm topic's.
-    template.resource_count_is("AWS::KMS::Key", 4)
+    template.resource_count_is("AWS::S3::Bucket", 3)  # models, tenants' files, their access logs
+    # The model bucket's, the envelope key, the files bucket's, the metering tables', the alarm topic's.
+    template.resource_count_is("AWS::KMS::Key", 5)
     template.resource_count_is("AWS::KMS::Alias", 1)  # the envelope key's
     # One per function, the publisher, the key and usage administrator, and API Gateway's CloudWatch Logs role.
     template.resource_count_is("AWS::IAM::Role", functions + 3)
@@ -162,6 +175,7 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     variables = dict(function["Environment"]["Variables"])
     variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
     variables.pop("AIMASS_EDGE_API_ID", None)  # the front function's too (test_infra_edge)
+    variables.pop("AIMASS_FILES_BUCKET", None)  # and the files bucket (test_infra_files)
     plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say
     assert json.loads(plans) == {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     assert variables == {
@@ -242,14 +256,20 @@ def test_buckets_block_public_access_and_require_tls(synthesized: Synthesized) -
 
 def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
     keys = synthesized.resources_of_type("AWS::KMS::Key")
-    ours = [_bucket_key_id(synthesized), _model_key_id(synthesized), _metering_key_id(synthesized)]
-    assert len(set(ours)) == 3
+    ours = [
+        _bucket_key_id(synthesized),
+        _model_key_id(synthesized),
+        _files_key_id(synthesized),
+        _metering_key_id(synthesized),
+    ]
+    assert len(set(ours)) == 4
     assert set(keys) == {*ours, _topic_key_id(synthesized)}
     for logical_id, key in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True
         assert "KeySpec" not in key["Properties"]  # symmetric: Encrypt, Decrypt, GenerateDataKey
         if logical_id in ours:
-            # Published models and metering records outlive the stack, and so must the keys they were encrypted with.
+            # Published models, tenants' files and metering records outlive the stack, and so must the keys they were
+            # encrypted with.
             assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
         else:
             # The alarm topic's key protects messages in flight only.
@@ -415,6 +435,7 @@ def test_outputs(synthesized: Synthesized) -> None:
         "ModelBucketName",
         "ModelKeyArn",
         "ModelPublisherRoleArn",
+        "FilesBucketName",
         "KeysTableName",
         "UsageTableName",
         "CountersTableName",
@@ -480,7 +501,13 @@ def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: st
     bucket_arn = {"Fn::GetAtt": [_model_bucket_id(synthesized), "Arn"]}
     names = sorted(entry.name for entry in CATALOGUE if entry.domain == domain)
     statements = _function_statements(synthesized, domain)
-    s3 = [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
+    # The model bucket's statements (the front function also stores tenants' files: test_infra_files).
+    s3 = [
+        s
+        for s in statements
+        if any(a.startswith("s3:") for a in _as_list(s["Action"]))
+        and f'"{_model_bucket_id(synthesized)}"' in json.dumps(s["Resource"])
+    ]
     bucket_key_arn = {"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]}
     kms = [s for s in statements if s["Resource"] == bucket_key_arn]
     if not names:
@@ -519,6 +546,7 @@ def test_function_may_unwrap_data_keys_with_the_envelope_key_only(synthesized: S
         json.dumps(model_key_arn),
         json.dumps({"Fn::GetAtt": [_bucket_key_id(synthesized), "Arn"]}),
         json.dumps({"Fn::GetAtt": [_metering_key_id(synthesized), "Arn"]}),  # through DynamoDB only
+        json.dumps({"Fn::GetAtt": [_files_key_id(synthesized), "Arn"]}),  # the front function's, through S3 only
     }
 
 
@@ -617,10 +645,16 @@ def test_publisher_role_statements(synthesized: Synthesized) -> None:
 def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synthesized) -> None:
     publisher = _publisher_role_id(synthesized)
     metering_key_arn = {"Fn::GetAtt": [_metering_key_id(synthesized), "Arn"]}
+    # The front function writes tenants' files, not models (test_infra_files checks those statements).
+    files = (_files_bucket_id(synthesized), _files_key_id(synthesized))
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         if {"Ref": publisher} in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            resources = json.dumps(statement["Resource"])
+            if any(f'"{logical_id}"' in resources for logical_id in files):
+                assert not any(logical_id in resources for logical_id in (_model_bucket_id(synthesized), publisher))
+                continue
             actions = set(_as_list(statement["Action"]))
             assert not actions & {"s3:PutObject", "s3:DeleteObject", "kms:Encrypt"}, statement
             if "kms:GenerateDataKey" in actions:

@@ -1,0 +1,108 @@
+"""The files bucket: tenants' uploaded files (OpenAI's Files API, ``/v1/files``)."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+
+class FilesBucket(Construct):
+    """KMS-encrypted, private, TLS-only bucket of tenants' files, with server access logs.
+
+    Files are stored as ``<tenant>/<file id>/content`` and ``.../meta.json`` (``aimass.files.s3``). They are
+    immutable: an upload writes a new file id, and a delete removes both objects for good, so the bucket is not
+    versioned (versioning would keep every deleted file as a noncurrent version, against the tenant's request).
+    A lifecycle rule expires files ``expire_days`` after upload and aborts uploads left incomplete for a day.
+
+    Its own key rather than the model bucket's or the envelope key: tenants' data is kept apart from the
+    product's, its key policy and CloudTrail record can be audited on their own, and only S3 uses it on the
+    caller's behalf (grants carry a ``kms:ViaService`` condition), which the envelope key's direct callers cannot.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        expire_days: int,
+        access_log_bucket: s3.IBucket,
+        access_log_prefix: str = "files-bucket/",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if expire_days < 1:
+            raise ValueError(f"expire_days must be at least 1, got {expire_days}")
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts tenants' files in the AI Mass files store",
+            enable_key_rotation=True,
+            # Retained with the bucket: its files are readable only while this key exists.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            versioned=False,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            # S3 Bucket Keys keep the number of KMS calls (and their cost) low.
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=access_log_bucket,
+            server_access_logs_prefix=access_log_prefix,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-files",
+                    expiration=Duration.days(expire_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            # Tenants' files are not the stack's to delete: a stack deletion leaves the bucket (and its key).
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_files(self, role: iam.IRole) -> None:
+        """Let ``role`` serve the Files API: upload, read, list and delete files, abort an interrupted upload.
+
+        Named actions rather than ``grant_read_write``'s ``s3:GetObject*``, ``s3:List*`` and ``kms:GenerateDataKey*``
+        wildcards. ``s3:PutObject`` covers single and multipart uploads (create, upload part, complete),
+        ``s3:GetObject`` reads and heads an object, ``s3:ListBucket`` lists a tenant's files (and makes a missing
+        object a 404, not a 403). The key may be used only by S3 on the caller's behalf: GenerateDataKey to write
+        an object, Decrypt to read one or complete a multipart upload.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{self._bucket_logical_id()}.Arn>/*]",
+            "The files bucket holds tenants' uploaded files only, under <tenant>/<file id>/: tenants and file ids "
+            "are made at run time, so the object wildcard covers the bucket. The function keeps each tenant to its "
+            "own prefix (aimass.files); the bucket is not versioned and no other object is in it.",
+        )
+
+    def _bucket_logical_id(self) -> str:
+        cfn_bucket = self.bucket.node.default_child
+        if not isinstance(cfn_bucket, s3.CfnBucket):
+            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
+        return Stack.of(self).get_logical_id(cfn_bucket)
