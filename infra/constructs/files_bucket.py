@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.constructs.bucket_access import grant_objects_read_write
 
 
 class FilesBucket(Construct):
@@ -71,38 +71,12 @@ class FilesBucket(Construct):
         )
 
     def grant_files(self, role: iam.IRole) -> None:
-        """Let ``role`` serve the Files API: upload, read, list and delete files, abort an interrupted upload.
-
-        Named actions rather than ``grant_read_write``'s ``s3:GetObject*``, ``s3:List*`` and ``kms:GenerateDataKey*``
-        wildcards. ``s3:PutObject`` covers single and multipart uploads (create, upload part, complete),
-        ``s3:GetObject`` reads and heads an object, ``s3:ListBucket`` lists a tenant's files (and makes a missing
-        object a 404, not a 403). The key may be used only by S3 on the caller's behalf: GenerateDataKey to write
-        an object, Decrypt to read one or complete a multipart upload.
-        """
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[self.bucket.arn_for_objects("*")],
-            )
-        )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
-            )
-        )
-        acknowledge(
+        """Let ``role`` serve the Files API: upload, read, list and delete files, abort an interrupted upload."""
+        grant_objects_read_write(
             role,
-            f"IAM5[Resource::<{self._bucket_logical_id()}.Arn>/*]",
-            "The files bucket holds tenants' uploaded files only, under <tenant>/<file id>/: tenants and file ids "
-            "are made at run time, so the object wildcard covers the bucket. The function keeps each tenant to its "
-            "own prefix (aimass.files); the bucket is not versioned and no other object is in it.",
+            self.bucket,
+            self.key,
+            why_every_object="The files bucket holds tenants' uploaded files only, under <tenant>/<file id>/: "
+            "tenants and file ids are made at run time, so the object wildcard covers the bucket. The function keeps "
+            "each tenant to its own prefix (aimass.files); the bucket is not versioned and no other object is in it.",
         )
-
-    def _bucket_logical_id(self) -> str:
-        cfn_bucket = self.bucket.node.default_child
-        if not isinstance(cfn_bucket, s3.CfnBucket):
-            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
-        return Stack.of(self).get_logical_id(cfn_bucket)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.bucket_access import bucket_logical_id, grant_objects_read_write, via_s3
 from infra.nag import acknowledge
 
 
@@ -114,10 +115,10 @@ class ModelBucket(Construct):
             iam.PolicyStatement(
                 actions=["kms:Decrypt"],
                 resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+                conditions=via_s3(),
             )
         )
-        bucket_id = self._bucket_logical_id()
+        bucket_id = bucket_logical_id(self.bucket)
         for name in names:
             acknowledge(
                 role,
@@ -136,30 +137,12 @@ class ModelBucket(Construct):
         on the caller's behalf: GenerateDataKey to write an object, Decrypt to read one or finish a multipart
         upload.
         """
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[self.bucket.arn_for_objects("*")],
-            )
-        )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
-            )
-        )
-        acknowledge(
+        grant_objects_read_write(
             role,
-            f"IAM5[Resource::<{self._bucket_logical_id()}.Arn>/*]",
-            "The publisher writes every model: object keys are <model>/<version>/<file> and <model>/aliases.json "
-            "for models not yet known when the stack is deployed (and under any AIMASS_MODEL_PREFIX), so the "
-            "object wildcard covers the bucket. Object versions cannot be deleted (no DeleteObjectVersion).",
+            self.bucket,
+            self.key,
+            why_every_object="The publisher writes every model: object keys are <model>/<version>/<file> and "
+            "<model>/aliases.json for models not yet known when the stack is deployed (and under any "
+            "AIMASS_MODEL_PREFIX), so the object wildcard covers the bucket. Object versions cannot be deleted "
+            "(no DeleteObjectVersion).",
         )
-
-    def _bucket_logical_id(self) -> str:
-        cfn_bucket = self.bucket.node.default_child
-        if not isinstance(cfn_bucket, s3.CfnBucket):
-            raise TypeError(f"{self.bucket.node.path}: expected a CfnBucket as default child")
-        return Stack.of(self).get_logical_id(cfn_bucket)
