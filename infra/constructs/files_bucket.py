@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs.bucket_access import grant_objects_read_write
+from infra.constructs.private_bucket import bucket_key, grant_objects_read_write, private_bucket
 
 
 class FilesBucket(Construct):
@@ -38,27 +37,14 @@ class FilesBucket(Construct):
             raise ValueError(f"expire_days must be at least 1, got {expire_days}")
         self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
 
-        self.key = kms.Key(
+        self.key = bucket_key(self, "Encrypts tenants' files in the AI Mass files store")
+        # Tenants' files are not the stack's to delete: a stack deletion leaves the bucket (and its key).
+        self.bucket = private_bucket(
             self,
-            "Key",
-            description="Encrypts tenants' files in the AI Mass files store",
-            enable_key_rotation=True,
-            # Retained with the bucket: its files are readable only while this key exists.
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
+            key=self.key,
             versioned=False,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            # S3 Bucket Keys keep the number of KMS calls (and their cost) low.
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_log_bucket,
-            server_access_logs_prefix=access_log_prefix,
+            access_logs=access_log_bucket,
+            access_log_prefix=access_log_prefix,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-files",
@@ -66,8 +52,6 @@ class FilesBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            # Tenants' files are not the stack's to delete: a stack deletion leaves the bucket (and its key).
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     def grant_files(self, role: iam.IRole) -> None:

@@ -6,11 +6,16 @@ from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs.bucket_access import bucket_logical_id, grant_objects_read_write, via_s3
+from infra.constructs.private_bucket import (
+    bucket_key,
+    bucket_logical_id,
+    grant_objects_read_write,
+    private_bucket,
+    via_s3,
+)
 from infra.nag import acknowledge
 
 
@@ -35,15 +40,7 @@ class ModelBucket(Construct):
         # ACLs disabled (BucketOwnerEnforced). Set here so the construct does not depend on cdk.json.
         self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
 
-        # A customer-managed key: its policy and CloudTrail usage are ours to audit, and
-        # S3 Bucket Keys keep the number of KMS calls (and their cost) low.
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts the AI Mass model bucket",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.key = bucket_key(self, "Encrypts the AI Mass model bucket")
 
         # Server access logs cannot be delivered to a bucket encrypted with a customer-managed
         # key, so the log bucket uses S3-managed keys.
@@ -62,18 +59,13 @@ class ModelBucket(Construct):
         # cdk-nag's S1 (server access logs) passes this bucket because it receives another
         # bucket's access logs.
 
-        self.bucket = s3.Bucket(
+        # Published models are the product: retained with the stack, old versions kept for rollbacks a while.
+        self.bucket = private_bucket(
             self,
-            "Bucket",
+            key=self.key,
             versioned=True,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="model-bucket/",
+            access_logs=self.access_log_bucket,
+            access_log_prefix="model-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-model-versions",
@@ -81,8 +73,6 @@ class ModelBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            # Published models are the product; never delete them with the stack.
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     def grant_read_models(self, role: iam.IRole, model_names: Sequence[str]) -> None:

@@ -1,13 +1,50 @@
-"""Grants on an encrypted bucket that more than one bucket construct makes, written once."""
+"""A private bucket under its own KMS key, and the grants on it, as both the model and the files buckets make them."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+from collections.abc import Sequence
+
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from constructs import Construct
 
 from infra.nag import acknowledge
+
+
+def bucket_key(scope: Construct, description: str) -> kms.Key:
+    """A customer-managed key, rotated and retained (its bucket's objects are readable only while it exists):
+    its policy and CloudTrail record are ours to audit."""
+    return kms.Key(scope, "Key", description=description, enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
+
+
+def private_bucket(
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    versioned: bool,
+    access_logs: s3.IBucket,
+    access_log_prefix: str,
+    lifecycle_rules: Sequence[s3.LifecycleRule],
+) -> s3.Bucket:
+    """Encrypted under ``key`` (with an S3 Bucket Key, which keeps KMS calls and their cost low), public access
+    blocked, TLS only, ACLs off, server access logs to ``access_logs``, retained with the stack."""
+    return s3.Bucket(
+        scope,
+        "Bucket",
+        versioned=versioned,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_log_prefix,
+        lifecycle_rules=list(lifecycle_rules),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
 
 
 def via_s3() -> dict[str, dict[str, str]]:
