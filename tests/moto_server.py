@@ -43,6 +43,12 @@ class MotoServer:
             aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
         )
 
+    def bucket(self, name: str) -> Any:
+        """An S3 client, with the bucket ``name`` made."""
+        client = self.client("s3")
+        client.create_bucket(Bucket=name)
+        return client
+
     def control(self, path: str, document: dict[str, Any]) -> None:
         """POST to moto's own control API (``/moto-api/...``): reset, configuration, queued results."""
         request = urllib.request.Request(

@@ -286,7 +286,7 @@ def test_the_lambda_handler_follows_aliases_in_s3_and_decrypts_kms_sealed_versio
     """The deployed path: models in S3 (moto's server over HTTP), version 2 sealed under a KMS key."""
     for key, value in moto.environment().items():
         monkeypatch.setenv(key, value)
-    moto.client("s3").create_bucket(Bucket="models")
+    moto.bucket("models")
     key_id = moto.client("kms").create_key()["KeyMetadata"]["KeyId"]
     settings = Settings(model_bucket="models", aws_endpoint_url=moto.endpoint, cache_dir=tmp_path / "publisher-cache")
     store = open_store(settings)

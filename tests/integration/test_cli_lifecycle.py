@@ -49,8 +49,7 @@ def local_target(tmp_path: Path) -> Target:
 
 
 def s3_target(moto: MotoServer, tmp_path: Path) -> Target:
-    client = moto.client("s3")
-    client.create_bucket(Bucket=BUCKET)
+    client = moto.bucket(BUCKET)
 
     def tamper(version: str, path: str) -> None:
         client.put_object(Bucket=BUCKET, Key=f"{TINY_TEXT}/{version}/{path}", Body=b"{}")
@@ -160,7 +159,7 @@ def test_publishing_other_bytes_under_a_taken_version_is_refused(target: Target,
 
 
 def test_the_bucket_options_in_a_real_process(moto: MotoServer, tmp_path: Path) -> None:
-    moto.client("s3").create_bucket(Bucket=BUCKET)
+    moto.bucket(BUCKET)
     build = build_tiny_text(tmp_path / "build")
     env = {**os.environ, **moto.environment(), "AIMASS_AWS_ENDPOINT_URL": moto.endpoint, "COLUMNS": "200"}
     env.pop("AIMASS_MODEL_BUCKET", None)

@@ -26,9 +26,7 @@ PART = 5 * 1024 * 1024  # S3's smallest part
 
 @pytest.fixture
 def s3(moto: MotoServer) -> Any:
-    client = moto.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    return client
+    return moto.bucket(BUCKET)
 
 
 @pytest.fixture

@@ -48,9 +48,7 @@ class Calls:
 
 @pytest.fixture
 def s3(moto: MotoServer) -> Any:
-    client = moto.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    return client
+    return moto.bucket(BUCKET)
 
 
 @pytest.fixture
