@@ -27,9 +27,7 @@ from aimass.files.base import (
     new_file_id,
     ordered,
 )
-
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
+from aimass.private import FOLDER_MODE, new_private_file, private_folder
 
 
 class LocalFileStore:
@@ -39,15 +37,14 @@ class LocalFileStore:
 
     def put(self, tenant: str, source: BinaryIO, *, filename: str, purpose: str, limit: int) -> FileRecord:
         folder = self._tenant(tenant)
-        for path in (self.root, folder):
-            path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-            os.chmod(path, FOLDER_MODE)
+        private_folder(self.root)
+        private_folder(folder)
         file_id = new_file_id()
         staging = folder / f".{file_id}.partial"
         staging.mkdir(mode=FOLDER_MODE)
         try:
             measured = Measured(source, limit)
-            with _private(staging / CONTENT_FILE) as out:
+            with new_private_file(staging / CONTENT_FILE) as out:
                 for chunk in measured:
                     out.write(chunk)
             record = FileRecord(
@@ -59,7 +56,7 @@ class LocalFileStore:
                 purpose=purpose,
                 sha256=measured.sha256,
             )
-            with _private(staging / META_FILE) as out:
+            with new_private_file(staging / META_FILE) as out:
                 out.write(record.to_json())
             os.rename(staging, folder / file_id)
         except BaseException:
@@ -112,10 +109,6 @@ class LocalFileStore:
 
     def _file(self, tenant: str, file_id: str) -> Path | None:
         return self._tenant(tenant) / file_id if FILE_ID.fullmatch(file_id) else None
-
-
-def _private(path: Path) -> BinaryIO:
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb")
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -7,13 +7,13 @@ no longer checks out (revoked, expired, the database deleted) is replaced by a n
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aimass.metering.key_admin import create_key
 from aimass.metering.keys import matches, parse
 from aimass.metering.stores.key_factory import open_key_store
+from aimass.private import new_private_file, private_folder
 from aimass.settings import Settings
 
 TENANT = "dev"
@@ -45,10 +45,9 @@ def development_key(settings: Settings) -> tuple[str, bool]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(path.parent)
     scratch = path.with_suffix(".tmp")
     scratch.unlink(missing_ok=True)
-    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as stream:
-        stream.write(text + "\n")
+    with new_private_file(scratch) as stream:
+        stream.write((text + "\n").encode())
     scratch.replace(path)

@@ -8,12 +8,11 @@ instead of failing. ``Database`` is one connection shared by threads under a loc
 
 The database holds every tenant's usage and the hashes of every key, so no other local user may read it: the
 state folder is made 0700 and the database 0600, and both are tightened when they already exist with a
-looser mode (an older AI Mass created them 0755 and 0644).
+looser mode (``aimass.private``).
 
 The database file is created 0600 before SQLite opens it, so it is never readable by others, not even for an
 instant; SQLite gives the journal files it makes beside it (``-wal``, ``-shm``, ``-journal``) the database
-file's mode, and journals left from before are tightened here. Only what this user owns is changed: a state
-folder put in a shared place (``/tmp`` itself, say) is left to its owner.
+file's mode, and journals left from before are tightened here.
 """
 
 from __future__ import annotations
@@ -21,19 +20,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aimass.metering.usage import Unavailable
+from aimass.private import FILE_MODE, private_folder, tighten
 
 T = TypeVar("T")
 
 METERING_DB = "metering.db"
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 JOURNALS = ("-wal", "-shm", "-journal")
 
 
@@ -43,23 +40,7 @@ def private_database(path: Path) -> None:
     with contextlib.suppress(FileExistsError):  # SQLite takes an empty file for a new database
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for file in (path, *(path.with_name(path.name + suffix) for suffix in JOURNALS)):
-        _tighten(file, FILE_MODE)
-
-
-def private_folder(folder: Path) -> None:
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-    _tighten(folder, FOLDER_MODE)
-
-
-def _tighten(path: Path, allowed: int) -> None:
-    """Take away every permission bit outside ``allowed``, if ``path`` exists and is this user's."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return
-    mode = stat.S_IMODE(info.st_mode)
-    if info.st_uid == os.geteuid() and mode & ~allowed:
-        os.chmod(path, mode & allowed)
+        tighten(file, FILE_MODE)
 
 
 def connect(path: Path, *, busy_timeout_ms: int, check_same_thread: bool = True) -> sqlite3.Connection:
