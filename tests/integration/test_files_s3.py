@@ -50,7 +50,9 @@ def test_a_file_is_its_content_and_metadata_under_its_tenant(store: S3FileStore,
     assert meta["sha256"] == hashlib.sha256(b"line\n").hexdigest() and meta["size"] == 5
     assert store.get("acme", record.id) == record
     assert store.list("acme") == [record] and store.list("acme", purpose="other") == []
-    chunks = store.open("acme", record.id)
+    opened = store.open("acme", record.id)
+    assert opened is not None and opened[0] == record
+    chunks = opened[1]
     assert chunks is not None and b"".join(chunks) == b"line\n"
 
     assert store.get("globex", record.id) is None and store.open("globex", record.id) is None
@@ -62,7 +64,9 @@ def test_a_file_is_its_content_and_metadata_under_its_tenant(store: S3FileStore,
 def test_a_large_file_goes_in_parts(store: S3FileStore, s3: Any) -> None:
     content = bytes(range(256)) * (PART * 2 // 256 + 1000)
     record = store.put("acme", io.BytesIO(content), filename="big.jsonl", purpose="batch", limit=len(content))
-    chunks = store.open("acme", record.id)
+    opened = store.open("acme", record.id)
+    assert opened is not None and opened[0] == record
+    chunks = opened[1]
     assert chunks is not None and b"".join(chunks) == content
     assert record.sha256 == hashlib.sha256(content).hexdigest() and open_uploads(s3) == []
 

@@ -107,8 +107,8 @@ class FileStore(Protocol):
         """The record of ``tenant``'s file ``file_id``; None if there is none (or it is another tenant's)."""
         ...
 
-    def open(self, tenant: str, file_id: str) -> Iterator[bytes] | None:
-        """The content of ``tenant``'s file ``file_id`` in chunks; None if there is no such file."""
+    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
+        """``tenant``'s file ``file_id``: its record and its content in chunks; None if there is no such file."""
         ...
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:

@@ -71,15 +71,16 @@ class LocalFileStore:
         except FileNotFoundError:
             return None
 
-    def open(self, tenant: str, file_id: str) -> Iterator[bytes] | None:
+    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
         path = self._file(tenant, file_id)
-        if path is None or not (path / META_FILE).exists():
+        record = self.get(tenant, file_id)
+        if path is None or record is None:
             return None
         try:
             handle = (path / CONTENT_FILE).open("rb")
         except FileNotFoundError:
             return None
-        return _chunks(handle)
+        return record, _chunks(handle)
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
         folder = self._tenant(tenant)

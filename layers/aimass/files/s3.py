@@ -81,8 +81,9 @@ class S3FileStore:
         raw = self._read(self._base(tenant, file_id) + META_FILE)
         return FileRecord.from_json(raw) if raw is not None else None
 
-    def open(self, tenant: str, file_id: str) -> Iterator[bytes] | None:
-        if self.get(tenant, file_id) is None:
+    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
+        record = self.get(tenant, file_id)
+        if record is None:
             return None
         key = self._base(tenant, file_id) + CONTENT_FILE
         with _unavailable("read"):
@@ -92,7 +93,7 @@ class S3FileStore:
                 if _missing(exc):
                     return None
                 raise
-        return _chunks(body)
+        return record, _chunks(body)
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
         folder = self.prefix + checked_tenant(tenant) + "/"

@@ -19,7 +19,6 @@ batch is made.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
@@ -162,11 +161,11 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
         responses={200: {"content": {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}}, **known},
     )
     def content(request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> StreamingResponse:
-        tenant = _tenant(request)
-        record = _record(store, tenant, file_id)
-        chunks: Iterator[bytes] | None = store.open(tenant, file_id)
-        if chunks is None:
+        _check_id(file_id, "file_id")
+        opened = store.open(_tenant(request), file_id)  # the record and the content in one lookup
+        if opened is None:
             raise _not_found(file_id)
+        record, chunks = opened
         return StreamingResponse(chunks, media_type=OCTET_STREAM, headers={"content-length": str(record.size)})
 
     @router.delete("/files/{file_id}", summary="Delete a file", response_model=FileDeleted, responses=known)
