@@ -149,6 +149,29 @@ USAGE_TABLE = TableLayout(
 # Quota counters: a tenant's billable units per month (``period`` is YYYY-MM), charged by conditional updates.
 COUNTERS_TABLE = TableLayout(partition_key=Attribute("subject"), sort_key=Attribute("period"))
 
+# Batches (OpenAI's Batch API): one item per batch, its tenant the partition key, so that a tenant's
+# batches are one Query (newest first by id's creation-ordered sort key ``sk``: "<created_at>#<batch id>"),
+# and ``batch-index`` finds a batch by its id alone (the worker and the finalizer know only the id).
+JOBS_BATCH_INDEX = "batch-index"
+JOBS_TABLE = TableLayout(
+    partition_key=Attribute("tenant"),
+    sort_key=Attribute("sk"),
+    indexes=(Index(JOBS_BATCH_INDEX, partition_key=Attribute("batch_id")),),
+)
+
+# --- batch workers ------------------------------------------------------------------------------------
+
+# A batch worker is a domain's own function image run with this command (an AWS Batch job definition's
+# command); it runs shard AWS_BATCH_JOB_ARRAY_INDEX (0 for a job that is not an array) of the batch named
+# by these variables, which the job's submission sets.
+WORKER_MODULE = "aimass.batches.worker"
+BATCH_ID_ENV = "AIMASS_BATCH_ID"
+BATCH_TENANT_ENV = "AIMASS_BATCH_TENANT"
+ARRAY_INDEX_ENV = "AWS_BATCH_JOB_ARRAY_INDEX"
+# The Lambda handler (in the front function's image) that EventBridge calls on every state change of a
+# batch job: it finalizes a batch whose shards are done, and fails one whose job failed.
+BATCH_EVENTS_HANDLER = "aimass.batches.events.handler"
+
 # --- metrics ------------------------------------------------------------------------------------------
 
 # CloudWatch namespace of the functions' EMF metrics (a function may override it with

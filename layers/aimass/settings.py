@@ -35,12 +35,29 @@ class Plan(BaseModel):
     rate_per_s: float = Field(gt=0, allow_inf_nan=False, description="sustained requests per second per key")
     burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
     monthly_units: int = Field(gt=0, description="billable units per calendar month (UTC) per tenant")
+    batch_price_factor: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="what a unit costs in a batch, as a share of its synchronous price (batch work is cheaper to "
+        "serve: large engine batches on machines that scale to zero)",
+    )
 
 
 DEFAULT_PLANS = {name: Plan.model_validate(terms) for name, terms in contract.DEFAULT_PLANS.items()}
 # USD per billable unit, by unit (the usage count a runtime bills by: text's prompt tokens, vision's images,
 # speech's audio seconds, rl's observations): what a usage record's unit_price and cost come from.
 DEFAULT_PRICES = {"prompt_tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6, "requests": 0.0}
+
+
+class BatchTarget(BaseModel):
+    """Where one domain's batch shards run on AWS: an AWS Batch job queue and the domain's job definition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str = Field(min_length=1, description="job queue name or ARN")
+    job_definition: str = Field(min_length=1, description="job definition name, name:revision or ARN")
 
 
 class Settings(BaseSettings):
@@ -131,6 +148,25 @@ class Settings(BaseSettings):
         description="largest file POST /v1/files accepts; the local server reads its body up to this (plus the "
         "form's framing) instead of max_body_bytes, while a Lambda function gets no more than max_body_bytes",
     )
+    jobs_table: str = Field(default="aimass-jobs", description="DynamoDB table of batches (metering=dynamodb)")
+    batch_targets: dict[str, BatchTarget] = Field(
+        default_factory=dict,
+        description="per domain, the AWS Batch queue and job definition its batch shards run on (JSON; set on the "
+        "front function); empty, shards run on this process's worker threads (batch_workers)",
+    )
+    batch_workers: int = Field(
+        default=1,
+        ge=0,
+        description="local server: threads running batch shards beside the API (each uses every core through ONNX "
+        "Runtime, so one keeps the machine busy); 0 runs none (a separate `python -m aimass.batches.worker` may)",
+    )
+    batch_shard_lines: int = Field(
+        default=2000, gt=0, description="input lines per shard: the unit of parallel work and of retry"
+    )
+    batch_chunk_lines: int = Field(
+        default=256, gt=0, description="lines a worker runs and writes at once: the unit of progress after a crash"
+    )
+    max_batch_lines: int = Field(default=1_000_000, gt=0, description="most lines in one batch's input file")
     peers: tuple[PeerSpec, ...] = Field(
         default=(),
         description="the other domain functions whose models the listings include (JSON; set on the front function)",

@@ -107,8 +107,11 @@ class FileStore(Protocol):
         """The record of ``tenant``'s file ``file_id``; None if there is none (or it is another tenant's)."""
         ...
 
-    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
-        """``tenant``'s file ``file_id``: its record and its content in chunks; None if there is no such file."""
+    def open(
+        self, tenant: str, file_id: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[FileRecord, Iterator[bytes]] | None:
+        """``tenant``'s file ``file_id``: its record and its content in chunks (bytes ``[start, end)`` of it, to
+        its end when ``end`` is None: a batch shard's lines); None if there is no such file."""
         ...
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:

@@ -71,7 +71,9 @@ class LocalFileStore:
         except FileNotFoundError:
             return None
 
-    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
+    def open(
+        self, tenant: str, file_id: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[FileRecord, Iterator[bytes]] | None:
         path = self._file(tenant, file_id)
         record = self.get(tenant, file_id)
         if path is None or record is None:
@@ -80,7 +82,8 @@ class LocalFileStore:
             handle = (path / CONTENT_FILE).open("rb")
         except FileNotFoundError:
             return None
-        return record, _chunks(handle)
+        handle.seek(start)
+        return record, _chunks(handle, (record.size if end is None else end) - start)
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
         folder = self._tenant(tenant)
@@ -112,7 +115,8 @@ class LocalFileStore:
         return self._tenant(tenant) / file_id if FILE_ID.fullmatch(file_id) else None
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
     with handle:
-        while data := handle.read(CHUNK_BYTES):
+        while size > 0 and (data := handle.read(min(CHUNK_BYTES, size))):
+            size -= len(data)
             yield data

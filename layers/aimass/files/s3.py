@@ -81,14 +81,20 @@ class S3FileStore:
         raw = self._read(self._base(tenant, file_id) + META_FILE)
         return FileRecord.from_json(raw) if raw is not None else None
 
-    def open(self, tenant: str, file_id: str) -> tuple[FileRecord, Iterator[bytes]] | None:
+    def open(
+        self, tenant: str, file_id: str, *, start: int = 0, end: int | None = None
+    ) -> tuple[FileRecord, Iterator[bytes]] | None:
         record = self.get(tenant, file_id)
         if record is None:
             return None
+        end = record.size if end is None else min(end, record.size)
+        if start >= end:  # S3 refuses an empty range
+            return record, iter(())
         key = self._base(tenant, file_id) + CONTENT_FILE
+        ranged = {} if (start, end) == (0, record.size) else {"Range": f"bytes={start}-{end - 1}"}
         with _unavailable("read"):
             try:
-                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+                body = self.s3.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
             except Exception as exc:
                 if _missing(exc):
                     return None
