@@ -164,7 +164,7 @@ JOBS_TABLE = TableLayout(
 # A batch worker is a domain's own function image run with this command (an AWS Batch job definition's
 # command); it runs shard AWS_BATCH_JOB_ARRAY_INDEX (0 for a job that is not an array) of the batch named
 # by these variables, which the job's submission sets.
-WORKER_MODULE = "aimass.batches.worker"
+WORKER_MODULE = "aimass.worker"
 BATCH_ID_ENV = "AIMASS_BATCH_ID"
 BATCH_TENANT_ENV = "AIMASS_BATCH_TENANT"
 ARRAY_INDEX_ENV = "AWS_BATCH_JOB_ARRAY_INDEX"

@@ -133,3 +133,14 @@ class HTTPRefusal(AimassError):
         super().__init__(message)
         self.status_code = status_code
         self.code = code
+
+
+def error_document(error: AimassError, request_id: str, *, v2: bool = False) -> dict[str, object]:
+    """The JSON body of an error answer: ``{"error": message}`` on the V2 protocol's routes (its own shape),
+    ``{"error": {message, type, code, param}, "request_id"}`` everywhere else (OpenAI's)."""
+    if v2:
+        return {"error": error.message}
+    return {
+        "error": {"message": error.message, "type": error.error_type, "code": error.code, "param": error.param},
+        "request_id": request_id,
+    }

@@ -158,13 +158,20 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         description="local server: threads running batch shards beside the API (each uses every core through ONNX "
-        "Runtime, so one keeps the machine busy); 0 runs none (a separate `python -m aimass.batches.worker` may)",
+        "Runtime, so one keeps the machine busy); 0 runs none (a separate `python -m aimass.worker` may)",
     )
     batch_shard_lines: int = Field(
         default=2000, gt=0, description="input lines per shard: the unit of parallel work and of retry"
     )
     batch_chunk_lines: int = Field(
         default=256, gt=0, description="lines a worker runs and writes at once: the unit of progress after a crash"
+    )
+    batch_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="local workers: how long a shard stays claimed without news from its worker (renewed every chunk) "
+        "before another worker resumes it",
     )
     max_batch_lines: int = Field(default=1_000_000, gt=0, description="most lines in one batch's input file")
     peers: tuple[PeerSpec, ...] = Field(

@@ -66,6 +66,7 @@ class BatchRecord:
     endpoint: str
     domain: str  # the domain whose workers run it (its image, its queue)
     input_file_id: str
+    input_owner: str  # the tenant whose file it is: the batch's own, or one that shared it
     completion_window: str
     status: str
     created_at: int
@@ -75,6 +76,7 @@ class BatchRecord:
     completed: int = 0  # lines answered 2xx
     failed: int = 0  # lines in the error file
     offsets: tuple[int, ...] = ()  # byte offset where each shard starts; the input's size last
+    shard_lines: int = 0  # lines in every shard but the last: shard k's first line is k x shard_lines
     shards_done: tuple[int, ...] = ()  # shards whose every output is written (and billed)
     output_file_id: str | None = None
     error_file_id: str | None = None

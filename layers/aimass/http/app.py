@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Depends, FastAPI
 
@@ -32,8 +32,18 @@ from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from aimass.batches.service import BatchService
     from aimass.files.base import FileStore
     from aimass.observability import Observer
+
+
+class Background(Protocol):
+    """Work a local server runs beside its requests for as long as its lifespan (model updates, batch workers)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 DESCRIPTION = """Trained models behind one API.
 
@@ -60,25 +70,33 @@ def create_app(
     metering: MeteringService | None = None,
     observer: Observer | None = None,
     files: FileStore | None = None,
+    batches: BatchService | None = None,
+    background: Sequence[Background] = (),
 ) -> FastAPI:
     """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.serving.updater).
 
-    With ``metering`` and ``files``, the Files API (``aimass.http.files``) serves each tenant its files.
+    With ``metering`` and ``files``, the Files API (``aimass.http.files``) serves each tenant its files, and
+    with ``batches`` too, the Batch API (``aimass.http.batches``) runs files of requests.
 
     On Lambda the update check rides on invocations (a middleware); elsewhere it runs on a background
-    thread for as long as the app's lifespan (the local server's, or a TestClient's).
+    thread for as long as the app's lifespan (the local server's, or a TestClient's), as does whatever
+    ``background`` holds (the local batch workers).
     """
     lifespan = None
+    running: list[Background] = [*background]
     if updater is not None and not in_lambda:
-        watcher = updater
+        running.insert(0, updater)
+    if running:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            watcher.start()
+            for each in running:
+                each.start()
             try:
                 yield
             finally:
-                watcher.stop()
+                for each in reversed(running):
+                    each.stop()
 
     app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     plane, service, tasks = DataPlane(registry, settings), OpenAIService(registry, settings), TaskService(registry)
@@ -111,6 +129,10 @@ def create_app(
             app.include_router(files_router(files, settings))
             if not in_lambda:  # a Lambda's body is bounded before it runs (max_body_bytes, 6 MiB)
                 path_limits[PATH] = upload_body_limit(settings)
+            if batches is not None:
+                from aimass.http.batches import batches_router
+
+                app.include_router(batches_router(batches))
         app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if observer is not None:
         from aimass.observability import LocalObserver, metrics_route
@@ -135,6 +157,8 @@ def build_app(
     updater = ModelUpdater(registry, interval_s=settings.alias_check_s)
     offload = offloads.inline if in_lambda else offloads.threaded
     metering = metering_from_settings(settings)
+    files = _files(settings, in_lambda) if metering is not None else None
+    batches, background = (None, []) if files is None else _batches(settings, registry, files, in_lambda)
     return create_app(
         registry,
         settings,
@@ -144,8 +168,39 @@ def build_app(
         in_lambda=in_lambda,
         metering=metering,
         observer=_observer(settings, in_lambda) if metering is not None else None,
-        files=_files(settings, in_lambda) if metering is not None else None,
+        files=files,
+        batches=batches,
+        background=background,
     )
+
+
+def _batches(
+    settings: Settings, registry: ModelRegistry, files: FileStore, in_lambda: bool
+) -> tuple[BatchService | None, list[Background]]:
+    """The Batch API's service, and the local workers that run its shards (none on AWS: AWS Batch runs them)."""
+    if in_lambda and not settings.batch_targets:
+        return None, []  # a function keeps no local queue: batches need their AWS Batch targets
+    from aimass.batches.backends import open_batches, runner_factory
+    from aimass.batches.service import BatchService, Endpoints
+
+    opened = open_batches(settings)
+
+    def models() -> dict[str, str]:
+        served = {runtime.manifest.name: runtime.manifest.domain for runtime in registry.runtimes()}
+        # On AWS, the other domain functions' catalogued models, as the CDK app tells the front function.
+        for peer in settings.peers:
+            served.update({name: peer.domain for name in peer.models})
+        return served
+
+    service = BatchService(opened.store, opened.launcher, files, Endpoints(models), settings)
+    if opened.local is None or in_lambda or settings.batch_workers == 0:
+        return service, []
+    from aimass.batches.pool import WorkerPool
+
+    # The lines run through the API's own routes, without the metering middleware: batches bill per shard.
+    lines = create_app(registry, settings, offload=offloads.inline, in_lambda=True)
+    make = runner_factory(settings, lines, opened, files)
+    return service, [WorkerPool(opened.local, make, threads=settings.batch_workers, lease_s=settings.batch_lease_s)]
 
 
 def _files(settings: Settings, in_lambda: bool) -> FileStore | None:

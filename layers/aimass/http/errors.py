@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
 from starlette.types import Scope
 
-from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound
+from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound, error_document
 
 log = logging.getLogger("aimass.http")
 
@@ -45,19 +45,7 @@ def request_id_of(scope: Scope) -> str:
 def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Response:
     """The error response; ``id_header`` where no RequestContextMiddleware wraps the sender."""
     request_id = request_id_of(scope)
-    body: dict[str, object]
-    if scope.get("path", "").startswith("/v2"):
-        body = {"error": error.message}
-    else:
-        body = {
-            "error": {
-                "message": error.message,
-                "type": error.error_type,
-                "code": error.code,
-                "param": error.param,
-            },
-            "request_id": request_id,
-        }
+    body = error_document(error, request_id, v2=scope.get("path", "").startswith("/v2"))
     headers = dict(error.headers)
     if id_header and request_id:
         headers[REQUEST_ID_HEADER] = request_id

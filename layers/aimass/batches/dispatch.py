@@ -1,0 +1,142 @@
+"""Running one batch line through the same app the synchronous API serves, in this process.
+
+A line is answered exactly as the same request sent over HTTP: the app's routes, validation, limits and
+error renderer, called as ASGI with no socket. What a line cost is read from the meter the protocol layer
+notes it on (``aimass.metering.meter``), as the metering middleware reads it for a request.
+
+Routes that read a multipart form (``/v1/audio/transcriptions``) get one built from the line's JSON body:
+its ``file`` field carries the file base64-encoded, every other field is a form field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message
+
+from aimass.errors import InvalidInput, error_document
+from aimass.metering.meter import Metered, open_meter
+
+# The routes whose body is a multipart form, and the field of each that holds the file.
+FORM_ROUTES = {"/v1/audio/transcriptions": "file"}
+JSON = b"application/json"
+_FIELD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes  # a JSON document
+    metered: Metered | None
+
+
+class LineClient:
+    """Posts bodies to an ASGI app in this process; one per thread (it owns an event loop)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+
+    def post(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
+        field = FORM_ROUTES.get(path)
+        if field is None:
+            content, media = json.dumps(body).encode(), JSON
+        else:
+            built = _form(body, field, request_id)
+            if isinstance(built, Answer):
+                return built
+            content, media = built
+        return self.loop.run_until_complete(self._call(path, content, media, request_id))
+
+    def close(self) -> None:
+        self.loop.close()
+
+    async def _call(self, path: str, content: bytes, media: bytes, request_id: str) -> Answer:
+        meter = open_meter()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"content-type", media),
+                (b"content-length", str(len(content)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+            "client": None,
+            "server": None,
+        }
+        sent = False
+        status = 500
+        parts: list[bytes] = []
+        media_out = b""
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": content, "more_body": False}
+
+        async def send(message: Message) -> None:
+            nonlocal status, media_out
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                media_out = dict(message.get("headers", [])).get(b"content-type", b"")
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        body = b"".join(parts)
+        if not media_out.startswith(JSON):  # a transcription as text, say: the body as a JSON string
+            body = json.dumps(body.decode("utf-8", "replace")).encode()
+        return Answer(status, body, meter.metered)
+
+
+def _form(body: dict[str, Any], field: str, request_id: str) -> tuple[bytes, bytes] | Answer:
+    """The multipart form of a JSON body whose ``field`` is a base64 file; a 400 answer when it cannot be."""
+    encoded = body.get(field)
+    try:
+        data = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+    except (binascii.Error, ValueError):
+        data = None
+    if data is None:
+        return _refused(f"body.{field} must be the file's content, base64-encoded", f"body.{field}", request_id)
+    boundary = secrets.token_hex(16).encode()
+    parts = []
+    for name, value in body.items():
+        if name == field:
+            continue
+        if not _FIELD.fullmatch(name) or not isinstance(value, (str, int, float, bool)):
+            return _refused(f"body.{name} must be a form field: a string or a number", f"body.{name}", request_id)
+        text = json.dumps(value) if isinstance(value, bool) else str(value)
+        parts.append(
+            b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+            % (boundary, name.encode(), text.encode())
+        )
+    head = b'--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n' % (
+        boundary,
+        field.encode(),
+        field.encode(),
+    )
+    parts.append(head + b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n")
+    parts.append(b"--%s--\r\n" % boundary)
+    return b"".join(parts), b"multipart/form-data; boundary=" + boundary
+
+
+def _refused(message: str, param: str, request_id: str) -> Answer:
+    # The document the route's own refusal would carry (aimass.errors.error_document).
+    error = InvalidInput(message, param=param)
+    return Answer(error.status_code, json.dumps(error_document(error, request_id)).encode(), None)
