@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from aimass_tools.cli import encrypt, invoke, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
+from aimass_tools.cli import encrypt, files, invoke, jobs, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)
@@ -16,5 +16,7 @@ app.command("new-domain")(new_domain.new_domain)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(usage.app, name="usage")
+app.add_typer(files.app, name="files")
+app.add_typer(jobs.app, name="jobs")
 
 __all__ = ["app"]
