@@ -173,6 +173,12 @@ class Settings(BaseSettings):
         description="local workers: how long a shard stays claimed without news from its worker (renewed every chunk) "
         "before another worker resumes it",
     )
+    batch_max_items: int = Field(
+        default=100_000,
+        gt=0,
+        description="most items (strings, rows, images) in one request of a batch: a batch line, or a request sent with "
+        "Prefer: respond-async, is not held to a synchronous call's max_batch_items (each item's own limits hold)",
+    )
     max_batch_lines: int = Field(default=1_000_000, gt=0, description="most lines in one batch's input file")
     peers: tuple[PeerSpec, ...] = Field(
         default=(),

@@ -26,7 +26,7 @@ from aimass.batches.runner import ShardRunner
 from aimass.batches.store import BatchStore
 from aimass.files.factory import open_files
 from aimass.http import offload
-from aimass.http.app import create_app
+from aimass.http.app import batch_settings, create_app
 from aimass.serving.boot import configure_logging, load_models
 from aimass.settings import get_settings
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     registry = load_models(settings)
     batches = open_batches(settings)
-    app = create_app(registry, settings, offload=offload.inline, in_lambda=True)
+    app = create_app(registry, batch_settings(settings), offload=offload.inline, in_lambda=True)
     make = runner_factory(settings, app, batches, open_files(settings))
     batch_id = os.environ.get(contract.BATCH_ID_ENV)
     if batch_id:

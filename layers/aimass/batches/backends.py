@@ -39,9 +39,12 @@ def open_batches(settings: Settings) -> Batches:
     return Batches(local, FolderWorkStore(settings.state_dir / "batches"), LocalLauncher(local), local)
 
 
-def runner_factory(settings: Settings, app: ASGIApp, batches: Batches, files: FileStore) -> Callable[[], ShardRunner]:
+def runner_factory(
+    settings: Settings, app: ASGIApp | None, batches: Batches, files: FileStore
+) -> Callable[[], ShardRunner]:
     """Makes one ``ShardRunner`` per worker thread (each owns an event loop), running lines through ``app``:
-    the API's own app, without its metering (a batch is billed per shard: aimass.batches.billing)."""
+    the API's own app, without its metering (a batch is billed per shard: aimass.batches.billing). Without
+    an app, the runners only finalize (the events handler)."""
     bill = None
     if settings.metering != "off":
         from aimass.metering.stores.usage_factory import open_usage
@@ -53,7 +56,7 @@ def runner_factory(settings: Settings, app: ASGIApp, batches: Batches, files: Fi
             store=batches.store,
             work=batches.work,
             files=files,
-            client=LineClient(app),
+            client=LineClient(app) if app is not None else None,
             chunk_lines=settings.batch_chunk_lines,
             bill=bill,
         )

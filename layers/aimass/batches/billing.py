@@ -3,7 +3,7 @@
 A record's id is made from the batch, the shard and the unit (``batch_..-00003-prompt_tokens``), so a shard
 that runs again after a crash writes a duplicate, which the usage store neither writes nor charges
 (``UsageStore.record_billed``). A unit costs its price times the plan's ``batch_price_factor``, and the route
-is ``POST /v1/batches``, so usage reports show batch work apart from requests.
+is ``BATCH <endpoint>`` (``BATCH /v1/embeddings``), so usage reports show batch work apart from requests.
 
 The quota is checked when the batch is submitted; the work then runs to its end, so its records are
 charged whatever the counter holds by then (a batch is not stopped half-way by its own usage).
@@ -17,7 +17,7 @@ from aimass.batches.model import BatchRecord, ShardResult
 from aimass.metering.usage import UsageRecord, UsageStore
 from aimass.settings import Settings
 
-ROUTE = "POST /v1/batches"
+METHOD = "BATCH"  # in place of a request's HTTP method: the route of batch work in usage records
 # No limit: the batch was admitted against the quota when it was submitted.
 _UNLIMITED = 1 << 62
 
@@ -46,7 +46,7 @@ class BatchBilling:
                 model=model,
                 version=version,
                 domain=domain,
-                route=ROUTE,
+                route=f"{METHOD} {batch.endpoint}",
                 unit=unit,
                 units=units,
                 inference_ms=0.0,

@@ -83,7 +83,7 @@ class ShardRunner:
         store: BatchStore,
         work: WorkStore,
         files: FileStore,
-        client: LineClient,
+        client: LineClient | None,
         chunk_lines: int,
         bill: Bill | None = None,
         clock: Callable[[], float] = time.time,
@@ -143,6 +143,8 @@ class ShardRunner:
                 out.append(b"E" + refusal_line(batch.id, parsed))
                 continue
             request_id = line_id(batch.id, number)
+            if self.client is None:
+                raise RuntimeError("this runner only finalizes: it has no app to run lines on")
             answer: Answer = self.client.post(parsed.url, parsed.body, request_id)
             good = 200 <= answer.status < 300
             if good:

@@ -12,6 +12,8 @@ task route ``/v1/<domain>/<task>``, ``/v1/audio/transcriptions``, or ``/v2/model
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 import time
@@ -127,6 +129,17 @@ class BatchService:
         )
         self.store.create(record)
         return self._start(record)
+
+    def submit_request(self, caller: Caller, endpoint: str, body: Mapping[str, object]) -> BatchRecord:
+        """Run one request as a batch of one line (``Prefer: respond-async``): its body is kept as the batch's
+        input file, and its answer will be the output file's one line (or the error file's)."""
+        line = json.dumps({"custom_id": "request", "method": "POST", "url": endpoint, "body": body}).encode()
+        source = self.files.put(
+            caller.tenant, io.BytesIO(line + b"\n"), filename="request.jsonl", purpose="batch", limit=len(line) + 1
+        )
+        return self.create(
+            caller, input_file_id=source.id, endpoint=endpoint, completion_window="24h", metadata={"from": "request"}
+        )
 
     def _start(self, record: BatchRecord) -> BatchRecord:
         opened = self.files.open(record.input_owner, record.input_file_id)

@@ -125,10 +125,13 @@ def create_app(
         app.include_router(usage_router(metering.usage, settings))
         if files is not None:
             from aimass.http.files import PATH, files_router, upload_body_limit
+            from aimass.http.uploads import PARTS_PATH, part_body_limit, uploads_router
 
             app.include_router(files_router(files, settings))
+            app.include_router(uploads_router(files, settings))
             if not in_lambda:  # a Lambda's body is bounded before it runs (max_body_bytes, 6 MiB)
                 path_limits[PATH] = upload_body_limit(settings)
+                path_limits[PARTS_PATH] = part_body_limit(settings)
             if batches is not None:
                 from aimass.http.batches import batches_router
 
@@ -198,7 +201,7 @@ def _batches(
     from aimass.batches.pool import WorkerPool
 
     # The lines run through the API's own routes, without the metering middleware: batches bill per shard.
-    lines = create_app(registry, settings, offload=offloads.inline, in_lambda=True)
+    lines = create_app(registry, batch_settings(settings), offload=offloads.inline, in_lambda=True)
     make = runner_factory(settings, lines, opened, files)
     return service, [WorkerPool(opened.local, make, threads=settings.batch_workers, lease_s=settings.batch_lease_s)]
 
@@ -210,6 +213,11 @@ def _files(settings: Settings, in_lambda: bool) -> FileStore | None:
     from aimass.files.factory import open_files
 
     return open_files(settings)
+
+
+def batch_settings(settings: Settings) -> Settings:
+    """The settings a batch's lines run under: a request's item limit is the batch one (``batch_max_items``)."""
+    return settings.model_copy(update={"max_batch_items": settings.batch_max_items})
 
 
 def _observer(settings: Settings, in_lambda: bool) -> Observer:
