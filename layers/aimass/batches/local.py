@@ -101,19 +101,33 @@ class SQLiteBatchStore:
         return [BatchRecord.from_json(row[0]) for row in rows]
 
     def save(self, record: BatchRecord, *, expect: Iterable[str]) -> bool:
-        states = tuple(expect)
-        marks = ", ".join("?" for _ in states)
-        with _reachable():
-            changed = self.db.write(
-                [
-                    (
-                        "UPDATE batches SET status = ?, record = ? "
-                        f"WHERE tenant = ? AND id = ? AND status IN ({marks})",
-                        (record.status, record.to_json().decode(), record.tenant, record.id, *states),
-                    )
-                ]
+        states = frozenset(expect)
+
+        def body(db: sqlite3.Connection) -> tuple[bool, bool]:
+            row = db.execute(
+                "SELECT record FROM batches WHERE tenant = ? AND id = ?", (record.tenant, record.id)
+            ).fetchone()
+            if row is None:
+                return False, False
+            kept = BatchRecord.from_json(row[0])
+            if kept.status not in states:
+                return False, False
+            # A shard counted since ``record`` was read stays counted (shard_done is the one writer of counts
+            # while shards run); a finalizer's own tally, from every shard, is never below the kept counts.
+            merged = replace(
+                record,
+                shards_done=tuple(sorted({*kept.shards_done, *record.shards_done})),
+                completed=max(kept.completed, record.completed),
+                failed=max(kept.failed, record.failed),
             )
-        return changed == 1
+            db.execute(
+                "UPDATE batches SET status = ?, record = ? WHERE tenant = ? AND id = ?",
+                (merged.status, merged.to_json().decode(), record.tenant, record.id),
+            )
+            return True, True
+
+        with _reachable():
+            return self.db.transact(body)
 
     def shard_done(self, tenant: str, batch_id: str, shard: int, result: ShardResult) -> BatchRecord | None:
         def body(db: sqlite3.Connection) -> tuple[bool, BatchRecord | None]:

@@ -182,10 +182,10 @@ class ShardRunner:
         now = int(self.clock())
         ending = "cancelled" if batch.status == "cancelling" else "expired" if now > batch.expires_at else "completed"
         if batch.status != "finalizing":
-            moving = batch.moved("finalizing", now)
-            if not self.store.save(moving, expect=("in_progress", "cancelling")):
+            if not self.store.save(batch.moved("finalizing", now), expect=("in_progress", "cancelling")):
                 return None
-            batch = moving
+            # Read back: a shard counted since ``batch`` was read is counted in the kept record.
+            batch = self.store.get(batch.tenant, batch.id) or batch.moved("finalizing", now)
         for shard in range(batch.shards):
             if shard not in batch.shards_done:
                 self._close(batch, shard, ending)
