@@ -12,6 +12,9 @@ Two sources:
 * Each domain function's sizing and extra routes come from ``functions/<domain>/function.toml``, next to
   the Dockerfile that makes the directory a function (``discover_functions``). For a single run,
   ``-c 'aimass:functionOverrides={"text": {"memory_mb": 4096}}'`` replaces values from those files.
+* The batch fallback (AWS Batch, ``infra/constructs/batch_fallback.py``) runs every domain's batch shards: the
+  domains of ``aimass:batchGpuDomains`` on a GPU compute environment of ``aimass:batchGpuInstanceTypes`` (Spot with
+  ``aimass:batchSpot``), the others on Fargate, each environment up to ``aimass:batchMaxVcpus`` and down to zero.
 * ``functions/authorizer/`` has the same two files but is no domain: it is the API key authorizer API Gateway
   calls before the metered routes (``aimass:edgeAuthorizer``), sized the same way (``load_authorizer_function``).
 
@@ -42,6 +45,9 @@ CONTEXT_PREFIX = "aimass:"
 FUNCTIONS_DIR = "functions"
 DOCKERFILE = "Dockerfile"
 FUNCTION_TOML = "function.toml"
+# The batch workers' image, one per domain (build arguments pick the domain and GPU or CPU): the CDK app's own,
+# built with the checkout as context like the functions' images.
+BATCH_WORKER_DOCKERFILE = "infra/images/batch-worker.Dockerfile"
 # The API key authorizer's directory under functions/: reserved, never a domain, never routed to.
 AUTHORIZER_FUNCTION = "authorizer"
 
@@ -70,6 +76,9 @@ LOG_RETENTION_DAYS: Mapping[int, str] = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
+
+# An EC2 instance type: family (with generation and options) and size, e.g. g6.xlarge, g5g.2xlarge.
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 
 # A plan's name is stored in every key record and names its API Gateway usage plan (aimass-<stage>-<plan>).
 PLAN_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -168,7 +177,35 @@ class ServingConfig(BaseModel):
         "integration timeout, past which no request is measured",
     )
 
-    @field_validator("function_overrides", "plans", mode="before")
+    batch_gpu_domains: list[str] = Field(
+        default_factory=lambda: ["text", "vision"],
+        alias="aimass:batchGpuDomains",
+        description="domains whose batch shards run on GPU instances (where a GPU pays: large engine batches of "
+        "transformer and CNN work); every other domain's run on Fargate. A listed domain without a function in the "
+        "checkout is skipped",
+    )
+    batch_gpu_instance_types: list[str] = Field(
+        default_factory=lambda: ["g6.xlarge", "g6.2xlarge", "g5.xlarge", "g5.2xlarge"],
+        alias="aimass:batchGpuInstanceTypes",
+        min_length=1,
+        description="EC2 instance types of the GPU compute environment, each with one NVIDIA GPU and at least "
+        "4 vCPUs and 16 GiB (a GPU job asks for that much); several types widen the Spot capacity to draw on",
+    )
+    batch_spot: bool = Field(
+        default=True,
+        alias="aimass:batchSpot",
+        description="run the GPU compute environment on Spot instances (a reclaimed instance's shard is retried, "
+        "and a shard restarts at its first unwritten chunk); false runs it on demand",
+    )
+    batch_max_vcpus: int = Field(
+        default=64,
+        alias="aimass:batchMaxVcpus",
+        ge=4,
+        le=10_000,
+        description="most vCPUs each batch compute environment (GPU and Fargate) runs at once; both scale to zero",
+    )
+
+    @field_validator("function_overrides", "plans", "batch_gpu_domains", "batch_gpu_instance_types", mode="before")
     @classmethod
     def _json_string(cls, value: Any) -> Any:
         # `cdk -c key=value` passes strings; accept the JSON object as text.
@@ -176,8 +213,24 @@ class ServingConfig(BaseModel):
             try:
                 return json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"expected a JSON object: {exc}") from None
+                raise ValueError(f"expected JSON: {exc}") from None
         return value
+
+    @field_validator("batch_gpu_domains")
+    @classmethod
+    def _domain_names(cls, domains: list[str]) -> list[str]:
+        bad = sorted(domain for domain in domains if not DOMAIN_NAME.match(domain))
+        if bad:
+            raise ValueError(f"domain names are lower-case letters, digits and '_': {bad}")
+        return domains
+
+    @field_validator("batch_gpu_instance_types")
+    @classmethod
+    def _instance_types(cls, types: list[str]) -> list[str]:
+        bad = sorted(name for name in types if not INSTANCE_TYPE.match(name))
+        if bad:
+            raise ValueError(f"expected EC2 instance types such as 'g6.xlarge', got {bad}")
+        return types
 
     @field_validator("plans")
     @classmethod
@@ -191,7 +244,7 @@ class ServingConfig(BaseModel):
             )
         return plans
 
-    @field_validator("edge_authorizer", mode="before")
+    @field_validator("edge_authorizer", "batch_spot", mode="before")
     @classmethod
     def _a_flag(cls, value: Any) -> Any:
         # `cdk -c aimass:edgeAuthorizer=false` passes the text; any other value is a mistake, not a truth value.
@@ -201,7 +254,7 @@ class ServingConfig(BaseModel):
             raise ValueError("expected true or false")
         return value
 
-    @field_validator("alias_check_seconds", "latency_alarm_ms", "files_expire_days", mode="before")
+    @field_validator("alias_check_seconds", "latency_alarm_ms", "files_expire_days", "batch_max_vcpus", mode="before")
     @classmethod
     def _not_a_flag(cls, value: Any) -> Any:
         # pydantic reads true as 1: refuse it rather than check aliases every second (or alarm at 1 ms, or expire

@@ -7,7 +7,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs.private_bucket import bucket_key, grant_objects_read_write, private_bucket
+from infra.constructs.private_bucket import (
+    bucket_key,
+    bucket_logical_id,
+    grant_objects_read_write,
+    private_bucket,
+    via_s3,
+)
+from infra.nag import acknowledge
+
+# Where batches' shards write their intermediate results (chunks) in the files bucket: the S3 work store's prefix.
+BATCH_WORK_PREFIX = "batches/"
 
 
 class FilesBucket(Construct):
@@ -63,4 +73,44 @@ class FilesBucket(Construct):
             why_every_object="The files bucket holds tenants' uploaded files only, under <tenant>/<file id>/: "
             "tenants and file ids are made at run time, so the object wildcard covers the bucket. The function keeps "
             "each tenant to its own prefix (aimass.files); the bucket is not versioned and no other object is in it.",
+        )
+
+    def grant_batch_work(self, role: iam.IRole) -> None:
+        """Let ``role`` run and finish batches: read any file (a batch's input, a range of its lines), write the
+        output and error files, and write, read and delete the work under ``batches/``.
+
+        Deleting is kept to the work: a worker or the finalizer never removes a tenant's file. ``s3:ListBucket``
+        lists a shard's chunks, and makes a missing object a 404 rather than a 403; the role reads every object
+        anyway, so a listing shows it nothing more.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[self.bucket.arn_for_objects(f"{BATCH_WORK_PREFIX}*")]
+            )
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn], conditions=via_s3()
+            )
+        )
+        bucket = bucket_logical_id(self.bucket)
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{bucket}.Arn>/*]",
+            "A batch's input is a tenant's file and its output and error files are new files of that tenant, under "
+            "<tenant>/<file id>/ with ids made at run time, so reads and writes cover the files bucket's objects. "
+            "Deletes are kept to the batches/ work prefix; the bucket holds nothing but files and that work.",
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{bucket}.Arn>/{BATCH_WORK_PREFIX}*]",
+            "The batches/ prefix holds only batches' intermediate chunks, keyed by batch ids made at run time: a "
+            "worker or the finalizer deletes a batch's chunks once its output files are written.",
         )

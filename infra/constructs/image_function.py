@@ -77,6 +77,9 @@ class ImageFunction(Construct):
     The image is built from ``dockerfile`` with the repository root as context, sized by ``settings`` (its
     function.toml). The role may write only to the function's log group (and send traces); the composing stack
     grants access to other resources.
+
+    ``cmd`` replaces the image's CMD (another handler in the same image: the image is built and stored once);
+    ``timeout`` replaces ``settings.timeout_s`` for a function no API request waits on.
     """
 
     def __init__(
@@ -91,6 +94,8 @@ class ImageFunction(Construct):
         description: str,
         role_description: str,
         environment: Mapping[str, str],
+        cmd: Sequence[str] | None = None,
+        timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
@@ -120,9 +125,10 @@ class ImageFunction(Construct):
                 ignore_mode=IgnoreMode.DOCKER,
                 # The image must match the function's instruction set.
                 platform=image_platform,
+                cmd=list(cmd) if cmd is not None else None,
             ),
             memory_size=settings.memory_mb,
-            timeout=Duration.seconds(settings.timeout_s),
+            timeout=timeout or Duration.seconds(settings.timeout_s),
             architecture=lambda_architecture,
             role=self.role,
             log_group=self.log_group,

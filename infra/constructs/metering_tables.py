@@ -50,7 +50,7 @@ class MeteringTables(Construct):
         self.key = kms.Key(
             self,
             "TableKey",
-            description="Encrypts the AI Mass metering tables (API keys, usage records, quota counters)",
+            description="Encrypts the AI Mass metering tables (API keys, usage records, quota counters) and jobs table",
             enable_key_rotation=True,
             # The tables are retained, and they are readable only while their key exists.
             removal_policy=RemovalPolicy.RETAIN,
@@ -61,29 +61,7 @@ class MeteringTables(Construct):
         self._key_users: set[str] = set()
 
     def _table(self, construct_id: str, layout: TableLayout) -> dynamodb.Table:
-        table = dynamodb.Table(
-            self,
-            construct_id,
-            partition_key=_attribute(layout.partition_key),
-            sort_key=_sort_key(layout.sort_key),
-            # Traffic follows paying requests, from zero: no capacity to plan or pay for while idle.
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        for index in layout.indexes:
-            table.add_global_secondary_index(
-                index_name=index.name,
-                partition_key=_attribute(index.partition_key),
-                sort_key=_sort_key(index.sort_key),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
-        return table
+        return layout_table(self, construct_id, layout, self.key)
 
     @staticmethod
     def index_arn(table: dynamodb.Table, index_name: str) -> str:
@@ -128,15 +106,48 @@ class MeteringTables(Construct):
         if role.node.path in self._key_users:
             return
         self._key_users.add(role.node.path)
-        # DynamoDB unwraps the table key with the caller's permission (kms:Decrypt) on reads and writes alike;
-        # GenerateDataKey is what CDK's own write grants add as well. Only through DynamoDB, never directly.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
-            )
+        grant_key_via_dynamodb(role, self.key)
+
+
+def layout_table(scope: Construct, construct_id: str, layout: TableLayout, key: kms.IKey) -> dynamodb.Table:
+    """An on-demand table with ``layout``'s keys and indexes, encrypted under ``key``, with point-in-time recovery
+    and deletion protection, retained with the stack."""
+    table = dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=_attribute(layout.partition_key),
+        sort_key=_sort_key(layout.sort_key),
+        # Traffic follows paying requests, from zero: no capacity to plan or pay for while idle.
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    for index in layout.indexes:
+        table.add_global_secondary_index(
+            index_name=index.name,
+            partition_key=_attribute(index.partition_key),
+            sort_key=_sort_key(index.sort_key),
+            projection_type=dynamodb.ProjectionType.ALL,
         )
+    return table
+
+
+def grant_key_via_dynamodb(role: iam.IRole, key: kms.IKey) -> None:
+    """Let ``role`` use a table key, only through DynamoDB (once per role and key is enough)."""
+    # DynamoDB unwraps the table key with the caller's permission (kms:Decrypt) on reads and writes alike;
+    # GenerateDataKey is what CDK's own write grants add as well. Only through DynamoDB, never directly.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
+        )
+    )
 
 
 def _attribute(attribute: Attribute) -> dynamodb.Attribute:

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from aimass.contract import BATCH_EVENTS_HANDLER
 from infra.config import (
     AUTHORIZER_FUNCTION,
     DomainFunctionSpec,
@@ -22,9 +23,11 @@ from infra.config import (
     load_authorizer_function,
 )
 from infra.constructs.api import ServingApi
+from infra.constructs.batch_fallback import BatchDomain, BatchFallback
 from infra.constructs.domain_function import DomainFunction
 from infra.constructs.files_bucket import FilesBucket
 from infra.constructs.image_function import ImageFunction
+from infra.constructs.jobs_table import JobsTable
 from infra.constructs.metering_tables import MeteringTables
 from infra.constructs.model_bucket import ModelBucket
 from infra.constructs.model_key import ModelKey
@@ -45,6 +48,10 @@ def function_logical_id(domain: str) -> str:
 
 TEXT_FUNCTION_LOGICAL_ID = function_logical_id("text")
 AUTHORIZER_LOGICAL_ID = function_logical_id(AUTHORIZER_FUNCTION)
+BATCH_EVENTS_LOGICAL_ID = "BatchEventsFunction"
+# The batch events function finishes batches (joins every shard's chunks into the output files), called by
+# EventBridge with no client waiting: Lambda's longest timeout rather than the API's 29 s.
+BATCH_EVENTS_TIMEOUT = Duration.minutes(15)
 
 
 class ServingStack(Stack):
@@ -63,6 +70,12 @@ class ServingStack(Stack):
     serves the admin API (``/v1/admin/...``) and ``GET /v1/usage``, so it alone may write keys and read usage; and
     the Files API (``/v1/files``), so it alone is told the files bucket (``AIMASS_FILES_BUCKET``) and may use it.
     Operators assume ``AdminRole`` for ``aimass keys`` and ``aimass usage report``.
+
+    Batches (``/v1/batches``, routed to the front function) are kept in the jobs table and run in shards on AWS
+    Batch (``BatchFallback``): the front function submits each batch as an array job of its domain's job definition
+    (``AIMASS_BATCH_TARGETS``), each shard's worker writes its results under the files bucket's ``batches/``, and
+    every job that succeeds or fails reaches ``BatchEventsFunction`` (the front function's image running
+    ``aimass.contract.BATCH_EVENTS_HANDLER``), which finishes or fails its batch.
 
     With ``aimass:edgeAuthorizer`` (the default) the API key authorizer (``functions/authorizer/``) checks each
     key at API Gateway first, and the usage plan of the key's plan throttles it there. Each AI Mass key then has
@@ -155,6 +168,7 @@ class ServingStack(Stack):
             "AIMASS_FILES_BUCKET", self.files.bucket.bucket_name
         )
         self.files.grant_files(front_role)
+        self._batches(repo_root, log_retention, environment)
 
         self.authorizer = self._authorizer(repo_root, log_retention) if config.edge_authorizer else None
         self.api = ServingApi(
@@ -215,6 +229,17 @@ class ServingStack(Stack):
                 self.metering.counters.table_name,
                 "DynamoDB table of monthly quota counters (AIMASS_COUNTERS_TABLE)",
             ),
+            "JobsTableName": (
+                self.jobs.table.table_name,
+                "DynamoDB table of batches (AIMASS_JOBS_TABLE of the front function and the batch workers)",
+            ),
+            **{
+                f"Batch{kind.capitalize()}QueueName": (
+                    queue.job_queue_name,
+                    f"AWS Batch job queue of the {kind.upper()} batch workers (aws batch list-jobs --job-queue)",
+                )
+                for kind, queue in sorted(self.batch.queues.items())
+            },
             "AdminRoleArn": (
                 self.admin.role_arn,
                 "Role to assume for aimass keys create/list/revoke/rotate and aimass usage report",
@@ -229,6 +254,77 @@ class ServingStack(Stack):
             outputs["RestApiId"] = (self.api.rest_api_id, "AIMASS_EDGE_API_ID for aimass keys")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+
+    def _batches(self, repo_root: Path, log_retention: logs.RetentionDays, environment: dict[str, str]) -> None:
+        """The jobs table, the AWS Batch queues and job definitions, and the function that finishes batches.
+
+        Every domain with a function runs its shards on AWS Batch: the domains of ``aimass:batchGpuDomains`` on GPU
+        instances, the others on Fargate. A worker serves its domain's models as the domain's function does (the
+        same bucket, key and metering), reads a batch's input file and writes its results in the files bucket, and
+        keeps the batch's record in the jobs table.
+        """
+        config = self.config
+        front_domain = config.front_domain
+        self.jobs = JobsTable(self, "Jobs", key=self.metering.key)
+        batch_environment = {
+            **environment,
+            "AIMASS_FILES_BUCKET": self.files.bucket.bucket_name,
+            "AIMASS_JOBS_TABLE": self.jobs.table.table_name,
+        }
+        self.batch = BatchFallback(
+            self,
+            "Batch",
+            repo_root=repo_root,
+            domains=[
+                BatchDomain(
+                    domain=domain, gpu=domain in config.batch_gpu_domains, architecture=spec.settings.architecture
+                )
+                for domain, spec in self.function_specs.items()
+            ],
+            gpu_instance_types=config.batch_gpu_instance_types,
+            spot=config.batch_spot,
+            max_vcpus=config.batch_max_vcpus,
+            log_retention=log_retention,
+            environment=batch_environment,
+        )
+        for domain, job in self.batch.jobs.items():
+            self.models.grant_read_models(job.role, [model.name for model in self.catalogued if model.domain == domain])
+            self.model_key.grant_unseal(job.role)
+            self.jobs.grant_read_write(job.role)
+            self.files.grant_batch_work(job.role)
+            # A shard's lines are billed as they run, as the synchronous requests are.
+            self.metering.grant_quota(job.role)
+            self.metering.grant_usage_record(job.role)
+
+        # The front function answers /v1/batches: it keeps the records and submits, looks up and cancels the jobs.
+        front = self.functions[front_domain]
+        front.function.add_environment("AIMASS_JOBS_TABLE", self.jobs.table.table_name)
+        front.function.add_environment("AIMASS_BATCH_TARGETS", self.batch.targets_json())
+        self.jobs.grant_read_write(front.role)
+        self.batch.grant_submit(front.role)
+
+        # The front function's image (built and stored once) with the events handler as its CMD.
+        spec = self.function_specs[front_domain]
+        self.batch_events = ImageFunction(
+            self,
+            BATCH_EVENTS_LOGICAL_ID.removesuffix("Function"),
+            repo_root=repo_root,
+            dockerfile=spec.dockerfile,
+            # The front function's memory and instruction set (its image's); none of its reserved concurrency.
+            settings=spec.settings.model_copy(update={"reserved_concurrency": None}),
+            log_retention=log_retention,
+            description="AI Mass batches: finishes a batch whose shards are done, fails one whose job failed",
+            role_description="AI Mass batch events",
+            environment={**batch_environment, "AIMASS_DOMAINS": json.dumps([front_domain])},
+            cmd=[BATCH_EVENTS_HANDLER],
+            timeout=BATCH_EVENTS_TIMEOUT,
+        )
+        _override_logical_id(self.batch_events.function, BATCH_EVENTS_LOGICAL_ID)
+        self.jobs.grant_read_write(self.batch_events.role)
+        self.files.grant_batch_work(self.batch_events.role)
+        self.metering.grant_quota(self.batch_events.role)
+        self.metering.grant_usage_record(self.batch_events.role)
+        self.batch.route_job_state_changes(self.batch_events.function)
 
     def _authorizer(self, repo_root: Path, log_retention: logs.RetentionDays) -> ImageFunction:
         """The API key authorizer: it reads one key record at most (through its own cache) and nothing else."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,15 @@ class Synthesized:
                 statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
         return statements
 
+    def batch_role_ids(self) -> set[str]:
+        """The roles of the batch workers (one job role per domain) and of the batch events function."""
+        stack = self.stack.node.id
+        return {
+            key
+            for key, role in self.resources_of_type("AWS::IAM::Role").items()
+            if re.fullmatch(rf"{stack}/(Batch/\w+JobRole|BatchEvents/Role)/Resource", role["Metadata"]["aws:cdk:path"])
+        }
+
     def validation_report(self) -> dict[str, Any]:
         # cdk-nag 3 reports through CDK's policy validation; the JSON report sits in the assembly.
         for name in ("validation-report.json", "policy-validation-report.json"):
@@ -155,6 +165,10 @@ def fake_checkout(root: Path) -> Path:
     for name in ("Dockerfile", "function.toml", "requirements.txt"):
         (authorizer / name).write_bytes((REPO_ROOT / "functions" / AUTHORIZER / name).read_bytes())
     (authorizer / "handler.py").write_text("handler = None\n", encoding="utf-8")
+    # The batch workers' image, which the CDK app builds from every checkout.
+    worker = root / "infra/images/batch-worker.Dockerfile"
+    worker.parent.mkdir(parents=True)
+    worker.write_bytes((REPO_ROOT / "infra/images/batch-worker.Dockerfile").read_bytes())
     toy = root / "functions/toy"
     toy.mkdir(parents=True)
     (toy / "Dockerfile").write_text(TOY_DOCKERFILE, encoding="utf-8")

@@ -173,6 +173,14 @@ KEY_ADMIN = (
     ("dynamodb:GetItem", "KeysTableName"),
 )
 USAGE_READ = (("dynamodb:Query", "UsageTableName/index/tenant-at-index"),)
+# The front function's batches (/v1/batches) in the jobs table (test_infra_batch).
+JOBS = (
+    ("dynamodb:GetItem", "JobsTableName"),
+    ("dynamodb:PutItem", "JobsTableName"),
+    ("dynamodb:UpdateItem", "JobsTableName"),
+    ("dynamodb:Query", "JobsTableName"),
+    ("dynamodb:Query", "JobsTableName/index/batch-index"),
+)
 
 
 def _role_of(synthesized: Synthesized, function_id: str) -> str:
@@ -183,7 +191,7 @@ def _role_of(synthesized: Synthesized, function_id: str) -> str:
 def test_the_front_function_serves_the_admin_api_and_usage(synthesized: Synthesized) -> None:
     role = _role_of(synthesized, function_logical_id("text"))
     assert _metering_grants(synthesized, role) == _expected(
-        synthesized, *SERVING, *KEY_ADMIN, *USAGE_READ, ("dynamodb:Scan", "UsageTableName")
+        synthesized, *SERVING, *KEY_ADMIN, *USAGE_READ, ("dynamodb:Scan", "UsageTableName"), *JOBS
     )
 
 
@@ -196,7 +204,7 @@ def test_other_functions_only_meter(synthesized: Synthesized, domain: str) -> No
 def test_the_grants_follow_the_front_domain(fake_synthesized: Synthesized) -> None:
     toy, text = _role_of(fake_synthesized, "ToyFunction"), _role_of(fake_synthesized, "TextFunction")
     assert _metering_grants(fake_synthesized, toy) == _expected(
-        fake_synthesized, *SERVING, *KEY_ADMIN, *USAGE_READ, ("dynamodb:Scan", "UsageTableName")
+        fake_synthesized, *SERVING, *KEY_ADMIN, *USAGE_READ, ("dynamodb:Scan", "UsageTableName"), *JOBS
     )
     assert _metering_grants(fake_synthesized, text) == _expected(fake_synthesized, *SERVING)
 
@@ -232,6 +240,8 @@ def test_no_other_role_touches_the_tables(synthesized: Synthesized) -> None:
     allowed = {synthesized.output_ref("AdminRoleArn"), _role_of(synthesized, AUTHORIZER_LOGICAL_ID)} | {
         _role_of(synthesized, function_logical_id(domain)) for domain in DOCKERFILE_DOMAINS
     }
+    # The batch workers and the batch events function keep batches and bill them (test_infra_batch).
+    allowed |= synthesized.batch_role_ids()
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         text = json.dumps(policy["Properties"]["PolicyDocument"])
         if "dynamodb" in text:

@@ -23,6 +23,7 @@ from infra.config import DEFAULT_PLANS, ServingConfig
 from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
 from infra.stacks.serving_stack import (
     AUTHORIZER_LOGICAL_ID,
+    BATCH_EVENTS_LOGICAL_ID,
     TEXT_FUNCTION_LOGICAL_ID,
     ServingStack,
     function_logical_id,
@@ -120,8 +121,9 @@ def test_the_checkout_has_functions_for_its_models() -> None:
 
 def test_resource_counts(synthesized: Synthesized) -> None:
     template = synthesized.template
-    # One function per domain and the API key authorizer (no custom-resource helper functions), each an image.
-    functions = len(DOCKERFILE_DOMAINS) + 1
+    # One function per domain, the API key authorizer and the batch events function (no custom-resource helper
+    # functions), each an image.
+    functions = len(DOCKERFILE_DOMAINS) + 2
     template.resource_count_is("AWS::Lambda::Function", functions)
     for function in synthesized.resources_of_type("AWS::Lambda::Function").values():
         assert function["Properties"]["PackageType"] == "Image"
@@ -130,10 +132,13 @@ def test_resource_counts(synthesized: Synthesized) -> None:
     # The model bucket's, the envelope key, the files bucket's, the metering tables', the alarm topic's.
     template.resource_count_is("AWS::KMS::Key", 5)
     template.resource_count_is("AWS::KMS::Alias", 1)  # the envelope key's
-    # One per function, the publisher, the key and usage administrator, and API Gateway's CloudWatch Logs role.
-    template.resource_count_is("AWS::IAM::Role", functions + 3)
-    template.resource_count_is("AWS::Logs::LogGroup", functions + 1)  # functions + API access
-    template.resource_count_is("AWS::DynamoDB::Table", 3)  # keys, usage, counters
+    # One per function, the publisher, the key and usage administrator, and API Gateway's CloudWatch Logs role;
+    # and the batch fallback's: a job role per domain, the jobs' execution role, the GPU instances' role and the
+    # VPC flow log's (test_infra_batch).
+    template.resource_count_is("AWS::IAM::Role", functions + 3 + len(DOCKERFILE_DOMAINS) + 3)
+    # Functions, API access, and the batch jobs' and the VPC flow log's.
+    template.resource_count_is("AWS::Logs::LogGroup", functions + 1 + 2)
+    template.resource_count_is("AWS::DynamoDB::Table", 4)  # keys, usage, counters, jobs
     template.resource_count_is("AWS::ApiGateway::UsagePlan", len(DEFAULT_PLANS))
     # AI Mass keys live in the keys table; their edge keys are made when a key is created, not by the stack.
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
@@ -176,6 +181,8 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     variables.pop("AIMASS_PEERS", None)  # the front function's (test_the_front_function_knows_and_may_invoke_its_peers)
     variables.pop("AIMASS_EDGE_API_ID", None)  # the front function's too (test_infra_edge)
     variables.pop("AIMASS_FILES_BUCKET", None)  # and the files bucket (test_infra_files)
+    variables.pop("AIMASS_JOBS_TABLE", None)  # and the batches' (test_infra_batch)
+    variables.pop("AIMASS_BATCH_TARGETS", None)
     plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say
     assert json.loads(plans) == {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     assert variables == {
@@ -411,10 +418,12 @@ def test_every_method_is_a_lambda_proxy(synthesized: Synthesized) -> None:
 
 def test_one_invoke_permission_per_function_for_this_api(synthesized: Synthesized) -> None:
     # The authorizer's own permission names its authorizer (test_infra_edge).
+    # EventBridge's permission names the batch events function (test_infra_batch).
     permissions = [
         permission
         for permission in synthesized.resources_of_type("AWS::Lambda::Permission").values()
-        if permission["Properties"]["FunctionName"]["Fn::GetAtt"][0] != AUTHORIZER_LOGICAL_ID
+        if permission["Properties"]["FunctionName"]["Fn::GetAtt"][0]
+        not in (AUTHORIZER_LOGICAL_ID, BATCH_EVENTS_LOGICAL_ID)
     ]
     invoked = sorted(permission["Properties"]["FunctionName"]["Fn::GetAtt"][0] for permission in permissions)
     assert invoked == sorted(function_logical_id(domain) for domain in DOCKERFILE_DOMAINS)
@@ -443,6 +452,9 @@ def test_outputs(synthesized: Synthesized) -> None:
         "DashboardName",
         "AlarmTopicArn",
         "RestApiId",
+        "JobsTableName",  # test_infra_batch
+        "BatchGpuQueueName",
+        "BatchCpuQueueName",
     }
     assert outputs["ModelBucketName"]["Value"] == {"Ref": _model_bucket_id(synthesized)}
     assert outputs["ModelKeyArn"]["Value"] == {"Fn::GetAtt": [_model_key_id(synthesized), "Arn"]}
@@ -668,14 +680,16 @@ def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synt
 
 
 def test_only_xray_is_granted_on_every_resource(synthesized: Synthesized) -> None:
-    # X-Ray trace upload has no resource-level permissions (acknowledged as IAM5 in infra/).
+    # X-Ray trace upload has no resource-level permissions (acknowledged as IAM5 in infra/); nor have the ECR
+    # authorization token every image pull of a batch job starts with, and the front function's batch:DescribeJobs.
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if "*" in _as_list(statement["Resource"]):
-                assert set(_as_list(statement["Action"])) == {
-                    "xray:PutTraceSegments",
-                    "xray:PutTelemetryRecords",
-                }
+                assert set(_as_list(statement["Action"])) in (
+                    {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+                    {"ecr:GetAuthorizationToken"},
+                    {"batch:DescribeJobs"},
+                )
 
 
 # --- another checkout: a second domain, another front, context overrides, no model built ---------
@@ -700,6 +714,8 @@ def test_default_image_platforms(synthesized: Synthesized) -> None:
         ]
         for name in [*DOCKERFILE_DOMAINS, AUTHORIZER]
     }
+    # The batch events function runs the front function's image.
+    expected[BATCH_EVENTS_LOGICAL_ID] = expected[TEXT_FUNCTION_LOGICAL_ID]
     assert _platforms(synthesized) == expected
 
 
@@ -727,6 +743,7 @@ def test_function_overrides_from_context(fake_synthesized: Synthesized) -> None:
     assert _platforms(fake_synthesized) == {
         "TextFunction": "linux/arm64",
         "ToyFunction": "linux/amd64",
+        BATCH_EVENTS_LOGICAL_ID: "linux/amd64",  # the front (toy) function's image
         AUTHORIZER_LOGICAL_ID: "linux/amd64",
     }
 
