@@ -176,8 +176,8 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(
         default=100_000,
         gt=0,
-        description="most items (strings, rows, images) in one request of a batch: a batch line, or a request sent with "
-        "Prefer: respond-async, is not held to a synchronous call's max_batch_items (each item's own limits hold)",
+        description="most items (strings, rows, images) in one request of a batch: a batch line, or a request sent "
+        "with Prefer: respond-async, is not held to a synchronous call's max_batch_items (each item's own limits hold)",
     )
     max_batch_lines: int = Field(default=1_000_000, gt=0, description="most lines in one batch's input file")
     peers: tuple[PeerSpec, ...] = Field(
@@ -189,6 +189,14 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="how long one peer call waits for the peer's answer (its read timeout; aimass.aws)",
+    )
+    sync_budget_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="seconds a synchronous request may be estimated to take (aimass.serving.cost): over it, or over "
+        "max_batch_items, a request is a 413 that says to send it as a batch, or a 202 and a batch when sent with "
+        "Prefer: respond-async. 20 s leaves 9 of API Gateway's 29 for the rest of the call and for estimates that "
+        "fall short; a batch's lines run with none (inf)",
     )
 
 

@@ -25,8 +25,7 @@ from aimass.batches.backends import open_batches, runner_factory
 from aimass.batches.runner import ShardRunner
 from aimass.batches.store import BatchStore
 from aimass.files.factory import open_files
-from aimass.http import offload
-from aimass.http.app import batch_settings, create_app
+from aimass.http.app import batch_line_routes
 from aimass.serving.boot import configure_logging, load_models
 from aimass.settings import get_settings
 
@@ -41,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     registry = load_models(settings)
     batches = open_batches(settings)
-    app = create_app(registry, batch_settings(settings), offload=offload.inline, in_lambda=True)
-    make = runner_factory(settings, app, batches, open_files(settings))
+    make = runner_factory(settings, batch_line_routes(registry, settings), batches, open_files(settings))
     batch_id = os.environ.get(contract.BATCH_ID_ENV)
     if batch_id:
         return _one_shard(make(), batches.store, batch_id)

@@ -308,12 +308,10 @@ def test_each_shard_is_billed_once_at_the_batch_price(tiny_store: Path, tmp_path
 def _pool(settings: Settings) -> tuple[WorkerPool, ShardRunner]:
     from aimass.batches.backends import runner_factory
     from aimass.files.factory import open_files
-    from aimass.http import offload
-    from aimass.http.app import batch_settings, create_app
+    from aimass.http.app import batch_line_routes
     from aimass.serving.boot import load_models
 
     batches = open_batches(settings)
     assert isinstance(batches.local, SQLiteBatchStore)
-    app = create_app(load_models(settings), batch_settings(settings), offload=offload.inline, in_lambda=True)
-    make = runner_factory(settings, app, batches, open_files(settings))
+    make = runner_factory(settings, batch_line_routes(load_models(settings), settings), batches, open_files(settings))
     return WorkerPool(batches.local, make, threads=0), make()

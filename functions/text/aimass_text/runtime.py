@@ -70,23 +70,26 @@ class TextEmbeddingRuntime(ModelRuntime):
 
     def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
         texts = self._texts(inputs[self.text_input])
-        tokens = 0
+        tokens: list[int] = []
 
         def embed(chunk: list[str]) -> Tensor:
             # Each chunk is padded to its own longest text: no row pays for a long one elsewhere in the request.
-            nonlocal tokens
             encodings = self.tokenizer.encode_batch(chunk)
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
             if self.needs_token_types:  # graphs exported without it make the zeros themselves
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            tokens += int(mask.sum())
+            tokens.extend(mask.sum(axis=1).tolist())
             (embeddings,) = self.session.run([self.engine_output], {name: feeds[name] for name in self.feeds})
             return embeddings  # type: ignore[no-any-return]
 
         embeddings = in_chunks(texts, embed)
-        return Prediction(outputs={self.served_output: embeddings}, usage={"prompt_tokens": tokens})
+        return Prediction(
+            outputs={self.served_output: embeddings},
+            usage={"prompt_tokens": sum(tokens)},
+            per_item={"prompt_tokens": tokens},
+        )
 
     def _texts(self, tensor: Tensor) -> list[str]:
         limit = self.pre.max_length * self.pre.chars_per_token

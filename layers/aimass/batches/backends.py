@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp
-
 from aimass.batches.billing import BatchBilling
-from aimass.batches.dispatch import LineClient
+from aimass.batches.dispatch import LineClient, LineRoutes
 from aimass.batches.local import BATCHES_DB, FolderWorkStore, LocalLauncher, SQLiteBatchStore
 from aimass.batches.runner import ShardRunner
 from aimass.batches.store import BatchStore, Launcher, WorkStore
@@ -40,11 +38,11 @@ def open_batches(settings: Settings) -> Batches:
 
 
 def runner_factory(
-    settings: Settings, app: ASGIApp | None, batches: Batches, files: FileStore
+    settings: Settings, routes: LineRoutes | None, batches: Batches, files: FileStore
 ) -> Callable[[], ShardRunner]:
-    """Makes one ``ShardRunner`` per worker thread (each owns an event loop), running lines through ``app``:
+    """Makes one ``ShardRunner`` per worker thread (each owns an event loop), running lines on ``routes``:
     the API's own app, without its metering (a batch is billed per shard: aimass.batches.billing). Without
-    an app, the runners only finalize (the events handler)."""
+    routes, the runners only finalize (the events handler)."""
     bill = None
     if settings.metering != "off":
         from aimass.metering.stores.usage_factory import open_usage
@@ -56,7 +54,7 @@ def runner_factory(
             store=batches.store,
             work=batches.work,
             files=files,
-            client=LineClient(app) if app is not None else None,
+            client=LineClient(routes.app, routes.coalescers) if routes is not None else None,
             chunk_lines=settings.batch_chunk_lines,
             bill=bill,
         )

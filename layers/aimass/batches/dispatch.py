@@ -16,7 +16,8 @@ import binascii
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message
@@ -37,12 +38,51 @@ class Answer:
     metered: Metered | None
 
 
-class LineClient:
-    """Posts bodies to an ASGI app in this process; one per thread (it owns an event loop)."""
+# Answers a run of requests to one route at once (aimass.batches.coalesce): (request id, body) each, an
+# answer each, or None for a request it leaves to the app.
+Coalescer = Callable[[Sequence[tuple[str, dict[str, Any]]]], list["Answer | None"]]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+@dataclass(frozen=True)
+class LineRoutes:
+    """What batch lines run on: the API's app (without its metering), and the routes answered in runs."""
+
+    app: ASGIApp
+    coalescers: Mapping[str, Coalescer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineRequestOf:
+    path: str
+    body: dict[str, Any]
+    request_id: str
+
+
+class LineClient:
+    """Posts bodies to an ASGI app in this process; one per thread (it owns an event loop).
+
+    ``coalescers`` answer runs of requests to their routes together (one engine batch); what they leave,
+    and every other route's requests, go through the app one by one.
+    """
+
+    def __init__(self, app: ASGIApp, coalescers: Mapping[str, Coalescer] | None = None) -> None:
         self.app = app
+        self.coalescers = dict(coalescers or {})
         self.loop = asyncio.new_event_loop()
+
+    def post_all(self, requests: Sequence[LineRequestOf]) -> list[Answer]:
+        """Each request's answer, in order."""
+        answers: list[Answer | None] = [None] * len(requests)
+        for path, coalescer in self.coalescers.items():
+            picked = [n for n, request in enumerate(requests) if request.path == path]
+            if picked:
+                found = coalescer([(requests[n].request_id, requests[n].body) for n in picked])
+                for n, answer in zip(picked, found, strict=True):
+                    answers[n] = answer
+        return [
+            answer if answer is not None else self.post(request.path, request.body, request.request_id)
+            for answer, request in zip(answers, requests, strict=True)
+        ]
 
     def post(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
         field = FORM_ROUTES.get(path)

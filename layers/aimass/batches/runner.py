@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from aimass.batches.dispatch import Answer, LineClient
+from aimass.batches.dispatch import LineClient, LineRequestOf
 from aimass.batches.lines import (
     LineRefusal,
     custom_id_of,
@@ -133,19 +133,23 @@ class ShardRunner:
         return None
 
     def _chunk(self, batch: BatchRecord, start: int, lines: list[bytes]) -> bytes:
+        if self.client is None:
+            raise RuntimeError("this runner only finalizes: it has no app to run lines on")
+        parsed = [parse_line(raw, start + offset, batch.endpoint) for offset, raw in enumerate(lines)]
+        requests = [
+            LineRequestOf(line.url, line.body, line_id(batch.id, line.number))
+            for line in parsed
+            if not isinstance(line, LineRefusal)
+        ]
+        answers = iter(self.client.post_all(requests))
         out: list[bytes] = []
         tally = Tally()
-        for offset, raw in enumerate(lines):
-            number = start + offset
-            parsed = parse_line(raw, number, batch.endpoint)
-            if isinstance(parsed, LineRefusal):
+        for line in parsed:
+            if isinstance(line, LineRefusal):
                 tally.failed += 1
-                out.append(b"E" + refusal_line(batch.id, parsed))
+                out.append(b"E" + refusal_line(batch.id, line))
                 continue
-            request_id = line_id(batch.id, number)
-            if self.client is None:
-                raise RuntimeError("this runner only finalizes: it has no app to run lines on")
-            answer: Answer = self.client.post(parsed.url, parsed.body, request_id)
+            answer = next(answers)
             good = 200 <= answer.status < 300
             if good:
                 tally.completed += 1
@@ -155,8 +159,9 @@ class ShardRunner:
                     tally.models[unit] = f"{answer.metered.model}@{answer.metered.version}@{answer.metered.domain}"
             else:
                 tally.failed += 1
-            line = result_line(batch.id, number, parsed.custom_id, answer.status, request_id, answer.body)
-            out.append((b"O" if good else b"E") + line)
+            request_id = line_id(batch.id, line.number)
+            row = result_line(batch.id, line.number, line.custom_id, answer.status, request_id, answer.body)
+            out.append((b"O" if good else b"E") + row)
         header = {"completed": tally.completed, "failed": tally.failed, "units": tally.units, "models": tally.models}
         return b"\n".join([json.dumps(header).encode(), *out]) + b"\n"
 

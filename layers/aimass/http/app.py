@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -32,6 +33,7 @@ from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from aimass.batches.dispatch import LineRoutes
     from aimass.batches.service import BatchService
     from aimass.files.base import FileStore
     from aimass.observability import Observer
@@ -99,7 +101,11 @@ def create_app(
                     each.stop()
 
     app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    plane, service, tasks = DataPlane(registry, settings), OpenAIService(registry, settings), TaskService(registry)
+    plane, service, tasks = (
+        DataPlane(registry, settings),
+        OpenAIService(registry, settings),
+        TaskService(registry, settings),
+    )
     app.include_router(v2_router(plane, peers))
     app.include_router(openai_router(service, peers))
     hot = [
@@ -108,8 +114,10 @@ def create_app(
         transcription_hot_route(tasks, offload),
         *task_hot_routes(tasks, offload),
     ]
-    install_hot_routes(app, hot)
-    install_document(app, hot)
+    # Requests too large to answer now run as batches when the client prefers it (RFC 7240 respond-async).
+    deferred = batches if metering is not None and files is not None else None
+    install_hot_routes(app, hot, batches=deferred)
+    install_document(app, hot, deferred=deferred is not None)
     install_error_handlers(app)
     if not in_lambda:  # a Lambda gets the whole body with its event
         # Innermost: what it answers for a body that never came is what the usage record says.
@@ -200,9 +208,7 @@ def _batches(
         return service, []
     from aimass.batches.pool import WorkerPool
 
-    # The lines run through the API's own routes, without the metering middleware: batches bill per shard.
-    lines = create_app(registry, batch_settings(settings), offload=offloads.inline, in_lambda=True)
-    make = runner_factory(settings, lines, opened, files)
+    make = runner_factory(settings, batch_line_routes(registry, settings), opened, files)
     return service, [WorkerPool(opened.local, make, threads=settings.batch_workers, lease_s=settings.batch_lease_s)]
 
 
@@ -215,9 +221,21 @@ def _files(settings: Settings, in_lambda: bool) -> FileStore | None:
     return open_files(settings)
 
 
+def batch_line_routes(registry: ModelRegistry, settings: Settings) -> LineRoutes:
+    """What batch lines run on: the API's own routes, without the metering middleware (batches bill per
+    shard), under the batch settings; embeddings lines are gathered into engine batches."""
+    from aimass.batches.coalesce import coalescers
+    from aimass.batches.dispatch import LineRoutes
+
+    lines = batch_settings(settings)
+    app = create_app(registry, lines, offload=offloads.inline, in_lambda=True)
+    return LineRoutes(app, coalescers(OpenAIService(registry, lines), lines.max_body_bytes))
+
+
 def batch_settings(settings: Settings) -> Settings:
-    """The settings a batch's lines run under: a request's item limit is the batch one (``batch_max_items``)."""
-    return settings.model_copy(update={"max_batch_items": settings.batch_max_items})
+    """The settings a batch's lines run under: a request's item limit is the batch one (``batch_max_items``),
+    and no time budget holds (``aimass.serving.cost``): a line has no API Gateway to answer within."""
+    return settings.model_copy(update={"max_batch_items": settings.batch_max_items, "sync_budget_s": math.inf})
 
 
 def _observer(settings: Settings, in_lambda: bool) -> Observer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured
 from aimass.protocol import wire
+from aimass.serving.cost import TEXT_PIECE_CHARS, Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
@@ -62,15 +64,14 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def texts_of(value: object, limit: int) -> list[str]:
+def texts_of(value: object) -> list[str]:
+    """The strings of ``input``, each checked; how many a request may carry is the schedule's (``work``)."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         raise InvalidInput(f"input must be a string or a list of strings, got {type(value).__name__}", param="input")
     if not value:
         raise InvalidInput("input must not be an empty list", param="input")
-    if len(value) > limit:
-        raise InvalidInput(f"input has {len(value)} strings; at most {limit} are accepted", param="input")
     for index, item in enumerate(value):
         if not isinstance(item, str):
             kind = "token arrays are not accepted" if isinstance(item, (int, list)) else type(item).__name__
@@ -80,13 +81,37 @@ def texts_of(value: object, limit: int) -> list[str]:
     return [str(item) for item in value]
 
 
+@dataclass(frozen=True)
+class EmbeddingsCall:
+    """A validated /v1/embeddings request: the model that answers it, its texts and how vectors are encoded."""
+
+    runtime: ModelRuntime
+    texts: list[str]
+    encoding_format: str
+    work: Work
+
+
 class OpenAIService:
     def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.registry = registry
         self.settings = settings
+        self.schedule = Schedule(settings)
 
     def embeddings(self, body: bytes) -> tuple[bytes, ModelRuntime]:
         """Answer a raw /v1/embeddings body with the encoded response and the runtime that produced it."""
+        call = self.prepare_embeddings(body)
+        runtime = call.runtime
+        manifest = runtime.manifest
+        batch = np.empty(len(call.texts), dtype=object)
+        batch[:] = [text.encode() for text in call.texts]
+        feeds = {manifest.inputs[0].name: batch}
+        prediction = self.schedule.run(runtime, call.work, lambda: measured(runtime, lambda: runtime.predict(feeds)))
+        vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
+        return self.embeddings_document(call, vectors, prediction.usage.get("prompt_tokens", 0)), runtime
+
+    def prepare_embeddings(self, body: bytes) -> EmbeddingsCall:
+        """A /v1/embeddings body, validated and admitted: every refusal the route gives comes from here, before
+        any text is tokenised (batches call it for each line, then embed many lines at once)."""
         request = wire.parse(EmbeddingsRequest, body, "embeddings request")
         runtime = self.registry.get(request.model)
         manifest = runtime.manifest
@@ -96,7 +121,9 @@ class OpenAIService:
                 f"model '{request.model}' is a {manifest.task} model; embedding models: {choices}",
                 param="model",
             )
-        texts = texts_of(request.input, self.settings.max_batch_items)
+        texts = texts_of(request.input)
+        work = text_work(texts, manifest.preprocessing.get("max_length"), self.settings.max_batch_items)
+        self.schedule.admit(runtime, work)  # before anything is tokenised
         size = manifest.outputs[0].shape[-1]
         if request.dimensions is not None and request.dimensions != size:
             raise InvalidInput(
@@ -104,23 +131,22 @@ class OpenAIService:
                 f"{size}-dimensional embeddings and cannot shorten them; omit dimensions or pass {size}",
                 param="dimensions",
             )
-        batch = np.empty(len(texts), dtype=object)
-        batch[:] = [text.encode() for text in texts]
-        prediction = measured(runtime, lambda: runtime.predict({manifest.inputs[0].name: batch}))
-        vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
-        tokens = prediction.usage.get("prompt_tokens", 0)
+        return EmbeddingsCall(runtime, texts, request.encoding_format, work)
+
+    def embeddings_document(self, call: EmbeddingsCall, vectors: np.ndarray[Any, Any], tokens: int) -> bytes:
+        """The route's answer: a vector per text of ``call``, in its order, and the tokens they took."""
         # Plain dicts, serialised once: pydantic models per vector cost more than the model run on short
         # inputs. EmbeddingsResponse documents this shape.
         document = {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": _encode(row, request.encoding_format)}
+                {"object": "embedding", "index": i, "embedding": _encode(row, call.encoding_format)}
                 for i, row in enumerate(vectors)
             ],
-            "model": manifest.name,
+            "model": call.runtime.manifest.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-        return wire.dumps(document), runtime
+        return wire.dumps(document)
 
     def models(self) -> ModelList:
         return ModelList(
@@ -128,6 +154,17 @@ class OpenAIService:
                 ModelCard(id=r.manifest.name, created=_created(r.manifest.created_at)) for r in self.registry.runtimes()
             ]
         )
+
+
+def text_work(texts: list[str], max_tokens: object, limit: int) -> Work:
+    """Texts counted in 64-character pieces (a 16-token sentence each), as a text's time follows its length; a
+    text counts no more pieces than the tokens the model keeps (its manifest's ``max_length``) span."""
+    most = -(-max_tokens // 16) if isinstance(max_tokens, int) and max_tokens > 0 else None
+    pieces = 0
+    for text in texts:
+        count = -(-len(text) // TEXT_PIECE_CHARS)
+        pieces += count if most is None else min(count, most)
+    return Work(len(texts), limit, "strings", "input", "text pieces", pieces)
 
 
 def _encode(row: np.ndarray[Any, Any], encoding: str) -> list[float] | str:

@@ -43,6 +43,9 @@ class Prediction:
     outputs: dict[str, Tensor]
     # Billable counts the domain knows best, e.g. {"prompt_tokens": 17} for text.
     usage: dict[str, int] = field(default_factory=dict)
+    # The same counts per row of the first input, where the domain knows them (text: each string's tokens):
+    # what lets requests run as one engine batch be billed apart (aimass.batches.coalesce).
+    per_item: dict[str, list[int]] = field(default_factory=dict)
 
 
 class ModelRuntime(ABC):
