@@ -4,7 +4,12 @@ The content is written first and the record last, and files are listed by their 
 fails halfway is never listed. Content up to one part (``part_bytes``, 8 MiB) is one PUT; a larger upload
 goes in parts of a multipart upload as it is read, so no more than a part is held in memory, and an upload
 refused on the way (over the limit, a failed part) is aborted: S3 then keeps nothing of it. Deleting removes
-the record first (unlisted at once), then the content.
+the record first (unlisted at once), then the file's grants, then the content.
+
+A file's grants are ``<prefix><tenant>/<file_id>/shares/<grantee>``, each mirrored by
+``<prefix>.shared/<grantee>/<file_id>`` (what ``readable`` reads: a grantee's lookup is two GETs); uploads in
+parts are under ``<prefix>.uploads/<tenant>/`` (``aimass.files.s3_uploads``). No tenant name starts with a dot,
+and both sit outside every tenant's prefix, so listing a tenant's files never pages through them.
 
 The client is any boto3 S3 client (``aimass.files.factory`` makes it with ``aimass.aws``). A client error
 other than a missing object is a ``ServiceUnavailable`` for the caller; its detail goes to the log.
@@ -12,11 +17,12 @@ other than a missing object is a ``ServiceUnavailable`` for the caller; its deta
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from aimass.errors import ServiceUnavailable
 from aimass.files.base import (
@@ -24,12 +30,20 @@ from aimass.files.base import (
     CONTENT_FILE,
     FILE_ID,
     META_FILE,
+    SHARED,
+    SHARES,
     FileRecord,
+    FileShare,
     Measured,
+    Readable,
     checked_tenant,
     new_file_id,
     ordered,
+    ordered_shares,
 )
+
+if TYPE_CHECKING:
+    from aimass.files.s3_uploads import S3UploadStore
 
 log = logging.getLogger("aimass.files")
 
@@ -53,12 +67,12 @@ class S3FileStore:
         self.part_bytes = part_bytes
         self._now = now
 
-    def put(self, tenant: str, source: BinaryIO, *, filename: str, purpose: str, limit: int) -> FileRecord:
+    def put(self, tenant: str, source: Readable, *, filename: str, purpose: str, limit: int) -> FileRecord:
         file_id = new_file_id()
         base = self._base(tenant, file_id)
         measured = Measured(source, limit)
-        with _unavailable("upload"):
-            self._put_content(base + CONTENT_FILE, measured)
+        with unavailable("upload"):
+            put_content(self.s3, self.bucket, base + CONTENT_FILE, measured, self.part_bytes)
             record = FileRecord(
                 id=file_id,
                 tenant=tenant,
@@ -92,19 +106,19 @@ class S3FileStore:
             return record, iter(())
         key = self._base(tenant, file_id) + CONTENT_FILE
         ranged = {} if (start, end) == (0, record.size) else {"Range": f"bytes={start}-{end - 1}"}
-        with _unavailable("read"):
+        with unavailable("read"):
             try:
                 body = self.s3.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
             except Exception as exc:
-                if _missing(exc):
+                if missing(exc):
                     return None
                 raise
-        return record, _chunks(body)
+        return record, chunks_of(body)
 
     def list(self, tenant: str, *, purpose: str | None = None) -> list[FileRecord]:
         folder = self.prefix + checked_tenant(tenant) + "/"
         records = []
-        with _unavailable("list"):
+        with unavailable("list"):
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
                 for item in page.get("Contents", ()):
                     file_id, _, name = str(item["Key"])[len(folder) :].partition("/")
@@ -118,45 +132,73 @@ class S3FileStore:
         if self.get(tenant, file_id) is None:
             return False
         base = self._base(tenant, file_id)
-        with _unavailable("delete"):
+        with unavailable("delete"):
             self.s3.delete_object(Bucket=self.bucket, Key=base + META_FILE)
+            for grant in self._grant_keys(base):
+                self.s3.delete_object(Bucket=self.bucket, Key=self._shared(grant.rpartition("/")[2], file_id))
+                self.s3.delete_object(Bucket=self.bucket, Key=grant)
             self.s3.delete_object(Bucket=self.bucket, Key=base + CONTENT_FILE)
         return True
 
-    def _put_content(self, key: str, measured: Measured) -> None:
-        chunks = iter(measured)
-        first = _fill(chunks, self.part_bytes)
-        if len(first) < self.part_bytes:  # the whole file: one PUT
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=first)
-            return
-        upload = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
-        try:
-            parts: list[dict[str, Any]] = []
-            part = first
-            while part:
-                number = len(parts) + 1
-                sent = self.s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=part)
-                parts.append({"PartNumber": number, "ETag": sent["ETag"]})
-                part = _fill(chunks, self.part_bytes)
-            self.s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            try:
-                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
-            except Exception:
-                log.exception("could not abort the multipart upload of s3://%s/%s", self.bucket, key)
-            raise
+    def readable(self, tenant: str, file_id: str) -> FileRecord | None:
+        if not FILE_ID.fullmatch(file_id):
+            return None
+        granted = self._read(self._shared(tenant, file_id))
+        return self.get(FileShare.from_json(granted).owner if granted is not None else tenant, file_id)
+
+    def share(self, owner: str, file_id: str, tenant: str) -> FileShare | None:
+        if self.get(owner, file_id) is None:
+            return None
+        forward = self._base(owner, file_id) + SHARES + "/" + checked_tenant(tenant)
+        existing = self._read(forward)
+        if existing is not None:  # granted before: the first grant stands
+            granted = FileShare.from_json(existing)
+        else:
+            granted = FileShare(file_id=file_id, owner=owner, tenant=tenant, created_at=int(self._now()))
+        with unavailable("share"):
+            if existing is None:
+                self.s3.put_object(Bucket=self.bucket, Key=forward, Body=granted.to_json())
+            self.s3.put_object(Bucket=self.bucket, Key=self._shared(tenant, file_id), Body=granted.to_json())
+        return granted
+
+    def shares(self, owner: str, file_id: str) -> builtins.list[FileShare]:
+        if not FILE_ID.fullmatch(file_id):
+            return []
+        grants = []
+        for key in self._grant_keys(self._base(owner, file_id)):
+            raw = self._read(key)
+            if raw is not None:  # revoked meanwhile
+                grants.append(FileShare.from_json(raw))
+        return ordered_shares(grants)
+
+    def unshare(self, owner: str, file_id: str, tenant: str) -> bool:
+        if not FILE_ID.fullmatch(file_id):
+            return False
+        forward = self._base(owner, file_id) + SHARES + "/" + checked_tenant(tenant)
+        if self._read(forward) is None:
+            return False
+        with unavailable("unshare"):
+            # Access ends with the grantee's entry, before the owner's listing changes.
+            self.s3.delete_object(Bucket=self.bucket, Key=self._shared(tenant, file_id))
+            self.s3.delete_object(Bucket=self.bucket, Key=forward)
+        return True
+
+    def uploads(self) -> S3UploadStore:
+        from aimass.files.s3_uploads import S3UploadStore
+
+        return S3UploadStore(self.s3, self.bucket, self.prefix, part_bytes=self.part_bytes)
+
+    def _grant_keys(self, base: str) -> builtins.list[str]:
+        folder = base + SHARES + "/"
+        with unavailable("list"):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
+            return [str(item["Key"]) for page in pages for item in page.get("Contents", ())]
+
+    def _shared(self, tenant: str, file_id: str) -> str:
+        return f"{self.prefix}{SHARED}/{checked_tenant(tenant)}/{file_id}"
 
     def _read(self, key: str) -> bytes | None:
-        with _unavailable("read"):
-            try:
-                body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except Exception as exc:
-                if _missing(exc):
-                    return None
-                raise
-        return body
+        return read_object(self.s3, self.bucket, key)
 
     def _forget(self, key: str) -> None:
         try:
@@ -166,6 +208,43 @@ class S3FileStore:
 
     def _base(self, tenant: str, file_id: str) -> str:
         return f"{self.prefix}{checked_tenant(tenant)}/{file_id}/"
+
+
+def put_content(s3: Any, bucket: str, key: str, measured: Measured, part_bytes: int) -> None:
+    """``measured`` at ``key``: one PUT up to ``part_bytes``, else a multipart upload (aborted on failure)."""
+    chunks = iter(measured)
+    first = _fill(chunks, part_bytes)
+    if len(first) < part_bytes:  # the whole file: one PUT
+        s3.put_object(Bucket=bucket, Key=key, Body=first)
+        return
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    try:
+        parts: list[dict[str, Any]] = []
+        part = first
+        while part:
+            number = len(parts) + 1
+            sent = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=part)
+            parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+            part = _fill(chunks, part_bytes)
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+    except BaseException:
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+        except Exception:
+            log.exception("could not abort the multipart upload of s3://%s/%s", bucket, key)
+        raise
+
+
+def read_object(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The object at ``key``; None if there is none."""
+    with unavailable("read"):
+        try:
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if missing(exc):
+                return None
+            raise
+    return body
 
 
 def _fill(chunks: Iterator[bytes], size: int) -> bytes:
@@ -179,20 +258,20 @@ def _fill(chunks: Iterator[bytes], size: int) -> bytes:
     return bytes(buffer)
 
 
-def _chunks(body: Any) -> Iterator[bytes]:
+def chunks_of(body: Any) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(CHUNK_BYTES)
     finally:
         body.close()
 
 
-def _missing(exc: Exception) -> bool:
+def missing(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
     return code in _MISSING
 
 
 @contextlib.contextmanager
-def _unavailable(action: str) -> Iterator[None]:
+def unavailable(action: str) -> Iterator[None]:
     """A storage failure as a ServiceUnavailable; the AI Mass errors of the upload itself pass through."""
     from botocore.exceptions import BotoCoreError, ClientError
 

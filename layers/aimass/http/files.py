@@ -5,9 +5,15 @@
     GET    /v1/files/{file_id}
     GET    /v1/files/{file_id}/content
     DELETE /v1/files/{file_id}
+    POST   /v1/files/{file_id}/shares            {"tenant": "<another tenant>"}: grant it read access
+    GET    /v1/files/{file_id}/shares            the file's grants
+    DELETE /v1/files/{file_id}/shares/{tenant}   revoke one, from the next request on
 
 A file belongs to the caller's tenant (``request.state.caller``, set by the metering middleware); another
-tenant's file id answers the same 404 as an unknown one, whatever the key's scopes. Files are uploaded for
+tenant's file id answers the same 404 as an unknown one, whatever the key's scopes. Its owner may share it
+with other tenants, read-only: a grantee may retrieve the file and read its content, nothing more (its
+delete, its grants and the listing are the owner's, and answer a grantee as they answer a stranger: 404, or
+the file not listed). Deleting a file ends its grants. Files are uploaded for
 work the server does later (a batch); what the server writes itself (a batch's output) is not uploaded, so
 ``batch`` is the one purpose a client may give.
 
@@ -22,14 +28,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from aimass.errors import Forbidden, InvalidInput, NotFound
-from aimass.files.base import FILE_ID, FileRecord, FileStore
+from aimass.files.base import FILE_ID, TENANT, FileRecord, FileShare, FileStore, is_tenant
 from aimass.http.error_docs import BODY, KEYED, responses
-from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type
+from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type, json_body
 from aimass.metering.keys import Caller
 from aimass.protocol import wire
 from aimass.settings import Settings
@@ -41,6 +48,7 @@ MAX_FILENAME = 255
 FORM_OVERHEAD_BYTES = 64 * 1024
 _MOST_PER_PAGE = 10_000  # OpenAI's most, and its default
 _ID_DOC = {"pattern": FILE_ID.pattern}
+_TENANT_DOC: JsonDict = {"pattern": TENANT.pattern}
 
 
 def upload_body_limit(settings: Settings) -> int:
@@ -72,6 +80,35 @@ class FileDeleted(BaseModel):
     deleted: bool
 
 
+class ShareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tenant: str = Field(
+        description="the tenant to grant read access: 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or "
+        "a digit",
+        json_schema_extra=_TENANT_DOC,
+    )
+
+
+class ShareObject(BaseModel):
+    object: Literal["file.share"] = "file.share"
+    file_id: str
+    tenant: str
+    created_at: int
+
+
+class ShareList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ShareObject]
+
+
+class ShareDeleted(BaseModel):
+    object: Literal["file.share"] = "file.share"
+    file_id: str
+    tenant: str
+    deleted: bool
+
+
 async def multipart_body(request: Request) -> None:
     accepted_type(request, (MULTIPART,))
 
@@ -94,7 +131,7 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
             str, Form(description="what the file is for: batch", json_schema_extra={"enum": list(PURPOSES)})
         ],
     ) -> FileObject:
-        tenant = _tenant(request)
+        tenant = tenant_of(request)
         if purpose not in PURPOSES:
             raise InvalidInput(
                 f"purpose must be one of {', '.join(PURPOSES)} (files a client uploads), got {purpose!r}",
@@ -108,7 +145,7 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
         record = await run_in_threadpool(
             store.put, tenant, file.file, filename=filename, purpose=purpose, limit=settings.max_file_bytes
         )
-        return _object(record)
+        return file_object(record)
 
     @router.get("/files", summary="List your files", response_model=FileList, responses=known)
     def list_files(
@@ -133,7 +170,7 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
         size = _limit(limit)
         if after is not None:
             _check_id(after, "after")
-        records = store.list(_tenant(request), purpose=purpose or None)
+        records = store.list(tenant_of(request), purpose=purpose or None)
         if order == "desc":
             records.reverse()
         first = 0
@@ -141,7 +178,7 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
             first = next((n + 1 for n, record in enumerate(records) if record.id == after), -1)
             if first < 0:
                 raise InvalidInput(f"after {after!r} is not one of your files (of this purpose)", param="after")
-        page = [_object(record) for record in records[first : first + size]]
+        page = [file_object(record) for record in records[first : first + size]]
         return FileList(
             data=page,
             first_id=page[0].id if page else None,
@@ -151,7 +188,11 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
 
     @router.get("/files/{file_id}", summary="A file's metadata", response_model=FileObject, responses=known)
     def retrieve(request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> FileObject:
-        return _object(_record(store, _tenant(request), file_id))
+        _check_id(file_id, "file_id")
+        record = store.readable(tenant_of(request), file_id)  # the owner's, or one shared with the caller
+        if record is None:
+            raise _not_found(file_id)
+        return file_object(record)
 
     @router.get(
         "/files/{file_id}/content",
@@ -162,7 +203,11 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
     )
     def content(request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> StreamingResponse:
         _check_id(file_id, "file_id")
-        opened = store.open(_tenant(request), file_id)  # the record and the content in one lookup
+        tenant = tenant_of(request)
+        opened = store.open(tenant, file_id)  # the owner's: the record and the content in one lookup
+        if opened is None:
+            shared = store.readable(tenant, file_id)
+            opened = store.open(shared.tenant, file_id) if shared is not None else None
         if opened is None:
             raise _not_found(file_id)
         record, chunks = opened
@@ -171,14 +216,59 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
     @router.delete("/files/{file_id}", summary="Delete a file", response_model=FileDeleted, responses=known)
     def delete(request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> FileDeleted:
         _check_id(file_id, "file_id")
-        if not store.delete(_tenant(request), file_id):
+        if not store.delete(tenant_of(request), file_id):
             raise _not_found(file_id)
         return FileDeleted(id=file_id, deleted=True)
+
+    @router.post(
+        "/files/{file_id}/shares",
+        summary="Share a file with another tenant, read-only",
+        response_model=ShareObject,
+        dependencies=[Depends(json_body)],
+        responses=responses(*BODY, NotFound, *KEYED),
+    )
+    def share(
+        request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)], body: ShareRequest
+    ) -> ShareObject:
+        owner = tenant_of(request)
+        _record(store, owner, file_id)  # first: to anyone but the owner, the file is not there
+        if not is_tenant(body.tenant):
+            raise InvalidInput(
+                f"tenant must be a tenant name (1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or a "
+                f"digit), got {body.tenant!r}",
+                param="tenant",
+            )
+        if body.tenant == owner:
+            raise InvalidInput(f"tenant {owner!r} is your own; share with another tenant", param="tenant")
+        granted = store.share(owner, file_id, body.tenant)
+        if granted is None:
+            raise _not_found(file_id)
+        return _share(granted)
+
+    @router.get("/files/{file_id}/shares", summary="A file's shares", response_model=ShareList, responses=known)
+    def list_shares(request: Request, file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> ShareList:
+        owner = tenant_of(request)
+        _record(store, owner, file_id)  # the owner's only: a grantee's request is a stranger's
+        return ShareList(data=[_share(granted) for granted in store.shares(owner, file_id)])
+
+    @router.delete(
+        "/files/{file_id}/shares/{tenant}", summary="Revoke a share", response_model=ShareDeleted, responses=known
+    )
+    def unshare(
+        request: Request,
+        file_id: Annotated[str, Path(json_schema_extra=_ID_DOC)],
+        tenant: Annotated[str, Path(json_schema_extra=_TENANT_DOC)],
+    ) -> ShareDeleted:
+        owner = tenant_of(request)
+        _record(store, owner, file_id)
+        if not is_tenant(tenant) or not store.unshare(owner, file_id, tenant):
+            raise NotFound(f"file {file_id!r} is not shared with tenant {tenant!r}", param="tenant")
+        return ShareDeleted(file_id=file_id, tenant=tenant, deleted=True)
 
     return router
 
 
-def _tenant(request: Request) -> str:
+def tenant_of(request: Request) -> str:
     caller = getattr(request.state, "caller", None)
     if not isinstance(caller, Caller):
         raise Forbidden("files need an API key")
@@ -213,7 +303,11 @@ def _limit(raw: str | None) -> int:
     return size
 
 
-def _object(record: FileRecord) -> FileObject:
+def _share(granted: FileShare) -> ShareObject:
+    return ShareObject(file_id=granted.file_id, tenant=granted.tenant, created_at=granted.created_at)
+
+
+def file_object(record: FileRecord) -> FileObject:
     return FileObject(
         id=record.id, bytes=record.size, created_at=record.created_at, filename=record.filename, purpose=record.purpose
     )

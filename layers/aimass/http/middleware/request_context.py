@@ -1,7 +1,8 @@
 """Pure ASGI middleware: a request id on every response, and the body size limit.
 
 The limit is ``max_body_bytes`` on every path but those ``path_limits`` names (the local server's file
-uploads, ``aimass.http.files``), which read bodies up to their own.
+uploads, ``aimass.http.files``, and upload parts, ``aimass.http.uploads``), which read bodies up to their own.
+A path there may be a route's template (``/v1/uploads/{upload_id}/parts``): a ``{name}`` is one path segment.
 
 Written against raw ASGI rather than BaseHTTPMiddleware, as every middleware of this package: it sits on
 every request's hot path.
@@ -13,6 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
@@ -41,6 +43,7 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.path_limits = dict(path_limits or {})
+        self._templates = [(compile_path(path)[0], limit) for path, limit in self.path_limits.items() if "{" in path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +52,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
-        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
+        limit = self._limit(scope.get("path", ""))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -82,6 +85,11 @@ class RequestContextMiddleware:
             return message
 
         await self.app(scope, counted_receive, send_with_id)
+
+    def _limit(self, path: str) -> int:
+        if path in self.path_limits:
+            return self.path_limits[path]
+        return next((limit for template, limit in self._templates if template.match(path)), self.max_body_bytes)
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
