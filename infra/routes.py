@@ -16,7 +16,8 @@ for every domain ``d`` that has a function:
 
 and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
 ``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``, the
-files ``/v1/files[/...]``) go to the front domain's function.
+files ``/v1/files[/...]`` and ``/v1/uploads[/...]``, the batches ``/v1/batches[/...]``) go to the front domain's
+function.
 
 The open routes (``OPEN_PATHS``: the shared routes that hold a path the app serves without a key,
 ``aimass.contract.OPEN_PATHS``: the V2 server metadata and health, the docs) are public; every other route
@@ -52,9 +53,14 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Key administration and usage reports: the front function alone may write keys and read usage.
     ("/v1/admin/{proxy+}", ANY),
     ("/v1/usage", ANY),
-    # A tenant's uploaded files (OpenAI's Files API): kept by the front function.
+    # A tenant's uploaded files (OpenAI's Files and Uploads APIs) and its batches: kept by the front function,
+    # which submits the batches' shards to AWS Batch.
     ("/v1/files", ANY),
     ("/v1/files/{proxy+}", ANY),
+    ("/v1/uploads", ANY),
+    ("/v1/uploads/{proxy+}", ANY),
+    ("/v1/batches", ANY),
+    ("/v1/batches/{proxy+}", ANY),
 )
 
 

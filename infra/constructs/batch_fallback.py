@@ -45,7 +45,7 @@ ATTEMPTS = 3
 
 # The worker image's flavours (infra/images/batch-worker.Dockerfile's build arguments); GPU is its default.
 CPU_BASE_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
-_CPU_BUILD_ARGS = {"BASE_IMAGE": CPU_BASE_IMAGE, "ONNXRUNTIME": "onnxruntime"}
+_CPU_BUILD_ARGS = {"BASE_IMAGE": CPU_BASE_IMAGE, "ACCELERATOR": "cpu"}
 
 _FARGATE_ARCHITECTURES = {"x86_64": ecs.CpuArchitecture.X86_64, "arm64": ecs.CpuArchitecture.ARM64}
 _PLATFORMS = {"x86_64": ecr_assets.Platform.LINUX_AMD64, "arm64": ecr_assets.Platform.LINUX_ARM64}
@@ -197,6 +197,9 @@ class BatchFallback(Construct):
             "AIMASS_INTRA_OP_THREADS": str(vcpus),
             # The container's own disk; models fetched from the bucket are cached there for the job's life.
             "AIMASS_CACHE_DIR": "/tmp/aimass-cache",
+            # A GPU job whose image lost its CUDA provider fails to load its model, loudly, rather than running
+            # on the instance's few CPUs at a GPU's price.
+            "AIMASS_ACCELERATOR": "cuda" if spec.gpu else "cpu",
         }
         logging = ecs.LogDriver.aws_logs(stream_prefix=spec.domain, log_group=self.log_group)
         container: batch.IEcsContainerDefinition

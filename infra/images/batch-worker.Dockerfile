@@ -7,10 +7,11 @@
 # Lambda runtime interface client. This one has none, so the job definition's command runs as given.
 #
 # Two flavours, chosen by build arguments (the CDK app passes them per domain):
-# * GPU (the default): an NVIDIA CUDA runtime with cuDNN, and onnxruntime-gpu instead of onnxruntime, at the
-#   same version as the function's pin (the two are released together, with the same dependencies);
-# * CPU: BASE_IMAGE=public.ecr.aws/amazonlinux/amazonlinux:2023 ONNXRUNTIME=onnxruntime, the function's
-#   own distribution and list unchanged.
+# * GPU (the default): an NVIDIA CUDA runtime with cuDNN, and onnxruntime-gpu (ONNXRUNTIME_GPU, pinned: its
+#   newest release on PyPI, which may trail the CPU package's, with the same dependencies) in place of the
+#   function's onnxruntime;
+# * CPU: BASE_IMAGE=public.ecr.aws/amazonlinux/amazonlinux:2023 ACCELERATOR=cpu, the function's own list
+#   unchanged.
 # Both bases are RHEL-like with Python 3.11 packaged (Rocky Linux 9, Amazon Linux 2023), so one recipe
 # installs either; their glibc (2.34) takes the manylinux_2_28 wheels the function's list pins.
 #
@@ -23,7 +24,8 @@
 ARG BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-rockylinux9
 FROM ${BASE_IMAGE}
 ARG DOMAIN
-ARG ONNXRUNTIME=onnxruntime-gpu
+ARG ACCELERATOR=gpu
+ARG ONNXRUNTIME_GPU=onnxruntime-gpu==1.31.1
 
 RUN dnf install -y python3.11 python3.11-pip && dnf clean all
 
@@ -33,7 +35,7 @@ WORKDIR /var/task
 # The function's fully pinned closure, installed with --no-deps as the function image does, with the
 # ONNX Runtime package swapped for this flavour's.
 COPY functions/${DOMAIN}/requirements.txt /var/task/requirements.txt
-RUN sed -i "s/^onnxruntime==/${ONNXRUNTIME}==/" /var/task/requirements.txt && python3.11 -m pip install --no-cache-dir --no-deps -r /var/task/requirements.txt --target /var/task && rm /var/task/requirements.txt
+RUN if [ "${ACCELERATOR}" = gpu ]; then sed -i "s/^onnxruntime==.*/${ONNXRUNTIME_GPU}/" /var/task/requirements.txt; fi && python3.11 -m pip install --no-cache-dir --no-deps -r /var/task/requirements.txt --target /var/task && rm /var/task/requirements.txt
 
 COPY layers/aimass /var/task/aimass
 COPY functions/${DOMAIN}/aimass_${DOMAIN} /var/task/aimass_${DOMAIN}

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="ONNX Runtime threads inside one operator; 0 lets ONNX Runtime use every core",
     )
     inter_op_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads across operators")
+    accelerator: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="where sessions run: auto takes ONNX Runtime's CUDA execution provider when it has one (the GPU "
+        "batch workers' onnxruntime-gpu), else the CPU; cuda refuses to load without it; cpu never uses it",
+    )
     max_body_bytes: int = Field(
         default=6 * 1024 * 1024,
         gt=0,

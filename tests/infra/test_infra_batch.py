@@ -228,7 +228,7 @@ def test_worker_images_are_built_per_domain_and_flavour(synthesized: Synthesized
             assert set(arguments) == {"DOMAIN"}
             assert source["platform"] == "linux/amd64"
         else:
-            assert arguments["ONNXRUNTIME"] == "onnxruntime"
+            assert arguments["ACCELERATOR"] == "cpu"
             assert "amazonlinux" in arguments["BASE_IMAGE"]
         staged = synthesized.outdir / source["directory"]
         assert (staged / BATCH_WORKER_DOCKERFILE).is_file()
@@ -241,7 +241,8 @@ def test_worker_images_are_built_per_domain_and_flavour(synthesized: Synthesized
 def test_worker_dockerfile_runs_the_worker_on_cuda_with_onnxruntime_gpu() -> None:
     text = (REPO_ROOT / BATCH_WORKER_DOCKERFILE).read_text(encoding="utf-8")
     assert re.search(r"^ARG BASE_IMAGE=nvidia/cuda:\S+-cudnn-runtime-\S+$", text, re.MULTILINE)
-    assert "ARG ONNXRUNTIME=onnxruntime-gpu" in text
+    assert re.search(r"^ARG ONNXRUNTIME_GPU=onnxruntime-gpu==\d+\.\d+\.\d+$", text, re.MULTILINE)
+    assert "ARG ACCELERATOR=gpu" in text
     assert not re.search(r"^ENTRYPOINT", text, re.MULTILINE)  # AWS Batch cannot replace one: the command runs as given
     assert f"CMD {json.dumps(list(WORKER_COMMAND))}" in text
     assert dockerfile_copy_sources(REPO_ROOT / BATCH_WORKER_DOCKERFILE) == (

@@ -152,10 +152,12 @@ def test_plan_names_are_checked(name: str) -> None:
 
 
 def test_plans_as_the_functions_get_them() -> None:
-    config = ServingConfig.from_context({"aimass:plans": {"b": GOOD_PLAN, "a": {**GOOD_PLAN, "rate_per_s": 0.25}}})
+    config = ServingConfig.from_context(
+        {"aimass:plans": {"b": GOOD_PLAN, "a": {**GOOD_PLAN, "rate_per_s": 0.25, "batch_price_factor": 0.4}}}
+    )
     assert json.loads(config.plans_json) == {
-        "a": {"rate_per_s": 0.25, "burst": 5, "monthly_units": 1000},
-        "b": {"rate_per_s": 2.0, "burst": 5, "monthly_units": 1000},
+        "a": {"rate_per_s": 0.25, "burst": 5, "monthly_units": 1000, "batch_price_factor": 0.4},
+        "b": {"rate_per_s": 2.0, "burst": 5, "monthly_units": 1000, "batch_price_factor": 0.5},  # the default
     }
     assert list(json.loads(config.plans_json)) == ["a", "b"]
 

@@ -114,9 +114,10 @@ def test_every_function_meters_in_the_tables(synthesized: Synthesized, domain: s
 def test_plans_from_context_reach_every_function(
     fake_synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # As the context gives them, with the batch price factor each plan takes by default.
     expected = {
-        "pro": {"rate_per_s": 200.0, "burst": 400, "monthly_units": 500_000_000},
-        "trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000},
+        "pro": {"rate_per_s": 200.0, "burst": 400, "monthly_units": 500_000_000, "batch_price_factor": 0.5},
+        "trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000, "batch_price_factor": 0.5},
     }
     for function in fake_synthesized.resources_of_type("AWS::Lambda::Function").values():
         plans = function["Properties"]["Environment"]["Variables"]["AIMASS_PLANS"]

@@ -53,6 +53,10 @@ def test_shared_routes_go_to_the_front_domain(front: str) -> None:
         "/v1/usage",
         "/v1/files",
         "/v1/files/{proxy+}",
+        "/v1/uploads",
+        "/v1/uploads/{proxy+}",
+        "/v1/batches",
+        "/v1/batches/{proxy+}",
     }
     assert {route.domain for route in shared} == {front}
 
@@ -69,6 +73,10 @@ def test_the_table_is_exactly_this() -> None:
         ("/v1/usage", ("ANY",), "alpha"),
         ("/v1/files", ("ANY",), "alpha"),
         ("/v1/files/{proxy+}", ("ANY",), "alpha"),
+        ("/v1/uploads", ("ANY",), "alpha"),
+        ("/v1/uploads/{proxy+}", ("ANY",), "alpha"),
+        ("/v1/batches", ("ANY",), "alpha"),
+        ("/v1/batches/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-one", ("ANY",), "alpha"),
         ("/v2/models/a-one/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-two", ("ANY",), "alpha"),

@@ -387,6 +387,11 @@ def test_shared_routes_go_to_the_front_function(synthesized: Synthesized) -> Non
         # A tenant's files: kept by the front function.
         ("ANY", "/v1/files"),
         ("ANY", "/v1/files/{proxy+}"),
+        # Its uploads in parts and its batches: the front function too.
+        ("ANY", "/v1/uploads"),
+        ("ANY", "/v1/uploads/{proxy+}"),
+        ("ANY", "/v1/batches"),
+        ("ANY", "/v1/batches/{proxy+}"),
     }
     for path, methods in SHARED_ROUTES:
         for method in methods:

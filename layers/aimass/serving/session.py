@@ -8,6 +8,9 @@ from aimass.errors import ModelLoadError
 from aimass.settings import Settings
 from aimass.store.manifest import TensorSpec
 
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
 # ONNX tensor element types as ONNX Runtime names them, keyed by the V2 datatype.
 ORT_TYPES = {
     "BOOL": "tensor(bool)", "UINT8": "tensor(uint8)", "UINT16": "tensor(uint16)",
@@ -37,9 +40,26 @@ class SessionFactory:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
+    def providers(self) -> list[str]:
+        """The execution providers sessions use: CUDA first where the settings allow it and ONNX Runtime has it
+        (the GPU worker images install onnxruntime-gpu), then the CPU, which runs what CUDA does not."""
+        wanted = self._settings.accelerator
+        if wanted == "cpu":
+            return [CPU]
+        if CUDA in ort.get_available_providers():
+            return [CUDA, CPU]
+        if wanted == "cuda":
+            raise ModelLoadError(
+                "AIMASS_ACCELERATOR=cuda, but this ONNX Runtime has no CUDA execution provider (it needs "
+                f"onnxruntime-gpu and a GPU; it has {ort.get_available_providers()})",
+                public="no GPU is available to its sessions",
+            )
+        return [CPU]
+
     def create(self, model: bytes, *, label: str) -> ort.InferenceSession:
+        providers = self.providers()
         try:
-            return ort.InferenceSession(model, self.options(), providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(model, self.options(), providers=providers)
         except Exception as exc:  # ORT raises its own untyped errors for bad graphs
             raise ModelLoadError(
                 f"{label}: ONNX Runtime cannot load the graph: {exc}", public="ONNX Runtime cannot load its graph"
