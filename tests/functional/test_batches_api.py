@@ -315,3 +315,61 @@ def _pool(settings: Settings) -> tuple[WorkerPool, ShardRunner]:
     assert isinstance(batches.local, SQLiteBatchStore)
     make = runner_factory(settings, batch_line_routes(load_models(settings), settings), batches, open_files(settings))
     return WorkerPool(batches.local, make, threads=0), make()
+
+
+def test_a_batch_may_read_a_file_shared_with_its_tenant_until_the_grant_is_revoked(
+    client: TestClient, settings: Settings
+) -> None:
+    acme, globex, initech = key(settings, "acme"), key(settings, "globex"), key(settings, "initech")
+    source = upload(client, acme, [embed_line("a", "a cat"), embed_line("b", "a dog")])
+    assert create(client, globex, source).status_code == 404  # not shared yet
+    shared = client.post(f"/v1/files/{source}/shares", headers=auth(acme), json={"tenant": "globex"})
+    assert shared.status_code == 200, shared.text
+
+    batch = wait(client, globex, create(client, globex, source).json()["id"])
+    assert batch["status"] == "completed" and batch["input_file_id"] == source
+    # The results are the grantee's own: the owner of the input sees neither the batch nor its output.
+    assert len(content(client, globex, batch["output_file_id"])) == 2
+    assert client.get(f"/v1/batches/{batch['id']}", headers=auth(acme)).status_code == 404
+    assert client.get(f"/v1/files/{batch['output_file_id']}", headers=auth(acme)).status_code == 404
+    assert create(client, initech, source).status_code == 404  # a third tenant holds no grant
+
+    client.delete(f"/v1/files/{source}/shares/globex", headers=auth(acme))
+    assert create(client, globex, source).status_code == 404  # revoked: at once
+
+
+def test_a_batch_past_its_window_expires_with_what_ran(tiny_store: Path, tmp_path: Path) -> None:
+    settings = make_settings(tiny_store, tmp_path, batch_workers=0)
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        secret = key(settings, "acme")
+        lines = [embed_line(f"req-{n}", f"text {n}") for n in range(6)]  # shards of 4 and 2
+        batch_id = create(client, secret, upload(client, secret, lines)).json()["id"]
+        pool, runner = _pool(settings)
+        assert pool.step(runner)  # shard 0 runs
+        later = time.time() + 25 * 3600  # past the 24 h window
+        runner.clock = pool.clock = lambda: later
+        while pool.step(runner):
+            pass
+        batch = client.get(f"/v1/batches/{batch_id}", headers=auth(secret)).json()
+        assert batch["status"] == "expired" and batch["expired_at"]
+        assert batch["request_counts"] == {"total": 6, "completed": 4, "failed": 2}
+        not_run = content(client, secret, batch["error_file_id"])
+        assert [(row["custom_id"], row["error"]["code"]) for row in not_run] == [
+            ("req-4", "batch_expired"),
+            ("req-5", "batch_expired"),
+        ]
+
+
+def test_usage_shows_batch_work_apart_from_requests(client: TestClient, settings: Settings) -> None:
+    secret = key(settings, "acme")
+    client.post("/v1/embeddings", headers=auth(secret), json={"model": TINY_TEXT, "input": "a cat"})
+    wait(client, secret, create(client, secret, upload(client, secret, [embed_line("a", "a dog")])).json()["id"])
+    now = int(time.time())
+    report = client.get(
+        "/v1/usage",
+        headers=auth(secret),
+        params={"start_time": now - 3600, "end_time": now + 3600, "bucket_width": "1d", "group_by": "route"},
+    )
+    assert report.status_code == 200, report.text
+    routes = {result["route"] for bucket in report.json()["data"] for result in bucket["results"] if result["units"]}
+    assert {"POST /v1/embeddings", "BATCH /v1/embeddings"} <= routes
