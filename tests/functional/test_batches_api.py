@@ -164,7 +164,7 @@ def test_a_bad_line_goes_to_the_error_file_with_the_synchronous_error_and_the_re
     client: TestClient, settings: Settings
 ) -> None:
     secret = key(settings, "acme")
-    bad_bodies = {
+    bad_bodies: dict[str, dict[str, Any]] = {
         "unknown-model": {"model": "no-such-model", "input": "a cat"},
         "empty-input": {"model": TINY_TEXT, "input": ""},
         "dimensions": {"model": TINY_TEXT, "input": "a cat", "dimensions": 3},
