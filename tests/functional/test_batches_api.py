@@ -47,6 +47,7 @@ def make_settings(tiny_store: Path, tmp_path: Path, **changes: Any) -> Settings:
         "alias_check_s": 0,
         "max_body_bytes": 64 * 1024,
         "max_batch_items": 8,
+        "max_file_bytes": 1024 * 1024,
         "batch_shard_lines": 4,
         "batch_chunk_lines": 3,
         "batch_workers": 1,
@@ -373,3 +374,46 @@ def test_usage_shows_batch_work_apart_from_requests(client: TestClient, settings
     assert report.status_code == 200, report.text
     routes = {result["route"] for bucket in report.json()["data"] for result in bucket["results"] if result["units"]}
     assert {"POST /v1/embeddings", "BATCH /v1/embeddings"} <= routes
+
+
+def test_a_gzip_input_is_read_and_a_bomb_or_an_archive_is_refused_with_nothing_kept(
+    client: TestClient, settings: Settings
+) -> None:
+    import gzip
+    import io
+    import zipfile
+
+    secret = key(settings, "acme")
+
+    def upload_bytes(data: bytes, name: str) -> str:
+        answer = client.post("/v1/files", headers=auth(secret), files={"file": (name, data)}, data={"purpose": "batch"})
+        assert answer.status_code == 200, answer.text
+        file_id: str = answer.json()["id"]
+        return file_id
+
+    lines = "\n".join(embed_line(f"req-{n}", f"text {n}") for n in range(6)).encode()
+    batch = wait(client, secret, create(client, secret, upload_bytes(gzip.compress(lines), "in.jsonl.gz")).json()["id"])
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 6
+    assert [row["custom_id"] for row in content(client, secret, batch["output_file_id"])] == [
+        f"req-{n}" for n in range(6)
+    ]
+
+    files_before = {item["id"] for item in client.get("/v1/files", headers=auth(secret)).json()["data"]}
+    bomb = upload_bytes(gzip.compress(b"\n" * (settings.max_file_bytes + 1)), "bomb.jsonl.gz")
+    refused = create(client, secret, bomb)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["param"] == "input_file_id" and "decompresses to more than" in refused.text
+    cut = upload_bytes(gzip.compress(lines)[:-12], "cut.jsonl.gz")
+    assert create(client, secret, cut).status_code == 400
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("../../etc/requests.jsonl", lines)
+    zipped_id = upload_bytes(archive.getvalue(), "in.zip")
+    answer = create(client, secret, zipped_id)
+    assert answer.status_code == 400 and "zip or tar archive" in answer.json()["error"]["message"]
+
+    # Nothing was written for the refused ones: no decompressed copy, no batch.
+    files_after = {item["id"] for item in client.get("/v1/files", headers=auth(secret)).json()["data"]}
+    assert files_after - files_before == {bomb, cut, zipped_id}
+    assert [item["id"] for item in client.get("/v1/batches", headers=auth(secret)).json()["data"]] == [batch["id"]]

@@ -72,6 +72,7 @@ class BatchRecord:
     created_at: int
     expires_at: int
     metadata: dict[str, str] = field(default_factory=dict)
+    read_file_id: str = ""  # the file the workers read, when not the input (a gzip input's JSONL, the batch's own)
     total: int = 0  # lines in the input
     completed: int = 0  # lines answered 2xx
     failed: int = 0  # lines in the error file
@@ -89,6 +90,11 @@ class BatchRecord:
     expired_at: int | None = None
     cancelling_at: int | None = None
     cancelled_at: int | None = None
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(tenant, file id) of what the workers read: the input, or its decompressed copy."""
+        return (self.tenant, self.read_file_id) if self.read_file_id else (self.input_owner, self.input_file_id)
 
     @property
     def shards(self) -> int:

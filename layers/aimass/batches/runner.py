@@ -105,7 +105,7 @@ class ShardRunner:
             return None
         written = set(self.work.keys(chunk_prefix(batch.id, index)))
         shard = batch.shard(index)
-        opened = self.files.open(batch.input_owner, batch.input_file_id, start=shard.start, end=shard.end)
+        opened = self.files.open(*batch.source, start=shard.start, end=shard.end)
         if opened is None:
             log.error("batch %s: its input file %s is gone", batch.id, batch.input_file_id)
             self._fail(batch, "input_file_deleted", f"the input file {batch.input_file_id} was deleted")
@@ -224,7 +224,7 @@ class ShardRunner:
         if self.bill is not None:
             self.bill(batch, index, tally.result())
         shard = batch.shard(index)
-        opened = self.files.open(batch.input_owner, batch.input_file_id, start=shard.start, end=shard.end)
+        opened = self.files.open(*batch.source, start=shard.start, end=shard.end)
         if opened is None:
             return
         why = {

@@ -23,6 +23,7 @@ from dataclasses import replace
 from aimass.batches.model import BATCH_ID, TERMINAL, WINDOWS, BatchRecord, new_batch_id
 from aimass.batches.scan import scan
 from aimass.batches.store import BatchStore, Launcher
+from aimass.batches.unpack import batch_input
 from aimass.errors import AimassError, InvalidInput, NotFound, ServiceUnavailable
 from aimass.files.base import FILE_ID, FileStore
 from aimass.metering.keys import Caller
@@ -110,6 +111,8 @@ class BatchService:
                 "purpose 'batch'",
                 param="input_file_id",
             )
+        # A gzip input is decompressed here, bounded; an archive is refused: before anything is kept.
+        readable = batch_input(self.files, source, caller.tenant, self.settings.max_file_bytes)
         now = int(self.clock())
         record = BatchRecord(
             id=new_batch_id(),
@@ -120,6 +123,7 @@ class BatchService:
             domain=domain,
             input_file_id=input_file_id,
             input_owner=source.tenant,
+            read_file_id=readable.id if readable.id != source.id else "",
             completion_window=completion_window,
             status="validating",
             created_at=now,
@@ -142,7 +146,7 @@ class BatchService:
         )
 
     def _start(self, record: BatchRecord) -> BatchRecord:
-        opened = self.files.open(record.input_owner, record.input_file_id)
+        opened = self.files.open(*record.source)
         if opened is None:  # deleted since it was looked up
             return self._failed(record, "input_file_deleted", f"the input file {record.input_file_id} was deleted")
         scanned = scan(
