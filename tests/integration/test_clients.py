@@ -198,3 +198,47 @@ def test_ctrl_c_stops_the_server_cleanly(tiny_store: Path) -> None:
     output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output
     assert "Base URL: http://127.0.0.1:" in output and "curl -s" in output
+
+
+def test_openai_sdk_runs_a_batch_of_ten_thousand_embeddings(metered: tuple[str, str, Path], tmp_path: Path) -> None:
+    # The server runs the batch on its own worker thread (AIMASS_BATCH_WORKERS, 1), as `make serve` does.
+    address, key, _ = metered
+    client = OpenAI(base_url=f"http://{address}/v1", api_key=key, max_retries=0)
+    texts = [f"sentence {n} of the batch, about {('cats', 'cars', 'trees')[n % 3]}" for n in range(10_000)]
+    path = tmp_path / "embeddings.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "custom_id": f"req-{n}",
+                    "method": "POST",
+                    "url": "/v1/embeddings",
+                    "body": {"model": TINY_TEXT, "input": text},
+                }
+            )
+            + "\n"
+            for n, text in enumerate(texts)
+        )
+    )
+    with path.open("rb") as upload:
+        batch_input = client.files.create(file=upload, purpose="batch")
+    batch = client.batches.create(input_file_id=batch_input.id, endpoint="/v1/embeddings", completion_window="24h")
+    deadline = time.monotonic() + 300
+    while batch.status not in ("completed", "failed", "expired", "cancelled") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        batch = client.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.request_counts is not None
+    assert (batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed) == (
+        10_000,
+        10_000,
+        0,
+    )
+    assert batch.output_file_id is not None and batch.error_file_id is None
+    rows = [json.loads(row) for row in client.files.content(batch.output_file_id).text.splitlines()]
+    assert [row["custom_id"] for row in rows] == [f"req-{n}" for n in range(10_000)]
+    for n in range(0, 10_000, 997):  # a sample, against the synchronous answer
+        got = np.array(rows[n]["response"]["body"]["data"][0]["embedding"])
+        sync = np.array(
+            client.embeddings.create(model=TINY_TEXT, input=texts[n], encoding_format="float").data[0].embedding
+        )
+        assert float(got @ sync / np.linalg.norm(got) / np.linalg.norm(sync)) >= 0.9999
