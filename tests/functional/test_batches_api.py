@@ -417,3 +417,64 @@ def test_a_gzip_input_is_read_and_a_bomb_or_an_archive_is_refused_with_nothing_k
     files_after = {item["id"] for item in client.get("/v1/files", headers=auth(secret)).json()["data"]}
     assert files_after - files_before == {bomb, cut, zipped_id}
     assert [item["id"] for item in client.get("/v1/batches", headers=auth(secret)).json()["data"]] == [batch["id"]]
+
+
+def test_audio_and_image_lines_run_through_their_routes(tmp_path: Path) -> None:
+    import base64
+
+    from tests.tiny_speech import TINY_SPEECH, build_tiny_speech, encoded, utterance
+    from tests.tiny_vision import TINY_VISION, build_tiny_vision, image_bytes
+
+    store = tmp_path / "store"
+    build_tiny_speech(store, max_seconds=5.0)
+    build_tiny_vision(store)
+    settings = make_settings(store, tmp_path, max_body_bytes=2 * 1024 * 1024)
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        secret = key(settings, "acme")
+        audio = base64.b64encode(encoded(utterance(["down", "up"]), "FLAC")).decode()
+        speech = [
+            line("words", {"model": TINY_SPEECH, "file": audio, "response_format": "json"}, "/v1/audio/transcriptions"),
+            line("text", {"model": TINY_SPEECH, "file": audio, "response_format": "text"}, "/v1/audio/transcriptions"),
+            line("not-base64", {"model": TINY_SPEECH, "file": "%%%"}, "/v1/audio/transcriptions"),
+            line(
+                "corrupt",
+                {"model": TINY_SPEECH, "file": base64.b64encode(b"OggS" + bytes(64)).decode()},
+                "/v1/audio/transcriptions",
+            ),
+        ]
+        batch = wait(
+            client,
+            secret,
+            create(client, secret, upload(client, secret, speech), "/v1/audio/transcriptions").json()["id"],
+        )
+        assert batch["request_counts"] == {"total": 4, "completed": 2, "failed": 2}
+        answered = {
+            row["custom_id"]: row["response"]["body"] for row in content(client, secret, batch["output_file_id"])
+        }
+        assert answered["words"]["text"] == "down up" and answered["text"] == "down up\n"  # a text answer, as JSON
+        errors = {row["custom_id"]: row["response"] for row in content(client, secret, batch["error_file_id"])}
+        assert (
+            errors["not-base64"]["status_code"] == 400 and errors["not-base64"]["body"]["error"]["param"] == "body.file"
+        )
+        sync = client.post(
+            "/v1/audio/transcriptions",
+            headers=auth(secret),
+            files={"file": ("f", b"OggS" + bytes(64))},
+            data={"model": TINY_SPEECH},
+        )
+        assert errors["corrupt"]["body"]["error"] == sync.json()["error"]
+
+        red, blue = (base64.b64encode(image_bytes(c)).decode() for c in ((255, 0, 0), (0, 0, 255)))
+        images = [
+            line(f"img-{n}", {"model": TINY_VISION, "images": [red, blue][: n + 1], "top_k": 1}, "/v1/vision/classify")
+            for n in range(2)
+        ]
+        batch = wait(
+            client, secret, create(client, secret, upload(client, secret, images), "/v1/vision/classify").json()["id"]
+        )
+        assert batch["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+        rows = content(client, secret, batch["output_file_id"])
+        direct = client.post(
+            "/v1/vision/classify", headers=auth(secret), json={"model": TINY_VISION, "images": [red, blue], "top_k": 1}
+        ).json()
+        assert rows[1]["response"]["body"]["outputs"] == direct["outputs"]
