@@ -51,6 +51,14 @@ def _banner(base: str, settings: Settings) -> None:
     if example:
         console.print("Try:", style="bold")
         console.print(f"  {example}", markup=False, soft_wrap=True)
+    if settings.metering != "off":
+        workers = settings.batch_workers
+        console.print(
+            f"Batches (POST /v1/batches, or `aimass jobs submit`) run on {workers} worker thread(s) here; "
+            "more with `python -m aimass.worker`.",
+            markup=False,
+            soft_wrap=True,
+        )
     console.print("Press Ctrl-C to stop.")
 
 
