@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from aimass.batches.model import BATCH_ID, BatchRecord
 from aimass.batches.service import BatchService
-from aimass.errors import Forbidden, InvalidInput, NotFound
+from aimass.errors import InvalidInput, NotFound
 from aimass.http.error_docs import BODY, KEYED, responses
+from aimass.http.files import caller_of
 from aimass.http.media import json_body
-from aimass.metering.keys import Caller
-from aimass.protocol import wire
+from aimass.http.pages import page_after, page_size
 
 _MOST_PER_PAGE = 100  # OpenAI's most; its default is 20
 _DEFAULT_PER_PAGE = 20
@@ -112,7 +112,7 @@ def batches_router(service: BatchService) -> APIRouter:
     async def create(request: Request, body: CreateBatch) -> dict[str, Any]:
         record = await run_in_threadpool(
             service.create,
-            _caller(request),
+            caller_of(request),
             input_file_id=body.input_file_id,
             endpoint=body.endpoint,
             completion_window=body.completion_window,
@@ -134,46 +134,26 @@ def batches_router(service: BatchService) -> APIRouter:
             ),
         ] = None,
     ) -> BatchList:
-        size = _limit(limit)
-        records = service.list(_caller(request).tenant)
-        first = 0
-        if after is not None:
-            first = next((n + 1 for n, record in enumerate(records) if record.id == after), -1)
-            if first < 0:
-                raise InvalidInput(f"after {after!r} is not one of your batches", param="after")
-        page = [_object(record) for record in records[first : first + size]]
+        size = page_size(limit, most=_MOST_PER_PAGE, default=_DEFAULT_PER_PAGE)
+        records = service.list(caller_of(request).tenant)
+        kept, more = page_after(records, after, size, id_of=lambda r: r.id, what="your batches")
+        page = [_object(record) for record in kept]
         return BatchList(
             data=page,
             first_id=page[0].id if page else None,
             last_id=page[-1].id if page else None,
-            has_more=first + size < len(records),
+            has_more=more,
         )
 
     @router.get("/batches/{batch_id}", summary="A batch", response_model=BatchObject, responses=known)
     def retrieve(request: Request, batch_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> BatchObject:
-        return _object(service.get(_caller(request).tenant, batch_id))
+        return _object(service.get(caller_of(request).tenant, batch_id))
 
     @router.post("/batches/{batch_id}/cancel", summary="Cancel a batch", response_model=BatchObject, responses=known)
     def cancel(request: Request, batch_id: Annotated[str, Path(json_schema_extra=_ID_DOC)]) -> BatchObject:
-        return _object(service.cancel(_caller(request).tenant, batch_id))
+        return _object(service.cancel(caller_of(request).tenant, batch_id))
 
     return router
-
-
-def _caller(request: Request) -> Caller:
-    caller = getattr(request.state, "caller", None)
-    if not isinstance(caller, Caller):
-        raise Forbidden("batches need an API key")
-    return caller
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return _DEFAULT_PER_PAGE
-    size = wire.decimal(raw)
-    if size is None or not 1 <= size <= _MOST_PER_PAGE:
-        raise InvalidInput(f"limit must be a whole number from 1 to {_MOST_PER_PAGE}, got {raw!r}", param="limit")
-    return size
 
 
 def _object(record: BatchRecord) -> BatchObject:

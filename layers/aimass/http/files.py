@@ -37,8 +37,8 @@ from aimass.errors import Forbidden, InvalidInput, NotFound
 from aimass.files.base import FILE_ID, TENANT, FileRecord, FileShare, FileStore, is_tenant
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type, json_body
+from aimass.http.pages import page_after, page_size
 from aimass.metering.keys import Caller
-from aimass.protocol import wire
 from aimass.settings import Settings
 
 PATH = "/v1/files"
@@ -167,23 +167,19 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
     ) -> FileList:
         if order not in ("desc", "asc"):
             raise InvalidInput(f"order must be desc or asc, got {order!r}", param="order")
-        size = _limit(limit)
+        size = page_size(limit, most=_MOST_PER_PAGE, default=_MOST_PER_PAGE)
         if after is not None:
             _check_id(after, "after")
         records = store.list(tenant_of(request), purpose=purpose or None)
         if order == "desc":
             records.reverse()
-        first = 0
-        if after is not None:
-            first = next((n + 1 for n, record in enumerate(records) if record.id == after), -1)
-            if first < 0:
-                raise InvalidInput(f"after {after!r} is not one of your files (of this purpose)", param="after")
-        page = [file_object(record) for record in records[first : first + size]]
+        kept, more = page_after(records, after, size, id_of=lambda r: r.id, what="your files (of this purpose)")
+        page = [file_object(record) for record in kept]
         return FileList(
             data=page,
             first_id=page[0].id if page else None,
             last_id=page[-1].id if page else None,
-            has_more=first + size < len(records),
+            has_more=more,
         )
 
     @router.get("/files/{file_id}", summary="A file's metadata", response_model=FileObject, responses=known)
@@ -269,10 +265,15 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
 
 
 def tenant_of(request: Request) -> str:
+    return caller_of(request).tenant
+
+
+def caller_of(request: Request) -> Caller:
+    """The caller the metering middleware found (a tenant's key): every file and batch route needs one."""
     caller = getattr(request.state, "caller", None)
     if not isinstance(caller, Caller):
-        raise Forbidden("files need an API key")
-    return caller.tenant
+        raise Forbidden("files and batches need an API key")
+    return caller
 
 
 def _check_id(value: str, param: str) -> None:
@@ -292,15 +293,6 @@ def _record(store: FileStore, tenant: str, file_id: str) -> FileRecord:
 
 def _not_found(file_id: str) -> NotFound:
     return NotFound(f"no file {file_id!r}", param="file_id")
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return _MOST_PER_PAGE
-    size = wire.decimal(raw)
-    if size is None or not 1 <= size <= _MOST_PER_PAGE:
-        raise InvalidInput(f"limit must be a whole number from 1 to {_MOST_PER_PAGE}, got {raw!r}", param="limit")
-    return size
 
 
 def _share(granted: FileShare) -> ShareObject:
