@@ -126,7 +126,6 @@ def test_per_output_binary_flag(client: TestClient) -> None:
         ({"inputs": []}, "inputs: List should have at least 1 item"),
         ({"inputs": [text_input(["a"])], "outputs": [{"name": "logits"}]}, "'logits' is not an output"),
         ({"inputs": [text_input(["   "])]}, "is an empty string"),
-        ({"inputs": [text_input(["x"] * 33)]}, "at most 32 are accepted"),
         ({"input": []}, "inputs: Field required"),
     ],
 )
@@ -136,6 +135,13 @@ def test_bad_requests_get_a_400_that_names_the_problem(
     response = client.post(INFER, json=request_body)
     assert response.status_code == 400, response.text
     assert expected in response.json()["error"]
+
+
+def test_more_rows_than_a_request_may_carry_is_413_saying_how_to_send_a_batch(client: TestClient) -> None:
+    response = client.post(INFER, json={"inputs": [text_input(["x"] * 33)]})
+    assert response.status_code == 413, response.text
+    message = response.json()["error"]
+    assert "inputs[0] 'text' has 33 items; at most 32" in message and "Prefer: respond-async" in message
 
 
 @pytest.mark.parametrize(

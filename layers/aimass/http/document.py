@@ -18,7 +18,8 @@ from aimass.http.hot_routes import HotRoute
 _FRAMEWORK_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
-def install_document(app: FastAPI, hot: Sequence[HotRoute]) -> None:
+def install_document(app: FastAPI, hot: Sequence[HotRoute], *, deferred: bool = False) -> None:
+    """``deferred``: the hot routes may answer 202 and run a request as a batch (``aimass.http.hot_routes``)."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -30,7 +31,7 @@ def install_document(app: FastAPI, hot: Sequence[HotRoute]) -> None:
                     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                     schemas.update(schema.pop("$defs", {}))
                     schemas[model.__name__] = schema
-                document["paths"].setdefault(route.path, {})["post"] = route.operation()
+                document["paths"].setdefault(route.path, {})["post"] = route.operation(deferred=deferred)
             for operations in document["paths"].values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)

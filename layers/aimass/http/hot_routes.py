@@ -5,6 +5,11 @@ costs about 0.2 ms a request, as much as the rest of the adapter together (bench
 routes gain nothing from it: they read their body raw (JSON or binary tensors) and validate it themselves
 with errors that name the field. Everything else (middleware, the error renderer) is shared with the
 FastAPI routes. A hot route reads its body only in the media types it documents (``aimass.http.media``).
+
+A request too large to answer now (``aimass.serving.cost.OverSyncBudget``, a 413) sent with ``Prefer:
+respond-async`` (RFC 7240) is run as a batch of one line instead where the Batch API is on: the answer is
+``202 Accepted``, the batch object, and its ``Location``. The line's body is the request's JSON body, or what
+the route's ``line`` makes of a form.
 """
 
 from __future__ import annotations
@@ -12,19 +17,57 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aimass.errors import UnsupportedMediaType
 from aimass.http.error_docs import Responses, operation_responses
-from aimass.http.media import accepted_type
+from aimass.http.media import JSON, accepted_type
+from aimass.metering.keys import Caller
+from aimass.protocol.v2_dataplane import HEADER_LENGTH
+from aimass.serving.cost import OverSyncBudget
+
+if TYPE_CHECKING:
+    from aimass.batches.service import BatchService
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# The JSON body a batch line carries for the request; None where it cannot be one (binary tensors).
+LineBody = Callable[[Request], Awaitable[dict[str, Any] | None]]
 _PARAM = re.compile(r"{(\w+)}")
+RESPOND_ASYNC = "respond-async"
+BATCH_OBJECT = "BatchObject"  # aimass.http.batches, documented with the Batch API's routes
+
+
+def prefers_async(request: Request) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240: preferences separated by commas, each with ``;`` parameters, in
+    one header or several) asks for ``respond-async``."""
+    for header in request.headers.getlist("prefer"):
+        for preference in header.split(","):
+            if preference.split(";")[0].split("=")[0].strip().lower() == RESPOND_ASYNC:
+                return True
+    return False
+
+
+async def json_line(request: Request) -> dict[str, Any] | None:
+    """The request's JSON body; None for a binary one (V2's binary tensor extension has no JSON line)."""
+    try:
+        accepted_type(request, (JSON,))
+    except UnsupportedMediaType:
+        return None
+    if HEADER_LENGTH in request.headers:
+        return None
+    try:
+        document = pydantic_core.from_json(await request.body())  # read by the route already: kept by Starlette
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def schema_ref(model: type[BaseModel]) -> dict[str, str]:
@@ -41,21 +84,42 @@ class HotRoute:
     response: type[BaseModel]
     errors: Responses  # aimass.http.error_docs.responses(...)
     models: tuple[type[BaseModel], ...] = ()  # schemas the body refers to
+    line: LineBody = json_line
 
-    def route(self) -> Route:
+    def route(self, batches: BatchService | None = None) -> Route:
         endpoint, accepted = self.endpoint, tuple(self.body)
 
         async def checked(request: Request) -> Response:
             accepted_type(request, accepted)
-            return await endpoint(request)
+            if batches is None:
+                return await endpoint(request)
+            try:
+                return await endpoint(request)
+            except OverSyncBudget:
+                deferred = await self._deferred(request, batches) if prefers_async(request) else None
+                if deferred is None:
+                    raise
+                return deferred
 
         return Route(self.path, checked, methods=["POST"], name=self.summary)
+
+    async def _deferred(self, request: Request, batches: BatchService) -> Response | None:
+        """The request submitted as a batch of one line: 202 and the batch; None where it cannot be one."""
+        caller = getattr(request.state, "caller", None)
+        body = await self.line(request)
+        if not isinstance(caller, Caller) or body is None:
+            return None
+        endpoint = self.path.format(**request.path_params)
+        record = await run_in_threadpool(batches.submit_request, caller, endpoint, body)
+        headers = {"Location": f"/v1/batches/{record.id}", "Preference-Applied": RESPOND_ASYNC}
+        return JSONResponse(record.to_object(), status_code=202, headers=headers)
 
     def schemas(self) -> list[type[BaseModel]]:
         return [self.response, *self.models, *operation_responses(self.errors)[1]]
 
-    def operation(self) -> dict[str, Any]:
-        parameters = [
+    def operation(self, *, deferred: bool = False) -> dict[str, Any]:
+        """The OpenAPI operation; ``deferred`` where a request may be answered 202 and run as a batch."""
+        parameters: list[dict[str, Any]] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(self.path)
         ]
@@ -63,16 +127,41 @@ class HotRoute:
             "description": "Successful Response",
             "content": {"application/json": {"schema": schema_ref(self.response)}},
         }
+        answers: dict[str, Any] = {"200": ok}
+        if deferred:
+            parameters.append(_PREFER)
+            answers["202"] = _ACCEPTED
         return {
             "tags": [self.tag],
             "summary": self.summary,
             "operationId": re.sub(r"\W+", "_", f"{self.summary} {self.path}").strip("_").lower(),
             "parameters": parameters,
             "requestBody": {"required": True, "content": self.body},
-            "responses": {"200": ok, **operation_responses(self.errors)[0]},
+            "responses": {**answers, **operation_responses(self.errors)[0]},
         }
 
 
-def install_hot_routes(app: FastAPI, routes: Sequence[HotRoute]) -> None:
-    """Put the routes first: they are tried before any other (aimass.http.document puts them in the document)."""
-    app.router.routes[0:0] = [route.route() for route in routes]
+_PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "respond-async (RFC 7240): a request too large to answer now (a 413 payload_too_large that says "
+    "so) is run as a batch instead, answered 202 with the batch",
+}
+_ACCEPTED = {
+    "description": "Accepted (Prefer: respond-async, and too large to answer now): the request runs as a batch of one "
+    "line; poll GET /v1/batches/{id} (the Location header), then read its output file's one line",
+    "headers": {
+        "Location": {"schema": {"type": "string"}, "description": "/v1/batches/<id>"},
+        "Preference-Applied": {"schema": {"type": "string", "enum": [RESPOND_ASYNC]}},
+    },
+    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{BATCH_OBJECT}"}}},
+}
+
+
+def install_hot_routes(app: FastAPI, routes: Sequence[HotRoute], *, batches: BatchService | None = None) -> None:
+    """Put the routes first: they are tried before any other (aimass.http.document puts them in the document).
+
+    With ``batches``, a request too large to answer now that prefers ``respond-async`` runs as a batch."""
+    app.router.routes[0:0] = [route.route(batches) for route in routes]

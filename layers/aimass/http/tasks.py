@@ -1,26 +1,31 @@
 """Routes for the task endpoints (``/v1/{domain}/{task}``) and the OpenAI audio transcription endpoint.
 
 One route per task some served model offers, so that each is documented with its own request schema.
-Bodies are JSON or multipart forms; both validate against the same request model.
+Bodies are JSON or multipart forms; both validate against the same request model. A form too large to
+answer now becomes a batch line as JSON (``line``): its fields as the form route reads them, its files
+base64-encoded, the way the batch dispatcher builds the form again (``aimass.batches.dispatch``).
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from aimass.errors import InvalidInput
 from aimass.http.errors import request_id_of
-from aimass.http.hot_routes import HotRoute, schema_ref
+from aimass.http.hot_routes import HotRoute, json_line, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.protocol import openai_audio
 from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
 from aimass.serving.tasks import TaskSpec
 
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
 # Above the batch limit, so that the request model (not the parser) says what is too many.
 _FORM_LIMITS = {"max_files": 1024, "max_fields": 64}
 
@@ -29,8 +34,12 @@ def is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
-async def read_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
-    """The form's text fields and file parts; a text field given twice keeps its last value."""
+Form = tuple[dict[str, str], list[Upload]]
+
+
+async def read_form(request: Request) -> Form:
+    """The form's text fields and file parts; a text field given twice keeps its last value. Kept on the
+    request's state, for the batch line it becomes when it is too large to answer now."""
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
     try:
@@ -42,7 +51,13 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[Upload]]:
                     fields[key] = value
     except (AssertionError, ValueError) as exc:  # Starlette's multipart parser reports malformed bodies so
         raise InvalidInput(f"malformed multipart form: {exc}", param="body") from None
+    request.state.form = (fields, uploads)
     return fields, uploads
+
+
+def _read(request: Request) -> Form | None:
+    form = getattr(request.state, "form", None)
+    return form if isinstance(form, tuple) else None
 
 
 def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
@@ -56,6 +71,12 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
             body = envelope(answer, request_id_of(request.scope))
             return Response(body, media_type="application/json")
 
+        async def line(request: Request) -> dict[str, Any] | None:
+            form = _read(request)
+            if form is None:
+                return await json_line(request)
+            return await run_in_threadpool(service.form_line, domain, task, *form)
+
         return HotRoute(
             f"/v1/{domain}/{task}",
             endpoint,
@@ -65,6 +86,7 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
             TaskEnvelope,
             INFERENCE_ERRORS,
             models=(spec.request,),
+            line=line,
         )
 
     return [route(domain, task, spec) for (domain, task), spec in sorted(service.offered().items())]
@@ -88,14 +110,26 @@ def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
     }
     body = {"multipart/form-data": {"schema": form}}
     return HotRoute(
-        "/v1/audio/transcriptions",
+        TRANSCRIPTIONS,
         transcriptions,
         "Create transcription",
         "OpenAI-compatible",
         body,
         openai_audio.Transcription,
         INFERENCE_ERRORS,
+        line=_transcription_line,
     )
+
+
+async def _transcription_line(request: Request) -> dict[str, Any] | None:
+    """The form as the batch dispatcher takes it back: its fields, and its one file base64-encoded in ``file``."""
+    form = _read(request)
+    if form is None or len(form[1]) != 1:
+        return None
+    from aimass.batches.dispatch import FORM_ROUTES  # only a request that becomes a batch needs it
+
+    fields, (upload,) = form
+    return {**fields, FORM_ROUTES[TRANSCRIPTIONS]: base64.b64encode(upload.data).decode()}
 
 
 def _body(spec: TaskSpec) -> dict[str, Any]:

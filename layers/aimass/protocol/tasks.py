@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import annotated_types
+import pydantic
 import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.meter import measured
 from aimass.protocol import wire
+from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.tasks import TaskResult, TaskSpec
+from aimass.settings import Settings
 
 
 class TaskEnvelope(BaseModel):
@@ -44,8 +50,9 @@ class Answer:
 
 
 class TaskService:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.registry = registry
+        self.schedule = Schedule(settings)
 
     def offered(self) -> dict[tuple[str, str], TaskSpec]:
         """Every (domain, task) some served model offers, with the spec of the first model offering it."""
@@ -78,16 +85,48 @@ class TaskService:
         document = _json_object(body)
         model = _model_field(document.pop("model", None))
         runtime, spec = self.resolve(domain, task, model)
-        request = _validate(spec, document, json=True)
-        return Answer(measured(runtime, lambda: spec.run(request)), runtime)
+        return self._run(runtime, spec, _validate(spec, document, json=True))
 
     def run_form(self, domain: str, task: str, fields: Mapping[str, str], uploads: Sequence[Upload]) -> Answer:
+        runtime, spec, request = self._form(domain, task, fields, uploads)
+        return self._run(runtime, spec, request)
+
+    def form_line(self, domain: str, task: str, fields: Mapping[str, str], uploads: Sequence[Upload]) -> dict[str, Any]:
+        """A form's request as the JSON body a batch line carries: its fields as JSON values (a form's "5" is 5,
+        as the form route reads it), its files base64-encoded."""
+        runtime, spec, request = self._form(domain, task, fields, uploads)
+        files = set() if spec.file_field is None else {spec.file_field}
+        line: dict[str, Any] = {"model": runtime.manifest.name}
+        line.update(request.model_dump(mode="json", exclude_unset=True, exclude=files))
+        line.update(_file_values(spec, uploads))
+        return line
+
+    def _form(
+        self, domain: str, task: str, fields: Mapping[str, str], uploads: Sequence[Upload]
+    ) -> tuple[ModelRuntime, TaskSpec, BaseModel]:
         document: dict[str, Any] = dict(fields)
         model = _model_field(document.pop("model", None))
         runtime, spec = self.resolve(domain, task, model)
         document.update(_file_values(spec, uploads))
-        request = _validate(spec, document)
-        return Answer(measured(runtime, lambda: spec.run(request)), runtime)
+        return runtime, spec, _validate(spec, document)
+
+    def _run(self, runtime: ModelRuntime, spec: TaskSpec, request: BaseModel) -> Answer:
+        # Validated without its lists' limits (they hold here, with the schedule's), decoded by the task.
+        work = self._work(spec, request)
+        self.schedule.admit(runtime, work)
+        return Answer(self.schedule.run(runtime, work, lambda: measured(runtime, lambda: spec.run(request))), runtime)
+
+    def _work(self, spec: TaskSpec, request: BaseModel) -> Work:
+        """The request's longest list (by its share of its limit) is its items; a task of no list is one item,
+        a file (``files``) or a request. A batch's lines hold lists to ``batch_max_items`` only."""
+        lists = [(len(getattr(request, name)), limit, name) for name, limit in _limits(spec.request).items()]
+        if not lists:
+            unit = "requests" if spec.file_field is None else "files"
+            return Work(1, 1, unit, spec.file_field or "body", unit, 1)
+        count, limit, name = max(lists, key=lambda each: each[0] / each[1])
+        if not self.schedule.synchronous:
+            limit = self.schedule.settings.batch_max_items
+        return Work(count, limit, name, name, name, count)
 
 
 def envelope(answer: Answer, request_id: str) -> bytes:
@@ -138,15 +177,41 @@ def _file_values(spec: TaskSpec, uploads: Sequence[Upload]) -> dict[str, Any]:
     return {spec.file_field: encoded[0]}
 
 
+def _limits(model: type[BaseModel]) -> dict[str, int]:
+    """The request model's lists that have a most length (``Field(max_length=...)``): the task's own limit on a
+    synchronous request's items."""
+    return _unlimited(model)[1]
+
+
+@functools.cache
+def _unlimited(model: type[BaseModel]) -> tuple[type[BaseModel], dict[str, int]]:
+    """``model`` without its lists' most lengths, and those lengths: a request is validated by the first, and
+    its lists held to the second by the schedule, so that one with too many items is a 413 (or a batch), not
+    a 400, and a batch's line may carry more (``aimass.serving.cost``)."""
+    limits: dict[str, int] = {}
+    lifted: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        most = [each.max_length for each in info.metadata if isinstance(each, annotated_types.MaxLen)]
+        if most and typing.get_origin(info.annotation) is list:
+            limits[name] = most[0]
+            field = copy.copy(info)
+            field.metadata = [each for each in info.metadata if not isinstance(each, annotated_types.MaxLen)]
+            lifted[name] = (info.annotation, field)
+    if not lifted:
+        return model, limits
+    return pydantic.create_model(model.__name__, __base__=model, **lifted), limits
+
+
 def _validate(spec: TaskSpec, document: dict[str, Any], *, json: bool = False) -> BaseModel:
     """A JSON body is validated strictly, as JSON: a count is a JSON integer, never "5", 5.0 or true. A form's
     fields are text by nature, so there "5" is the number 5."""
+    model = _unlimited(spec.request)[0]
     try:
         if json:
             # Once more as JSON (the document lost its 'model'): JSON mode reads arrays into tuples and strings
             # into enums or dates where a request model has them; the strict Python mode would not.
-            return spec.request.model_validate_json(wire.dumps(document), strict=True)
-        return spec.request.model_validate(document)
+            return model.model_validate_json(wire.dumps(document), strict=True)
+        return model.model_validate(document)
     except ValidationError as exc:
         first = ".".join(str(p) for p in exc.errors()[0]["loc"]) or None
         raise InvalidInput(f"invalid request: {wire.describe(exc)}", param=first) from None

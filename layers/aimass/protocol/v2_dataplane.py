@@ -6,6 +6,7 @@ Plain Python with no web framework in it, so the same logic serves the local ser
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured
@@ -18,6 +19,7 @@ from aimass.protocol.v2_types import (
     RequestInput,
     TensorMetadata,
 )
+from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import Tensor
 from aimass.settings import Settings
@@ -52,13 +54,17 @@ class DataPlane:
     def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
         self.registry = registry
         self.settings = settings
+        self.schedule = Schedule(settings)
 
     def infer(self, name: str, version: str | None, body: bytes, header_length: str | None) -> WireResponse:
         runtime = self.registry.get(name, version)
         request, binaries = self._parse(body, header_length)
         manifest = runtime.manifest
-        tensors = {spec.name: tensor for spec, tensor in self._decode_inputs(request, binaries, manifest)}
-        prediction = measured(runtime, lambda: runtime.predict(tensors))
+        checked = self._check_inputs(request, manifest)
+        work = _rows(checked, self.settings.max_batch_items)
+        self.schedule.admit(runtime, work)  # from the shapes, before any tensor is decoded
+        tensors = {spec.name: tensor for spec, tensor in self._decode_inputs(checked, binaries)}
+        prediction = self.schedule.run(runtime, work, lambda: measured(runtime, lambda: runtime.predict(tensors)))
         return self._encode(request, manifest, prediction.outputs, prediction.usage)
 
     def _parse(self, body: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
@@ -74,12 +80,11 @@ class DataPlane:
             header, tail = body[:size], body[size:]
         return wire.parse(InferenceRequest, header, "inference request"), tail
 
-    def _decode_inputs(
-        self, request: InferenceRequest, tail: bytes, manifest: ModelManifest
-    ) -> list[tuple[TensorSpec, Tensor]]:
+    def _check_inputs(self, request: InferenceRequest, manifest: ModelManifest) -> list[Checked]:
+        """Each input against the manifest (name, datatype, shape), and the required ones all there: what the
+        header says, before any tensor is decoded."""
         specs = {spec.name: spec for spec in manifest.inputs}
-        decoded: list[tuple[TensorSpec, Tensor]] = []
-        offset = 0
+        checked: list[Checked] = []
         for index, item in enumerate(request.inputs):
             where = f"inputs[{index}]"
             spec = specs.get(item.name)
@@ -89,6 +94,17 @@ class DataPlane:
                     param=f"{where}.name",
                 )
             self._check_against(spec, item, where)
+            checked.append(Checked(spec, item, where))
+        required = {name for name, spec in specs.items() if not spec.optional}
+        missing = sorted(required - {each.spec.name for each in checked})
+        if missing:
+            raise InvalidInput(f"missing input(s) {missing} of model '{manifest.name}'", param="inputs")
+        return checked
+
+    def _decode_inputs(self, checked: list[Checked], tail: bytes) -> list[tuple[TensorSpec, Tensor]]:
+        decoded: list[tuple[TensorSpec, Tensor]] = []
+        offset = 0
+        for spec, item, where in checked:
             size = (item.parameters or {}).get("binary_data_size")
             if size is None:
                 tensor = codec.from_json(item.data, item.datatype, item.shape, where)
@@ -109,10 +125,6 @@ class DataPlane:
             decoded.append((spec, tensor))
         if offset != len(tail):
             raise InvalidInput(f"{len(tail) - offset} bytes of binary data are not claimed by any input")
-        required = {name for name, spec in specs.items() if not spec.optional}
-        missing = sorted(required - {spec.name for spec, _ in decoded})
-        if missing:
-            raise InvalidInput(f"missing input(s) {missing} of model '{manifest.name}'", param="inputs")
         return decoded
 
     def _check_against(self, spec: TensorSpec, item: RequestInput, where: str) -> None:
@@ -131,12 +143,6 @@ class DataPlane:
             )
         if 0 in item.shape:
             raise InvalidInput(f"{where} '{item.name}' is empty (shape {item.shape})", param=f"{where}.shape")
-        if item.shape and item.shape[0] > self.settings.max_batch_items:
-            raise InvalidInput(
-                f"{where} '{item.name}' has {item.shape[0]} items; at most {self.settings.max_batch_items} "
-                "are accepted per request",
-                param=f"{where}.shape",
-            )
 
     def _encode(
         self,
@@ -196,6 +202,21 @@ class DataPlane:
             "application/octet-stream",
             {"Inference-Header-Content-Length": str(len(header))},
         )
+
+
+class Checked(NamedTuple):
+    spec: TensorSpec
+    item: RequestInput
+    where: str
+
+
+def _rows(checked: list[Checked], limit: int) -> Work:
+    """The request's items: the most rows (first dimension) any input has (a scalar input is one)."""
+    rows = [(each.item.shape[0] if each.item.shape else 1, each) for each in checked]
+    if not rows:
+        return Work(1, limit, "items", "inputs", "rows", 1)
+    count, most = max(rows, key=lambda row: row[0])
+    return Work(count, limit, "items", f"{most.where}.shape", "rows", count, f"{most.where} '{most.item.name}'")
 
 
 def _flag(parameters: Parameters | None, name: str, where: str, *, default: bool) -> bool:
