@@ -6,6 +6,8 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── InvalidInput            400 invalid_input     the request is malformed or has a wrong value
     ├── NotFound                404 not_found         an unknown route, model or version
     ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
+    │   └── OverSyncBudget                    more work than one synchronous call holds: a batch's (202 on
+    │                                         Prefer: respond-async; aimass.serving.cost)
     ├── UnsupportedMediaType    415 unsupported_media_type   a body in a media type the route does not read
     ├── RequestTimeout          408 request_timeout   the body did not arrive in time (local server)
     ├── ClientClosedRequest     499 client_closed_request    the client left mid-body (never sent: nobody reads it)

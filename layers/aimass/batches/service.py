@@ -35,8 +35,14 @@ _V2_INFER = re.compile(r"^/v2/models/([^/]+)(?:/versions/[^/]+)?/infer$")
 _TASK = re.compile(r"^/v1/([a-z0-9_]+)/([a-z0-9_-]+)$")
 FIXED = {"/v1/embeddings": "text", "/v1/audio/transcriptions": "speech"}
 MAX_METADATA = 16
-# A line holds one request: no more than a request body, and its line's framing.
+# A line's framing around its body: custom_id, method, url.
 LINE_OVERHEAD_BYTES = 64 * 1024
+
+
+def max_line_bytes(max_body_bytes: int) -> int:
+    """The longest line a batch reads: one request body, its files base64-encoded (a third longer: a form
+    sent with Prefer: respond-async becomes such a line), and its line's framing."""
+    return max_body_bytes * 4 // 3 + LINE_OVERHEAD_BYTES
 
 
 class Endpoints:
@@ -153,7 +159,7 @@ class BatchService:
             opened[1],
             shard_lines=self.settings.batch_shard_lines,
             max_lines=self.settings.max_batch_lines,
-            max_line_bytes=self.settings.max_body_bytes + LINE_OVERHEAD_BYTES,
+            max_line_bytes=max_line_bytes(self.settings.max_body_bytes),
         )
         if scanned.errors:
             failed = record.moved("failed", int(self.clock()), errors=scanned.errors, total=scanned.lines)
