@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from openai import BadRequestError, NotFoundError, OpenAI
 
 from aimass.errors import InvalidInput, NotFound
+from aimass.files.factory import open_uploads
 from aimass.files.local import LocalFileStore
 from aimass.files.uploads import UPLOAD_TTL_S, Uploads
 from aimass.http.app import build_app
@@ -226,7 +227,8 @@ def test_cancel_ends_an_upload(client: TestClient, acme: dict[str, str], setting
 def test_an_expired_upload_takes_nothing_and_is_swept(tmp_path: Path) -> None:
     # The core over the local store, on a clock the test moves: an hour later, the upload is expired.
     clock = [1_000_000.0]
-    uploads = Uploads(LocalFileStore(tmp_path), max_file_bytes=100, now=lambda: clock[0])
+    files = LocalFileStore(tmp_path)
+    uploads = Uploads(files, open_uploads(files), max_file_bytes=100, now=lambda: clock[0])
     upload = uploads.create("acme", filename="a", purpose="batch", size=3, mime_type="text/plain")
     part_id, _ = uploads.add_part("acme", upload.id, io.BytesIO(b"abc"))
     clock[0] += UPLOAD_TTL_S + 1

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aimass.errors import InvalidInput, NotFound
+from aimass.files.factory import open_uploads
 from aimass.files.s3 import S3FileStore
 from aimass.files.uploads import Uploads
 from tests.moto_server import MotoServer
@@ -34,7 +35,7 @@ def store(s3: Any) -> S3FileStore:
 
 @pytest.fixture
 def uploads(store: S3FileStore) -> Uploads:
-    return Uploads(store, max_file_bytes=64 * 1024 * 1024)
+    return Uploads(store, open_uploads(store), max_file_bytes=64 * 1024 * 1024)
 
 
 def keys(s3: Any, prefix: str = "") -> list[str]:
@@ -77,7 +78,7 @@ def test_parts_become_a_file_and_leave_nothing_behind(uploads: Uploads, store: S
 def test_one_of_two_endings_wins(uploads: Uploads, store: S3FileStore) -> None:
     upload = uploads.create("acme", filename="a", purpose="batch", size=3, mime_type="x/y")
     part_id, _ = uploads.add_part("acme", upload.id, io.BytesIO(b"abc"))
-    upload_store = store.uploads()
+    upload_store = open_uploads(store)
     assert upload_store.claim("acme", upload.id) is True  # another request is completing it
     with pytest.raises(InvalidInput, match="being completed"):
         uploads.complete("acme", upload.id, [part_id], None)
@@ -103,7 +104,7 @@ def test_cancel_and_other_tenants(uploads: Uploads, s3: Any) -> None:
 
 def test_expired_uploads_are_swept(store: S3FileStore, s3: Any) -> None:
     clock = [1.0e9]
-    uploads = Uploads(store, max_file_bytes=100, now=lambda: clock[0])
+    uploads = Uploads(store, open_uploads(store), max_file_bytes=100, now=lambda: clock[0])
     old = uploads.create("acme", filename="a", purpose="batch", size=3, mime_type="x/y")
     uploads.add_part("acme", old.id, io.BytesIO(b"abc"))
     # The objects' times are S3's (now): a clock two lifetimes ahead sees them as expired.

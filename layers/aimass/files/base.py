@@ -23,12 +23,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from aimass.errors import InvalidInput, PayloadTooLarge
-
-if TYPE_CHECKING:
-    from aimass.files.uploads import UploadStore
 
 # "file-" and 24 URL-safe characters: 144 random bits.
 FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]{24}$")
@@ -186,10 +183,6 @@ class FileStore(Protocol):
 
     def unshare(self, owner: str, file_id: str, tenant: str) -> bool:
         """Revoke ``tenant``'s grant to ``owner``'s file; False if there was none."""
-        ...
-
-    def uploads(self) -> UploadStore:
-        """Where this store keeps uploads in parts (OpenAI's Uploads API) until they become its files."""
         ...
 
 

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from aimass.files.base import (
     CHUNK_BYTES,
@@ -38,9 +38,6 @@ from aimass.files.base import (
     ordered_shares,
 )
 from aimass.private import FOLDER_MODE, new_private_file, private_folder
-
-if TYPE_CHECKING:
-    from aimass.files.local_uploads import LocalUploadStore
 
 
 class LocalFileStore:
@@ -168,11 +165,6 @@ class LocalFileStore:
         (self.root / SHARED / tenant / file_id).unlink(missing_ok=True)  # access ends here, before the listing
         (path / SHARES / tenant).unlink(missing_ok=True)
         return True
-
-    def uploads(self) -> LocalUploadStore:
-        from aimass.files.local_uploads import LocalUploadStore
-
-        return LocalUploadStore(self.root)
 
     def _tenant(self, tenant: str) -> Path:
         return self.root / checked_tenant(tenant)

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aimass.errors import ServiceUnavailable
 from aimass.files.base import (
@@ -41,9 +41,6 @@ from aimass.files.base import (
     ordered,
     ordered_shares,
 )
-
-if TYPE_CHECKING:
-    from aimass.files.s3_uploads import S3UploadStore
 
 log = logging.getLogger("aimass.files")
 
@@ -182,11 +179,6 @@ class S3FileStore:
             self.s3.delete_object(Bucket=self.bucket, Key=self._shared(tenant, file_id))
             self.s3.delete_object(Bucket=self.bucket, Key=forward)
         return True
-
-    def uploads(self) -> S3UploadStore:
-        from aimass.files.s3_uploads import S3UploadStore
-
-        return S3UploadStore(self.s3, self.bucket, self.prefix, part_bytes=self.part_bytes)
 
     def _grant_keys(self, base: str) -> builtins.list[str]:
         folder = base + SHARES + "/"

@@ -117,9 +117,11 @@ class UploadStore(Protocol):
 class Uploads:
     """The Uploads API's rules over a file store and its upload store."""
 
-    def __init__(self, files: FileStore, *, max_file_bytes: int, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, files: FileStore, store: UploadStore, *, max_file_bytes: int, now: Callable[[], float] = time.time
+    ) -> None:
         self.files = files
-        self.store = files.uploads()
+        self.store = store
         self.max_file_bytes = max_file_bytes
         self._now = now
 

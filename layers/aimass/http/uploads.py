@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aimass.errors import InvalidInput, NotFound
 from aimass.files.base import FileRecord, FileStore
+from aimass.files.factory import open_uploads
 from aimass.files.uploads import PART_MAX_BYTES, UPLOAD_PREFIX, UploadRecord, Uploads, is_id
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.files import (
@@ -91,7 +92,7 @@ UploadId = Annotated[str, Path(json_schema_extra=_UPLOAD_ID_DOC)]
 
 def uploads_router(store: FileStore, settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["Uploads"])
-    uploads = Uploads(store, max_file_bytes=settings.max_file_bytes)
+    uploads = Uploads(store, open_uploads(store), max_file_bytes=settings.max_file_bytes)
     with_body = responses(*BODY, NotFound, *KEYED)
 
     def answer(record: UploadRecord, file: FileRecord | None = None) -> UploadObject:
