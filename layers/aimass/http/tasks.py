@@ -22,7 +22,7 @@ from aimass.http.hot_routes import HotRoute, json_line, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.protocol import openai_audio
-from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, envelope
+from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, accepted_request, envelope
 from aimass.serving.tasks import TaskSpec
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -85,7 +85,7 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
             _body(spec),
             TaskEnvelope,
             INFERENCE_ERRORS,
-            models=(spec.request,),
+            models=(accepted_request(spec.request),),
             line=line,
         )
 
@@ -133,7 +133,7 @@ async def _transcription_line(request: Request) -> dict[str, Any] | None:
 
 
 def _body(spec: TaskSpec) -> dict[str, Any]:
-    body: dict[str, Any] = {"application/json": {"schema": schema_ref(spec.request)}}
+    body: dict[str, Any] = {"application/json": {"schema": schema_ref(accepted_request(spec.request))}}
     if spec.file_field:
         body["multipart/form-data"] = {
             "schema": {"type": "object", "properties": {spec.file_field: {"type": "string", "format": "binary"}}},

@@ -177,6 +177,12 @@ def _file_values(spec: TaskSpec, uploads: Sequence[Upload]) -> dict[str, Any]:
     return {spec.file_field: encoded[0]}
 
 
+def accepted_request(model: type[BaseModel]) -> type[BaseModel]:
+    """The request model as a route reads it and documents it: its lists without their most lengths, which are
+    a synchronous request's, not the request's (more items are a 413, or a batch with Prefer: respond-async)."""
+    return _unlimited(model)[0]
+
+
 def _limits(model: type[BaseModel]) -> dict[str, int]:
     """The request model's lists that have a most length (``Field(max_length=...)``): the task's own limit on a
     synchronous request's items."""
