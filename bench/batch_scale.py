@@ -19,6 +19,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +157,7 @@ def run(domain: str, store: Path, endpoint: str, model: str, lines: list[str], i
         "billed_once": billed_units == (answered_units if domain == "text" else items),
         "usage_records": len(billed),
     }
+    shutil.rmtree(state, ignore_errors=True)
     return {
         "items": items,
         "lines": len(lines),
