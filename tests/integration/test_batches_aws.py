@@ -341,6 +341,10 @@ def test_a_missing_bucket_is_unavailable(aws: MotoServer) -> None:
 
 @pytest.fixture
 def batch_client(aws: MotoServer) -> Any:
+    return batch_queue(aws)
+
+
+def batch_queue(aws: MotoServer) -> Any:
     """AWS Batch with one queue on a managed EC2 environment that scales to zero, and the worker's definition."""
     iam, ec2, client = aws.client("iam"), aws.client("ec2"), aws.client("batch")
     role = iam.create_role(RoleName="aimass-batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -374,7 +378,7 @@ def batch_client(aws: MotoServer) -> Any:
         type="container",
         containerProperties={
             "image": "aimass-text:latest",
-            "command": ["python", "-m", "aimass.batches.worker"],
+            "command": ["python", "-m", "aimass.worker"],
             "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
         },
     )

@@ -1,7 +1,7 @@
 """Running a batch's shards on AWS Batch: one array job per batch, one child per shard.
 
 The job runs on the queue and job definition of the batch's domain (``Settings.batch_targets``): the
-definition runs the domain's own image with ``python -m aimass.batches.worker``, and the submission names the
+definition runs the domain's own image with ``python -m aimass.worker``, and the submission names the
 batch in the environment (``BATCH_ID_ENV``, ``BATCH_TENANT_ENV``); AWS Batch gives each child its shard
 (``ARRAY_INDEX_ENV``). A batch of one shard is a plain job, since an array job has 2 to 10,000 children;
 its worker then reads no index and runs shard 0.
