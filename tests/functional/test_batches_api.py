@@ -478,3 +478,28 @@ def test_audio_and_image_lines_run_through_their_routes(tmp_path: Path) -> None:
             "/v1/vision/classify", headers=auth(secret), json={"model": TINY_VISION, "images": [red, blue], "top_k": 1}
         ).json()
         assert rows[1]["response"]["body"]["outputs"] == direct["outputs"]
+
+
+def test_a_tenant_whose_quota_is_used_up_makes_no_batch(tiny_store: Path, tmp_path: Path) -> None:
+    # A plan of 5 units a month: the first request's five tokens use it up.
+    small = {"default": Plan(rate_per_s=1000, burst=1000, monthly_units=5)}
+    settings = make_settings(tiny_store, tmp_path, plans=small)
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        secret = create_key(
+            open_key_store(settings),
+            tenant="acme",
+            scopes=("invoke",),
+            plan="default",
+            plans=small,
+            now=datetime.now(UTC),
+        ).clear_text
+        source = upload(client, secret, [embed_line("a", "a cat")])
+        spent = client.post(
+            "/v1/embeddings", headers=auth(secret), json={"model": TINY_TEXT, "input": "a cat sat on a"}
+        )
+        assert spent.status_code == 200, spent.text
+        assert spent.json()["usage"]["prompt_tokens"] == 5
+        refused = create(client, secret, source)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
+        assert "resets at" in refused.json()["error"]["message"] and refused.headers["retry-after"]
+        assert client.get("/v1/batches", headers=auth(secret)).json()["data"] == []

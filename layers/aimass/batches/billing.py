@@ -5,8 +5,9 @@ that runs again after a crash writes a duplicate, which the usage store neither 
 (``UsageStore.record_billed``). A unit costs its price times the plan's ``batch_price_factor``, and the route
 is ``BATCH <endpoint>`` (``BATCH /v1/embeddings``), so usage reports show batch work apart from requests.
 
-The quota is checked when the batch is submitted; the work then runs to its end, so its records are
-charged whatever the counter holds by then (a batch is not stopped half-way by its own usage).
+The quota is checked when the batch is submitted (``QuotaCheck``: a tenant whose month's units are used up
+makes no batch); the work then runs to its end, so its records are charged whatever the counter holds by
+then (a batch is not stopped half-way by its own usage).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aimass.batches.model import BatchRecord, ShardResult
-from aimass.metering.usage import UsageRecord, UsageStore
+from aimass.metering.keys import Caller
+from aimass.metering.service import over_quota
+from aimass.metering.usage import QuotaCounter, UsageRecord, UsageStore, period_of
 from aimass.settings import Settings
 
 METHOD = "BATCH"  # in place of a request's HTTP method: the route of batch work in usage records
@@ -58,3 +61,19 @@ class BatchBilling:
                 billed=True,
             )
             self.usage.record_billed(record, batch.tenant, _UNLIMITED)
+
+
+class QuotaCheck:
+    """Refuses a batch (429) from a tenant whose plan's units for this month are used up."""
+
+    def __init__(self, counter: QuotaCounter, settings: Settings) -> None:
+        self.counter = counter
+        self.settings = settings
+
+    def __call__(self, caller: Caller) -> None:
+        plan = self.settings.plans.get(caller.plan)
+        if plan is None:
+            return  # the metering middleware refused the key already
+        at = datetime.now(UTC)
+        if self.counter.used(caller.tenant, period_of(at)) >= plan.monthly_units:
+            raise over_quota(caller.plan, plan, at)

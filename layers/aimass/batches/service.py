@@ -75,8 +75,10 @@ class BatchService:
         endpoints: Endpoints,
         settings: Settings,
         *,
+        quota: Callable[[Caller], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.quota = quota  # raises QuotaExceeded for a tenant whose month's units are used up
         self.store = store
         self.launcher = launcher
         self.files = files
@@ -106,6 +108,8 @@ class BatchService:
                 param="endpoint",
             )
         _check_metadata(metadata)
+        if self.quota is not None:
+            self.quota(caller)
         if not FILE_ID.fullmatch(input_file_id):
             raise InvalidInput(f"input_file_id must be a file id, got {input_file_id!r}", param="input_file_id")
         source = self.files.readable(caller.tenant, input_file_id)

@@ -203,7 +203,13 @@ def _batches(
             served.update({name: peer.domain for name in peer.models})
         return served
 
-    service = BatchService(opened.store, opened.launcher, files, Endpoints(models), settings)
+    quota = None
+    if settings.metering != "off":
+        from aimass.batches.billing import QuotaCheck
+        from aimass.metering.stores.usage_factory import open_usage
+
+        quota = QuotaCheck(open_usage(settings)[1], settings)
+    service = BatchService(opened.store, opened.launcher, files, Endpoints(models), settings, quota=quota)
     if opened.local is None or in_lambda or settings.batch_workers == 0:
         return service, []
     from aimass.batches.pool import WorkerPool

@@ -41,7 +41,7 @@ from aimass.metering.key_check import KNOWN_KEYS, UNKNOWN_KEYS, ForgetfulKeyStor
 from aimass.metering.keys import Caller, KeyStore, Scope
 from aimass.metering.meter import Metered
 from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
-from aimass.settings import Settings
+from aimass.settings import Plan, Settings
 
 log = logging.getLogger("aimass.metering")
 
@@ -75,6 +75,17 @@ def month_of(at: datetime) -> str:
 def next_month(at: datetime) -> datetime:
     first = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return (first + timedelta(days=32)).replace(day=1)
+
+
+def over_quota(name: str, plan: Plan, at: datetime) -> QuotaExceeded:
+    """The 429 of a tenant whose plan's monthly units are used up at ``at``: when the quota resets."""
+    resets = next_month(at)
+    return QuotaExceeded(
+        f"monthly quota of plan '{name}' ({plan.monthly_units} units) is used up for "
+        f"{month_of(at)}; it resets at {resets:%Y-%m-%dT%H:%M:%SZ}",
+        param="quota",
+        headers={"Retry-After": str(max(1, int((resets - at).total_seconds())))},
+    )
 
 
 class MeteringService:
@@ -130,14 +141,7 @@ class MeteringService:
             raise self._over_quota(caller, at)
 
     def _over_quota(self, caller: Caller, at: datetime) -> QuotaExceeded:
-        plan = self.settings.plans[caller.plan]
-        resets = next_month(at)
-        return QuotaExceeded(
-            f"monthly quota of plan '{caller.plan}' ({plan.monthly_units} units) is used up for "
-            f"{month_of(at)}; it resets at {resets:%Y-%m-%dT%H:%M:%SZ}",
-            param="quota",
-            headers={"Retry-After": str(max(1, int((resets - at).total_seconds())))},
-        )
+        return over_quota(caller.plan, self.settings.plans[caller.plan], at)
 
     # --- after the answer, before it is sent ------------------------------------------------------
 
