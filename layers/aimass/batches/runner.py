@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from aimass.batches.dispatch import LineClient, LineRequestOf
 from aimass.batches.lines import (
@@ -65,12 +65,13 @@ class Tally:
     units: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
 
-    def add(self, header: dict[str, object]) -> None:
-        self.completed += int(header["completed"])  # type: ignore[call-overload]
-        self.failed += int(header["failed"])  # type: ignore[call-overload]
-        for unit, units in dict(header["units"]).items():  # type: ignore[call-overload]
-            self.units[unit] = self.units.get(unit, 0) + int(units)
-        self.models.update(dict(header["models"]))  # type: ignore[call-overload]
+    def add(self, header: Any) -> None:
+        """Count in a chunk's header (``{"completed", "failed", "units", "models"}``, as ``_chunk`` writes it)."""
+        self.completed += int(header["completed"])
+        self.failed += int(header["failed"])
+        for unit, units in header["units"].items():
+            self.units[str(unit)] = self.units.get(str(unit), 0) + int(units)
+        self.models.update({str(unit): str(model) for unit, model in header["models"].items()})
 
     def result(self) -> ShardResult:
         return ShardResult(self.completed, self.failed, dict(self.units), dict(self.models))
