@@ -333,6 +333,11 @@ class FunctionConfig(BaseModel):
         ge=1,
         description="reserved concurrency; absent leaves the function on the account's unreserved pool",
     )
+    streaming: bool = Field(
+        default=False,
+        description="the function streams its answers (aimass.http.lambda_streaming): API Gateway invokes it with "
+        "InvokeWithResponseStream (response transfer mode STREAM) and relays each chunk as it comes",
+    )
 
     @field_validator("routes")
     @classmethod

@@ -58,6 +58,7 @@ class ServingApi(Construct):
         *,
         routes: Sequence[Route],
         handlers: Mapping[str, lambda_.IFunction],
+        streaming: frozenset[str] = frozenset(),
         stage_name: str,
         throttle_rate_limit: float,
         throttle_burst_limit: int,
@@ -125,6 +126,9 @@ class ServingApi(Construct):
                 handler,
                 proxy=True,
                 timeout=INTEGRATION_TIMEOUT,
+                # A streaming function's answer reaches the client chunk by chunk (a generated text as it is
+                # written); every other function's is relayed whole, as it always was.
+                response_transfer_mode=apigw.ResponseTransferMode.STREAM if domain in streaming else None,
                 # One invoke permission per function, for this API, instead of one per method: a
                 # function's resource policy is capped at 20 KB, which per-method permissions (about
                 # 400 bytes each, two per model) would exceed at a few dozen models. Only this API's

@@ -176,6 +176,7 @@ class ServingStack(Stack):
             "Api",
             routes=self.routes,
             handlers={domain: function.function for domain, function in self.functions.items()},
+            streaming=frozenset(domain for domain, spec in self.function_specs.items() if spec.settings.streaming),
             stage_name=config.stage,
             throttle_rate_limit=config.api_throttle_rate_limit,
             throttle_burst_limit=config.api_throttle_burst_limit,

@@ -138,6 +138,7 @@ TOY_FUNCTION_TOML = """memory_mb = 1024
 timeout_s = 10
 architecture = "x86_64"
 routes = ["/v1/toy-compat"]
+streaming = true
 """
 TOY_DOCKERFILE = """FROM public.ecr.aws/lambda/provided:al2023
 COPY layers/aimass ${LAMBDA_TASK_ROOT}/aimass

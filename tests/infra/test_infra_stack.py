@@ -768,6 +768,21 @@ def test_fake_checkout_routes(fake_synthesized: Synthesized) -> None:
     }
 
 
+def test_a_streaming_function_is_invoked_with_response_streaming(fake_synthesized: Synthesized) -> None:
+    # The toy function says streaming = true in its function.toml; the text function does not.
+    modes: dict[str, set[str]] = {}
+    for resource in fake_synthesized.resources_of_type("AWS::ApiGateway::Method").values():
+        integration = resource["Properties"]["Integration"]
+        uri = json.dumps(integration["Uri"])
+        function = "ToyFunction" if "ToyFunction" in uri else "TextFunction" if "TextFunction" in uri else None
+        if function is None:
+            continue
+        streams = integration.get("ResponseTransferMode") == "STREAM"
+        assert streams == uri.endswith('"/response-streaming-invocations"]]}'), uri
+        modes.setdefault(function, set()).add("stream" if streams else "buffered")
+    assert modes == {"ToyFunction": {"stream"}, "TextFunction": {"buffered"}}
+
+
 def test_a_model_without_a_function_fails_the_synth(tmp_path: Path) -> None:
     repo = fake_checkout(tmp_path / "repo")
     (repo / "models/gamma/g_one").mkdir(parents=True)
