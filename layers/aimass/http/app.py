@@ -20,11 +20,13 @@ from aimass.http.middleware.body_read import BodyReadMiddleware
 from aimass.http.middleware.model_update import ModelUpdateMiddleware
 from aimass.http.middleware.request_context import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
+from aimass.http.openai_chat import chat_hot_routes
 from aimass.http.peers import Peers, peers_from_settings
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.metering.service import MeteringService
 from aimass.protocol.openai import OpenAIService
+from aimass.protocol.openai_chat import ChatService
 from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.serving.boot import configure_logging, load_models
@@ -50,7 +52,7 @@ class Background(Protocol):
 DESCRIPTION = """Trained models behind one API.
 
 * **Open Inference Protocol (KServe V2)** under `/v2`, JSON and binary tensors, for every model.
-* **OpenAI-compatible** `/v1/embeddings` and `/v1/models`.
+* **OpenAI-compatible** `/v1/embeddings`, `/v1/chat/completions`, `/v1/completions` and `/v1/models`.
 
 Every response carries an `x-request-id` header. Errors answer `{"error": "..."}` on `/v2` routes and
 `{"error": {"message", "type", "code", "param"}, "request_id"}` elsewhere.
@@ -111,6 +113,7 @@ def create_app(
     hot = [
         *v2_hot_routes(plane, offload),
         *openai_hot_routes(service, offload),
+        *chat_hot_routes(ChatService(registry), offload),
         transcription_hot_route(tasks, offload),
         *task_hot_routes(tasks, offload),
     ]

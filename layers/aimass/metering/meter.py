@@ -8,6 +8,10 @@ meter itself is a mutable object, so what the thread notes is what the middlewar
 Billable units come from the runtime's usage counts (``Prediction.usage`` / ``TaskResult.usage``): the one
 named by the runtime's ``billing_unit``, or the only one it reports; a runtime reporting none is billed
 one ``request``.
+
+An answer streamed as it is written (server-sent events) cannot be held until it is settled: ``streaming``
+marks its meter so the middleware sends the body as it comes and settles once it has ended, and ``note``
+records what the stream consumed, however it ended (a client that leaves is billed for what was written).
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ class Metered:
 
 
 class Meter:
-    __slots__ = ("metered",)
+    __slots__ = ("metered", "streaming")
 
     def __init__(self) -> None:
         self.metered: Metered | None = None
+        self.streaming = False  # billed when its body ends, not before its answer starts
 
 
 _current: ContextVar[Meter | None] = ContextVar("aimass_meter", default=None)
@@ -59,14 +64,24 @@ def measured(runtime: ModelRuntime, call: Callable[[], R]) -> R:
     """Run one model call; note what it consumed on the request's meter, if metering is on."""
     started = time.perf_counter()
     result = call()
+    note(runtime, result.usage, (time.perf_counter() - started) * 1e3)
+    return result
+
+
+def streaming() -> None:
+    """Mark the request's answer as a stream, billed by ``note`` when its body has ended."""
     meter = _current.get()
     if meter is not None:
-        unit, units = billable(runtime, result.usage)
+        meter.streaming = True
+
+
+def note(runtime: ModelRuntime, usage: Mapping[str, int], inference_ms: float) -> None:
+    """Note what a model call consumed on the request's meter, if metering is on."""
+    meter = _current.get()
+    if meter is not None:
+        unit, units = billable(runtime, usage)
         manifest = runtime.manifest
-        meter.metered = Metered(
-            manifest.name, manifest.version, manifest.domain, unit, units, (time.perf_counter() - started) * 1e3
-        )
-    return result
+        meter.metered = Metered(manifest.name, manifest.version, manifest.domain, unit, units, inference_ms)
 
 
 def billable(runtime: ModelRuntime, usage: Mapping[str, int]) -> tuple[str, int]:

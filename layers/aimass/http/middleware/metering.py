@@ -12,10 +12,17 @@ costs a list of its chunks. A request with nothing to bill (a file download, say
 starts, before any of its body is sent, and the body then streams through: a 512 MiB file is never held in
 memory, and a usage store that cannot be written still turns it into a 503. Its record's total_ms is then the
 time to the answer's start.
+
+A streamed answer (``aimass.metering.meter.streaming``: server-sent events, written as the model writes) is
+neither held nor settled at its start: its body goes out as it comes, and it is settled once the body has
+ended, with what the stream noted it consumed. What it wrote has then been sent, so a charge refused at that
+point (the month's quota crossed by this very stream, or a usage store that cannot be written) no longer
+changes the answer: it is logged, and the quota check refuses the tenant's next request.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from aimass.observability import Observer
 
 ADMIN_PREFIX = "/v1/admin/"
+log = logging.getLogger("aimass.metering")
 
 
 def _presented_key(scope: Scope) -> str | None:
@@ -90,6 +98,7 @@ class MeteringMiddleware:
         meter = open_meter()
         held: list[Message] = []
         streaming = False
+        settle_at_end: int | None = None  # a streamed answer's status, settled once its body has ended
         refused: AimassError | None = None
 
         def settle(status: int) -> bool:
@@ -113,20 +122,31 @@ class MeteringMiddleware:
             return True
 
         async def forward(message: Message) -> None:
-            nonlocal streaming
+            nonlocal streaming, settle_at_end
             if refused is not None:
                 return  # the app's answer was replaced by the refusal
             if streaming:
                 await send(message)
                 return
             held.append(message)
+            if message["type"] == "http.response.start" and meter.metered is None and meter.streaming:
+                streaming, settle_at_end = True, int(message["status"])
+                await send(message)
+                held.clear()
+                return
             if message["type"] == "http.response.start" and meter.metered is None and settle(int(message["status"])):
                 streaming = True  # nothing billed: the record is written, the body streams
                 for start in held:
                     await send(start)
                 held.clear()
 
-        await self.app(scope, receive, forward)
+        try:
+            await self.app(scope, receive, forward)
+        finally:
+            if settle_at_end is not None and not settle(settle_at_end):
+                log.error("streamed request %s was answered but not settled: %s", metering_id, refused)
+        if settle_at_end is not None:
+            return
         if not streaming and refused is None:
             status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
             settle(status)

@@ -1,0 +1,251 @@
+"""Chat and text generation: a decoder graph with a KV cache, stepped one token at a time.
+
+The graph has onnxruntime-genai's decoder signature: ``input_ids``, ``attention_mask`` (past and new tokens),
+``position_ids`` where the graph has it, and ``past_key_values.{i}.key/value`` in; ``logits`` and
+``present.{i}.key/value`` out. The layer count, KV heads, head size and cache datatype are read from the
+graph's inputs, so one runtime serves any size of model exported that way. The prompt runs once (prefill),
+then each step feeds only the new token and the cache the previous step returned.
+
+``n`` choices share the prompt: it runs once, and its cache is repeated for each choice, which then step as
+one batch. Every row has the same length, so no padding is ever needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from tokenizers import Tokenizer
+
+from aimass.errors import InvalidInput, ModelLoadError
+from aimass.serving.generation import (
+    ChatMessage,
+    Generation,
+    GenerationParams,
+    GenerationUsage,
+    TextGenerator,
+    TokenEvent,
+    TokenLogprob,
+)
+from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass_llm.sampling import choose, penalised
+from aimass_llm.text import TextStream
+
+_PAST = re.compile(r"^past_key_values\.(\d+)\.key$")
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+class LlmPreprocessing(BaseModel):
+    """The ``preprocessing`` block of an llm model's manifest."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tokenizer: str = Field(default="tokenizer.json", description="HF tokenizer.json among the model's files")
+    context_length: int = Field(gt=1, description="tokens the model attends to: prompt and completion together")
+    eos_token_id: int | list[int] = Field(description="token(s) that end the assistant's turn")
+    bos_token_id: int | None = None
+    add_bos: bool = Field(default=False, description="prepend bos_token_id to every prompt")
+    chat_template: Literal["chatml"] = "chatml"
+    default_system: str | None = Field(default=None, description="the system message of a chat that has none")
+    default_max_tokens: int = Field(default=256, gt=0, description="tokens generated when a request sets no limit")
+
+
+class LlmRuntime(ModelRuntime, TextGenerator):
+    # Prompt and completion tokens are billed alike, as their sum; both are in the usage for clients.
+    billing_unit: ClassVar[str | None] = "tokens"
+
+    def load(self) -> None:
+        self.pre = self.preprocessing(LlmPreprocessing)
+        self.tokenizer = Tokenizer.from_str(self.artifact.read(self.pre.tokenizer).decode("utf-8"))
+        eos = self.pre.eos_token_id
+        self.eos = frozenset([eos] if isinstance(eos, int) else eos)
+        self.session = self.engine_session()
+        graph = {node.name: node for node in self.session.get_inputs()}
+        layers = sorted(int(m.group(1)) for name in graph if (m := _PAST.match(name)))
+        if not layers or layers != list(range(len(layers))) or "input_ids" not in graph:
+            raise ModelLoadError(
+                f"{self.label}: the graph is not a decoder with a KV cache (inputs {sorted(graph)})",
+                public="its graph has no input_ids and past_key_values.{i}.key inputs",
+            )
+        past = graph["past_key_values.0.key"]
+        heads, head_dim = past.shape[1], past.shape[3]
+        if not (isinstance(heads, int) and isinstance(head_dim, int)) or past.type not in _DTYPES:
+            raise ModelLoadError(
+                f"{self.label}: past_key_values.0.key is {past.type} {past.shape}; expected float [batch, kv_heads, "
+                "past, head_dim] with fixed kv_heads and head_dim",
+                public="its past_key_values inputs have no fixed kv_heads and head_dim",
+            )
+        self.layers, self.kv_heads, self.head_dim = len(layers), heads, head_dim
+        self.cache_dtype = _DTYPES[past.type]
+        self.feeds_positions = "position_ids" in graph
+        self.feeds_mask = "attention_mask" in graph
+        self.cache_names = [f"present.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
+        self.served_input, self.served_output = self.manifest.inputs[0].name, self.manifest.outputs[0].name
+
+    # --- TextGenerator ------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return self.pre.context_length
+
+    @property
+    def default_max_tokens(self) -> int:
+        return self.pre.default_max_tokens
+
+    def chat_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        turns = list(messages)
+        if self.pre.default_system is not None and (not turns or turns[0].role != "system"):
+            turns.insert(0, ChatMessage("system", self.pre.default_system))
+        text = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in turns) + "<|im_start|>assistant\n"
+        return self._with_bos(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def text_tokens(self, text: str) -> list[int]:
+        return self._with_bos(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _with_bos(self, ids: list[int]) -> list[int]:
+        if self.pre.add_bos and self.pre.bos_token_id is not None:
+            return [self.pre.bos_token_id, *ids]
+        return ids
+
+    def generate(self, prompt: Sequence[int], params: GenerationParams) -> Generation:
+        context = self.context_length
+        if len(prompt) >= context:
+            raise InvalidInput(
+                f"the prompt is {len(prompt):,} tokens; model '{self.manifest.name}' has a context of {context:,} "
+                "tokens, for the prompt and the completion together: shorten the prompt",
+                param="messages",
+            )
+        if not prompt:
+            raise InvalidInput("the prompt is empty: it needs at least one token", param="prompt")
+        limited = min(params.max_tokens, context - len(prompt))
+        return _Decoding(self, list(prompt), params, limited)
+
+    # --- the engine ---------------------------------------------------------------------------
+
+    def step(
+        self, ids: np.ndarray[Any, Any], start: int, cache: list[np.ndarray[Any, Any]]
+    ) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
+        """Run ``ids`` [batch, seq] at positions ``start``...; the last position's logits and the new cache."""
+        batch, seq = ids.shape
+        feeds: dict[str, np.ndarray[Any, Any]] = {"input_ids": ids}
+        if self.feeds_mask:
+            feeds["attention_mask"] = np.ones((batch, start + seq), dtype=np.int64)
+        if self.feeds_positions:
+            feeds["position_ids"] = np.broadcast_to(np.arange(start, start + seq, dtype=np.int64), (batch, seq)).copy()
+        for i in range(self.layers):
+            feeds[f"past_key_values.{i}.key"] = cache[2 * i]
+            feeds[f"past_key_values.{i}.value"] = cache[2 * i + 1]
+        logits, *present = self.session.run(["logits", *self.cache_names], feeds)
+        return np.asarray(logits[:, -1, :], dtype=np.float32), present
+
+    def empty_cache(self) -> list[np.ndarray[Any, Any]]:
+        shape = (1, self.kv_heads, 0, self.head_dim)
+        return [np.zeros(shape, dtype=self.cache_dtype) for _ in range(2 * self.layers)]
+
+    def token_logprob(self, token: int, logprob: float) -> TokenLogprob:
+        text = self.tokenizer.decode([token], skip_special_tokens=False)
+        return TokenLogprob(text, logprob, list(text.encode("utf-8")))
+
+    # --- V2 -----------------------------------------------------------------------------------
+
+    def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
+        """Each prompt string completed greedily, up to the model's default number of tokens (plain text, no
+        chat template): the V2 data plane's view of the model. The OpenAI routes offer every other setting."""
+        completions, prompts, written = [], [], []
+        for index, item in enumerate(inputs[self.served_input].ravel().tolist()):
+            try:
+                text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
+            except UnicodeDecodeError:
+                raise InvalidInput(
+                    f"'{self.served_input}'[{index}] is not valid UTF-8", param=self.served_input
+                ) from None
+            ids = self.text_tokens(text)
+            if not ids:
+                raise InvalidInput(f"'{self.served_input}'[{index}] is empty", param=self.served_input)
+            generation = self.generate(ids, GenerationParams(max_tokens=self.default_max_tokens, temperature=0.0))
+            completions.append("".join(event.text for event in generation).encode("utf-8"))
+            prompts.append(generation.usage.prompt_tokens)
+            written.append(generation.usage.completion_tokens)
+        out = np.empty(len(completions), dtype=object)
+        out[:] = completions
+        usage = GenerationUsage(sum(prompts), sum(written)).counts()
+        per_item = {
+            "prompt_tokens": prompts,
+            "completion_tokens": written,
+            "tokens": [p + c for p, c in zip(prompts, written, strict=True)],
+        }
+        return Prediction(outputs={self.served_output: out}, usage=usage, per_item=per_item)
+
+
+class _Choice:
+    """One of the ``n`` completions: its sampler, its text and the counts its penalties read."""
+
+    def __init__(self, runtime: LlmRuntime, params: GenerationParams, index: int) -> None:
+        self.index = index
+        self.text = TextStream(runtime.tokenizer, params.stop)
+        self.counts: dict[int, int] = {}
+        self.done = False
+        # Each choice draws from its own stream, so a seeded request repeats whatever n is.
+        self.rng = np.random.default_rng(None if params.seed is None else [params.seed, index])
+
+
+class _Decoding(Generation):
+    def __init__(self, runtime: LlmRuntime, prompt: list[int], params: GenerationParams, max_tokens: int) -> None:
+        super().__init__(GenerationUsage(prompt_tokens=len(prompt)))
+        self.runtime, self.prompt, self.params, self.max_tokens = runtime, prompt, params, max_tokens
+        self.steps = 0  # engine runs, the prompt's included: what a stopped generation is tested by
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        runtime, params = self.runtime, self.params
+        if self.stopped:
+            return
+        logits, cache = runtime.step(np.array([self.prompt], dtype=np.int64), 0, runtime.empty_cache())
+        self.steps += 1
+        rows = params.n
+        logits = np.repeat(logits, rows, axis=0)
+        cache = [np.repeat(layer, rows, axis=0) for layer in cache]
+        choices = [_Choice(runtime, params, i) for i in range(rows)]
+        length = len(self.prompt)
+        for written in range(1, self.max_tokens + 1):
+            chosen = np.zeros((rows, 1), dtype=np.int64)
+            for choice in choices:
+                if choice.done:
+                    continue
+                event = self._next(choice, logits[choice.index], last=written == self.max_tokens)
+                chosen[choice.index, 0] = event[1]
+                yield event[0]
+            if all(choice.done for choice in choices) or self.stopped:
+                return
+            logits, cache = runtime.step(chosen, length, cache)
+            self.steps += 1
+            length += 1
+
+    def _next(self, choice: _Choice, logits: np.ndarray[Any, Any], *, last: bool) -> tuple[TokenEvent, int]:
+        params, runtime = self.params, self.runtime
+        scores = penalised(logits, choice.counts, params.presence_penalty, params.frequency_penalty)
+        picked = choose(
+            scores, temperature=params.temperature, top_p=params.top_p, rng=choice.rng,
+            top_logprobs=params.top_logprobs if params.logprobs else 0,
+        )  # fmt: skip
+        token = picked.token
+        self.usage.completion_tokens += 1
+        choice.counts[token] = choice.counts.get(token, 0) + 1
+        finish: Literal["stop", "length"] | None = None
+        if token in runtime.eos:
+            text, finish = choice.text.flush(), "stop"
+        else:
+            text = choice.text.push(token)
+            if choice.text.stopped:
+                finish = "stop"
+            elif last:
+                text, finish = text + choice.text.flush(), "length"
+        choice.done = finish is not None
+        logprob: TokenLogprob | None = None
+        top: tuple[TokenLogprob, ...] = ()
+        if params.logprobs:
+            logprob = runtime.token_logprob(token, picked.logprob)
+            top = tuple(runtime.token_logprob(t, lp) for t, lp in picked.top)
+        return TokenEvent(choice.index, text, logprob, top, finish), token

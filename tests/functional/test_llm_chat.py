@@ -1,0 +1,285 @@
+"""OpenAI's chat and completions routes over the tiny decoder, held to its numpy reference token for token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from starlette.types import Message
+
+from aimass.http.app import build_app
+from aimass.metering.key_admin import create_key
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
+from aimass.serving.boot import load_models
+from aimass.serving.registry import ModelRegistry
+from aimass.settings import Plan, Settings
+from tests.tiny_llm import (
+    CONTEXT,
+    SPECIAL_TOKENS,
+    TINY_LLM,
+    VOCAB,
+    build_tiny_llm,
+    chatml,
+    reference_greedy,
+    reference_logits,
+)
+from tests.tiny_models import TINY_TEXT, build_tiny_text
+
+CHAT = "/v1/chat/completions"
+HELLO = [{"role": "user", "content": "hello there"}]
+PLANS = {"default": Plan(rate_per_s=1000, burst=1000, monthly_units=1_000_000)}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("llm-store")
+    build_tiny_llm(root)
+    build_tiny_text(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def registry(store: Path) -> ModelRegistry:
+    return load_models(Settings(model_store=store))
+
+
+@pytest.fixture(scope="module")
+def client(store: Path, registry: ModelRegistry) -> Iterator[TestClient]:
+    app = build_app(Settings(model_store=store), registry=registry)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def chat(client: TestClient, **fields: Any) -> dict[str, Any]:
+    response = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, **fields})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def words(ids: list[int]) -> str:
+    """The text of ``ids`` as the tokenizer decodes it: its special tokens (ChatML's) write nothing."""
+    return " ".join(VOCAB[i] for i in ids if VOCAB[i] not in SPECIAL_TOKENS)
+
+
+def test_greedy_chat_writes_the_references_tokens(client: TestClient) -> None:
+    prompt = chatml([("user", "hello there")])
+    body = chat(client, temperature=0, max_tokens=10)
+    expected = reference_greedy(prompt, 10)
+    (choice,) = body["choices"]
+    assert body["object"] == "chat.completion" and body["model"] == TINY_LLM
+    assert choice["message"] == {"role": "assistant", "content": words(expected), "refusal": None}
+    assert choice["finish_reason"] == "length"
+    assert body["usage"] == {"prompt_tokens": len(prompt), "completion_tokens": 10, "total_tokens": len(prompt) + 10}
+
+
+def test_greedy_completion_of_plain_text(client: TestClient) -> None:
+    vocab = {token: i for i, token in enumerate(VOCAB)}
+    prompt = [vocab[w] for w in ["the", "cat", "sat", "on"]]
+    response = client.post("/v1/completions", json={"model": TINY_LLM, "prompt": "the cat sat on", "temperature": 0})
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert body["object"] == "text_completion"
+    assert body["choices"][0]["text"] == words(reference_greedy(prompt, 16))  # the legacy default: 16 tokens
+
+
+def test_a_seed_repeats_a_sampled_answer_and_another_seed_differs(client: TestClient) -> None:
+    first = chat(client, temperature=1.5, seed=7, max_tokens=12)["choices"][0]["message"]["content"]
+    again = chat(client, temperature=1.5, seed=7, max_tokens=12)["choices"][0]["message"]["content"]
+    other = chat(client, temperature=1.5, seed=8, max_tokens=12)["choices"][0]["message"]["content"]
+    assert first == again and first != other
+
+
+def test_a_stop_sequence_ends_the_choice_before_it(client: TestClient) -> None:
+    full = chat(client, temperature=0, max_tokens=10)["choices"][0]["message"]["content"]
+    stop = full.split()[4]  # "helpful": what comes before it is released, it and what follows are not
+    body = chat(client, temperature=0, max_tokens=10, stop=[stop, "never written"])
+    (choice,) = body["choices"]
+    assert choice["message"]["content"] == full[: full.index(stop)] and choice["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] == 5
+
+
+def test_n_choices_each_finish_and_greedy_ones_agree(client: TestClient) -> None:
+    body = chat(client, temperature=0, max_tokens=6, n=2)
+    assert [c["index"] for c in body["choices"]] == [0, 1]
+    assert body["choices"][0]["message"] == body["choices"][1]["message"]
+    assert body["usage"]["completion_tokens"] == 12
+    sampled = chat(client, temperature=1.5, max_tokens=8, n=2, seed=3)["choices"]
+    assert sampled[0]["message"]["content"] != sampled[1]["message"]["content"]
+
+
+def test_logprobs_are_the_references(client: TestClient) -> None:
+    prompt = chatml([("user", "hello there")])
+    body = chat(client, temperature=0, max_tokens=3, logprobs=True, top_logprobs=3)
+    content = body["choices"][0]["logprobs"]["content"]
+    sequence = list(prompt)
+    for entry in content:
+        logits = reference_logits(sequence)[-1].astype(np.float64)
+        expected = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+        best = int(np.argmax(expected))
+        assert entry["token"] == VOCAB[best] and entry["bytes"] == list(VOCAB[best].encode())
+        assert entry["logprob"] == pytest.approx(expected[best], abs=1e-3)
+        assert [t["token"] for t in entry["top_logprobs"]] == [VOCAB[i] for i in np.argsort(-expected)[:3]]
+        sequence.append(best)
+
+
+def test_a_prompt_past_the_context_is_400_naming_both_lengths(client: TestClient) -> None:
+    response = client.post(CHAT, json={"model": TINY_LLM, "messages": [{"role": "user", "content": "sky " * 70}]})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "75 tokens" in error["message"] and f"context of {CONTEXT} tokens" in error["message"]
+    asked = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, "max_tokens": 60})
+    message = asked.json()["error"]["message"]
+    assert asked.status_code == 400 and asked.json()["error"]["param"] == "max_tokens"
+    assert "max_tokens=60" in message and "7 tokens" in message and f"{CONTEXT} tokens" in message
+
+
+def test_a_generation_stops_at_the_context_with_length(client: TestClient) -> None:
+    body = chat(client, temperature=0)  # the manifest's default of 16 tokens
+    assert body["usage"]["completion_tokens"] == 16 and body["choices"][0]["finish_reason"] == "length"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "response_format"),
+        ({"audio": {"voice": "alloy", "format": "mp3"}}, "audio"),
+        ({"logit_bias": {"5": 10}}, "logit_bias"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, None),
+        ({"guided_json": {}}, "guided_json"),
+        ({"temperature": 3}, "temperature"),
+        ({"model": TINY_TEXT}, "model"),
+    ],
+)
+def test_what_the_model_cannot_honour_is_refused_by_name(
+    client: TestClient, extra: dict[str, Any], param: str | None
+) -> None:
+    response = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, **extra})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    if param is None:
+        assert error["param"] == "messages.0.content.0.type" and "'image_url' part" in error["message"]
+    else:
+        assert error["param"] == param and param in error["message"]
+
+
+def test_the_openai_sdk_streams_what_it_gets_whole(client: TestClient) -> None:
+    sdk = OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0)
+    hello: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
+    whole = sdk.chat.completions.create(model=TINY_LLM, messages=hello, temperature=0, max_tokens=9)
+    chunks = list(
+        sdk.chat.completions.create(
+            model=TINY_LLM,
+            messages=hello,
+            temperature=0,
+            max_tokens=9,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.model_dump() == whole.usage.model_dump() if whole.usage else False
+    legacy = sdk.completions.create(model=TINY_LLM, prompt="the cat", temperature=0, max_tokens=5, stream=True)
+    assert (
+        "".join(c.choices[0].text for c in legacy)
+        == sdk.completions.create(model=TINY_LLM, prompt="the cat", temperature=0, max_tokens=5).choices[0].text
+    )
+
+
+# --- metering -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def metered(store: Path, registry: ModelRegistry, tmp_path: Path) -> tuple[TestClient, Settings, str]:
+    settings = Settings(model_store=store, metering="sqlite", state_dir=tmp_path / "state", plans=PLANS)
+    issued = create_key(
+        open_key_store(settings), tenant="acme", scopes=("invoke",), plan="default", plans=PLANS, now=datetime.now(UTC)
+    )
+    return TestClient(build_app(settings, registry=registry)), settings, issued.clear_text
+
+
+def test_streamed_and_whole_answers_are_each_billed_once_for_prompt_and_completion(
+    metered: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, secret = metered
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = {"model": TINY_LLM, "messages": HELLO, "temperature": 0, "max_tokens": 5}
+    whole = client.post(CHAT, json=body, headers=headers)
+    streamed = client.post(CHAT, json={**body, "stream": True}, headers=headers)
+    assert whole.status_code == 200 and streamed.status_code == 200
+    assert streamed.text.endswith("data: [DONE]\n\n")
+    usage, _ = open_usage(settings)
+    now = datetime.now(UTC)
+    records = list(usage.query(now - timedelta(days=1), now + timedelta(days=1)))
+    assert len(records) == 2
+    for record in records:
+        assert record.billed and record.status == 200 and record.model == TINY_LLM
+        assert (record.unit, record.units) == ("tokens", 7 + 5)
+
+
+# --- a client that leaves -------------------------------------------------------------------------
+
+
+def test_a_client_that_leaves_stops_the_generation(registry: ModelRegistry, store: Path) -> None:
+    runtime: Any = registry.get(TINY_LLM)
+    steps: list[float] = []
+    real_step = runtime.step
+
+    def slow_step(*args: Any) -> Any:
+        steps.append(time.perf_counter())
+        time.sleep(0.02)
+        return real_step(*args)
+
+    app: FastAPI = build_app(Settings(model_store=store), registry=registry)
+    body = json.dumps({"model": TINY_LLM, "messages": HELLO, "max_tokens": 50, "stream": True}).encode()
+    sent: list[Message] = []
+
+    async def run() -> None:
+        first_chunk = asyncio.Event()
+        calls = 0
+
+        async def receive() -> Message:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": body, "more_body": False}
+            await first_chunk.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                first_chunk.set()
+
+        scope = {
+            "type": "http", "method": "POST", "path": CHAT, "raw_path": CHAT.encode(), "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")], "scheme": "http",
+            "server": ("testserver", 80), "client": ("127.0.0.1", 1), "http_version": "1.1", "root_path": "",
+        }  # fmt: skip
+        await app(scope, receive, send)
+
+    runtime.step = slow_step
+    try:
+        asyncio.run(run())
+        time.sleep(0.1)  # a step in flight when the client left ends on its thread
+    finally:
+        del runtime.step
+    assert sent[0]["status"] == 200
+    assert 1 <= len(steps) < 10, len(steps)
+    assert not any(m.get("body", b"").endswith(b"[DONE]\n\n") for m in sent if m["type"] == "http.response.body")
