@@ -68,6 +68,9 @@ class LocalUploadStore:
                     found.append(PartRecord(id=entry.name, size=entry.stat().st_size))
         return found
 
+    def part_url(self, tenant: str, upload_id: str, part_id: str, size: int, expires_s: int) -> str | None:
+        return None  # a folder on this machine: parts come through the API
+
     def open_part(self, tenant: str, upload_id: str, part_id: str) -> Iterator[bytes] | None:
         if not is_id(part_id, PART_PREFIX):
             return None

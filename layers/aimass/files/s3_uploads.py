@@ -66,6 +66,19 @@ class S3UploadStore:
             if is_id(key[len(folder) :], PART_PREFIX)
         ]
 
+    def part_url(self, tenant: str, upload_id: str, part_id: str, size: int, expires_s: int) -> str | None:
+        # A presigned PUT of the part's own key, its length signed in: S3 refuses any other size, so the
+        # client cannot store more than it asked to. Parts are listed from the bucket (``parts``), so a part
+        # PUT there counts as one sent through the API.
+        key = self._upload(tenant, upload_id) + f"{PARTS}/{part_id}"
+        with unavailable("sign"):
+            url: str = self.s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentLength": size},
+                ExpiresIn=expires_s,
+            )
+        return url
+
     def open_part(self, tenant: str, upload_id: str, part_id: str) -> Iterator[bytes] | None:
         if not is_id(part_id, PART_PREFIX):
             return None

@@ -76,6 +76,10 @@ class PartRecord:
     size: int
 
 
+# How long a part's URL may be used: an hour at most, never past the upload's own expiry.
+PART_URL_TTL_S = 3600
+
+
 class UploadStore(Protocol):
     """Where a file store backend keeps uploads' records and parts. Methods block, as the file store's do.
 
@@ -94,6 +98,11 @@ class UploadStore(Protocol):
         ...
 
     def parts(self, tenant: str, upload_id: str) -> list[PartRecord]: ...
+
+    def part_url(self, tenant: str, upload_id: str, part_id: str, size: int, expires_s: int) -> str | None:
+        """A URL a client PUTs part ``part_id`` to directly, exactly ``size`` bytes, for ``expires_s`` seconds;
+        None where the store has none to give (a local folder): parts then come through the API."""
+        ...
 
     def open_part(self, tenant: str, upload_id: str, part_id: str) -> Iterator[bytes] | None:
         """A stored part's content in chunks; None if it is not there."""
@@ -163,6 +172,29 @@ class Uploads:
         part_id = new_id(PART_PREFIX)
         self.store.add_part(tenant, upload_id, part_id, Measured(source, limit, param="data", why=why))
         return part_id, int(self._now())
+
+    def part_url(self, tenant: str, upload_id: str, size: int) -> tuple[str, str, int]:
+        """A new part's id, the URL its bytes are PUT to (straight to storage, past any request body limit) and
+        when that URL expires; the part counts once it is there, as a part sent through the API does."""
+        upload = self._pending(tenant, upload_id)
+        most = min(PART_MAX_BYTES, upload.size)
+        if not 1 <= size <= most:
+            raise InvalidInput(
+                f"bytes must be from 1 to {most} (a part is at most {PART_MAX_BYTES} bytes and the upload's "
+                f"{upload.size} bytes), got {size}",
+                param="bytes",
+            )
+        now = int(self._now())
+        expires_at = min(upload.expires_at, now + PART_URL_TTL_S)
+        part_id = new_id(PART_PREFIX)
+        url = self.store.part_url(tenant, upload_id, part_id, size, max(1, expires_at - now))
+        if url is None:
+            raise InvalidInput(
+                "this server keeps files on its own disk and gives no part URLs; send each part to "
+                f"POST /v1/uploads/{upload_id}/parts",
+                param="upload_id",
+            )
+        return part_id, url, expires_at
 
     def complete(
         self, tenant: str, upload_id: str, part_ids: Sequence[str], md5: str | None

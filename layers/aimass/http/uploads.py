@@ -68,6 +68,22 @@ class CompleteUpload(BaseModel):
     md5: str | None = Field(default=None, description="the file's md5 (32 hex digits), checked before the file is made")
 
 
+class PartUrlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    bytes: int = Field(description=f"the part's exact size, 1 to {PART_MAX_BYTES} (and at most the upload's)")
+
+
+class PartUrlObject(BaseModel):
+    id: str = Field(description="the part's id, to list at completion once its bytes are PUT")
+    object: Literal["upload.part.url"] = "upload.part.url"
+    upload_id: str
+    method: Literal["PUT"] = "PUT"
+    url: str = Field(description="where to PUT the part's bytes, with exactly this Content-Length")
+    bytes: int
+    expires_at: int
+
+
 class UploadObject(BaseModel):
     id: str
     object: Literal["upload"] = "upload"
@@ -152,6 +168,21 @@ def uploads_router(store: FileStore, settings: Settings) -> APIRouter:
         _check_id(upload_id)
         part_id, created_at = await run_in_threadpool(uploads.add_part, tenant, upload_id, data.file)
         return PartObject(id=part_id, created_at=created_at, upload_id=upload_id)
+
+    @router.post(
+        "/uploads/{upload_id}/parts/url",
+        summary="A URL to PUT a part to, straight to storage",
+        response_model=PartUrlObject,
+        dependencies=[Depends(json_body)],
+        responses=with_body,
+    )
+    def part_url(request: Request, upload_id: UploadId, body: PartUrlRequest) -> PartUrlObject:
+        """On AWS a part's bytes may skip the API (and its 6 MiB request limit): the part's id and a presigned
+        URL of storage come back, the bytes are PUT there, and the part counts as one sent to ``/parts``."""
+        tenant = tenant_of(request)
+        _check_id(upload_id)
+        part_id, url, expires_at = uploads.part_url(tenant, upload_id, body.bytes)
+        return PartUrlObject(id=part_id, upload_id=upload_id, url=url, bytes=body.bytes, expires_at=expires_at)
 
     @router.post(
         "/uploads/{upload_id}/complete",
