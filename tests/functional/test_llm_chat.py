@@ -102,6 +102,11 @@ def test_a_seed_repeats_a_sampled_answer_and_another_seed_differs(client: TestCl
     assert first == again and first != other
 
 
+def test_any_integer_seed_and_a_temperature_near_zero_are_served(client: TestClient) -> None:
+    greedy = chat(client, temperature=0, max_tokens=6)["choices"][0]["message"]
+    assert chat(client, temperature=1e-310, max_tokens=6, seed=-(2**70))["choices"][0]["message"] == greedy
+
+
 def test_a_stop_sequence_ends_the_choice_before_it(client: TestClient) -> None:
     full = chat(client, temperature=0, max_tokens=10)["choices"][0]["message"]["content"]
     stop = full.split()[4]  # "helpful": what comes before it is released, it and what follows are not

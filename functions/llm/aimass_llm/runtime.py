@@ -189,7 +189,8 @@ class _Choice:
         self.counts: dict[int, int] = {}
         self.done = False
         # Each choice draws from its own stream, so a seeded request repeats whatever n is.
-        self.rng = np.random.default_rng(None if params.seed is None else [params.seed, index])
+        # Any integer is a seed (OpenAI's are signed): numpy's are non-negative, so it is taken modulo 2**64.
+        self.rng = np.random.default_rng(None if params.seed is None else [params.seed % 2**64, index])
 
 
 class _Decoding(Generation):

@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 Logits = npt.NDArray[np.float32]
+# A temperature below this is greedy: dividing by it overflows float64, and the draw is greedy's anyway.
+GREEDY_BELOW = 1e-6
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,15 @@ def choose(
     rng: np.random.Generator,
     top_logprobs: int = 0,
 ) -> Choice:
-    """The next token: the likeliest at temperature 0, else a draw from ``rng`` over the tempered nucleus."""
+    """The next token: the likeliest at temperature 0 (or nearly), else a draw over the tempered nucleus."""
     logprobs = log_softmax(logits)
-    if temperature == 0:
+    if temperature < GREEDY_BELOW:
         token = int(np.argmax(logits))
     else:
-        probs = np.exp(log_softmax((logits / np.float32(temperature)).astype(np.float32)))
+        # In float64: a temperature near 0 scales logits past float32's range, and a draw needs finite odds.
+        scaled = logits.astype(np.float64) / temperature
+        probs = np.exp(scaled - scaled.max())
+        probs /= probs.sum()
         probs = nucleus(probs, top_p)
         token = int(rng.choice(len(probs), p=probs))
     top: tuple[tuple[int, float], ...] = ()
