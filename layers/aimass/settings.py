@@ -46,9 +46,17 @@ class Plan(BaseModel):
 
 
 DEFAULT_PLANS = {name: Plan.model_validate(terms) for name, terms in contract.DEFAULT_PLANS.items()}
-# USD per billable unit, by unit (the usage count a runtime bills by: text's prompt tokens, vision's images,
-# speech's audio seconds, rl's observations): what a usage record's unit_price and cost come from.
-DEFAULT_PRICES = {"prompt_tokens": 2e-8, "images": 1e-4, "seconds": 1e-4, "observations": 1e-6, "requests": 0.0}
+# USD per billable unit, by unit (the usage count a runtime bills by: text's prompt tokens, a generative
+# model's tokens, vision's images, speech's audio seconds, rl's observations): what a usage record's
+# unit_price and cost come from.
+DEFAULT_PRICES = {
+    "prompt_tokens": 2e-8,
+    "tokens": 1e-7,  # a generative model's prompt and completion tokens together
+    "images": 1e-4,
+    "seconds": 1e-4,
+    "observations": 1e-6,
+    "requests": 0.0,
+}
 
 
 class BatchTarget(BaseModel):
