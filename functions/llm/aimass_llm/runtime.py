@@ -38,6 +38,15 @@ _PAST = re.compile(r"^past_key_values\.(\d+)\.key$")
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
+class KvCache(BaseModel):
+    """What the manifest says of the graph's KV cache (its ``preprocessing.kv_cache``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+
+
 class LlmPreprocessing(BaseModel):
     """The ``preprocessing`` block of an llm model's manifest."""
 
@@ -51,6 +60,9 @@ class LlmPreprocessing(BaseModel):
     chat_template: Literal["chatml"] = "chatml"
     default_system: str | None = Field(default=None, description="the system message of a chat that has none")
     default_max_tokens: int = Field(default=256, gt=0, description="tokens generated when a request sets no limit")
+    kv_cache: KvCache | None = Field(
+        default=None, description="the cache's heads and head size, where the graph names them instead of fixing them"
+    )
 
 
 class LlmRuntime(ModelRuntime, TextGenerator):
@@ -71,12 +83,16 @@ class LlmRuntime(ModelRuntime, TextGenerator):
                 public="its graph has no input_ids and past_key_values.{i}.key inputs",
             )
         past = graph["past_key_values.0.key"]
-        heads, head_dim = past.shape[1], past.shape[3]
-        if not (isinstance(heads, int) and isinstance(head_dim, int)) or past.type not in _DTYPES:
+        # A graph may name a cache dimension instead of fixing it (an exporter's "kv_cache_dim"): then the
+        # manifest's kv_cache block gives it.
+        declared = self.pre.kv_cache
+        heads = past.shape[1] if isinstance(past.shape[1], int) else declared.kv_heads if declared else None
+        head_dim = past.shape[3] if isinstance(past.shape[3], int) else declared.head_dim if declared else None
+        if heads is None or head_dim is None or past.type not in _DTYPES:
             raise ModelLoadError(
                 f"{self.label}: past_key_values.0.key is {past.type} {past.shape}; expected float [batch, kv_heads, "
-                "past, head_dim] with fixed kv_heads and head_dim",
-                public="its past_key_values inputs have no fixed kv_heads and head_dim",
+                "past, head_dim] with kv_heads and head_dim fixed in the graph or given by preprocessing.kv_cache",
+                public="its past_key_values inputs have no known kv_heads and head_dim",
             )
         self.layers, self.kv_heads, self.head_dim = len(layers), heads, head_dim
         self.cache_dtype = _DTYPES[past.type]
