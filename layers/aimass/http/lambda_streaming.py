@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import importlib
 import json
 import logging
 import os
+import sys
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any, cast
 
 from mangum import Mangum
@@ -217,12 +218,23 @@ async def _run(app: ASGIApp, scope: Scope, body: bytes, writer: _ChunkWriter) ->
     finished.set()
 
 
-def serve(build: Callable[[], ASGIApp]) -> None:  # pragma: no cover - a function's entry point
-    """Build the app and serve it for the life of the execution environment; report a failed start."""
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a function's whole life
+    """The image's entry point (``python3.11 -m aimass.http.lambda_streaming handler.app``), as awslambdaric's
+    is for buffered functions: import the app the CMD names from the task root, then serve it; a failed
+    import (the models, say) is reported to Lambda as an init error."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or "." not in args[0]:
+        raise SystemExit("usage: python -m aimass.http.lambda_streaming <module>.<app>")
     api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    sys.path.insert(0, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
+    module, _, name = args[0].rpartition(".")
     try:
-        app = build()
+        app = getattr(importlib.import_module(module), name)
     except BaseException as exc:
         init_error(api, exc)
         raise
     StreamingRuntime(app, api).run_forever()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

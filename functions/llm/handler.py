@@ -1,0 +1,18 @@
+"""Lambda entrypoint of the llm function: generated text streamed to API Gateway as it is written.
+
+The image's entry point is AI Mass's own Runtime API loop (``python3.11 -m aimass.http.lambda_streaming
+handler.app``): API Gateway invokes this function with response streaming, and each token reaches the client as
+it is generated. ``handler`` answers the same app buffered, through Mangum, for ``sam local invoke`` and direct
+invocations. The model loads once per container, at import, while the web stack is imported.
+"""
+
+from aimass.serving.boot import load_models_in_background
+
+_models = load_models_in_background()
+
+from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
+
+from aimass.http.app import build_app  # noqa: E402
+
+app = build_app(in_lambda=True, registry=_models.result())
+handler = Mangum(app, lifespan="off")
