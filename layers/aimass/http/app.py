@@ -24,11 +24,13 @@ from aimass.http.openai_chat import chat_hot_routes
 from aimass.http.peers import Peers, peers_from_settings
 from aimass.http.tasks import task_hot_routes, transcription_hot_route
 from aimass.http.v2 import v2_hot_routes, v2_router
+from aimass.http.v2_generate import v2_generate_hot_routes
 from aimass.metering.service import MeteringService
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.openai_chat import ChatService
 from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
+from aimass.protocol.v2_generate import GenerateService
 from aimass.serving.boot import configure_logging, load_models
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
@@ -51,7 +53,8 @@ class Background(Protocol):
 
 DESCRIPTION = """Trained models behind one API.
 
-* **Open Inference Protocol (KServe V2)** under `/v2`, JSON and binary tensors, for every model.
+* **Open Inference Protocol (KServe V2)** under `/v2`, JSON and binary tensors, for every model; its generate
+  extension (`generate`, `generate_stream`) for the models that write text.
 * **OpenAI-compatible** `/v1/embeddings`, `/v1/chat/completions`, `/v1/completions` and `/v1/models`.
 
 Every response carries an `x-request-id` header. Errors answer `{"error": "..."}` on `/v2` routes and
@@ -112,6 +115,7 @@ def create_app(
     app.include_router(openai_router(service, peers))
     hot = [
         *v2_hot_routes(plane, offload),
+        *v2_generate_hot_routes(GenerateService(registry), offload),
         *openai_hot_routes(service, offload),
         *chat_hot_routes(ChatService(registry), offload),
         transcription_hot_route(tasks, offload),

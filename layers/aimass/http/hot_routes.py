@@ -85,6 +85,7 @@ class HotRoute:
     errors: Responses  # aimass.http.error_docs.responses(...)
     models: tuple[type[BaseModel], ...] = ()  # schemas the body refers to
     line: LineBody = json_line
+    media_type: str = "application/json"  # of a successful answer: a stream's is text/event-stream
 
     def route(self, batches: BatchService | None = None) -> Route:
         endpoint, accepted = self.endpoint, tuple(self.body)
@@ -125,7 +126,7 @@ class HotRoute:
         ]
         ok = {
             "description": "Successful Response",
-            "content": {"application/json": {"schema": schema_ref(self.response)}},
+            "content": {self.media_type: {"schema": schema_ref(self.response)}},
         }
         answers: dict[str, Any] = {"200": ok}
         if deferred:

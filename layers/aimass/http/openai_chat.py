@@ -1,36 +1,26 @@
-"""The OpenAI chat and completions routes, whole answers or server-sent events.
-
-A stream is stepped one token at a time on the offload (a worker thread on the local server), so the event
-loop never waits on the model, and every chunk goes out as soon as it is written. However the stream ends,
-its ``close`` runs: a client that leaves (Starlette cancels the body when it sees the disconnect) stops the
-model before its next step, and what was written is billed.
-"""
+"""The OpenAI chat and completions routes, whole answers or server-sent events (``aimass.http.sse``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from aimass.http.hot_routes import Endpoint, HotRoute, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.openai import _TAG, INFERENCE_ERRORS, MODEL_VERSION_HEADER
+from aimass.http.sse import sse_response
 from aimass.protocol.openai_chat import (
     ChatCompletion,
     ChatCompletionRequest,
     ChatService,
-    ChatStream,
     Completion,
     CompletionRequest,
     GenerationCall,
     StreamOptions,
 )
-
-
-def _next(events: Iterator[bytes]) -> bytes | None:
-    return next(events, None)
 
 
 def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
@@ -41,9 +31,7 @@ def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
             if not call.stream:
                 body = await offload(service.complete, call)
                 return Response(body, media_type="application/json", headers=headers)
-            stream = await offload(service.stream, call)
-            headers["cache-control"] = "no-cache"
-            return StreamingResponse(_sse(stream, offload), media_type="text/event-stream", headers=headers)
+            return sse_response(await offload(service.stream, call), offload, headers)
 
         return endpoint
 
@@ -64,15 +52,3 @@ def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
         ),
         route("/v1/completions", "Create completion", CompletionRequest, Completion, service.prepare_completion),
     ]
-
-
-async def _sse(stream: ChatStream, offload: Offload) -> AsyncIterator[bytes]:
-    events = stream.events()
-    try:
-        while True:
-            chunk = await offload(_next, events)
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        stream.close()

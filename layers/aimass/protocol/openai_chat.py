@@ -9,6 +9,7 @@ Unknown parameters are refused too.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
-from aimass.metering.meter import measured, note, streaming
 from aimass.protocol import wire
+from aimass.protocol.generating import MeteredStream, Sampling, run_whole, sampling_params, sse, text_generator
 from aimass.serving.generation import ChatMessage, Generation, GenerationParams, TextGenerator, TokenEvent
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
@@ -45,15 +46,8 @@ UNSUPPORTED = {
 }
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class _Request(Sampling):
     model: str = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float = Field(default=1.0, ge=0, le=2)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    seed: int | None = None
-    stop: str | list[str] | None = Field(default=None, description="up to 4 sequences that end a choice")
     n: int = Field(default=1, ge=1, le=8)
     presence_penalty: float = Field(default=0.0, ge=-2, le=2)
     frequency_penalty: float = Field(default=0.0, ge=-2, le=2)
@@ -188,7 +182,7 @@ class ChatService:
             raise InvalidInput("top_logprobs needs logprobs: true", param="top_logprobs")
         if request.max_tokens is not None and request.max_completion_tokens is not None:
             raise InvalidInput("send max_completion_tokens or max_tokens, not both", param="max_completion_tokens")
-        runtime, generator = self._generator(request.model)
+        runtime, generator = text_generator(self.registry, request.model)
         prompt = generator.chat_tokens([_message(i, m) for i, m in enumerate(request.messages)])
         limit = request.max_completion_tokens or request.max_tokens
         param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
@@ -205,23 +199,13 @@ class ChatService:
                     f"prompt has {len(prompt_text)} strings; one prompt per request is answered", param="prompt"
                 )
             prompt_text = prompt_text[0]
-        runtime, generator = self._generator(request.model)
+        runtime, generator = text_generator(self.registry, request.model)
         prompt = generator.text_tokens(prompt_text)
         top = request.logprobs
         logprobs = GenerationParams(1, logprobs=top is not None, top_logprobs=top or 0)
         # The legacy endpoint's own default is 16 tokens.
         limit = request.max_tokens if request.max_tokens is not None else 16
         return self._start(runtime, generator, request, prompt, (limit, "max_tokens"), logprobs, chat=False)
-
-    def _generator(self, model: str) -> tuple[ModelRuntime, TextGenerator]:
-        runtime = self.registry.get(model)
-        if not isinstance(runtime, TextGenerator):
-            choices = [r.manifest.name for r in self.registry.runtimes() if isinstance(r, TextGenerator)]
-            raise InvalidInput(
-                f"model '{model}' is a {runtime.manifest.task} model and writes no text; text models: {choices}",
-                param="model",
-            )
-        return runtime, runtime
 
     def _start(
         self,
@@ -234,24 +218,8 @@ class ChatService:
         *,
         chat: bool,
     ) -> GenerationCall:
-        context = generator.context_length
-        asked, param = limit
-        if asked is not None and len(prompt) + asked > context:
-            raise InvalidInput(
-                f"{param}={asked:,} and the prompt's {len(prompt):,} tokens make {len(prompt) + asked:,}; model "
-                f"'{runtime.manifest.name}' has a context of {context:,} tokens for both together",
-                param=param,
-            )
-        max_tokens = asked if asked is not None else min(generator.default_max_tokens, max(1, context - len(prompt)))
-        stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
-        if len(stop) > 4 or any(not s for s in stop):
-            raise InvalidInput("stop holds up to 4 non-empty strings", param="stop")
-        params = GenerationParams(
-            max_tokens=max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            seed=request.seed,
-            stop=stop,
+        params = dataclasses.replace(
+            sampling_params(runtime, generator, prompt, request, limit=limit),
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
             n=request.n,
@@ -268,7 +236,7 @@ class ChatService:
 
     def complete(self, call: GenerationCall) -> bytes:
         """Run the generation to its end; the chat.completion or text_completion document."""
-        events = measured(call.runtime, lambda: _Finished(list(call.generation), call.generation.usage.counts()))
+        events = run_whole(call.runtime, call.generation)
         n = max((e.index for e in events.events), default=0) + 1
         texts, reasons = [""] * n, ["length"] * n
         tokens: list[list[TokenEvent]] = [[] for _ in range(n)]
@@ -306,24 +274,15 @@ class ChatService:
     # --- streams ------------------------------------------------------------------------------
 
     def stream(self, call: GenerationCall) -> ChatStream:
-        streaming()  # the metering middleware sends it as it comes, and settles it at its end
         return ChatStream(call)
 
 
-@dataclass
-class _Finished:
-    events: list[TokenEvent]
-    usage: dict[str, int]
-
-
-class ChatStream:
-    """A generation as server-sent events. ``close`` (always called, however the stream ended) stops the model
-    and notes what was written on the request's meter."""
+class ChatStream(MeteredStream):
+    """Chat or completion chunks, as OpenAI's SDKs read them."""
 
     def __init__(self, call: GenerationCall) -> None:
+        super().__init__(call.runtime, call.generation)
         self.call = call
-        self._started = time.perf_counter()
-        self._closed = False
 
     def events(self) -> Iterator[bytes]:
         call = self.call
@@ -348,22 +307,14 @@ class ChatStream:
         if call.include_usage:
             chunk = _envelope(call, kind, name, [])
             chunk["usage"] = _usage(call.generation.usage.counts())
-            yield _sse(chunk)
+            yield sse(chunk)
         yield b"data: [DONE]\n\n"
 
     def _chunk(self, kind: str, name: str, choices: list[dict[str, Any]]) -> bytes:
         chunk = _envelope(self.call, kind, name, choices)
         if self.call.include_usage:
             chunk["usage"] = None
-        return _sse(chunk)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.call.generation.stop()
-        elapsed = (time.perf_counter() - self._started) * 1e3
-        note(self.call.runtime, self.call.generation.usage.counts(), elapsed)
+        return sse(chunk)
 
 
 def _refuse_unsupported(request: _Request) -> None:
@@ -432,7 +383,3 @@ def _legacy_logprobs(events: list[TokenEvent]) -> dict[str, Any]:
         "top_logprobs": [{t.token: t.logprob for t in e.top_logprobs} for e in chosen],
         "text_offset": [],
     }
-
-
-def _sse(document: dict[str, Any]) -> bytes:
-    return b"data: " + wire.dumps(document) + b"\n\n"
