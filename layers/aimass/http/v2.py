@@ -28,7 +28,7 @@ from aimass.protocol.v2_types import (
 )
 from aimass.serving.registry import ModelState
 
-EXTENSIONS = ["binary_tensor_data", "model_repository"]
+EXTENSIONS = ["binary_tensor_data", "model_repository", "generate"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
 _INDEX_QUERY = RepositoryIndexRequest.model_json_schema()
 INFER_BODY = {

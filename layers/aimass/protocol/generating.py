@@ -48,7 +48,7 @@ def text_generator(
     if not isinstance(runtime, TextGenerator):
         choices = [r.manifest.name for r in registry.runtimes() if isinstance(r, TextGenerator)]
         raise InvalidInput(
-            f"model '{name}' is a {runtime.manifest.task} model and writes no text; text models: {choices}",
+            f"model '{name}' is a model of task '{runtime.manifest.task}' and writes no text; text models: {choices}",
             param="model",
         )
     return runtime, runtime
