@@ -36,8 +36,11 @@ class SessionFactory:
         options.inter_op_num_threads = self._settings.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Lambda's frozen containers make spinning worker threads pure waste between requests.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning threads hold their cores between operators: waste where sessions share the cores (the local
+        # server's concurrent requests), a gain where one session runs many tiny operators in a row (decoding).
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if self._settings.intra_op_spinning else "0"
+        )
         return options
 
     def providers(self) -> list[str]:
