@@ -503,3 +503,25 @@ def test_a_tenant_whose_quota_is_used_up_makes_no_batch(tiny_store: Path, tmp_pa
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
         assert "resets at" in refused.json()["error"]["message"] and refused.headers["retry-after"]
         assert client.get("/v1/batches", headers=auth(secret)).json()["data"] == []
+
+
+def test_chat_lines_are_answered_as_the_chat_route_answers_them(tmp_path: Path) -> None:
+    from tests.tiny_llm import TINY_LLM, build_tiny_llm
+
+    store = tmp_path / "store"
+    build_tiny_llm(store)
+    settings = make_settings(store, tmp_path)
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        secret = key(settings, "acme")
+        ask = {"model": TINY_LLM, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 5, "temperature": 0}
+        lines = [line("greedy", ask, "/v1/chat/completions"), line("bad", {**ask, "tools": []}, "/v1/chat/completions")]
+        batch = wait(
+            client, secret, create(client, secret, upload(client, secret, lines), "/v1/chat/completions").json()["id"]
+        )
+        assert batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
+        answered = content(client, secret, batch["output_file_id"])[0]["response"]["body"]
+        direct = client.post("/v1/chat/completions", headers=auth(secret), json=ask).json()
+        assert answered["choices"][0]["message"] == direct["choices"][0]["message"]
+        assert answered["usage"] == direct["usage"]
+        refused = content(client, secret, batch["error_file_id"])[0]["response"]
+        assert refused["status_code"] == 400 and refused["body"]["error"]["param"] == "tools"

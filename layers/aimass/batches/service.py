@@ -7,7 +7,9 @@ as ``failed`` with the reasons, as OpenAI's validation does; one whose file is m
 nothing is kept. Then its shards are handed to the launcher (worker threads, or an AWS Batch array job).
 
 The endpoint names the domain whose workers run the batch (its image, its queue): ``/v1/embeddings``, a
-task route ``/v1/<domain>/<task>``, ``/v1/audio/transcriptions``, or ``/v2/models/<name>/infer``.
+task route ``/v1/<domain>/<task>``, ``/v1/audio/transcriptions``, ``/v1/chat/completions`` or
+``/v1/completions`` (a chat line is answered whole: ``stream`` is a synchronous client's), or
+``/v2/models/<name>/infer``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ log = logging.getLogger("aimass.batches")
 
 _V2_INFER = re.compile(r"^/v2/models/([^/]+)(?:/versions/[^/]+)?/infer$")
 _TASK = re.compile(r"^/v1/([a-z0-9_]+)/([a-z0-9_-]+)$")
-FIXED = {"/v1/embeddings": "text", "/v1/audio/transcriptions": "speech"}
+FIXED = {
+    "/v1/embeddings": "text",
+    "/v1/audio/transcriptions": "speech",
+    "/v1/chat/completions": "llm",
+    "/v1/completions": "llm",
+}
 MAX_METADATA = 16
 # A line's framing around its body: custom_id, method, url.
 LINE_OVERHEAD_BYTES = 64 * 1024
