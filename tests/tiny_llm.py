@@ -10,8 +10,10 @@ whole sequence, without a cache, so tests can hold the runtime to it token for t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -251,3 +253,36 @@ def chatml(messages: list[tuple[str, str]]) -> list[int]:
     for role, content in messages:
         ids += [BOS_ID, vocab[role], *(vocab.get(word, vocab["[UNK]"]) for word in content.split()), EOS_ID]
     return [*ids, BOS_ID, vocab["assistant"]]
+
+
+def post_and_leave(app: Any, path: str, body: bytes) -> list[dict[str, Any]]:
+    """POST ``body`` to ``path`` of the ASGI ``app`` as a client that disconnects once the answer's first body
+    chunk has come; the messages the app sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        first_chunk = asyncio.Event()
+        calls = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": body, "more_body": False}
+            await first_chunk.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                first_chunk.set()
+
+        scope = {
+            "type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")], "scheme": "http",
+            "server": ("testserver", 80), "client": ("127.0.0.1", 1), "http_version": "1.1", "root_path": "",
+        }  # fmt: skip
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    return sent

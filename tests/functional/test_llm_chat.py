@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
-from starlette.types import Message
 
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
@@ -32,6 +30,7 @@ from tests.tiny_llm import (
     VOCAB,
     build_tiny_llm,
     chatml,
+    post_and_leave,
     reference_greedy,
     reference_logits,
 )
@@ -253,35 +252,10 @@ def test_a_client_that_leaves_stops_the_generation(registry: ModelRegistry, stor
 
     app: FastAPI = build_app(Settings(model_store=store), registry=registry)
     body = json.dumps({"model": TINY_LLM, "messages": HELLO, "max_tokens": 50, "stream": True}).encode()
-    sent: list[Message] = []
-
-    async def run() -> None:
-        first_chunk = asyncio.Event()
-        calls = 0
-
-        async def receive() -> Message:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                return {"type": "http.request", "body": body, "more_body": False}
-            await first_chunk.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-            if message["type"] == "http.response.body" and message.get("body"):
-                first_chunk.set()
-
-        scope = {
-            "type": "http", "method": "POST", "path": CHAT, "raw_path": CHAT.encode(), "query_string": b"",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")], "scheme": "http",
-            "server": ("testserver", 80), "client": ("127.0.0.1", 1), "http_version": "1.1", "root_path": "",
-        }  # fmt: skip
-        await app(scope, receive, send)
 
     runtime.step = slow_step
     try:
-        asyncio.run(run())
+        sent = post_and_leave(app, CHAT, body)
         time.sleep(0.1)  # a step in flight when the client left ends on its thread
     finally:
         del runtime.step

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import Message
 
 from aimass.http.app import build_app
 from aimass.metering.key_admin import create_key
@@ -22,7 +20,7 @@ from aimass.metering.stores.usage_factory import open_usage
 from aimass.serving.boot import load_models
 from aimass.serving.registry import ModelRegistry
 from aimass.settings import Plan, Settings
-from tests.tiny_llm import EOS_ID, SPECIAL_TOKENS, TINY_LLM, VOCAB, build_tiny_llm, reference_greedy
+from tests.tiny_llm import EOS_ID, SPECIAL_TOKENS, TINY_LLM, VOCAB, build_tiny_llm, post_and_leave, reference_greedy
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
 GENERATE = f"/v2/models/{TINY_LLM}/generate"
@@ -214,35 +212,10 @@ def test_a_client_that_leaves_stops_the_generation(registry: ModelRegistry, stor
 
     app: FastAPI = build_app(Settings(model_store=store), registry=registry)
     body = json.dumps({"text_input": TEXT, "parameters": {"max_tokens": 50}}).encode()
-    sent: list[Message] = []
-
-    async def run() -> None:
-        first_event = asyncio.Event()
-        calls = 0
-
-        async def receive() -> Message:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                return {"type": "http.request", "body": body, "more_body": False}
-            await first_event.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-            if message["type"] == "http.response.body" and message.get("body"):
-                first_event.set()
-
-        scope = {
-            "type": "http", "method": "POST", "path": STREAM, "raw_path": STREAM.encode(), "query_string": b"",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")], "scheme": "http",
-            "server": ("testserver", 80), "client": ("127.0.0.1", 1), "http_version": "1.1", "root_path": "",
-        }  # fmt: skip
-        await app(scope, receive, send)
 
     runtime.step = slow_step
     try:
-        asyncio.run(run())
+        sent = post_and_leave(app, STREAM, body)
         time.sleep(0.1)  # a step in flight when the client left ends on its thread
     finally:
         del runtime.step
