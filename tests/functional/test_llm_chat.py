@@ -262,3 +262,19 @@ def test_a_client_that_leaves_stops_the_generation(registry: ModelRegistry, stor
     assert sent[0]["status"] == 200
     assert 1 <= len(steps) < 10, len(steps)
     assert not any(m.get("body", b"").endswith(b"[DONE]\n\n") for m in sent if m["type"] == "http.response.body")
+
+
+def test_a_generation_past_the_time_budget_is_refused_before_it_starts(store: Path, registry: ModelRegistry) -> None:
+    # A budget of 0.1 s holds 8 tokens at the prior 12.5 ms each: 8 run, 9 (or 5 in each of 2 choices) do not.
+    app = build_app(Settings(model_store=store, sync_budget_s=0.1), registry=registry)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, "max_tokens": 8}).status_code == 200
+        for fields in ({"max_tokens": 9}, {"max_tokens": 5, "n": 2}):
+            refused = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, **fields})
+            assert refused.status_code == 413, refused.text
+            error = refused.json()["error"]
+            assert error["param"] == "max_tokens" and "Prefer: respond-async" in error["message"]
+        generate = client.post(
+            f"/v2/models/{TINY_LLM}/generate", json={"text_input": "hello", "parameters": {"max_tokens": 9}}
+        )
+        assert generate.status_code == 413 and "parameters.max_tokens" in generate.json()["error"]

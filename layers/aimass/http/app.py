@@ -32,6 +32,7 @@ from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.protocol.v2_generate import GenerateService
 from aimass.serving.boot import configure_logging, load_models
+from aimass.serving.cost import Schedule
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
@@ -115,9 +116,9 @@ def create_app(
     app.include_router(openai_router(service, peers))
     hot = [
         *v2_hot_routes(plane, offload),
-        *v2_generate_hot_routes(GenerateService(registry), offload),
+        *v2_generate_hot_routes(GenerateService(registry, Schedule(settings)), offload),
         *openai_hot_routes(service, offload),
-        *chat_hot_routes(ChatService(registry), offload),
+        *chat_hot_routes(ChatService(registry, Schedule(settings)), offload),
         transcription_hot_route(tasks, offload),
         *task_hot_routes(tasks, offload),
     ]

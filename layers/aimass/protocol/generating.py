@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured, note, streaming
 from aimass.protocol import wire
+from aimass.serving.cost import Work
 from aimass.serving.generation import Generation, GenerationParams, TextGenerator, TokenEvent
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
@@ -52,6 +53,13 @@ def text_generator(
             param="model",
         )
     return runtime, runtime
+
+
+def generation_work(params: GenerationParams, param: str) -> Work:
+    """What a generation may cost, before it starts: every choice's tokens at most (``max_tokens`` x ``n``),
+    held to the synchronous time budget like any request's work (``aimass.serving.cost``)."""
+    tokens = params.max_tokens * params.n
+    return Work(tokens, tokens, "tokens to generate", param, "generated tokens", tokens)
 
 
 def sampling_params(

@@ -20,7 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
 from aimass.protocol import wire
-from aimass.protocol.generating import MeteredStream, Sampling, run_whole, sampling_params, sse, text_generator
+from aimass.protocol.generating import (
+    MeteredStream,
+    Sampling,
+    generation_work,
+    run_whole,
+    sampling_params,
+    sse,
+    text_generator,
+)
+from aimass.serving.cost import Schedule
 from aimass.serving.generation import ChatMessage, Generation, GenerationParams, TextGenerator, TokenEvent
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
@@ -166,8 +175,9 @@ class GenerationCall:
 
 
 class ChatService:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, schedule: Schedule | None = None) -> None:
         self.registry = registry
+        self.schedule = schedule  # holds a generation to the synchronous time budget (a 413, or a batch)
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -226,6 +236,8 @@ class ChatService:
             logprobs=logprobs.logprobs,
             top_logprobs=logprobs.top_logprobs,
         )
+        if self.schedule is not None:
+            self.schedule.admit(runtime, generation_work(params, limit[1]))
         generation = generator.generate(prompt, params)  # refuses a prompt past the context
         if request.stream_options is not None and not request.stream:
             raise InvalidInput("stream_options is only read with stream: true", param="stream_options")

@@ -20,7 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aimass.errors import InvalidInput
 from aimass.protocol import wire
-from aimass.protocol.generating import MeteredStream, Sampling, run_whole, sampling_params, sse, text_generator
+from aimass.protocol.generating import (
+    MeteredStream,
+    Sampling,
+    generation_work,
+    run_whole,
+    sampling_params,
+    sse,
+    text_generator,
+)
+from aimass.serving.cost import Schedule
 from aimass.serving.generation import FinishReason, Generation, TokenEvent
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
@@ -86,8 +95,9 @@ class GenerateCall:
 
 
 class GenerateService:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, schedule: Schedule | None = None) -> None:
         self.registry = registry
+        self.schedule = schedule  # holds a generation to the synchronous time budget (a 413)
 
     def prepare(self, name: str, version: str | None, body: bytes) -> GenerateCall:
         runtime, generator = text_generator(self.registry, name, version)
@@ -98,6 +108,8 @@ class GenerateService:
         sampling = request.parameters
         limit = (sampling.max_tokens, f"{PARAMETERS}max_tokens")
         params = sampling_params(runtime, generator, prompt, sampling, limit=limit, prefix=PARAMETERS)
+        if self.schedule is not None:
+            self.schedule.admit(runtime, generation_work(params, limit[1]))
         return GenerateCall(runtime, generator.generate(prompt, params))
 
     def complete(self, call: GenerateCall) -> bytes:

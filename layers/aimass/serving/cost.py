@@ -39,6 +39,9 @@ R = TypeVar("R")
 # functions/<domain>/function.toml) at the thread count each function is deployed with: text and vision at
 # two (two vCPU), speech and rl at one. bench/sync_budget.py measures them again on any machine.
 PRIORS: dict[tuple[str, str], float] = {
+    # One token of a generative model: SmolLM2-135M decodes 80 tokens/s served with sleeping threads on two
+    # cores (bench/llm.py), 12.5 ms each; a prompt's tokens, read in one pass, are left in that margin.
+    ("llm", "generated tokens"): 0.0125,
     # One 16-token sentence (~64 characters): 4.2 ms at two threads.
     ("text", "text pieces"): 0.0042,
     # A V2 row may be a text of up to 256 tokens, whose length the data plane does not read: 10.8 s for 256
