@@ -29,8 +29,10 @@ def install_document(app: FastAPI, hot: Sequence[HotRoute], *, deferred: bool = 
             for route in hot:
                 for model in route.schemas():
                     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                    schemas.update(schema.pop("$defs", {}))
-                    schemas[model.__name__] = schema
+                    for name, component in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+                        # Components are named by class: two models of one name would document one as both.
+                        if schemas.setdefault(name, component) != component:
+                            raise RuntimeError(f"two models named {name!r} describe different schemas: rename one")
                 document["paths"].setdefault(route.path, {})["post"] = route.operation(deferred=deferred)
             for operations in document["paths"].values():
                 for operation in operations.values():

@@ -122,7 +122,9 @@ ChatCompletionRequest.model_rebuild()
 CompletionRequest.model_rebuild()
 
 
-class Usage(BaseModel):
+class CompletionUsage(BaseModel):
+    # OpenAI's own name for it: the document's components are named by class, and the embeddings' usage
+    # (prompt and total tokens only) is already "Usage".
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -141,7 +143,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[ChatChoice]
-    usage: Usage
+    usage: CompletionUsage
 
 
 class CompletionChoice(BaseModel):
@@ -157,7 +159,7 @@ class Completion(BaseModel):
     created: int
     model: str
     choices: list[CompletionChoice]
-    usage: Usage
+    usage: CompletionUsage
 
 
 @dataclass
