@@ -286,3 +286,8 @@ def post_and_leave(app: Any, path: str, body: bytes) -> list[dict[str, Any]]:
 
     asyncio.run(run())
     return sent
+
+
+def words(ids: list[int]) -> str:
+    """The text of ``ids`` as the tokenizer decodes it: its special tokens (ChatML's) write nothing."""
+    return " ".join(VOCAB[i] for i in ids if VOCAB[i] not in SPECIAL_TOKENS)

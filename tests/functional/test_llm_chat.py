@@ -25,7 +25,6 @@ from aimass.serving.registry import ModelRegistry
 from aimass.settings import Plan, Settings
 from tests.tiny_llm import (
     CONTEXT,
-    SPECIAL_TOKENS,
     TINY_LLM,
     VOCAB,
     build_tiny_llm,
@@ -33,6 +32,7 @@ from tests.tiny_llm import (
     post_and_leave,
     reference_greedy,
     reference_logits,
+    words,
 )
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
@@ -66,11 +66,6 @@ def chat(client: TestClient, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def words(ids: list[int]) -> str:
-    """The text of ``ids`` as the tokenizer decodes it: its special tokens (ChatML's) write nothing."""
-    return " ".join(VOCAB[i] for i in ids if VOCAB[i] not in SPECIAL_TOKENS)
 
 
 def test_greedy_chat_writes_the_references_tokens(client: TestClient) -> None:

@@ -20,7 +20,15 @@ from aimass.metering.stores.usage_factory import open_usage
 from aimass.serving.boot import load_models
 from aimass.serving.registry import ModelRegistry
 from aimass.settings import Plan, Settings
-from tests.tiny_llm import EOS_ID, SPECIAL_TOKENS, TINY_LLM, VOCAB, build_tiny_llm, post_and_leave, reference_greedy
+from tests.tiny_llm import (
+    EOS_ID,
+    TINY_LLM,
+    VOCAB,
+    build_tiny_llm,
+    post_and_leave,
+    reference_greedy,
+    words,
+)
 from tests.tiny_models import TINY_TEXT, build_tiny_text
 
 GENERATE = f"/v2/models/{TINY_LLM}/generate"
@@ -48,11 +56,6 @@ def registry(store: Path) -> ModelRegistry:
 def client(store: Path, registry: ModelRegistry) -> Iterator[TestClient]:
     with TestClient(build_app(Settings(model_store=store), registry=registry), raise_server_exceptions=False) as test:
         yield test
-
-
-def words(ids: list[int]) -> str:
-    """The text of ``ids`` as the tokenizer decodes it: its special tokens (ChatML's) write nothing."""
-    return " ".join(VOCAB[i] for i in ids if VOCAB[i] not in SPECIAL_TOKENS)
 
 
 def generate(client: TestClient, path: str = GENERATE, **parameters: Any) -> dict[str, Any]:
