@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnx
@@ -25,8 +25,10 @@ from tokenizers.pre_tokenizers import Whitespace
 from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry, write_manifest
 
 TINY_LLM = "tiny-llm"
+Layout = Literal["appended", "prefix"]
 LAYERS, KV_HEADS, HEAD_DIM = 2, 2, 8
 HIDDEN = KV_HEADS * HEAD_DIM
+GQA_HEADS = 1  # the prefix layout's graph: one head of HIDDEN
 CONTEXT = 64
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "[UNK]"]
 SPECIAL_TOKENS = SPECIALS[:3]  # ChatML's, which decode to nothing; [UNK] is an ordinary token
@@ -172,27 +174,98 @@ def _graph(path: Path, params: Weights) -> None:
     onnx.save(model, str(path))
 
 
-def engine_tensors() -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def _gqa_graph(path: Path, params: Weights) -> None:
+    """The same layers with ONNX Runtime's ``GroupQueryAttention`` (onnxruntime-genai's decoders): rotary
+    positions read from each row's mask, and each row's new cache entry written right after its tokens. Its
+    CPU kernel takes heads of 16 or more, so the hidden size is one head (``GQA_HEADS``)."""
+    half = HIDDEN // 2
+    angles = np.outer(np.arange(CONTEXT), 1.0 / 10000 ** (np.arange(half) / half)).astype(np.float32)
+    init = [
+        numpy_helper.from_array(params.tokens, "tok_table"),
+        numpy_helper.from_array(params.out, "w_out"),
+        numpy_helper.from_array(np.cos(angles), "cos_cache"),
+        numpy_helper.from_array(np.sin(angles), "sin_cache"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+        numpy_helper.from_array(np.array(1, dtype=np.int64), "one"),
+    ]
+    node = helper.make_node
+    nodes = [
+        node("Gather", ["tok_table", "input_ids"], ["x0"]),
+        node("ReduceSum", ["attention_mask", "ax1"], ["tokens"], keepdims=0),
+        node("Sub", ["tokens", "one"], ["last"]),
+        node("Cast", ["last"], ["seqlens_k"], to=TensorProto.INT32),
+        node("Shape", ["attention_mask"], ["mask_shape"]),
+        node("Gather", ["mask_shape", "one"], ["width"]),
+        node("Cast", ["width"], ["total"], to=TensorProto.INT32),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "total"]),
+    ]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", len(VOCAB)])]
+    x = "x0"
+    for i, layer in enumerate(params.layers):
+        p = f"l{i}_"
+        for name, array in layer.items():
+            init.append(numpy_helper.from_array(array, f"{p}{name}"))
+        for kind in ("key", "value"):
+            past: list[str | int] = ["batch", GQA_HEADS, "past", HIDDEN]
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, past))
+            total: list[str | int] = ["batch", GQA_HEADS, "total", HIDDEN]
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, total))
+        nodes += [node("MatMul", [x, f"{p}{proj}"], [f"{p}{proj}_flat"]) for proj in ("q", "k", "v")]
+        nodes += [
+            node(
+                "GroupQueryAttention",
+                [
+                    f"{p}q_flat", f"{p}k_flat", f"{p}v_flat", f"past_key_values.{i}.key",
+                    f"past_key_values.{i}.value", "seqlens_k", "total", "cos_cache", "sin_cache",
+                ],
+                [f"{p}ctx", f"present.{i}.key", f"present.{i}.value"],
+                domain="com.microsoft", num_heads=GQA_HEADS, kv_num_heads=GQA_HEADS, do_rotary=1,
+            ),
+            node("MatMul", [f"{p}ctx", f"{p}o"], [f"{p}attn"]),
+            node("Add", [x, f"{p}attn"], [f"{p}x1"]),
+            node("MatMul", [f"{p}x1", f"{p}up"], [f"{p}h"]),
+            node("Relu", [f"{p}h"], [f"{p}act"]),
+            node("MatMul", [f"{p}act", f"{p}down"], [f"{p}mlp"]),
+            node("Add", [f"{p}x1", f"{p}mlp"], [f"{p}x2"]),
+        ]  # fmt: skip
+        x = f"{p}x2"
+    nodes.append(node("MatMul", [x, "w_out"], ["logits"]))
+    graph = helper.make_graph(nodes, "tiny_gqa_llm", inputs, outputs, initializer=init)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def engine_tensors(layout: Layout = "appended") -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     inputs = [
         TensorSpec(name="input_ids", datatype="INT64", shape=(-1, -1)),
         TensorSpec(name="attention_mask", datatype="INT64", shape=(-1, -1)),
-        TensorSpec(name="position_ids", datatype="INT64", shape=(-1, -1)),
     ]
+    if layout == "appended":
+        inputs.append(TensorSpec(name="position_ids", datatype="INT64", shape=(-1, -1)))
     outputs = [TensorSpec(name="logits", datatype="FP32", shape=(-1, -1, len(VOCAB)))]
     for i in range(LAYERS):
         for kind in ("key", "value"):
-            shape = (-1, KV_HEADS, -1, HEAD_DIM)
+            shape = (-1, KV_HEADS, -1, HEAD_DIM) if layout == "appended" else (-1, GQA_HEADS, -1, HIDDEN)
             inputs.append(TensorSpec(name=f"past_key_values.{i}.{kind}", datatype="FP32", shape=shape))
             outputs.append(TensorSpec(name=f"present.{i}.{kind}", datatype="FP32", shape=shape))
     return tuple(inputs), tuple(outputs)
 
 
-def build_tiny_llm(store: Path, name: str = TINY_LLM, version: str = "1", seed: int = 11) -> Path:
+def build_tiny_llm(
+    store: Path, name: str = TINY_LLM, version: str = "1", seed: int = 11, layout: Layout = "appended", **settings: Any
+) -> Path:
+    """The tiny decoder in ``store``: attention that appends to the cache (held to ``reference_logits``) or, with
+    ``layout="prefix"``, ``GroupQueryAttention``; ``settings`` are more of the manifest's preprocessing."""
     directory = store / name / version
     directory.mkdir(parents=True)
     _tokenizer(directory / "tokenizer.json")
-    _graph(directory / "model.onnx", weights(seed))
-    engine_inputs, engine_outputs = engine_tensors()
+    (_graph if layout == "appended" else _gqa_graph)(directory / "model.onnx", weights(seed))
+    engine_inputs, engine_outputs = engine_tensors(layout)
     manifest = ModelManifest(
         name=name,
         version=version,
@@ -210,6 +283,8 @@ def build_tiny_llm(store: Path, name: str = TINY_LLM, version: str = "1", seed: 
             "bos_token_id": BOS_ID,
             "chat_template": "chatml",
             "default_max_tokens": 16,
+            "cache_layout": layout,
+            **settings,
         },
         created_at="2026-11-28T00:00:00Z",
     )

@@ -6,12 +6,14 @@ The graph has onnxruntime-genai's decoder signature: ``input_ids``, ``attention_
 graph's inputs, so one runtime serves any size of model exported that way. The prompt runs once (prefill),
 then each step feeds only the new token and the cache the previous step returned.
 
-``n`` choices share the prompt: it runs once, and its cache is repeated for each choice, which then step as
-one batch. Every row has the same length, so no padding is ever needed.
+Generations do not step alone: each model's engine (``aimass_llm.batching``) runs every running generation
+in one shared step per token, so concurrent requests raise throughput instead of queueing. ``n`` choices share
+their prompt: it runs once, and its cache is repeated into one row per choice.
 """
 
 from __future__ import annotations
 
+import queue
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -31,6 +33,7 @@ from aimass.serving.generation import (
     TokenLogprob,
 )
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
+from aimass_llm.batching import Engine, Job, Layout
 from aimass_llm.sampling import choose, penalised
 from aimass_llm.text import TextStream
 
@@ -62,6 +65,19 @@ class LlmPreprocessing(BaseModel):
     default_max_tokens: int = Field(default=256, gt=0, description="tokens generated when a request sets no limit")
     kv_cache: KvCache | None = Field(
         default=None, description="the cache's heads and head size, where the graph names them instead of fixing them"
+    )
+    cache_layout: Layout = Field(
+        default="prefix",
+        description="where a step writes each row's new cache entry: 'prefix' right after the row's tokens "
+        "(GroupQueryAttention, onnxruntime-genai's decoders), 'appended' at the end of the padded cache (attention "
+        "that concatenates past and new; positions from position_ids)",
+    )
+    max_batch_rows: int = Field(default=16, gt=0, description="most rows (choices of all requests) in one step")
+    batch_cache_mb: int = Field(
+        default=512,
+        gt=0,
+        description="most memory the running batch's padded KV cache may reach (rows x the longest a row may "
+        "grow); a request that would pass it waits for rows to leave, and one request alone always runs",
     )
 
 
@@ -100,6 +116,11 @@ class LlmRuntime(ModelRuntime, TextGenerator):
         self.feeds_mask = "attention_mask" in graph
         self.cache_names = [f"present.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
         self.served_input, self.served_output = self.manifest.inputs[0].name, self.manifest.outputs[0].name
+        row_bytes = 2 * self.layers * self.kv_heads * self.head_dim * np.dtype(self.cache_dtype).itemsize
+        self.engine = Engine(
+            self, self.pre.cache_layout, row_bytes=row_bytes, cache_bytes=self.pre.batch_cache_mb * 2**20,
+            max_rows=self.pre.max_batch_rows,
+        )  # fmt: skip
 
     # --- TextGenerator ------------------------------------------------------------------------
 
@@ -126,7 +147,7 @@ class LlmRuntime(ModelRuntime, TextGenerator):
             return [self.pre.bos_token_id, *ids]
         return ids
 
-    def generate(self, prompt: Sequence[int], params: GenerationParams) -> Generation:
+    def generate(self, prompt: Sequence[int], params: GenerationParams) -> _Decoding:
         context = self.context_length
         if len(prompt) >= context:
             raise InvalidInput(
@@ -142,24 +163,31 @@ class LlmRuntime(ModelRuntime, TextGenerator):
     # --- the engine ---------------------------------------------------------------------------
 
     def step(
-        self, ids: np.ndarray[Any, Any], start: int, cache: list[np.ndarray[Any, Any]]
+        self,
+        ids: np.ndarray[Any, Any],
+        mask: np.ndarray[Any, Any],
+        positions: np.ndarray[Any, Any],
+        cache: list[np.ndarray[Any, Any]],
     ) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
-        """Run ``ids`` [batch, seq] at positions ``start``...; the last position's logits and the new cache."""
-        batch, seq = ids.shape
+        """Run ``ids`` [rows, seq] with their ``mask`` [rows, past + seq] and ``positions`` [rows, seq]; the last
+        position's logits [rows, vocab] and the new cache."""  # fmt: skip
         feeds: dict[str, np.ndarray[Any, Any]] = {"input_ids": ids}
         if self.feeds_mask:
-            feeds["attention_mask"] = np.ones((batch, start + seq), dtype=np.int64)
+            feeds["attention_mask"] = mask
         if self.feeds_positions:
-            feeds["position_ids"] = np.broadcast_to(np.arange(start, start + seq, dtype=np.int64), (batch, seq)).copy()
+            feeds["position_ids"] = positions
         for i in range(self.layers):
             feeds[f"past_key_values.{i}.key"] = cache[2 * i]
             feeds[f"past_key_values.{i}.value"] = cache[2 * i + 1]
         logits, *present = self.session.run(["logits", *self.cache_names], feeds)
         return np.asarray(logits[:, -1, :], dtype=np.float32), present
 
-    def empty_cache(self) -> list[np.ndarray[Any, Any]]:
-        shape = (1, self.kv_heads, 0, self.head_dim)
-        return [np.zeros(shape, dtype=self.cache_dtype) for _ in range(2 * self.layers)]
+    def prefill(self, prompt: Sequence[int]) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
+        """The prompt alone, from an empty cache: its last logits [1, vocab] and its cache."""
+        length = len(prompt)
+        empty = [np.zeros((1, self.kv_heads, 0, self.head_dim), dtype=self.cache_dtype) for _ in self.cache_names]
+        ids = np.array([prompt], dtype=np.int64)
+        return self.step(ids, np.ones((1, length), dtype=np.int64), np.arange(length, dtype=np.int64)[None], empty)
 
     def token_logprob(self, token: int, logprob: float) -> TokenLogprob:
         text = self.tokenizer.decode([token], skip_special_tokens=False)
@@ -170,7 +198,7 @@ class LlmRuntime(ModelRuntime, TextGenerator):
     def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
         """Each prompt string completed greedily, up to the model's default number of tokens (plain text, no
         chat template): the V2 data plane's view of the model. The OpenAI routes offer every other setting."""
-        completions, prompts, written = [], [], []
+        generations: list[_Decoding] = []
         for index, item in enumerate(inputs[self.served_input].ravel().tolist()):
             try:
                 text = item.decode("utf-8") if isinstance(item, bytes) else str(item)
@@ -181,7 +209,12 @@ class LlmRuntime(ModelRuntime, TextGenerator):
             ids = self.text_tokens(text)
             if not ids:
                 raise InvalidInput(f"'{self.served_input}'[{index}] is empty", param=self.served_input)
-            generation = self.generate(ids, GenerationParams(max_tokens=self.default_max_tokens, temperature=0.0))
+            generations.append(self.generate(ids, GenerationParams(max_tokens=self.default_max_tokens, temperature=0)))
+        # Every prompt joins the batch now, so the prompts of one request are written together.
+        for generation in generations:
+            generation.start()
+        completions, prompts, written = [], [], []
+        for generation in generations:
             completions.append("".join(event.text for event in generation).encode("utf-8"))
             prompts.append(generation.usage.prompt_tokens)
             written.append(generation.usage.completion_tokens)
@@ -203,44 +236,76 @@ class _Choice:
         self.index = index
         self.text = TextStream(runtime.tokenizer, params.stop)
         self.counts: dict[int, int] = {}
+        self.written = 0
+        self.last = -1  # the token chosen last: what the next step feeds
         self.done = False
         # Each choice draws from its own stream, so a seeded request repeats whatever n is.
         # Any integer is a seed (OpenAI's are signed): numpy's are non-negative, so it is taken modulo 2**64.
         self.rng = np.random.default_rng(None if params.seed is None else [params.seed % 2**64, index])
 
 
-class _Decoding(Generation):
+class _Decoding(Generation, Job):
+    """A generation as its reader sees it (events, one by one) and as the engine sees it (a job of rows).
+
+    The engine thread chooses the tokens and puts each event on a queue; the reader's thread takes them off.
+    """
+
     def __init__(self, runtime: LlmRuntime, prompt: list[int], params: GenerationParams, max_tokens: int) -> None:
         super().__init__(GenerationUsage(prompt_tokens=len(prompt)))
         self.runtime, self.prompt, self.params, self.max_tokens = runtime, prompt, params, max_tokens
-        self.steps = 0  # engine runs, the prompt's included: what a stopped generation is tested by
+        self.rows, self.longest = params.n, len(prompt) + max_tokens
+        self.choices = [_Choice(runtime, params, i) for i in range(params.n)]
+        self.steps = 0  # engine runs with this generation in them, the prompt's included
+        self._events: queue.SimpleQueue[TokenEvent | _Ended] = queue.SimpleQueue()
+        self._started = False
+
+    def start(self) -> None:
+        """Join the engine's batch now (iterating starts it too)."""
+        if not self._started:
+            self._started = True
+            self.runtime.engine.submit(self)
 
     def __iter__(self) -> Iterator[TokenEvent]:
-        runtime, params = self.runtime, self.params
         if self.stopped:
             return
-        logits, cache = runtime.step(np.array([self.prompt], dtype=np.int64), 0, runtime.empty_cache())
-        self.steps += 1
-        rows = params.n
-        logits = np.repeat(logits, rows, axis=0)
-        cache = [np.repeat(layer, rows, axis=0) for layer in cache]
-        choices = [_Choice(runtime, params, i) for i in range(rows)]
-        length = len(self.prompt)
-        for written in range(1, self.max_tokens + 1):
-            chosen = np.zeros((rows, 1), dtype=np.int64)
-            for choice in choices:
-                if choice.done:
-                    continue
-                event = self._next(choice, logits[choice.index], last=written == self.max_tokens)
-                chosen[choice.index, 0] = event[1]
-                yield event[0]
-            if all(choice.done for choice in choices) or self.stopped:
-                return
-            logits, cache = runtime.step(chosen, length, cache)
-            self.steps += 1
-            length += 1
+        self.start()
+        ended = False
+        try:
+            while not isinstance(item := self._events.get(), _Ended):
+                yield item
+            ended = True
+            if item.error is not None:
+                raise item.error
+        finally:
+            if not ended:
+                self.stop()  # the reader left early: the rows leave the batch at the next token boundary
 
-    def _next(self, choice: _Choice, logits: np.ndarray[Any, Any], *, last: bool) -> tuple[TokenEvent, int]:
+    # --- Job: run on the engine's thread ------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stopped
+
+    def prefill(self) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]] | None:
+        return None if self.stopped else self.runtime.prefill(self.prompt)
+
+    def first(self, logits: np.ndarray[Any, Any]) -> list[bool]:
+        return [self._next(choice, logits) for choice in self.choices]
+
+    def next(self, row: int, logits: np.ndarray[Any, Any]) -> bool:
+        return self._next(self.choices[row], logits)
+
+    def last_token(self, row: int) -> int:
+        return self.choices[row].last
+
+    def stepped(self) -> None:
+        self.steps += 1
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self._events.put(_Ended(error))
+
+    def _next(self, choice: _Choice, logits: np.ndarray[Any, Any]) -> bool:
+        """Choose the choice's next token and send its event; whether the choice goes on."""
         params, runtime = self.params, self.runtime
         scores = penalised(logits, choice.counts, params.presence_penalty, params.frequency_penalty)
         picked = choose(
@@ -249,7 +314,9 @@ class _Decoding(Generation):
         )  # fmt: skip
         token = picked.token
         self.usage.completion_tokens += 1
+        choice.written += 1
         choice.counts[token] = choice.counts.get(token, 0) + 1
+        choice.last = token
         finish: Literal["stop", "length"] | None = None
         if token in runtime.eos:
             text, finish = choice.text.flush(), "stop"
@@ -257,7 +324,7 @@ class _Decoding(Generation):
             text = choice.text.push(token)
             if choice.text.stopped:
                 finish = "stop"
-            elif last:
+            elif choice.written == self.max_tokens:
                 text, finish = text + choice.text.flush(), "length"
         choice.done = finish is not None
         logprob: TokenLogprob | None = None
@@ -265,4 +332,14 @@ class _Decoding(Generation):
         if params.logprobs:
             logprob = runtime.token_logprob(token, picked.logprob)
             top = tuple(runtime.token_logprob(t, lp) for t, lp in picked.top)
-        return TokenEvent(choice.index, text, logprob, top, finish), token
+        self._events.put(TokenEvent(choice.index, text, logprob, top, finish))
+        return not choice.done
+
+
+class _Ended:
+    """The last item of a generation's queue: it ended, whole or with ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
