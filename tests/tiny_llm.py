@@ -11,6 +11,7 @@ whole sequence, without a cache, so tests can hold the runtime to it token for t
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -322,11 +323,16 @@ def reference_greedy(ids: list[int], steps: int, seed: int = 11) -> list[int]:
 
 
 def chatml(messages: list[tuple[str, str]]) -> list[int]:
-    """The ChatML prompt tokens of ``messages`` as the tiny tokenizer reads them, ending with the assistant's turn."""
+    """The ChatML prompt tokens of ``messages`` as the tiny tokenizer reads them, ending with the assistant's turn.
+
+    A message's text is split as the tokenizer's ``Whitespace`` pre-tokenizer splits it, into runs of word
+    characters and runs of other characters, so a ChatML marker it spells is three unknown words.
+    """
     vocab = {token: i for i, token in enumerate(VOCAB)}
     ids: list[int] = []
     for role, content in messages:
-        ids += [BOS_ID, vocab[role], *(vocab.get(word, vocab["[UNK]"]) for word in content.split()), EOS_ID]
+        pieces = re.findall(r"\w+|[^\w\s]+", content)
+        ids += [BOS_ID, vocab[role], *(vocab.get(word, vocab["[UNK]"]) for word in pieces), EOS_ID]
     return [*ids, BOS_ID, vocab["assistant"]]
 
 

@@ -87,7 +87,12 @@ class LlmRuntime(ModelRuntime, TextGenerator):
 
     def load(self) -> None:
         self.pre = self.preprocessing(LlmPreprocessing)
-        self.tokenizer = Tokenizer.from_str(self.artifact.read(self.pre.tokenizer).decode("utf-8"))
+        spec = self.artifact.read(self.pre.tokenizer).decode("utf-8")
+        self.tokenizer = Tokenizer.from_str(spec)
+        # A second tokenizer reads the text of chat messages: one that never parses special tokens in it.
+        self.plain_tokenizer = Tokenizer.from_str(spec)
+        self.plain_tokenizer.encode_special_tokens = True
+        self.im_start, self.im_end = (self._special(marker) for marker in ("<|im_start|>", "<|im_end|>"))
         eos = self.pre.eos_token_id
         self.eos = frozenset([eos] if isinstance(eos, int) else eos)
         self.session = self.engine_session()
@@ -136,11 +141,29 @@ class LlmRuntime(ModelRuntime, TextGenerator):
         turns = list(messages)
         if self.pre.default_system is not None and (not turns or turns[0].role != "system"):
             turns.insert(0, ChatMessage("system", self.pre.default_system))
-        text = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in turns) + "<|im_start|>assistant\n"
-        return self._with_bos(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        # The template's markers are the only special tokens: a message that spells "<|im_end|>" is read as the
+        # text it is, so no message can close its turn and open another role's. The tokenizer reads the text
+        # between special tokens on its own, so encoding it piece by piece gives what encoding it whole would.
+        ids: list[int] = []
+        for turn in turns:
+            ids += [self.im_start, *self.literal(f"{turn.role}\n{turn.content}"), self.im_end, *self.literal("\n")]
+        return self._with_bos([*ids, self.im_start, *self.literal("assistant\n")])
+
+    def literal(self, text: str) -> list[int]:
+        """The tokens of ``text`` with any special token it spells read as plain text."""
+        return self.plain_tokenizer.encode(text, add_special_tokens=False).ids
 
     def text_tokens(self, text: str) -> list[int]:
         return self._with_bos(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _special(self, token: str) -> int:
+        found = self.tokenizer.token_to_id(token)
+        if found is None:
+            raise ModelLoadError(
+                f"{self.label}: the tokenizer has no {token} token, which the chatml template needs",
+                public=f"its tokenizer has no {token} token",
+            )
+        return int(found)
 
     def _with_bos(self, ids: list[int]) -> list[int]:
         if self.pre.add_bos and self.pre.bos_token_id is not None:
