@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from openai import OpenAI
+from openai import APIError, OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from aimass.http.app import build_app
@@ -210,6 +210,38 @@ def test_the_openai_sdk_streams_what_it_gets_whole(client: TestClient) -> None:
         "".join(c.choices[0].text for c in legacy)
         == sdk.completions.create(model=TINY_LLM, prompt="the cat", temperature=0, max_tokens=5).choices[0].text
     )
+
+
+def test_an_error_after_the_stream_started_is_its_last_event_and_the_sdk_raises_it(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    runtime: Any = registry.get(TINY_LLM)
+    real_step, calls = runtime.step, []
+
+    def failing_step(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 4:  # the prompt and two steps (three tokens), then the fault
+            raise RuntimeError("the engine lost its memory")
+        return real_step(*args)
+
+    sdk = OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0)
+    hello: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
+    runtime.step = failing_step
+    try:
+        response = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, "max_tokens": 9, "stream": True})
+        calls.clear()
+        stream = sdk.chat.completions.create(model=TINY_LLM, messages=hello, max_tokens=9, stream=True)
+        with pytest.raises(APIError, match="internal error; quote the request id") as raised:
+            list(stream)
+    finally:
+        del runtime.step
+    assert response.status_code == 200
+    events = [line for line in response.text.splitlines() if line.startswith("data: ")]
+    last = json.loads(events[-1][len("data: ") :])
+    assert last["error"]["type"] == "server_error" and last["request_id"] == response.headers["x-request-id"]
+    assert "[DONE]" not in response.text and "lost its memory" not in response.text
+    assert len(events) == 5  # the role, three tokens, the error
+    assert isinstance(raised.value.body, dict) and raised.value.body.get("code") == "internal_error"
 
 
 # --- metering -------------------------------------------------------------------------------------

@@ -175,6 +175,29 @@ def test_the_document_says_a_stream_is_server_sent_events(client: TestClient) ->
         assert streamed == {"text/event-stream": {"schema": {"$ref": "#/components/schemas/GenerateStreamEvent"}}}
 
 
+def test_an_error_after_the_stream_started_is_its_last_event_in_the_v2_shape(
+    client: TestClient, registry: ModelRegistry
+) -> None:
+    runtime: Any = registry.get(TINY_LLM)
+    real_step, calls = runtime.step, []
+
+    def failing_step(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:  # the prompt and a step (two tokens), then the fault
+            raise RuntimeError("the engine lost its memory")
+        return real_step(*args)
+
+    runtime.step = failing_step
+    try:
+        response = client.post(STREAM, json={"text_input": TEXT, "parameters": {"max_tokens": 9, "temperature": 0}})
+    finally:
+        del runtime.step
+    assert response.status_code == 200
+    events = [json.loads(line[len("data: ") :]) for line in response.text.splitlines() if line.startswith("data: ")]
+    assert [("text_output" in e) for e in events] == [True, True, False]
+    assert events[-1] == {"error": "internal error; quote the request id when reporting it"}
+
+
 # --- metering -------------------------------------------------------------------------------------
 
 

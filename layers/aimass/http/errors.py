@@ -42,10 +42,15 @@ def request_id_of(scope: Scope) -> str:
     return str(state.get("request_id", ""))
 
 
+def document(scope: Scope, error: AimassError) -> dict[str, object]:
+    """The error's JSON document in the shape of the route's protocol."""
+    return error_document(error, request_id_of(scope), v2=scope.get("path", "").startswith("/v2"))
+
+
 def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Response:
     """The error response; ``id_header`` where no RequestContextMiddleware wraps the sender."""
     request_id = request_id_of(scope)
-    body = error_document(error, request_id, v2=scope.get("path", "").startswith("/v2"))
+    body = document(scope, error)
     headers = dict(error.headers)
     if id_header and request_id:
         headers[REQUEST_ID_HEADER] = request_id
@@ -54,9 +59,7 @@ def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Resp
 
 async def _aimass_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AimassError)
-    if exc.status_code >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return render(request.scope, exc)
+    return render(request.scope, as_aimass_error(request.scope, exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -106,12 +109,20 @@ def _allowed_methods(request: Request, starlette_allows: str) -> list[str]:
     return sorted(methods)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+def as_aimass_error(scope: Scope, exc: Exception) -> AimassError:
+    """``exc`` as the error a client is told of: itself when it is one; else logged, and an internal error."""
+    if isinstance(exc, AimassError):
+        if exc.status_code >= 500:
+            log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), exc.message)
+        return exc
     # Details stay in the log; the client gets the request id to quote.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+    return AimassError("internal error; quote the request id when reporting it")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette runs this handler outside every middleware, so the request id header is set here.
-    error = AimassError("internal error; quote the request id when reporting it")
-    return render(request.scope, error, id_header=True)
+    return render(request.scope, as_aimass_error(request.scope, exc), id_header=True)
 
 
 def install_error_handlers(app: FastAPI) -> None:

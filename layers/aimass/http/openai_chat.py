@@ -31,7 +31,7 @@ def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
             if not call.stream:
                 body = await offload(service.complete, call)
                 return Response(body, media_type="application/json", headers=headers)
-            return sse_response(await offload(service.stream, call), offload, headers)
+            return sse_response(request, await offload(service.stream, call), offload, headers)
 
         return endpoint
 

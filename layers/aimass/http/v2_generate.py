@@ -37,7 +37,7 @@ def v2_generate_hot_routes(service: GenerateService, offload: Offload) -> list[H
 
     async def generate_stream(request: Request) -> Response:
         call = await offload(service.prepare, *_model(request), await request.body())
-        return sse_response(await offload(service.stream, call), offload, {})
+        return sse_response(request, await offload(service.stream, call), offload, {})
 
     routes: list[HotRoute] = []
     for suffix, label in (("", ""), ("/versions/{version}", " (pinned version)")):
