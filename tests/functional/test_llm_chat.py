@@ -275,6 +275,28 @@ def test_streamed_and_whole_answers_are_each_billed_once_for_prompt_and_completi
         assert (record.unit, record.units) == ("tokens", 7 + 5)
 
 
+def test_a_stream_that_crosses_the_months_quota_is_billed_whole_and_the_next_request_refused(
+    store: Path, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    plans = {"small": Plan(rate_per_s=1000, burst=1000, monthly_units=10)}
+    settings = Settings(model_store=store, metering="sqlite", state_dir=tmp_path / "state", plans=plans)
+    issued = create_key(
+        open_key_store(settings), tenant="acme", scopes=("invoke",), plan="small", plans=plans, now=datetime.now(UTC)
+    )
+    client = TestClient(build_app(settings, registry=registry))
+    headers = {"Authorization": f"Bearer {issued.clear_text}"}
+    body = {"model": TINY_LLM, "messages": HELLO, "temperature": 0, "max_tokens": 5, "stream": True}
+    streamed = client.post(CHAT, json=body, headers=headers)  # 7 + 5 tokens, past the 10 of the plan
+    assert streamed.status_code == 200 and streamed.text.endswith("data: [DONE]\n\n")
+    refused = client.post(CHAT, json=body, headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
+    usage, _ = open_usage(settings)
+    now = datetime.now(UTC)
+    records = list(usage.query(now - timedelta(days=1), now + timedelta(days=1)))
+    billed = [record for record in records if record.billed]
+    assert [(r.status, r.units) for r in billed] == [(200, 12)]
+
+
 # --- a client that leaves -------------------------------------------------------------------------
 
 

@@ -88,6 +88,10 @@ def over_quota(name: str, plan: Plan, at: datetime) -> QuotaExceeded:
     )
 
 
+# The limit of a charge that must be made whatever the quota (what a stream wrote was delivered).
+PAST_ANY_QUOTA = 2**62
+
+
 class MeteringService:
     def __init__(
         self,
@@ -155,8 +159,14 @@ class MeteringService:
         status: int,
         metered: Metered | None,
         total_ms: float,
+        delivered: bool = False,
     ) -> UsageRecord:
-        """Charge the quota and write the record; raise QuotaExceeded (nothing billed) or ServiceUnavailable."""
+        """Charge the quota and write the record; raise QuotaExceeded (nothing billed) or ServiceUnavailable.
+
+        ``delivered``: the answer has already gone out (a stream, settled when it ends), so there is nothing
+        left to refuse: a charge that crosses the month's quota is still made and billed, since what it
+        counts was written, and the tenant's next request is refused.
+        """
         billed = metered is not None and 200 <= status < 400
         record = self._record(metering_id, caller, route, at, status, metered, total_ms, billed)
         try:
@@ -169,6 +179,9 @@ class MeteringService:
             if self.usage.record_billed(record, caller.tenant, limit) != "over_quota":
                 return record
             self._exhausted.put(caller.tenant, month_of(at))
+            if delivered:
+                self.usage.record_billed(record, caller.tenant, PAST_ANY_QUOTA)
+                return record
             self.usage.record(self._record(metering_id, caller, route, at, 429, metered, total_ms, False))
         except Unavailable as exc:
             log.error("usage store unavailable; refusing request %s: %s", metering_id, exc)

@@ -16,8 +16,9 @@ time to the answer's start.
 A streamed answer (``aimass.metering.meter.streaming``: server-sent events, written as the model writes) is
 neither held nor settled at its start: its body goes out as it comes, and it is settled once the body has
 ended, with what the stream noted it consumed. What it wrote has then been sent, so a charge refused at that
-point (the month's quota crossed by this very stream, or a usage store that cannot be written) no longer
-changes the answer: it is logged, and the quota check refuses the tenant's next request.
+point no longer changes the answer: a stream that crosses the month's quota is billed in full, for it was
+delivered, and the quota check refuses the tenant's next request; a usage store that cannot be written is
+logged.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class MeteringMiddleware:
         settle_at_end: int | None = None  # a streamed answer's status, settled once its body has ended
         refused: AimassError | None = None
 
-        def settle(status: int) -> bool:
+        def settle(status: int, *, delivered: bool = False) -> bool:
             nonlocal refused
             try:
                 record = self.service.settle(
@@ -112,6 +113,7 @@ class MeteringMiddleware:
                     status=status,
                     metered=meter.metered,
                     total_ms=(time.perf_counter() - started) * 1e3,
+                    delivered=delivered,
                 )
             except AimassError as exc:
                 refused = exc
@@ -143,7 +145,7 @@ class MeteringMiddleware:
         try:
             await self.app(scope, receive, forward)
         finally:
-            if settle_at_end is not None and not settle(settle_at_end):
+            if settle_at_end is not None and not settle(settle_at_end, delivered=True):
                 log.error("streamed request %s was answered but not settled: %s", metering_id, refused)
         if settle_at_end is not None:
             return
