@@ -332,7 +332,7 @@ class _Decoding(Generation, Job):
         params, runtime = self.params, self.runtime
         scores = penalised(logits, choice.counts, params.presence_penalty, params.frequency_penalty)
         picked = choose(
-            scores, temperature=params.temperature, top_p=params.top_p, rng=choice.rng,
+            scores, temperature=params.temperature, top_p=params.top_p, rng=choice.rng, logprobs=params.logprobs,
             top_logprobs=params.top_logprobs if params.logprobs else 0,
         )  # fmt: skip
         token = picked.token
@@ -352,7 +352,7 @@ class _Decoding(Generation, Job):
         choice.done = finish is not None
         logprob: TokenLogprob | None = None
         top: tuple[TokenLogprob, ...] = ()
-        if params.logprobs:
+        if params.logprobs and picked.logprob is not None:
             logprob = runtime.token_logprob(token, picked.logprob)
             top = tuple(runtime.token_logprob(t, lp) for t, lp in picked.top)
         self._events.put(TokenEvent(choice.index, text, logprob, top, finish))

@@ -9,19 +9,21 @@ before temperature, so they describe the model's view of the text rather than th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 Logits = npt.NDArray[np.float32]
-# A temperature below this is greedy: dividing by it overflows float64, and the draw is greedy's anyway.
+# A temperature below this is greedy: the draw would be greedy's anyway.
 GREEDY_BELOW = 1e-6
+NUCLEUS_FIRST = 256  # tokens sorted first when looking for a nucleus
 
 
 @dataclass(frozen=True)
 class Choice:
     token: int
-    logprob: float
+    logprob: float | None  # None unless asked for
     top: tuple[tuple[int, float], ...]  # the likeliest tokens and their log-probabilities, best first
 
 
@@ -42,18 +44,31 @@ def log_softmax(logits: Logits) -> npt.NDArray[np.float64]:
     return out
 
 
-def nucleus(probs: npt.NDArray[np.float64], top_p: float) -> npt.NDArray[np.float64]:
-    """``probs`` kept to the fewest likeliest tokens whose mass reaches ``top_p``, renormalised."""
-    if top_p >= 1.0:
-        return probs
-    order = np.argsort(-probs, kind="stable")
-    mass = np.cumsum(probs[order])
-    # The token that crosses top_p is kept: at least one token always is.
-    keep = order[: int(np.searchsorted(mass, top_p, side="left")) + 1]
-    kept = np.zeros_like(probs)
-    kept[keep] = probs[keep]
-    out: npt.NDArray[np.float64] = kept / kept.sum()
-    return out
+def nucleus(probs: npt.NDArray[np.floating[Any]], top_p: float) -> tuple[npt.NDArray[np.intp], npt.NDArray[Any]]:
+    """The fewest likeliest tokens whose share of ``probs`` (unnormalised weights) reaches ``top_p``: their ids,
+    likeliest first, and their weights.
+
+    A vocabulary is tens of thousands of tokens and a nucleus usually a handful: the likeliest ``k`` are found
+    by partition, and sorted; only when they hold less than ``top_p`` is ``k`` grown (a full sort at worst).
+    """
+    target = top_p * float(probs.sum(dtype=np.float64))
+    size = len(probs)
+    k = min(NUCLEUS_FIRST, size)
+    while True:
+        candidates = np.argpartition(probs, size - k)[size - k :] if k < size else np.arange(size)
+        order = candidates[np.argsort(-probs[candidates], kind="stable")]
+        mass = np.cumsum(probs[order], dtype=np.float64)
+        if mass[-1] >= target or k == size:
+            # The token that crosses top_p is kept: at least one token always is.
+            keep = order[: min(int(np.searchsorted(mass, target, side="left")) + 1, k)]
+            return keep, probs[keep]
+        k = min(4 * k, size)
+
+
+def draw(weights: npt.NDArray[Any], rng: np.random.Generator) -> int:
+    """An index drawn in proportion to ``weights`` (non-negative, not all zero), by one uniform draw."""
+    cumulative = np.cumsum(weights, dtype=np.float64)
+    return min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(weights) - 1)
 
 
 def choose(
@@ -62,21 +77,31 @@ def choose(
     temperature: float,
     top_p: float,
     rng: np.random.Generator,
+    logprobs: bool = False,
     top_logprobs: int = 0,
 ) -> Choice:
-    """The next token: the likeliest at temperature 0 (or nearly), else a draw over the tempered nucleus."""
-    logprobs = log_softmax(logits)
+    """The next token: the likeliest at temperature 0 (or nearly), else a draw over the tempered nucleus.
+
+    Its log-probability (and the ``top_logprobs`` likeliest) only when asked: they cost a softmax over the
+    whole vocabulary, as much as the rest of the choice.
+    """
     if temperature < GREEDY_BELOW:
         token = int(np.argmax(logits))
     else:
-        # In float64: a temperature near 0 scales logits past float32's range, and a draw needs finite odds.
-        scaled = logits.astype(np.float64) / temperature
-        probs = np.exp(scaled - scaled.max())
-        probs /= probs.sum()
-        probs = nucleus(probs, top_p)
-        token = int(rng.choice(len(probs), p=probs))
+        # Shifted by the maximum before exp, float32 cannot overflow however small the temperature: the
+        # likeliest token weighs 1, the rest less (or 0).
+        scaled = logits / np.float32(temperature)
+        weights = np.exp(scaled - scaled.max())
+        if top_p < 1.0:
+            kept, kept_weights = nucleus(weights, top_p)
+            token = int(kept[draw(kept_weights, rng)])
+        else:
+            token = draw(weights, rng)
+    if not logprobs and not top_logprobs:
+        return Choice(token, None, ())
+    every = log_softmax(logits)
     top: tuple[tuple[int, float], ...] = ()
     if top_logprobs:
-        best = np.argsort(-logprobs, kind="stable")[:top_logprobs]
-        top = tuple((int(i), float(logprobs[i])) for i in best)
-    return Choice(token, float(logprobs[token]), top)
+        best = np.argsort(-every, kind="stable")[:top_logprobs]
+        top = tuple((int(i), float(every[i])) for i in best)
+    return Choice(token, float(every[token]), top)
