@@ -63,7 +63,7 @@ def seal(work: Path, manifest: ModelManifest) -> None:
     write_manifest(work, manifest)
     # The store must hold exactly what the manifest lists, nothing a failed step left behind.
     expected = {entry.path for entry in manifest.files} | {"manifest.json"}
-    extra = {p.name for p in work.iterdir()} - expected
+    extra = {p.relative_to(work).as_posix() for p in work.rglob("*") if not p.is_dir()} - expected
     if extra:
         raise BuildError(f"unexpected files in the build: {sorted(extra)}")
     verify_files(work, manifest)

@@ -1,19 +1,24 @@
 """Finds the runtime class of a domain.
 
-A domain lives in its own package, ``aimass_<domain>``, that exports ``Runtime``. In a function image the
-package sits beside the core at the task root, and the image carries only its own domain. In a checkout
-each one lives in ``functions/<domain>/aimass_<domain>/`` and is found there, so that a new domain
-directory is served without registering it anywhere.
+A domain lives in its own package, ``aimass_<domain>``, that exports ``Runtime``: the runtime of its models
+that ONNX Runtime computes. A domain that serves models of other engines too (as MLServer serves many
+frameworks behind one runtime interface) also exports ``RUNTIMES``, a mapping from a manifest's
+``engine.format`` to the runtime class that serves it; the rest of the core never asks which engine it is.
+In a function image the package sits beside the core at the task root, and the image carries only its own
+domain. In a checkout each one lives in ``functions/<domain>/aimass_<domain>/`` and is found there, so that a
+new domain directory is served without registering it anywhere.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from aimass.errors import ModelLoadError
 from aimass.serving.runtime import ModelRuntime
+from aimass.store.manifest import EngineFormat
 
 # layers/aimass/serving/domains.py -> the checkout's functions/ (absent inside a function image).
 CHECKOUT_FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
@@ -31,7 +36,8 @@ def checkout_domains(functions: Path = CHECKOUT_FUNCTIONS) -> list[str]:
     return found
 
 
-def runtime_class(domain: str) -> type[ModelRuntime]:
+def runtime_class(domain: str, engine: EngineFormat = "onnx") -> type[ModelRuntime]:
+    """The class that serves ``domain``'s models of the ``engine`` format (a manifest's ``engine.format``)."""
     module_name = f"aimass_{domain}"
     checkout_domains()
     try:
@@ -40,7 +46,15 @@ def runtime_class(domain: str) -> type[ModelRuntime]:
         if exc.name != module_name:
             raise
         raise ModelLoadError(f"domain '{domain}' is not installed here (no package '{module_name}')") from None
-    runtime = getattr(module, "Runtime", None)
+    runtimes: Mapping[str, object] = {"onnx": getattr(module, "Runtime", None), **getattr(module, "RUNTIMES", {})}
+    runtime = runtimes.get(engine)
+    if runtime is None:
+        served = ", ".join(sorted(f for f, r in runtimes.items() if r is not None)) or "none"
+        raise ModelLoadError(
+            f"domain '{domain}' serves no models of engine format '{engine}'; formats it serves: {served}",
+            public=f"the {domain} runtime does not serve engine format '{engine}'",
+        )
     if not (isinstance(runtime, type) and issubclass(runtime, ModelRuntime)):
-        raise ModelLoadError(f"package '{module_name}' does not export a ModelRuntime subclass as 'Runtime'")
+        what = "'Runtime'" if engine == "onnx" else f"RUNTIMES['{engine}']"
+        raise ModelLoadError(f"package '{module_name}' does not export a ModelRuntime subclass as {what}")
     return runtime

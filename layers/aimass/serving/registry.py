@@ -124,7 +124,7 @@ class ModelRegistry:
             return None
         # A domain runtime's own refusals name what in the manifest or graph it cannot serve: the version's terms.
         with _step(f"the {domain} runtime could not load it", own_terms=True):
-            runtime = runtime_class(domain)(artifact, self._sessions)
+            runtime = runtime_class(domain, artifact.manifest.engine.format)(artifact, self._sessions)
             runtime.load()
         with _step("its validation samples could not be run"):
             self._validate(runtime)

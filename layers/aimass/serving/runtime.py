@@ -12,10 +12,15 @@ and checks it against the manifest, so a domain's ``load`` is only what it adds:
     def load(self) -> None:
         self.pre = self.preprocessing(SpeechPreprocessing)
         self.session = self.engine_session()
+
+A runtime of another engine (the manifest's ``engine.format``; ``aimass.serving.domains`` picks the class)
+opens that engine itself, from ``engine_files``: the version's engine files as paths that never touch a
+disk. The store, checksums, decryption, validation samples, hot swaps and metering are the same for it.
 """
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +32,7 @@ import onnxruntime as ort
 from pydantic import BaseModel, ValidationError
 
 from aimass.errors import ModelLoadError
+from aimass.serving.memory_files import MemoryFiles
 from aimass.serving.session import SessionFactory, check_signature
 from aimass.serving.tasks import TaskSpec
 from aimass.store.base import ModelArtifact
@@ -81,6 +87,16 @@ class ModelRuntime(ABC):
         session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
         check_signature(session, engine.inputs, engine.outputs, self.label)
         return session
+
+    def engine_files(self) -> MemoryFiles:
+        """The engine's files as in-memory files opened by path: ``engine.file`` under the key ``file``, each of
+        ``engine.parts`` under its own key. Each is checked (and decrypted) as it is read; close them once the
+        engine has loaded."""
+        engine = self.manifest.engine
+        listed = {"file": engine.file, **engine.parts}
+        return MemoryFiles(
+            {key: functools.partial(self.artifact.read, path) for key, path in listed.items()}, label=self.label
+        )
 
     @abstractmethod
     def load(self) -> None:

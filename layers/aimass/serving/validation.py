@@ -8,7 +8,8 @@ refused here, with the numbers, instead of answering clients.
 
 Tolerances (``"tolerance"``): ``cosine`` is the least cosine similarity of each output row to the expected
 row; ``max_abs`` the largest absolute difference of any output; a key naming an output is that output's
-own largest absolute difference. Without one, outputs must match to 1e-4.
+own largest absolute difference. Without one, outputs must match to 1e-4. A BYTES output (a transcript, say)
+is held to its expected strings exactly.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def validate(runtime: ModelRuntime) -> None:
             for spec in manifest.inputs
             if spec.name in document["inputs"]
         }
-        expected = {name: np.asarray(value, dtype=np.float64) for name, value in document["outputs"].items()}
+        datatypes = {spec.name: spec.datatype for spec in manifest.outputs}
+        expected = {
+            name: np.asarray(value, dtype=object if datatypes.get(name) == "BYTES" else np.float64)
+            for name, value in document["outputs"].items()
+        }
         tolerance: dict[str, float] = {str(k): float(v) for k, v in document.get("tolerance", {}).items()}
     except ModelLoadError:
         raise
@@ -56,7 +61,10 @@ def validate(runtime: ModelRuntime) -> None:
     for name, want in expected.items():
         if name not in outputs:
             raise ModelLoadError(f"{label}: the version returned no output '{name}'", public=_mismatch(name))
-        _compare(label, name, np.asarray(outputs[name], dtype=np.float64), want, tolerance)
+        if want.dtype == object:
+            _compare_strings(label, name, np.asarray(outputs[name], dtype=object), want)
+        else:
+            _compare(label, name, np.asarray(outputs[name], dtype=np.float64), want, tolerance)
 
 
 def _mismatch(name: str) -> str:
@@ -66,6 +74,16 @@ def _mismatch(name: str) -> str:
 def _tensor(data: Any, datatype: str) -> Tensor:
     shape = list(np.asarray(data, dtype=object if datatype == "BYTES" else None).shape)
     return v2_codec.from_json(data, datatype, shape, "sample")
+
+
+def _compare_strings(label: str, name: str, got: np.ndarray[Any, Any], want: np.ndarray[Any, Any]) -> None:
+    texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in got.ravel()]
+    if got.shape != want.shape or texts != [str(v) for v in want.ravel()]:
+        raise ModelLoadError(
+            f"{label}: output '{name}' is {texts!r:.300} (shape {list(got.shape)}), expected "
+            f"{want.ravel().tolist()!r:.300} (shape {list(want.shape)})",
+            public=_mismatch(name),
+        )
 
 
 def _compare(

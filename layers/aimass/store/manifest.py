@@ -83,11 +83,22 @@ class FileEntry(_Strict):
         return digest
 
 
-class EngineSpec(_Strict):
-    """The ONNX graph and its own tensors (which may differ from the served ones: tokens vs. text)."""
+# The engines a model version may be computed by; a domain package maps each to its runtime class
+# (aimass.serving.domains).
+EngineFormat = Literal["onnx", "pocketsphinx"]
 
-    format: Literal["onnx"] = "onnx"
+
+class EngineSpec(_Strict):
+    """What computes the model, and its own tensors (which may differ from the served ones: tokens vs. text).
+
+    ``format`` names the engine: ``onnx`` (ONNX Runtime: ``file`` is the graph) or ``pocketsphinx`` (CMU
+    PocketSphinx: ``file`` is the language model). ``parts`` are the other files the engine reads, by the
+    engine's own name for each (PocketSphinx's configuration keys: ``mdef``, ``mean``, ``dict``, ...).
+    """
+
+    format: EngineFormat = "onnx"
     file: str
+    parts: dict[str, str] = Field(default_factory=dict)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
@@ -161,6 +172,9 @@ class ModelManifest(_Strict):
         listed = {f.path for f in self.files}
         if self.engine.file not in listed:
             raise ValueError(f"engine file '{self.engine.file}' is not listed in files")
+        unlisted = sorted(f"{role}={path}" for role, path in self.engine.parts.items() if path not in listed)
+        if unlisted:
+            raise ValueError(f"engine parts {unlisted} are not listed in files")
         if self.validation is not None and self.validation not in listed:
             raise ValueError(f"validation file '{self.validation}' is not listed in files")
         if self.encryption is not None and {s.path for s in self.encryption.sealed} != listed:

@@ -52,7 +52,7 @@ def check(
     except ModelLoadError as exc:
         return Readiness(problem=exc.message)
     try:
-        runtime_class(manifest.domain)
+        runtime_class(manifest.domain, manifest.engine.format)
     except ModelLoadError as exc:
         return Readiness(manifest, unchecked=f"the {manifest.domain} runtime is not available here: {exc.message}")
     try:

@@ -35,7 +35,8 @@ from aimass_tools.quantize.measure import TARGETS, Targets, agreement, latency, 
 
 
 def load_runtime(artifact: ModelArtifact, settings: Settings) -> ModelRuntime:
-    runtime = runtime_class(artifact.manifest.domain)(artifact, SessionFactory(settings))
+    manifest = artifact.manifest
+    runtime = runtime_class(manifest.domain, manifest.engine.format)(artifact, SessionFactory(settings))
     runtime.load()
     return runtime
 
@@ -73,6 +74,12 @@ def quantize_version(
     base_manifest, targets = artifact.manifest, TARGETS.get(mode)
     if targets is None:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got '{mode}'", param="mode")
+    if base_manifest.engine.format != "onnx":
+        raise InvalidInput(
+            f"model '{base_manifest.name}' is computed by {base_manifest.engine.format}, not an ONNX graph: only "
+            "ONNX graphs are quantized",
+            param="name",
+        )
     if base_manifest.encryption is not None:
         raise InvalidInput(
             f"model '{base_manifest.name}' version {base_manifest.version} is encrypted: quantize the plain "
