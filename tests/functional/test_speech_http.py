@@ -164,7 +164,7 @@ def test_broadband_sounds_are_unknown_words_and_stay_out_of_the_text(client: Tes
 
 def test_silence_transcribes_to_no_words(client: TestClient) -> None:
     outputs = transcribe(client, pcm_wav(np.zeros(16000, np.float32)))["outputs"]
-    assert outputs == {"text": "", "language": "english", "duration": 1.0, "words": []}
+    assert outputs == {"text": "", "language": "english", "duration": 1.0, "words": [], "segments": []}
 
 
 AUDIO_FORMATS = {
@@ -266,7 +266,7 @@ def test_an_upload_over_the_body_limit_is_a_413(client: TestClient) -> None:
 @pytest.mark.parametrize("response_format", ["json", "text", "verbose_json"])
 def test_openai_transcriptions_render_the_task(client: TestClient, response_format: str) -> None:
     files = {"file": ("commands.flac", encoded(utterance(["down", "up"]), "FLAC"), "audio/flac")}
-    data = {"model": TINY_SPEECH, "response_format": response_format}
+    data = {"model": TINY_SPEECH, "response_format": response_format, "timestamp_granularities[]": "word"}
     response = client.post("/v1/audio/transcriptions", files=files, data=data)
     assert response.status_code == 200, response.text
     if response_format == "text":
@@ -277,6 +277,27 @@ def test_openai_transcriptions_render_the_task(client: TestClient, response_form
     if response_format == "verbose_json":
         assert body["task"] == "transcribe" and body["language"] == "english"
         assert [w["word"] for w in body["words"]] == ["down", "up"]
+
+
+def test_openai_subtitles_and_segments_from_the_command_model(client: TestClient) -> None:
+    # GIVEN two commands, a second of silence, then a third: two segments
+    pause = np.zeros(16000, np.float32)
+    audio = pcm_wav(np.concatenate([utterance(["down", "up"]), pause, utterance(["stop"])]))
+    files = {"file": ("commands.wav", audio, "audio/wav")}
+    verbose = client.post(
+        "/v1/audio/transcriptions", files=files, data={"model": TINY_SPEECH, "response_format": "verbose_json"}
+    )
+    segments = verbose.json()["segments"]
+    assert [s["text"] for s in segments] == ["down up", "stop"] and "words" not in verbose.json()
+    assert segments[0]["end"] + 0.5 <= segments[1]["start"]
+    # WHEN they are asked for as subtitles THEN each segment is a cue, with its times
+    srt = client.post("/v1/audio/transcriptions", files=files, data={"model": TINY_SPEECH, "response_format": "srt"})
+    assert srt.status_code == 200 and srt.headers["content-type"].startswith("text/plain")
+    first, second = srt.text.strip().split("\n\n")
+    assert first.split("\n")[0] == "1" and first.split("\n")[2] == "down up" and second.split("\n")[2] == "stop"
+    vtt = client.post("/v1/audio/transcriptions", files=files, data={"model": TINY_SPEECH, "response_format": "vtt"})
+    assert vtt.headers["content-type"].startswith("text/vtt") and vtt.text.startswith("WEBVTT\n\n00:00:00.")
+    assert vtt.text.count(" --> ") == 2
 
 
 def test_openai_transcriptions_refuse_a_corrupt_file(client: TestClient) -> None:

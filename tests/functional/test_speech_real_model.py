@@ -83,7 +83,7 @@ def test_commands_come_back_as_text_through_the_transcribe_task(client: TestClie
 
 def test_the_openai_shaped_endpoint_gives_the_same_text(client: TestClient) -> None:
     files = {"file": ("commands.wav", spoken("yes no go", HELD_OUT[1]), "audio/wav")}
-    data = {"model": NAME, "response_format": "verbose_json"}
+    data = {"model": NAME, "response_format": "verbose_json", "timestamp_granularities[]": "word"}
     response = client.post("/v1/audio/transcriptions", files=files, data=data)
     assert response.status_code == 200, response.text
     body = response.json()

@@ -185,7 +185,12 @@ def test_openai_transcriptions(client: TestClient, response_format: str, expecte
 def test_openai_verbose_transcription_has_words(client: TestClient) -> None:
     response = client.post(
         "/v1/audio/transcriptions",
-        data={"model": "shout-a", "response_format": "verbose_json", "language": "de"},
+        data={
+            "model": "shout-a",
+            "response_format": "verbose_json",
+            "language": "de",
+            "timestamp_granularities[]": "word",
+        },
         files={"file": ("speech.wav", b"go stop")},
     )
     body = response.json()
@@ -197,7 +202,13 @@ def test_openai_verbose_transcription_has_words(client: TestClient) -> None:
     ("data", "files", "param", "message"),
     [
         ({"response_format": "json"}, {"file": ("a.wav", b"x")}, "model", "model is required"),
-        ({"model": "shout-a", "response_format": "srt"}, {"file": ("a.wav", b"x")}, "response_format", "srt"),
+        ({"model": "shout-a", "response_format": "xml"}, {"file": ("a.wav", b"x")}, "response_format", "xml"),
+        (
+            {"model": "shout-a", "timestamp_granularities[]": "phoneme"},
+            {"file": ("a.wav", b"x")},
+            "timestamp_granularities[]",
+            "'phoneme' is not supported",
+        ),
         ({"model": "tiny-text"}, {"file": ("a.wav", b"x")}, "model", "does not transcribe audio"),
     ],
 )

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
-from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
+from aimass.serving.tasks import TaskResult, TaskSpec
 from aimass_speech.audio import decode, resample
+from aimass_speech.transcript import TranscribeRequest as TranscribeRequest
+from aimass_speech.transcript import Word, billed_seconds, check_language, transcript
 from aimass_speech.words import cut_words
 
 
@@ -28,15 +29,6 @@ class SpeechPreprocessing(BaseModel):
     sample_rate: int = Field(gt=0, description="the rate the graph's waveforms are sampled at, in Hz")
     clip_samples: int = Field(gt=0, description="samples per window: one word each")
     max_seconds: float = Field(gt=0, description="longest audio file accepted by the transcribe task")
-
-
-class TranscribeRequest(BaseModel):
-    """``POST /v1/speech/transcribe``: one audio file (WAV, FLAC, OGG or MP3) of spoken commands."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    file: Base64File = Field(description="the audio file: base64 in JSON, or a multipart 'file' part")
-    language: str | None = Field(default=None, description="only English ('en') is recognised")
 
 
 def is_word(label: str) -> bool:
@@ -69,25 +61,24 @@ class SpeechCommandsRuntime(ModelRuntime):
         }
 
     def transcribe(self, request: TranscribeRequest) -> TaskResult:
-        if request.language and request.language.lower().split("-")[0] not in ("en", "english"):
-            raise InvalidInput(f"language '{request.language}' is not supported; expected 'en'", param="language")
+        check_language(request.language)
         samples, rate = decode(request.file, max_seconds=self.pre.max_seconds)
         rate, samples = self.pre.sample_rate, resample(samples, rate, self.pre.sample_rate)
         spans, windows = cut_words(samples, rate, self.pre.clip_samples)
-        words: list[dict[str, Any]] = []
+        words: list[Word] = []
         for (start, end), scores in zip(spans, self._classify(windows) if spans else [], strict=True):
             best = int(scores.argmax())
             if self.labels[best] != "_silence_":  # a noise the cutter took for a word
-                word = {"word": self.labels[best], "start": round(start / rate, 3), "end": round(end / rate, 3)}
-                words.append({**word, "confidence": round(float(scores[best]), 4)})
-        duration = len(samples) / rate
-        outputs = {
-            "text": " ".join(w["word"] for w in words if is_word(w["word"])),
-            "language": "english",
-            "duration": duration,
-            "words": words,
-        }
-        return TaskResult(outputs=outputs, usage={"seconds": max(1, math.ceil(duration))})
+                words.append(
+                    {
+                        "word": self.labels[best],
+                        "start": round(start / rate, 3),
+                        "end": round(end / rate, 3),
+                        "confidence": round(float(scores[best]), 4),
+                    }
+                )
+        outputs = transcript(words, [w for w in words if is_word(w["word"])], len(samples) / rate)
+        return TaskResult(outputs=outputs, usage={"seconds": billed_seconds(len(samples), rate)})
 
     def _classify(self, waveforms: Tensor) -> Tensor:
         (probabilities,) = self.session.run([self.fetch], {self.feed: waveforms})

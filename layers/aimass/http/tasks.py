@@ -38,8 +38,10 @@ Form = tuple[dict[str, str], list[Upload]]
 
 
 async def read_form(request: Request) -> Form:
-    """The form's text fields and file parts; a text field given twice keeps its last value. Kept on the
-    request's state, for the batch line it becomes when it is too large to answer now."""
+    """The form's text fields and file parts; a text field given twice keeps its last value, except an array
+    field (a name ending in ``[]``, as OpenAI's SDK sends ``timestamp_granularities[]``), which keeps every
+    value, comma-separated. Kept on the request's state, for the batch line it becomes when it is too large to
+    answer now."""
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
     try:
@@ -47,6 +49,8 @@ async def read_form(request: Request) -> Form:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     uploads.append(Upload(key, await value.read()))
+                elif key.endswith("[]") and key in fields:
+                    fields[key] = f"{fields[key]},{value}"
                 else:
                     fields[key] = value
     except (AssertionError, ValueError) as exc:  # Starlette's multipart parser reports malformed bodies so
@@ -106,6 +110,11 @@ def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
             "file": {"type": "string", "format": "binary"},
             "model": {"type": "string"},
             "response_format": {"type": "string", "enum": list(openai_audio.FORMATS), "default": "json"},
+            openai_audio.GRANULARITIES_FIELD: {
+                "type": "array",
+                "items": {"type": "string", "enum": list(openai_audio.GRANULARITIES)},
+                "description": "verbose_json only: segment (the default), word, or both",
+            },
         },
     }
     body = {"multipart/form-data": {"schema": form}}
