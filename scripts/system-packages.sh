@@ -3,11 +3,14 @@
 #
 #   espeak-ng   speech synthesis: the speech model's build speaks its training and test audio with it
 #               (models/speech/commands/), and the real-model speech tests speak their utterances.
+#   flite, festival and three of its US English voices (festvox-kallpc16k, festvox-kdlpc16k,
+#               festvox-us-slt-hts): more natural synthesized speech, for the transcription model's validation
+#               sample, its measured word error rates (models/speech/sphinx/) and its tests.
 #
 # Safe to run repeatedly (the Makefile runs it before builds and tests). Uses sudo only when not root.
 set -euo pipefail
 
-PACKAGES=(espeak-ng)
+PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

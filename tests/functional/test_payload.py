@@ -197,10 +197,11 @@ def test_handler_answers_from_the_payload_alone(run: dict[str, Any], payload: Pa
     # GIVEN a fresh interpreter that sees only the payload WHEN the handler answers each recorded event
     served = {entry.name for entry in catalogue() if entry.domain == payload.name}
     for event, response in run["responses"].items():
-        # THEN each is a 200 from one of the domain's own models
+        # THEN each is a 200 from one of the domain's own models (OpenAI's verbose transcription names none)
         assert response["statusCode"] == 200, (event, response)
         body = _body(response)
-        assert (body.get("model_name") or body.get("model") or body.get("name")) in served, (event, body)
+        named = body.get("model_name") or body.get("model") or body.get("name")
+        assert named in served or (named is None and body.get("task") == "transcribe"), (event, body)
 
 
 @pytest.mark.real_model
@@ -221,7 +222,8 @@ def test_payload_holds_exactly_the_pinned_closure(payload: Path) -> None:
 @pytest.mark.real_model
 def test_every_declared_dependency_is_in_the_payload(payload: Path) -> None:
     # The closure is complete: what each installed distribution requires (on this platform, without
-    # extras) is installed too, at a version it accepts; huggingface-hub is the one deliberate gap.
+    # extras) is installed too, at a version it accepts; the deliberate gaps are huggingface-hub (see
+    # functions/text/requirements.txt) and sounddevice (pocketsphinx's microphone helper, never imported).
     installed = {_normalise(d.metadata["Name"]): d.version for d in distributions(path=[str(payload)])}
     missing = []
     for dist in distributions(path=[str(payload)]):
@@ -230,7 +232,7 @@ def test_every_declared_dependency_is_in_the_payload(payload: Path) -> None:
             if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
                 continue
             name = _normalise(requirement.name)
-            if name == "huggingface-hub":
+            if name in ("huggingface-hub", "sounddevice"):
                 continue
             if name not in installed or not requirement.specifier.contains(installed[name], prereleases=True):
                 missing.append(f"{dist.metadata['Name']} needs {spec}")
