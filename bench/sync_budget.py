@@ -100,7 +100,9 @@ def measure(store: Path, threads: int, repeats: int) -> dict[str, float]:
         OpenAIService(registry, settings),
         TaskService(registry, settings),
     )
-    served = {runtime.manifest.domain: runtime.manifest for runtime in registry.runtimes()}
+    # The priors (aimass.serving.cost.PRIORS) are each domain's ONNX model's: the speech transcription model
+    # (PocketSphinx) learns its own rate from its first requests.
+    served = {r.manifest.domain: r.manifest for r in registry.runtimes() if r.manifest.engine.format == "onnx"}
     found: dict[str, float] = {}
 
     def put(key: str, seconds: float, units: float) -> None:

@@ -72,6 +72,7 @@ def _binary_request(manifest: ModelManifest, clips: Sequence[Clip]) -> Request:
 
 class SpeechWorkload(Workload[Clip]):
     domain = "speech"
+    model = "speech-commands"  # the domain's ONNX model; sphinx-en-us is measured by its own evaluate.py
     noun = "clip"
     codec_label = "waveforms to FP32, finite check"
     v2_template = JSON_TEMPLATE
