@@ -65,8 +65,7 @@ def _build_into(work: Path) -> None:
             generation = _generation(hf_tokenizer, tokenizer)
 
         with step(f"convert to ONNX ({PRECISION})"):
-            graph = convert.run_builder(folder, converted, PRECISION)
-            convert.fold_into_one_file(graph, work / ENGINE_FILE)
+            convert.convert(folder, converted, PRECISION, gguf_path(), work / ENGINE_FILE)
             convert.verify_graph(work / ENGINE_FILE)
 
         with step("greedy answers of the reference"):

@@ -1,4 +1,8 @@
-"""The graph: onnxruntime-genai's model builder over the saved folder, folded into one file, and its checks."""
+"""The graph: onnxruntime-genai's model builder over the saved folder, folded into one file, and its checks.
+
+The builder's precisions re-quantize the reference's fp32 weights; the ``q4_1`` precisions convert at fp32 and
+then carry the GGUF's own blocks into the graph (``blocks.py``), so its weights are the reference's exactly.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,30 @@ from pathlib import Path
 
 from aimass.store.manifest import Datatype, TensorSpec
 from models.buildkit import BuildError
+from models.llm.smollm2 import blocks
 from models.llm.smollm2.recipe import HEAD_DIM, KV_HEADS, LAYERS, VOCAB
 
-# What each precision passes to the builder. Symmetric int8 (the builder's default) changes greedy answers
-# from the first token; asymmetric int8 keeps them (MODEL_CARD.md has the numbers).
-PRECISIONS: dict[str, tuple[str, ...]] = {
+# What each of the builder's precisions passes to it. Symmetric int8 (the builder's default) changes greedy
+# answers from the first token; asymmetric int8 keeps them (MODEL_CARD.md has the numbers).
+BUILDER: dict[str, tuple[str, ...]] = {
     "fp32": ("-p", "fp32"),
     "int8": ("-p", "int8", "--extra_options", "is_symmetric=false"),
     "int8-symmetric": ("-p", "int8"),
     "int4": ("-p", "int4"),
 }
+# The GGUF's own Q4_1 / Q8_0 blocks, and the MatMulNBits accuracy level they are computed at: fp32 gives the
+# reference's answers, int8 (activations quantized per block) is faster and drifts from them.
+GGUF_BLOCKS: dict[str, int] = {"q4_1": blocks.FP32_COMPUTE, "q4_1-int8": blocks.INT8_COMPUTE}
+PRECISIONS = (*BUILDER, *GGUF_BLOCKS)
+
+
+def convert(folder: Path, scratch: Path, precision: str, gguf: Path, target: Path) -> None:
+    """Write the graph of ``precision`` to ``target`` (one self-contained file); ``scratch`` holds the
+    builder's output."""
+    if precision in GGUF_BLOCKS:
+        blocks.carry_blocks(run_builder(folder, scratch, "fp32"), gguf, target, GGUF_BLOCKS[precision])
+    else:
+        fold_into_one_file(run_builder(folder, scratch, precision), target)
 
 
 def run_builder(folder: Path, out: Path, precision: str) -> Path:
@@ -26,7 +44,7 @@ def run_builder(folder: Path, out: Path, precision: str) -> Path:
     command = [
         sys.executable, "-m", "onnxruntime_genai.models.builder",
         "-i", str(folder), "-o", str(out), "-e", "cpu", "-c", str(out / "cache"),
-        *PRECISIONS[precision],
+        *BUILDER[precision],
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

