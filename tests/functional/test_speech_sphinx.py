@@ -12,8 +12,10 @@ import base64
 import io
 import itertools
 import json
+import math
 import struct
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +27,8 @@ from openai import BadRequestError, OpenAI
 
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
+from aimass.metering.key_admin import create_key
+from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Settings
 from aimass.store.sealing.keys import LocalKeyProvider
 from aimass.store.sealing.seal import seal_version
@@ -32,6 +36,7 @@ from models.speech.sphinx.score import error_rate
 from models.speech.sphinx.spec import NAME, SAMPLE_TEXT
 from models.speech.sphinx.voices import Voice, speak
 from tests.conftest import ROOT, import_handler, load_event, load_script, response_body
+from tests.functional.test_scheduling import ASYNC, PLANS, assert_accepted, auth, make_settings, output_line
 from tests.tiny_speech import encoded, pcm_wav
 
 pytestmark = pytest.mark.real_model
@@ -186,6 +191,18 @@ def test_v2_metadata_names_the_served_tensors(client: TestClient) -> None:
     assert metadata["outputs"] == [{"name": "text", "datatype": "BYTES", "shape": [1]}]
 
 
+def silent_flac(seconds: int, rate: int, channels: int = 1) -> bytes:
+    """Digital silence as FLAC: a few kilobytes whose header says how long it is."""
+    import soundfile  # type: ignore[import-untyped]
+
+    buffer = io.BytesIO()
+    block = np.zeros((rate, channels), np.float32)
+    with soundfile.SoundFile(buffer, "w", rate, channels, format="FLAC", subtype="PCM_16") as out:
+        for _ in range(seconds):
+            out.write(block)
+    return buffer.getvalue()
+
+
 def _wav_header(rate: int, channels: int, bits: int = 16, frames: int = 16000) -> bytes:
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
     data = bytes(frames * channels * bits // 8)
@@ -202,9 +219,26 @@ def _wav_header(rate: int, channels: int, bits: int = 16, frames: int = 16000) -
         (_wav_header(rate=1, channels=1), 400, "sample rate of 1 Hz"),
         (_wav_header(rate=16000, channels=200, frames=10), 400, "200 channels"),
         (_wav_header(rate=16000, channels=1, frames=0), 400, "holds no audio samples"),
-        (pcm_wav(np.zeros(31 * 16000, np.float32)), 413, "31 seconds of audio, over the per-request limit of 30"),
+        (
+            pcm_wav(np.zeros(31 * 16000, np.float32)),
+            413,
+            "'file' has 31 seconds of audio; at most 30 are answered per synchronous request. Send it again with the "
+            "header 'Prefer: respond-async'",
+        ),
+        (silent_flac(1801, 4000), 413, "holds 1,801 seconds of audio, over the per-request limit of 1,800 seconds"),
+        (silent_flac(31, 192000, channels=8), 413, "holds 47,616,000 samples (frames x channels), over the"),
     ],
-    ids=["empty", "corrupt-ogg", "not-audio", "absurd-rate", "absurd-channels", "no-samples", "too-long"],
+    ids=[
+        "empty",
+        "corrupt-ogg",
+        "not-audio",
+        "absurd-rate",
+        "absurd-channels",
+        "no-samples",
+        "longer-than-synchronous",
+        "longer-than-a-batch-takes",
+        "too-many-samples",
+    ],
 )
 def test_bad_audio_is_refused_naming_the_problem(client: TestClient, audio: bytes, status: int, message: str) -> None:
     response = post(client, audio)
@@ -291,3 +325,49 @@ def test_a_sealed_version_is_decrypted_in_memory_only(store: Path, tmp_path: Pat
     # THEN PocketSphinx read the decrypted files from memory, and hears the sentence as the plain version does
     assert response.status_code == 200, response.text
     assert response.text == f"{SAMPLE_TEXT}\n"
+
+
+BOOKING = "I would like to book a table for two people tonight."
+
+
+def test_a_recording_longer_than_a_synchronous_call_is_transcribed_as_a_batch(
+    store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from aimass_speech.audio import decode, resample
+
+    # GIVEN 35 s of speech: eight sentences, each followed by a second and a half of silence, as FLAC
+    sentences = [SAMPLE_TEXT, WEATHER, STELLA, BOOKING] * 2
+    pause = np.zeros(24000, np.float32)
+    parts = [
+        piece for text in sentences for piece in (resample(*decode(speak(KAL, text), max_seconds=30), 16000), pause)
+    ]
+    recording = np.concatenate(parts)
+    assert 32 * 16000 < len(recording) < 40 * 16000
+    only = tmp_path_factory.mktemp("sphinx-batch-store")
+    (only / NAME).symlink_to(store / NAME, target_is_directory=True)
+    settings = make_settings(only, tmp_path_factory.mktemp("sphinx-batch-state"), max_body_bytes=4 << 20)
+    secret = create_key(
+        open_key_store(settings), tenant="acme", scopes=("invoke",), plan="default", plans=PLANS, now=datetime.now(UTC)
+    ).clear_text
+    form = {"model": NAME, "response_format": "verbose_json", "timestamp_granularities[]": ["word", "segment"]}
+    files = {"file": ("long.flac", encoded(recording, "FLAC"), "audio/flac")}
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        # WHEN it is sent as a synchronous call THEN it is a 413 that says how to run it as a batch
+        refused = client.post(TRANSCRIPTIONS, headers=auth(secret), data=form, files=files)
+        assert refused.status_code == 413 and "Prefer: respond-async" in refused.json()["error"]["message"]
+        # WHEN it is sent again with Prefer: respond-async THEN a batch runs it
+        accepted = client.post(TRANSCRIPTIONS, headers=auth(secret, **ASYNC), data=form, files=files)
+        assert_accepted(accepted, TRANSCRIPTIONS)
+        answer = output_line(client, secret, accepted)["response"]["body"]
+    # AND the whole recording is transcribed, in pieces cut at its pauses, with times that run on past 30 s
+    said = " ".join(sentences)
+    assert error_rate([(said, answer["text"])])["wer"] <= 0.2, answer["text"]
+    assert answer["duration"] == pytest.approx(len(recording) / 16000)
+    words = answer["words"]
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words)) and words[-1]["end"] > 32
+    # Each sentence is a segment of its own, starting where it was spoken
+    starts = np.cumsum([0] + [len(p) for p in parts])[::2][:-1] / 16000
+    assert len(answer["segments"]) == len(sentences), [s["text"] for s in answer["segments"]]
+    for segment, start in zip(answer["segments"], starts, strict=True):
+        assert start <= segment["start"] < start + 0.5
+    assert answer["usage"] == {"type": "duration", "seconds": math.ceil(len(recording) / 16000)}

@@ -4,11 +4,13 @@ WAV is parsed here with numpy (8/16/24/32-bit PCM, 32/64-bit float, WAVE_FORMAT_
 count); FLAC, OGG (Vorbis, Opus) and MP3 go to libsndfile through ``soundfile``, imported on first use so
 that WAV requests never load it. The model build resamples its synthesized speech with ``resample`` too.
 
-What decoding costs is bounded before it starts: a file's length (``max_seconds``, a 413 over it) and its
-channels (MAX_CHANNELS) are read from its header, and libsndfile reads no further than that length. A
-file whose header does not give its length (a FLAC streamed to a pipe) is refused. Compressed channels
-are mixed down to mono block by block as they are decoded: a few kilobytes of silent 255-channel Vorbis
-would otherwise decode to gigabytes of samples.
+What decoding costs is bounded before it starts: a file's length (``max_seconds``, a 413 over it), its
+channels (MAX_CHANNELS) and its samples (MAX_SAMPLES, what a long file at a high rate would hold in
+memory) are read from its header, and libsndfile reads no further than that length. A file whose header
+does not give its length (a FLAC streamed to a pipe) is refused. Compressed channels are mixed down to
+mono block by block as they are decoded: a few kilobytes of silent 255-channel Vorbis would otherwise
+decode to gigabytes of samples. ``duration`` reads the length alone, with the same checks, before any
+work is admitted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import io
 import logging
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,10 @@ MIN_RATE, MAX_RATE = 4000, 192000
 # 7.1 surround. Decoding costs per sample of every channel, and functions/speech/function.toml sizes the
 # longest file at this many.
 MAX_CHANNELS = 8
+# Samples (frames x channels) one file may hold, whatever its length: 30 s of the largest file a synchronous
+# request takes (192 kHz, 8 channels). Longer recordings, which only a batch runs, are held to it too: an
+# hour of 16 kHz mono is 57.6 million, 48 minutes fit.
+MAX_SAMPLES = 30 * MAX_RATE * MAX_CHANNELS
 _BLOCK = 1 << 16  # frames decoded at a time by libsndfile
 _UNKNOWN_FRAMES = 1 << 62  # libsndfile's frame count for a file that does not say (SF_COUNT_MAX, 2**63 - 1)
 log = logging.getLogger(__name__)
@@ -42,22 +49,37 @@ log = logging.getLogger(__name__)
 
 def decode(data: bytes, *, max_seconds: float, param: str = "file") -> tuple[Samples, int]:
     """Decode a WAV, FLAC, OGG or MP3 file to mono float32 samples in [-1, 1] and their sample rate."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+    kind = _kind(data, param)
+    if kind == "WAV":
         samples, rate = _wav(data, max_seconds, param)
     else:
-        kind = next((name for magic, name in _MAGIC.items() if data.startswith(magic)), None)
-        if kind is None and len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
-            kind = "MP3"  # no ID3 tag: the file starts with an MPEG audio frame's sync bits
-        if kind is None:
-            raise InvalidInput(
-                f"'{param}' is not a WAV, FLAC, OGG or MP3 file (it starts with {data[:12]!r})", param=param
-            )
-        samples, rate = _libsndfile(data, kind, max_seconds, param)
+        samples, rate, _ = _libsndfile(data, kind, max_seconds, param)
     if samples.shape[0] == 0:
         raise InvalidInput(f"'{param}' holds no audio samples", param=param)
     if not np.isfinite(samples).all():
         raise InvalidInput(f"'{param}' has samples that are NaN or infinite", param=param)
     return np.asarray(samples.mean(axis=1), dtype=np.float32), rate
+
+
+def duration(data: bytes, *, param: str = "file") -> float:
+    """A WAV, FLAC, OGG or MP3 file's length in seconds, from its header alone, checked as ``decode`` checks it."""
+    kind = _kind(data, param)
+    if kind == "WAV":
+        layout = _wav_layout(data, param)
+        return layout.frames / layout.rate
+    _, rate, frames = _libsndfile(data, kind, math.inf, param, read=False)
+    return frames / rate
+
+
+def _kind(data: bytes, param: str) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "WAV"
+    kind = next((name for magic, name in _MAGIC.items() if data.startswith(magic)), None)
+    if kind is None and len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
+        kind = "MP3"  # no ID3 tag: the file starts with an MPEG audio frame's sync bits
+    if kind is None:
+        raise InvalidInput(f"'{param}' is not a WAV, FLAC, OGG or MP3 file (it starts with {data[:12]!r})", param=param)
+    return kind
 
 
 def resample(samples: npt.NDArray[np.floating[Any]], rate: int, target: int) -> Samples:
@@ -86,7 +108,32 @@ def _smooth(n: int) -> int:
     return best
 
 
+@dataclass(frozen=True)
+class _WavLayout:
+    kind: str  # a _WAV_SAMPLES value
+    channels: int
+    rate: int
+    frames: int
+    pcm: bytes
+
+
 def _wav(data: bytes, max_seconds: float, param: str) -> tuple[npt.NDArray[np.float64], int]:
+    layout = _wav_layout(data, param)
+    kind, channels, rate, frames, pcm = layout.kind, layout.channels, layout.rate, layout.frames, layout.pcm
+    _check_duration(frames, rate, max_seconds, param)
+    if kind == "i3":  # no numpy type: put each little-endian triple in the top of an int32, shift back down
+        triples = np.frombuffer(pcm, dtype=np.uint8, count=frames * channels * 3).reshape(-1, 3).astype(np.int32)
+        ints = (triples[:, 0] << 8 | triples[:, 1] << 16 | triples[:, 2] << 24) >> 8
+    else:
+        ints = np.frombuffer(pcm, dtype=kind, count=frames * channels)
+    values = ints.astype(np.float64).reshape(frames, channels)
+    scale = {"u1": 128.0, "<i2": 2.0**15, "i3": 2.0**23, "<i4": 2.0**31}.get(kind)
+    if scale is not None:
+        values = (values - 128.0 if kind == "u1" else values) / scale
+    return values, rate
+
+
+def _wav_layout(data: bytes, param: str) -> _WavLayout:
     chunks: dict[bytes, bytes] = {}
     offset = 12
     while offset + 8 <= len(data) and b"data" not in chunks:
@@ -109,22 +156,15 @@ def _wav(data: bytes, max_seconds: float, param: str) -> tuple[npt.NDArray[np.fl
         )
     _check_rate(rate, param)
     _check_channels(channels, param)
-    width = bits // 8
-    frames = len(pcm) // (width * channels)
-    _check_duration(frames, rate, max_seconds, param)
-    if kind == "i3":  # no numpy type: put each little-endian triple in the top of an int32, shift back down
-        triples = np.frombuffer(pcm, dtype=np.uint8, count=frames * channels * 3).reshape(-1, 3).astype(np.int32)
-        ints = (triples[:, 0] << 8 | triples[:, 1] << 16 | triples[:, 2] << 24) >> 8
-    else:
-        ints = np.frombuffer(pcm, dtype=kind, count=frames * channels)
-    values = ints.astype(np.float64).reshape(frames, channels)
-    scale = {"u1": 128.0, "<i2": 2.0**15, "i3": 2.0**23, "<i4": 2.0**31}.get(kind)
-    if scale is not None:
-        values = (values - 128.0 if kind == "u1" else values) / scale
-    return values, rate
+    frames = len(pcm) // (bits // 8 * channels)
+    _check_samples(frames, channels, param)
+    return _WavLayout(kind, channels, rate, frames, pcm)
 
 
-def _libsndfile(data: bytes, kind: str, max_seconds: float, param: str) -> tuple[npt.NDArray[np.float64], int]:
+def _libsndfile(
+    data: bytes, kind: str, max_seconds: float, param: str, *, read: bool = True
+) -> tuple[npt.NDArray[np.float64], int, int]:
+    """The file's mono samples (none unless ``read``), its rate and its frames, as its header gives them."""
     import soundfile  # type: ignore[import-untyped]
 
     try:
@@ -138,8 +178,10 @@ def _libsndfile(data: bytes, kind: str, max_seconds: float, param: str) -> tuple
                     "(re-encode it to a file rather than a stream)",
                     param=param,
                 )
+            _check_samples(frames, stream.channels, param)
             _check_duration(frames, rate, max_seconds, param)
-            mono = _mono(stream, frames)  # libsndfile reads no further than the header's length
+            # libsndfile reads no further than the header's length
+            mono = _mono(stream, frames) if read else np.zeros(0, dtype=np.float64)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
         # The exception names the stream object, not the client's file: it goes to the log only.
         log.info("'%s' looks like %s but libsndfile cannot decode it: %s", param, kind, exc)
@@ -148,7 +190,7 @@ def _libsndfile(data: bytes, kind: str, max_seconds: float, param: str) -> tuple
             f"'{param}' looks like {kind} but cannot be decoded{reason}; expected a complete, undamaged {kind} file",
             param=param,
         ) from None
-    return mono[:, np.newaxis], rate
+    return mono[:, np.newaxis], rate, frames
 
 
 def _mono(stream: Any, frames: int) -> npt.NDArray[np.float64]:
@@ -173,6 +215,11 @@ def _check_rate(rate: int, param: str) -> None:
 def _check_channels(channels: int, param: str) -> None:
     if not 1 <= channels <= MAX_CHANNELS:
         raise InvalidInput(f"'{param}' has {channels} channels; expected 1 to {MAX_CHANNELS}", param=param)
+
+
+def _check_samples(frames: int, channels: int, param: str) -> None:
+    advice = "send it as 16 kHz mono, or split it into shorter files"
+    check_budget(frames * channels, MAX_SAMPLES, unit="samples (frames x channels)", param=param, advice=advice)
 
 
 def _check_duration(frames: int, rate: int, max_seconds: float, param: str) -> None:

@@ -5,6 +5,11 @@ transcript (``text`` BYTES [1]); the ``transcribe`` task takes an audio file, de
 every speech model does (``aimass_speech.audio``, with its limits) and answers the words with their times
 and the segments between pauses (``aimass_speech.transcript``). Both are billed by the second of audio.
 
+A synchronous request holds at most ``max_seconds`` of audio, decoded in one pass. A longer recording, up
+to ``max_batch_seconds``, is a 413 that says to send it as a batch (or, with ``Prefer: respond-async``, a
+batch at once): there it is cut at its pauses into pieces of at most ``max_seconds`` (``aimass_speech.pieces``),
+each decoded on its own, the words' times running on across the whole file.
+
 The engine's files are the manifest's (``engine.format`` ``pocketsphinx``), handed to PocketSphinx as
 in-memory files (``ModelRuntime.engine_files``): a sealed version is decrypted in memory only.
 """
@@ -19,10 +24,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from aimass.errors import InvalidInput, ModelLoadError
 from aimass.serving.batching import check_budget
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
-from aimass.serving.tasks import TaskResult, TaskSpec
+from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
 from aimass_speech.audio import decode, resample
+from aimass_speech.pieces import pieces
 from aimass_speech.sphinx import SAMPLE_RATE, SphinxDecoder, pcm16
-from aimass_speech.transcript import TranscribeRequest, Word, billed_seconds, check_language, transcript
+from aimass_speech.transcript import (
+    TranscribeRequest,
+    Word,
+    audio_work,
+    billed_seconds,
+    check_language,
+    transcript,
+)
 
 # PocketSphinx's files a version must name (engine.parts; the language model is engine.file): without one
 # PocketSphinx would look for it in a default folder, or end the process.
@@ -36,7 +49,14 @@ class SphinxPreprocessing(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     sample_rate: int = Field(description="the rate the acoustic model hears, in Hz (16000)")
-    max_seconds: float = Field(gt=0, description="longest audio a synchronous request may carry")
+    max_seconds: float = Field(gt=0, description="longest audio a synchronous request may carry: one piece")
+    max_batch_seconds: float | None = Field(
+        default=None, gt=0, description="longest recording a batch may carry, decoded in pieces (default max_seconds)"
+    )
+
+    @property
+    def longest_s(self) -> float:
+        return self.max_batch_seconds or self.max_seconds
 
 
 class SphinxRuntime(ModelRuntime):
@@ -65,17 +85,23 @@ class SphinxRuntime(ModelRuntime):
 
     def tasks(self) -> dict[str, TaskSpec]:
         summary = "Transcribe the English speech in an audio file (WAV, FLAC, OGG or MP3)"
-        return {
-            "transcribe": TaskSpec(request=TranscribeRequest, run=self.transcribe, file_field="file", summary=summary)
-        }
+        spec = TaskSpec(
+            request=TranscribeRequest, run=self.transcribe, file_field="file", summary=summary, work=self._work
+        )
+        return {"transcribe": spec}
+
+    def _work(self, request: TranscribeRequest) -> TaskWork:
+        return audio_work(request, synchronous_s=self.pre.max_seconds, batch_s=self.pre.longest_s)
 
     def transcribe(self, request: TranscribeRequest) -> TaskResult:
         check_language(request.language)
-        samples, rate = decode(request.file, max_seconds=self.pre.max_seconds)
-        samples = resample(samples, rate, SAMPLE_RATE)
-        words = self._recognise(samples)
-        outputs = transcript(words, words, len(samples) / SAMPLE_RATE)
-        return TaskResult(outputs=outputs, usage={"seconds": billed_seconds(len(samples), SAMPLE_RATE)})
+        # The request was held to the synchronous limit before it ran, unless it is a batch's.
+        samples, rate = decode(request.file, max_seconds=self.pre.longest_s)
+        words: list[Word] = []
+        for start, end in pieces(samples, rate, self.pre.max_seconds):
+            words += self._recognise(resample(samples[start:end], rate, SAMPLE_RATE), offset=start / rate)
+        outputs = transcript(words, words, len(samples) / rate)
+        return TaskResult(outputs=outputs, usage={"seconds": billed_seconds(len(samples), rate)})
 
     def _check(self, waveform: Tensor, param: str) -> None:
         if waveform.size == 0:
@@ -86,13 +112,14 @@ class SphinxRuntime(ModelRuntime):
         seconds = waveform.size / SAMPLE_RATE
         check_budget(seconds, self.pre.max_seconds, unit="seconds of audio", param=param, advice=advice)
 
-    def _recognise(self, samples: Tensor) -> list[Word]:
+    def _recognise(self, samples: Tensor, offset: float = 0.0) -> list[Word]:
+        """The words of 16 kHz ``samples``, their times in seconds from ``offset``."""
         frames = self.decoder.frame_rate
         return [
             {
                 "word": heard.word,
-                "start": round(heard.first / frames, 3),
-                "end": round((heard.last + 1) / frames, 3),
+                "start": round(offset + heard.first / frames, 3),
+                "end": round(offset + (heard.last + 1) / frames, 3),
                 "confidence": round(heard.probability, 4),
             }
             for heard in self.decoder.decode(pcm16(np.asarray(samples, dtype=np.float32)))

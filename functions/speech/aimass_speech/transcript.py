@@ -15,7 +15,8 @@ from typing import Any, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
-from aimass.serving.tasks import Base64File
+from aimass.serving.tasks import Base64File, TaskWork
+from aimass_speech.audio import duration
 
 LANGUAGE = "english"
 # A pause this long between two words starts a new segment, and so does a segment growing past MAX_SEGMENT_S:
@@ -76,6 +77,14 @@ def transcript(words: Sequence[Word], text_words: Sequence[Word], duration: floa
         "words": list(words),
         "segments": segments(text_words),
     }
+
+
+def audio_work(request: TranscribeRequest, *, synchronous_s: float, batch_s: float) -> TaskWork:
+    """The recording's length, from its header: a synchronous request may hold ``synchronous_s``, a batch's
+    ``batch_s`` (``aimass.protocol.tasks`` holds it to them before anything is decoded)."""
+    advice = "split the audio into shorter files, one request each"
+    seconds = duration(request.file, param="file")
+    return TaskWork(seconds, "seconds of audio", "file", synchronous_s, batch_s, advice=advice)
 
 
 def billed_seconds(samples: int, rate: int) -> int:

@@ -28,7 +28,8 @@ from aimass.metering.meter import Metered, open_meter
 # The routes whose body is a multipart form, and the field of each that holds the file.
 FORM_ROUTES = {"/v1/audio/transcriptions": "file"}
 JSON = b"application/json"
-_FIELD = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# A form field's name; an array field (OpenAI's timestamp_granularities[]) ends in [], its values comma-separated.
+_FIELD = re.compile(r"^[A-Za-z0-9_.-]{1,64}(\[\])?$")
 
 
 @dataclass(frozen=True)

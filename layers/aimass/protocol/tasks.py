@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from pydantic import BaseModel, ValidationError
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.meter import measured
 from aimass.protocol import wire
+from aimass.serving.batching import check_budget
 from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
-from aimass.serving.tasks import TaskResult, TaskSpec
+from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
 from aimass.settings import Settings
 
 
@@ -117,8 +119,11 @@ class TaskService:
         return Answer(self.schedule.run(runtime, work, lambda: measured(runtime, lambda: spec.run(request))), runtime)
 
     def _work(self, spec: TaskSpec, request: BaseModel) -> Work:
-        """The request's longest list (by its share of its limit) is its items; a task of no list is one item,
-        a file (``files``) or a request. A batch's lines hold lists to ``batch_max_items`` only."""
+        """What the task's ``work`` reads from the request; else the request's longest list (by its share of its
+        limit) is its items; a task of no list is one item, a file (``files``) or a request. A batch's lines hold
+        lists to ``batch_max_items`` only."""
+        if spec.work is not None:
+            return self._measured(spec.work(request))
         lists = [(len(getattr(request, name)), limit, name) for name, limit in _limits(spec.request).items()]
         if not lists:
             unit = "requests" if spec.file_field is None else "files"
@@ -127,6 +132,13 @@ class TaskService:
         if not self.schedule.synchronous:
             limit = self.schedule.settings.batch_max_items
         return Work(count, limit, name, name, name, count)
+
+    def _measured(self, work: TaskWork) -> Work:
+        """Over the batch limit a request is refused outright; over the synchronous one it is an OverSyncBudget
+        (a batch runs it), as a list's items are; the estimate is per unit of the amount."""
+        check_budget(work.amount, work.batch_limit, unit=work.unit, param=work.param, advice=work.advice)
+        limit = work.synchronous_limit if self.schedule.synchronous else work.batch_limit
+        return Work(math.ceil(work.amount), math.floor(limit), work.unit, work.param, work.unit, work.amount)
 
 
 def envelope(answer: Answer, request_id: str) -> bytes:

@@ -55,6 +55,9 @@ PRIORS: dict[tuple[str, str], float] = {
     ("speech", "rows"): 0.002,
     # The transcribe task's worst file: 30 s of 192 kHz 8-channel Vorbis, 1.0 s decoded and transcribed.
     ("speech", "files"): 1.0,
+    # A second of a recording that a task reads the length of (sphinx-en-us): PocketSphinx's real-time factor on
+    # one busy core, 0.24 (models/speech/sphinx/MODEL_CARD.md), decoding the file included.
+    ("speech", "seconds of audio"): 0.25,
     # One CartPole observation: 0.012 ms at one thread (256 take 0.057 ms).
     ("rl", "rows"): 0.000012,
     ("rl", "observations"): 0.000012,

@@ -38,16 +38,36 @@ class TaskResult:
 
 
 @dataclass(frozen=True)
+class TaskWork:
+    """What a request holds, read from it before it runs (a recording's length, from its file's header).
+
+    ``amount`` of ``unit`` in the field ``param``: a synchronous request may hold ``synchronous_limit`` (more is
+    a 413 that says to run it as a batch), any request ``batch_limit`` (more is a 413 that says to split it);
+    the time budget is estimated per unit (``aimass.serving.cost``).
+    """
+
+    amount: float
+    unit: str
+    param: str
+    synchronous_limit: float
+    batch_limit: float
+    advice: str = "split it into smaller requests"
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task of a runtime.
 
     ``request`` validates the JSON body (its field ``model``, if any, is filled by the core and may be
     ignored). ``file_field`` names the request field that carries uploaded files: in a multipart form each
     part of that name becomes one element, base64-encoded the way a JSON client would send it, so that the
-    field can be typed ``Base64File`` or ``list[Base64File]`` and both forms validate alike.
+    field can be typed ``Base64File`` or ``list[Base64File]`` and both forms validate alike. ``work``, where
+    given, reads what the validated request holds before it runs (``TaskWork``): the core holds it to the
+    task's limits and the time budget, so that a long recording runs as a batch rather than timing out.
     """
 
     request: type[BaseModel]
     run: Callable[[Any], TaskResult]
     file_field: str | None = None
     summary: str = ""
+    work: Callable[[Any], TaskWork] | None = None

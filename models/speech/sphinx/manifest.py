@@ -11,6 +11,7 @@ from models.speech.sphinx.spec import (
     FILES,
     LANGUAGE_MODEL,
     LICENSE_FILE,
+    MAX_BATCH_SECONDS,
     MAX_SECONDS,
     NAME,
     SAMPLE_RATE,
@@ -58,6 +59,7 @@ def build_manifest(work: Path, quality: dict[str, Any], *, pocketsphinx: str) ->
         preprocessing={
             "sample_rate": SAMPLE_RATE,
             "max_seconds": MAX_SECONDS,
+            "max_batch_seconds": MAX_BATCH_SECONDS,
             "features": "PocketSphinx's own front end, as acoustic/feat.params sets it (25 filters 130-6800 Hz, "
             "13 cepstra with deltas, cepstral mean normalised over the whole utterance)",
         },

@@ -6,9 +6,11 @@ from __future__ import annotations
 NAME = "sphinx-en-us"
 VERSION = "1"
 
-# Served audio: 16 kHz mono, what the acoustic model was trained on; a synchronous request holds at most 30 s.
+# Served audio: 16 kHz mono, what the acoustic model was trained on; a synchronous request holds at most 30 s,
+# decoded whole; a batch's recording up to 30 minutes, decoded in pieces of at most 30 s cut at its pauses.
 SAMPLE_RATE = 16000
 MAX_SECONDS = 30.0
+MAX_BATCH_SECONDS = 1800.0
 
 # The pocketsphinx wheel's model folder (pocketsphinx.get_model_path()) holds en-us/: the acoustic model
 # folder en-us/en-us/, the 3-gram language model and the pronouncing dictionary. Each file's path in the
