@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from aimass.http.app import build_app
@@ -23,7 +24,7 @@ from aimass.serving.boot import load_models
 from aimass.serving.generation import GenerationParams, TokenEvent
 from aimass.serving.registry import ModelRegistry
 from aimass.settings import Settings
-from tests.tiny_llm import build_tiny_llm, chatml, reference_greedy, words
+from tests.tiny_llm import EOS_ID, build_tiny_llm, chatml, reference_greedy, words
 
 APPENDED, PREFIX, NARROW = "tiny-llm", "tiny-gqa", "tiny-narrow"
 PROMPTS = [
@@ -117,6 +118,25 @@ def test_concurrent_generations_write_what_each_writes_alone(
     assert max(rows) > 1, rows  # the generations did share steps
     if name == APPENDED:
         assert [t[0] for t in alone] == [words(reference_greedy(p, k)) for p, k in zip(prompts, lengths, strict=True)]
+
+
+def test_the_shared_cache_writes_what_a_cache_copied_every_step_writes(registry: ModelRegistry) -> None:
+    # The prefix layout's batch binds one buffer per layer as both the past and the present, written in place;
+    # a plain loop here feeds each step the cache the last one returned, as onnxruntime-genai's graphs allow.
+    runtime: Any = registry.get(PREFIX)
+    for messages in PROMPTS:
+        prompt = chatml(messages)
+        logits, cache = runtime.prefill(prompt)
+        plain = [int(np.argmax(logits[0]))]
+        for written in range(11):
+            length = len(prompt) + written
+            ids = np.array([[plain[-1]]], dtype=np.int64)
+            mask, positions = np.ones((1, length + 1), dtype=np.int64), np.array([[length]])
+            logits, cache = runtime.step(ids, mask, positions, cache)
+            plain.append(int(np.argmax(logits[0])))
+        events = run(registry, PREFIX, prompt, GenerationParams(max_tokens=12, temperature=0))
+        written = plain[: plain.index(EOS_ID)] if EOS_ID in plain else plain
+        assert texts(events) == [words(written)]
 
 
 def test_a_request_joining_a_running_batch_writes_what_it_writes_alone(

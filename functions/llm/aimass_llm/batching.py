@@ -35,9 +35,12 @@ Layout = Literal["prefix", "appended"]
 
 
 class Decoder(Protocol):
-    def step(self, ids: Array, mask: Array, positions: Array, cache: list[Array]) -> tuple[Array, list[Array]]:
+    def step(self, ids: Array, mask: Array, positions: Array, cache: Any) -> tuple[Array, Any]:
         """Token ids [rows, seq], attention mask [rows, past + seq], positions [rows, seq] and the cache in; the
-        last position's logits [rows, vocab] and the new cache out."""
+        last position's logits [rows, vocab] and the cache the next step takes out."""
+
+    def bind(self, buffers: list[Array]) -> Any:
+        """A cache of ``buffers`` [rows, heads, capacity, head size] that the step reads and writes in place."""
 
 
 class Job(ABC):
@@ -84,12 +87,16 @@ class _Row:
 
 
 class Batch:
-    """The running rows and their padded KV cache. Only the engine thread touches it."""
+    """The running rows and their padded KV cache, for the ``appended`` layout: each step returns a cache one
+    position wider. Only the engine thread touches it."""
 
-    def __init__(self, layout: Layout) -> None:
-        self.layout = layout
+    def __init__(self, decoder: Decoder, layout: Layout) -> None:
+        self.decoder, self.layout = decoder, layout
+        self.empty()
+
+    def empty(self) -> None:
         self.rows: list[_Row] = []
-        self.cache: list[Array] = []
+        self.cache: Any = []
         self.mask = np.zeros((0, 0), dtype=np.int64)  # [rows, width]: the positions that hold a token
         self.lengths = np.zeros(0, dtype=np.int64)  # tokens in each row: the position of its next one
 
@@ -97,22 +104,27 @@ class Batch:
     def width(self) -> int:
         return int(self.mask.shape[1])
 
-    def join(self, job: Job, going_on: Sequence[bool], cache: list[Array]) -> None:
+    def join(self, job: Job, going_on: Sequence[bool], prompt: list[Array]) -> None:
         """Add the rows of ``job`` that go on, from the cache of its prompt (batch 1)."""
         indices = [i for i, on in enumerate(going_on) if on]
-        length = int(cache[0].shape[2])
+        length = int(prompt[0].shape[2])
         width = max(self.width, length)
-        joining = [np.repeat(_pad(layer, width), len(indices), axis=0) for layer in cache]
         mask = np.zeros((len(indices), width), dtype=np.int64)
         mask[:, :length] = 1
         lengths = np.full(len(indices), length, dtype=np.int64)
         if self.rows:
-            past = [_pad(layer, width) for layer in self.cache]
-            joining = [np.concatenate(pair) for pair in zip(past, joining, strict=True)]
             mask = np.concatenate([np.pad(self.mask, ((0, 0), (0, width - self.width))), mask])
             lengths = np.concatenate([self.lengths, lengths])
-        self.cache, self.mask, self.lengths = joining, mask, lengths
+        self._place(job, indices, prompt, width)
+        self.mask, self.lengths = mask, lengths
         self.rows += [_Row(job, i) for i in indices]
+
+    def _place(self, job: Job, indices: list[int], prompt: list[Array], width: int) -> None:
+        joining = [np.repeat(_pad(layer, width), len(indices), axis=0) for layer in prompt]
+        if self.rows:
+            past = [_pad(layer, width) for layer in self.cache]
+            joining = [np.concatenate(pair) for pair in zip(past, joining, strict=True)]
+        self.cache = joining
 
     def step_inputs(self) -> tuple[Array, Array, Array]:
         ids = np.array([[row.job.last_token(row.index)] for row in self.rows], dtype=np.int64)
@@ -123,7 +135,7 @@ class Batch:
             mask[:, -1] = 1
         return ids, mask, self.lengths[:, None].copy()
 
-    def stepped(self, mask: Array, cache: list[Array]) -> None:
+    def stepped(self, mask: Array, cache: Any) -> None:
         self.mask, self.cache = mask, cache
         self.lengths = self.lengths + 1
 
@@ -133,17 +145,54 @@ class Batch:
             return
         self.rows = [self.rows[i] for i in kept]
         if not kept:
-            self.cache, self.mask, self.lengths = [], np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
+            self.empty()
             return
         index = np.array(kept)
         mask = self.mask[index]
         columns = np.flatnonzero(mask.any(axis=0))
+        self._select(index, columns)
+        self.mask, self.lengths = mask[:, columns], self.lengths[index]
+
+    def _select(self, index: Array, columns: Array) -> None:
         if len(columns) == self.width:
             self.cache = [layer[index] for layer in self.cache]
         else:
             self.cache = [np.ascontiguousarray(layer[index][:, :, columns]) for layer in self.cache]
-            mask = mask[:, columns]
-        self.mask, self.lengths = mask, self.lengths[index]
+
+
+class SharedBatch(Batch):
+    """The ``prefix`` layout's batch: every row's cache lives in one buffer per layer, wide enough for the longest
+    any row may grow, that each step reads and writes in place (the attention's past and present are the same
+    memory). Nothing is copied between steps, only when rows join or leave; the buffers' unwritten tail is
+    never touched, so it costs no memory until a row reaches it."""
+
+    def empty(self) -> None:
+        super().empty()
+        self.buffers: list[Array] = []
+
+    def _place(self, job: Job, indices: list[int], prompt: list[Array], width: int) -> None:
+        rows, length = len(self.rows), int(prompt[0].shape[2])
+        capacity = max([job.longest, *(row.job.longest for row in self.rows)])
+        buffers = []
+        for layer, cache in enumerate(prompt):
+            heads, size = cache.shape[1], cache.shape[3]
+            buffer = np.zeros((rows + len(indices), heads, capacity, size), dtype=cache.dtype)
+            if rows:
+                buffer[:rows, :, : self.width] = self.buffers[layer][:, :, : self.width]
+            buffer[rows:, :, :length] = cache[0]
+            buffers.append(buffer)
+        self.buffers, self.cache = buffers, self.decoder.bind(buffers)
+
+    def _select(self, index: Array, columns: Array) -> None:
+        # A row's tokens are a prefix of its cache, so the positions kept are the first len(columns).
+        capacity = max(row.job.longest for row in self.rows)
+        width = len(columns)
+        buffers = []
+        for old in self.buffers:
+            buffer = np.zeros((len(index), old.shape[1], capacity, old.shape[3]), dtype=old.dtype)
+            buffer[:, :, :width] = old[index, :, :width]
+            buffers.append(buffer)
+        self.buffers, self.cache = buffers, self.decoder.bind(buffers)
 
 
 def _pad(layer: Array, width: int) -> Array:
@@ -175,7 +224,7 @@ class Engine:
                 threading.Thread(target=self._run, name="aimass-llm-engine", daemon=True).start()
 
     def _run(self) -> None:
-        batch = Batch(self._layout)
+        batch = (SharedBatch if self._layout == "prefix" else Batch)(self._decoder, self._layout)
         while True:
             with self._lock:
                 joining = self._admit(batch)

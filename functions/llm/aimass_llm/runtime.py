@@ -16,9 +16,10 @@ from __future__ import annotations
 import queue
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
+import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer
 
@@ -37,6 +38,7 @@ from aimass_llm.batching import Engine, Job, Layout
 from aimass_llm.sampling import choose, penalised
 from aimass_llm.text import TextStream
 
+Array = np.ndarray[Any, Any]
 _PAST = re.compile(r"^past_key_values\.(\d+)\.key$")
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
@@ -185,15 +187,18 @@ class LlmRuntime(ModelRuntime, TextGenerator):
 
     # --- the engine ---------------------------------------------------------------------------
 
+    @overload
+    def step(self, ids: Array, mask: Array, positions: Array, cache: list[Array]) -> tuple[Array, list[Array]]: ...
+    @overload
+    def step(self, ids: Array, mask: Array, positions: Array, cache: SharedCache) -> tuple[Array, SharedCache]: ...
+
     def step(
-        self,
-        ids: np.ndarray[Any, Any],
-        mask: np.ndarray[Any, Any],
-        positions: np.ndarray[Any, Any],
-        cache: list[np.ndarray[Any, Any]],
-    ) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
+        self, ids: Array, mask: Array, positions: Array, cache: list[Array] | SharedCache
+    ) -> tuple[Array, list[Array] | SharedCache]:
         """Run ``ids`` [rows, seq] with their ``mask`` [rows, past + seq] and ``positions`` [rows, seq]; the last
-        position's logits [rows, vocab] and the new cache."""  # fmt: skip
+        position's logits [rows, vocab] and the new cache (a shared cache: itself, written in place)."""
+        if isinstance(cache, SharedCache):
+            return cache.run(self, ids, mask, positions), cache
         feeds: dict[str, np.ndarray[Any, Any]] = {"input_ids": ids}
         if self.feeds_mask:
             feeds["attention_mask"] = mask
@@ -204,6 +209,9 @@ class LlmRuntime(ModelRuntime, TextGenerator):
             feeds[f"past_key_values.{i}.value"] = cache[2 * i + 1]
         logits, *present = self.session.run(["logits", *self.cache_names], feeds)
         return np.asarray(logits[:, -1, :], dtype=np.float32), present
+
+    def bind(self, buffers: list[np.ndarray[Any, Any]]) -> SharedCache:
+        return SharedCache(self, buffers)
 
     def prefill(self, prompt: Sequence[int]) -> tuple[np.ndarray[Any, Any], list[np.ndarray[Any, Any]]]:
         """The prompt alone, from an empty cache: its last logits [1, vocab] and its cache."""
@@ -250,6 +258,37 @@ class LlmRuntime(ModelRuntime, TextGenerator):
             "tokens": [p + c for p, c in zip(prompts, written, strict=True)],
         }
         return Prediction(outputs={self.served_output: out}, usage=usage, per_item=per_item)
+
+
+class SharedCache:
+    """A batch's cache buffers, bound as both the past and the present of every layer: ONNX Runtime's
+    GroupQueryAttention then writes each new entry in place, and a step copies no cache at all."""
+
+    def __init__(self, runtime: LlmRuntime, buffers: list[np.ndarray[Any, Any]]) -> None:
+        self.buffers = buffers  # the binding reads their memory: they live as long as it does
+        self.binding = runtime.session.io_binding()
+        self.binding.bind_output("logits")  # first: get_outputs()[0]
+        for i, buffer in enumerate(buffers):
+            layer, kind = divmod(i, 2)
+            value = ort.OrtValue.ortvalue_from_numpy(buffer)
+            self.binding.bind_ortvalue_input(f"past_key_values.{layer}.{('key', 'value')[kind]}", value)
+            self.binding.bind_ortvalue_output(runtime.cache_names[i], value)
+
+    def run(
+        self,
+        runtime: LlmRuntime,
+        ids: np.ndarray[Any, Any],
+        mask: np.ndarray[Any, Any],
+        positions: np.ndarray[Any, Any],
+    ) -> np.ndarray[Any, Any]:
+        self.binding.bind_cpu_input("input_ids", ids)
+        if runtime.feeds_mask:
+            self.binding.bind_cpu_input("attention_mask", mask)
+        if runtime.feeds_positions:
+            self.binding.bind_cpu_input("position_ids", positions)
+        runtime.session.run_with_iobinding(self.binding)
+        logits = self.binding.get_outputs()[0].numpy()
+        return np.asarray(logits[:, -1, :], dtype=np.float32)
 
 
 class _Choice:
