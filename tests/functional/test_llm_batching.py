@@ -135,8 +135,8 @@ def test_the_shared_cache_writes_what_a_cache_copied_every_step_writes(registry:
             logits, cache = runtime.step(ids, mask, positions, cache)
             plain.append(int(np.argmax(logits[0])))
         events = run(registry, PREFIX, prompt, GenerationParams(max_tokens=12, temperature=0))
-        written = plain[: plain.index(EOS_ID)] if EOS_ID in plain else plain
-        assert texts(events) == [words(written)]
+        until_eos = plain[: plain.index(EOS_ID)] if EOS_ID in plain else plain
+        assert texts(events) == [words(until_eos)]
 
 
 def test_a_request_joining_a_running_batch_writes_what_it_writes_alone(
