@@ -145,6 +145,21 @@ def test_logprobs_are_the_references(client: TestClient) -> None:
         sequence.append(best)
 
 
+def test_a_reply_ends_at_any_of_the_models_stop_tokens(tmp_path: Path) -> None:
+    # A model may end a reply with more than its end-of-turn token (SmolLM2 also with <|endoftext|>): the
+    # manifest's stop_token_ids end it as eos_token_id does, with finish_reason "stop" and no text for the token.
+    prompt = chatml([("user", "hello there")])
+    greedy = reference_greedy(prompt, 6)
+    assert greedy[1] != greedy[0]
+    build_tiny_llm(tmp_path, stop_token_ids=[greedy[1]])
+    app = build_app(Settings(model_store=tmp_path), registry=load_models(Settings(model_store=tmp_path)))
+    with TestClient(app) as stopping:
+        body = chat(stopping, temperature=0, max_tokens=6)
+    (choice,) = body["choices"]
+    assert choice["finish_reason"] == "stop" and choice["message"]["content"] == words(greedy[:1])
+    assert body["usage"]["completion_tokens"] == 2
+
+
 def test_a_prompt_past_the_context_is_400_naming_both_lengths(client: TestClient) -> None:
     response = client.post(CHAT, json={"model": TINY_LLM, "messages": [{"role": "user", "content": "sky " * 70}]})
     assert response.status_code == 400, response.text

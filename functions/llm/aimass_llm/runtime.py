@@ -60,6 +60,9 @@ class LlmPreprocessing(BaseModel):
     tokenizer: str = Field(default="tokenizer.json", description="HF tokenizer.json among the model's files")
     context_length: int = Field(gt=1, description="tokens the model attends to: prompt and completion together")
     eos_token_id: int | list[int] = Field(description="token(s) that end the assistant's turn")
+    stop_token_ids: list[int] = Field(
+        default_factory=list, description="more tokens that end a reply (a model's end-of-text besides its end-of-turn)"
+    )
     bos_token_id: int | None = None
     add_bos: bool = Field(default=False, description="prepend bos_token_id to every prompt")
     chat_template: Literal["chatml"] = "chatml"
@@ -96,7 +99,7 @@ class LlmRuntime(ModelRuntime, TextGenerator):
         self.plain_tokenizer.encode_special_tokens = True
         self.im_start, self.im_end = (self._special(marker) for marker in ("<|im_start|>", "<|im_end|>"))
         eos = self.pre.eos_token_id
-        self.eos = frozenset([eos] if isinstance(eos, int) else eos)
+        self.eos = frozenset([eos] if isinstance(eos, int) else eos) | frozenset(self.pre.stop_token_ids)
         self.session = self.engine_session()
         graph = {node.name: node for node in self.session.get_inputs()}
         layers = sorted(int(m.group(1)) for name in graph if (m := _PAST.match(name)))
