@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -334,6 +336,25 @@ def chatml(messages: list[tuple[str, str]]) -> list[int]:
         pieces = re.findall(r"\w+|[^\w\s]+", content)
         ids += [BOS_ID, vocab[role], *(vocab.get(word, vocab["[UNK]"]) for word in pieces), EOS_ID]
     return [*ids, BOS_ID, vocab["assistant"]]
+
+
+@contextmanager
+def fault_at(runtime: Any, run: int) -> Iterator[list[int]]:
+    """Make ``runtime``'s model fail at its ``run``-th run (a request's prompt is its first) with a RuntimeError
+    naming "lost its memory"; yields the runs so far, which a test clears to fault its next request alike."""
+    real, runs = runtime.step, []
+
+    def step(*args: Any) -> Any:
+        runs.append(1)
+        if len(runs) == run:
+            raise RuntimeError("the engine lost its memory")
+        return real(*args)
+
+    runtime.step = step
+    try:
+        yield runs
+    finally:
+        del runtime.step
 
 
 def post_and_leave(app: Any, path: str, body: bytes) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from tests.tiny_llm import (
     VOCAB,
     build_tiny_llm,
     chatml,
+    fault_at,
     post_and_leave,
     reference_greedy,
     reference_logits,
@@ -230,26 +231,14 @@ def test_the_openai_sdk_streams_what_it_gets_whole(client: TestClient) -> None:
 def test_an_error_after_the_stream_started_is_its_last_event_and_the_sdk_raises_it(
     client: TestClient, registry: ModelRegistry
 ) -> None:
-    runtime: Any = registry.get(TINY_LLM)
-    real_step, calls = runtime.step, []
-
-    def failing_step(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 4:  # the prompt and two steps (three tokens), then the fault
-            raise RuntimeError("the engine lost its memory")
-        return real_step(*args)
-
     sdk = OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0)
     hello: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
-    runtime.step = failing_step
-    try:
+    with fault_at(registry.get(TINY_LLM), 4) as runs:  # the prompt and two steps (three tokens), then the fault
         response = client.post(CHAT, json={"model": TINY_LLM, "messages": HELLO, "max_tokens": 9, "stream": True})
-        calls.clear()
+        runs.clear()
         stream = sdk.chat.completions.create(model=TINY_LLM, messages=hello, max_tokens=9, stream=True)
         with pytest.raises(APIError, match="internal error; quote the request id") as raised:
             list(stream)
-    finally:
-        del runtime.step
     assert response.status_code == 200
     events = [line for line in response.text.splitlines() if line.startswith("data: ")]
     last = json.loads(events[-1][len("data: ") :])

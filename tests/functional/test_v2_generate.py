@@ -25,6 +25,7 @@ from tests.tiny_llm import (
     TINY_LLM,
     VOCAB,
     build_tiny_llm,
+    fault_at,
     post_and_leave,
     reference_greedy,
     words,
@@ -178,20 +179,8 @@ def test_the_document_says_a_stream_is_server_sent_events(client: TestClient) ->
 def test_an_error_after_the_stream_started_is_its_last_event_in_the_v2_shape(
     client: TestClient, registry: ModelRegistry
 ) -> None:
-    runtime: Any = registry.get(TINY_LLM)
-    real_step, calls = runtime.step, []
-
-    def failing_step(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:  # the prompt and a step (two tokens), then the fault
-            raise RuntimeError("the engine lost its memory")
-        return real_step(*args)
-
-    runtime.step = failing_step
-    try:
+    with fault_at(registry.get(TINY_LLM), 3):  # the prompt and a step (two tokens), then the fault
         response = client.post(STREAM, json={"text_input": TEXT, "parameters": {"max_tokens": 9, "temperature": 0}})
-    finally:
-        del runtime.step
     assert response.status_code == 200
     events = [json.loads(line[len("data: ") :]) for line in response.text.splitlines() if line.startswith("data: ")]
     assert [("text_output" in e) for e in events] == [True, True, False]
