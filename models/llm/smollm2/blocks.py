@@ -7,12 +7,13 @@ module replaces each of that graph's weight MatMuls by ONNX Runtime's ``MatMulNB
 
 ``MatMulNBits`` computes ``(q - zero_point) * scale`` per block. A Q4_1 block's zero point ``-m/d`` is rarely an
 integer; ONNX Runtime accepts float zero points but then dequantizes the whole weight on every call (16 to 40
-times slower than its packed kernels, MODEL_CARD.md). So each block takes the integer zero point nearest ``-m/d`` and the rest,
-``c = m + d*round(-m/d)``, is added back exactly: ``x @ W.T = MatMulNBits(x) + blocksums(x) @ C.T``, where
-``blocksums`` sums each block of 32 inputs (one small fp32 MatMul per distinct input, shared by the weights that
-read it). Q8_0 is 8-bit with ONNX Runtime's default zero point 128 (``q + 128``); where the graph computes in
-fp32, which ONNX Runtime's 8-bit kernels do not, it is split into two 4-bit halves,
-``d*(q8 - 128) = 16d*(hi - 8) + d*lo``, read as one ``MatMulNBits`` over the input twice.
+times slower than its packed kernels, MODEL_CARD.md). So each block takes the integer zero point nearest
+``-m/d`` and the rest, ``c = m + d*round(-m/d)``, is added back exactly:
+``x @ W.T = MatMulNBits(x) + blocksums(x) @ C.T``, where ``blocksums`` sums each block of 32 inputs (one small
+fp32 MatMul per distinct input, shared by the weights that read it). Q8_0 is 8-bit with ONNX Runtime's default
+zero point 128 (``q + 128``); where the graph computes in fp32, which ONNX Runtime's 8-bit kernels do not, it is
+split into two 4-bit halves, ``d*(q8 - 128) = 16d*(hi - 8) + d*lo``, read as one ``MatMulNBits`` over the
+input twice.
 
 ``accuracy_level`` picks ONNX Runtime's kernel: 1 computes in fp32 (the reference's arithmetic, up to summation
 order), 4 quantizes each block of 32 activations to int8 first (faster, and the greedy answers drift from the

@@ -43,6 +43,7 @@ from models.llm.smollm2.recipe import (  # noqa: E402
     TOKENIZER_FILE,
     VERSION,
 )
+from models.llm.smollm2.served import served_quality  # noqa: E402
 from models.llm.smollm2.source import gguf_path, load_reference, save_folder  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def build(store: Path, *, force: bool = False) -> Path:
 
 
 def _build_into(work: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="smollm2-") as scratch, build_steps(total=5) as step:
+    with tempfile.TemporaryDirectory(prefix="smollm2-") as scratch, build_steps(total=6) as step:
         folder, converted = Path(scratch) / "hf", Path(scratch) / "onnx"
         with step("load the GGUF into PyTorch"):
             import torch
@@ -91,6 +92,11 @@ def _build_into(work: Path) -> None:
             write_generation_config(work / GENERATION_FILE, generation)
             seal(work, build_manifest(work, generation, measured))
 
+        with step("the same answers through the API"):
+            measured["through_api"] = served_quality(work, EVAL_FILE, reference, tokenizer)
+            _gate_served(measured)
+            seal(work, build_manifest(work, generation, measured))
+
     for key, value in measured.items():
         print(f"  {key}: {value}")
 
@@ -115,6 +121,14 @@ def _generation(hf_tokenizer: object, tokenizer: object) -> dict[str, Any]:
     if problems:
         raise BuildError("; ".join(problems))
     return generation_config(bos_id=ids["bos"], eos_id=ids["eos"], pad_id=ids["pad"], chat_template=template)
+
+
+def _gate_served(measured: dict[str, Any]) -> None:
+    """What a client gets must be what the graph answers: the serving stack adds no difference of its own."""
+    served, direct = measured["through_api"], measured
+    for key in ("mean_prefix_agreement", "identical_answers", "facts_correct"):
+        if served[key] != direct[key]:
+            raise BuildError(f"through the API, {key} is {served[key]}; the graph's own loop gives {direct[key]}")
 
 
 def _gate(measured: dict[str, object]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aimass.store.manifest import EngineSpec, ModelManifest, TensorSpec, file_entry
 from models.buildkit import timestamp
+from models.llm.smollm2.chat import CHATML
 from models.llm.smollm2.convert import GGUF_BLOCKS, expected_signature
 from models.llm.smollm2.generation import kv_cache_layout
 from models.llm.smollm2.recipe import (
@@ -62,6 +63,9 @@ def build_manifest(work: Path, generation: dict[str, Any], quality: dict[str, An
             "stop_token_ids": generation["stop_token_ids"],
             "pad_token_id": generation["pad_token_id"],
             "chat_template": "chatml",
+            # What the GGUF's template adds to a conversation without a system turn: served prompts are the
+            # reference's prompts only with it.
+            "default_system": CHATML.default_system,
             "default_max_tokens": DEFAULT_MAX_TOKENS,
             "kv_cache": kv_cache_layout(),
         },

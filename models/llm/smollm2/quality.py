@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +84,7 @@ def graph_answers(session: ort.InferenceSession, evals: EvalSet, stop: list[int]
     return Answers([run(p) for p in evals.prompts], [run(q) for q in evals.questions])
 
 
-def prefix_agreement(got: list[int], want: list[int]) -> float:
+def prefix_agreement(got: Sequence[object], want: Sequence[object]) -> float:
     """The share of the reference's tokens matched before the first difference (1.0: the same answer)."""
     same = 0
     for a, b in zip(got, want, strict=False):
@@ -94,12 +95,14 @@ def prefix_agreement(got: list[int], want: list[int]) -> float:
     return same / max(len(got), len(want), 1)
 
 
+def facts_pattern_found(text: str, pattern: str) -> bool:
+    """Does the answer hold the expected word (a regular expression, case-insensitive, whole words)?"""
+    return bool(re.search(rf"\b(?:{pattern})\b", text, re.IGNORECASE))
+
+
 def facts_correct(answers: list[list[int]], expected: list[str], tokenizer: Tokenizer) -> int:
     texts = [tokenizer.decode(tokens, skip_special_tokens=True) for tokens in answers]
-    return sum(
-        bool(re.search(rf"\b(?:{pattern})\b", text, re.IGNORECASE))
-        for text, pattern in zip(texts, expected, strict=True)
-    )
+    return sum(facts_pattern_found(text, pattern) for text, pattern in zip(texts, expected, strict=True))
 
 
 def compare(got: Answers, want: Answers, evals: EvalSet, tokenizer: Tokenizer) -> dict[str, Any]:
