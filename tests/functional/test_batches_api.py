@@ -505,6 +505,45 @@ def test_a_tenant_whose_quota_is_used_up_makes_no_batch(tiny_store: Path, tmp_pa
         assert client.get("/v1/batches", headers=auth(secret)).json()["data"] == []
 
 
+def test_chat_lines_run_side_by_side_and_share_the_models_decode_steps(tmp_path: Path) -> None:
+    from aimass.serving.boot import load_models
+    from tests.tiny_llm import TINY_LLM, build_tiny_llm
+
+    store = tmp_path / "store"
+    build_tiny_llm(store, layout="prefix")
+    settings = make_settings(store, tmp_path)
+    registry = load_models(settings)
+    runtime: Any = registry.get(TINY_LLM)
+    real_step, rows = runtime.step, []
+
+    def slow_step(ids: Any, *rest: Any) -> Any:  # slow enough for lines started together to overlap
+        rows.append(len(ids))
+        time.sleep(0.003)
+        return real_step(ids, *rest)
+
+    words = ["hello", "the cat", "a red car", "the blue sky", "sun", "moon", "tree", "the dog runs fast"]
+    asks = [
+        {"model": TINY_LLM, "messages": [{"role": "user", "content": w}], "max_tokens": 6, "temperature": 0}
+        for w in words
+    ]
+    with TestClient(build_app(settings, registry=registry), raise_server_exceptions=False) as client:
+        secret = key(settings, "acme")
+        direct = [client.post("/v1/chat/completions", headers=auth(secret), json=ask).json() for ask in asks]
+        runtime.step = slow_step
+        try:
+            lines = [line(f"q{n}", ask, "/v1/chat/completions") for n, ask in enumerate(asks)]
+            source = upload(client, secret, lines)
+            batch = wait(client, secret, create(client, secret, source, "/v1/chat/completions").json()["id"])
+        finally:
+            del runtime.step
+        assert batch["request_counts"] == {"total": len(asks), "completed": len(asks), "failed": 0}
+        answered = {r["custom_id"]: r["response"]["body"] for r in content(client, secret, batch["output_file_id"])}
+    for n, whole in enumerate(direct):
+        assert answered[f"q{n}"]["choices"][0]["message"] == whole["choices"][0]["message"]
+        assert answered[f"q{n}"]["usage"] == whole["usage"]
+    assert max(rows) > 1, rows  # lines were in the same decode steps
+
+
 def test_chat_lines_are_answered_as_the_chat_route_answers_them(tmp_path: Path) -> None:
     from tests.tiny_llm import TINY_LLM, build_tiny_llm
 

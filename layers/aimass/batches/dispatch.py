@@ -6,6 +6,10 @@ notes it on (``aimass.metering.meter``), as the metering middleware reads it for
 
 Routes that read a multipart form (``/v1/audio/transcriptions``) get one built from the line's JSON body:
 its ``file`` field carries the file base64-encoded, every other field is a form field.
+
+Lines to a generative model run side by side (``SIDE_BY_SIDE``): its engine advances every running generation
+in one shared step per token, so lines answered together share their decode steps. Every other route's lines
+run one after another, each as fast as the model's threads make it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,10 @@ from starlette.types import ASGIApp, Message
 from aimass.errors import InvalidInput, error_document
 from aimass.metering.meter import Metered, open_meter
 
+# Routes whose lines run side by side, and how many at once: generations share their model's decode steps
+# (bench/llm.py: 8 streams write 2.6 times as many tokens a second as one).
+SIDE_BY_SIDE = re.compile(r"^/v1/(chat/)?completions$|^/v2/models/[^/]+(/versions/[^/]+)?/generate$")
+SIDE_BY_SIDE_LINES = 16
 # The routes whose body is a multipart form, and the field of each that holds the file.
 FORM_ROUTES = {"/v1/audio/transcriptions": "file"}
 JSON = b"application/json"
@@ -80,10 +89,20 @@ class LineClient:
                 found = coalescer([(requests[n].request_id, requests[n].body) for n in picked])
                 for n, answer in zip(picked, found, strict=True):
                     answers[n] = answer
+        together = [n for n, r in enumerate(requests) if answers[n] is None and SIDE_BY_SIDE.match(r.path)]
+        if len(together) > 1:
+            with ThreadPoolExecutor(min(len(together), SIDE_BY_SIDE_LINES), "aimass-lines") as pool:
+                for n, answer in zip(together, pool.map(lambda n: self._post_json(requests[n]), together), strict=True):
+                    answers[n] = answer
         return [
             answer if answer is not None else self.post(request.path, request.body, request.request_id)
             for answer, request in zip(answers, requests, strict=True)
         ]
+
+    def _post_json(self, request: LineRequestOf) -> Answer:
+        """A JSON line on the calling thread's own event loop (this client's loop belongs to its thread)."""
+        content = json.dumps(request.body).encode()
+        return asyncio.run(self._call(request.path, content, JSON, request.request_id))
 
     def post(self, path: str, body: dict[str, Any], request_id: str) -> Answer:
         field = FORM_ROUTES.get(path)
