@@ -8,14 +8,20 @@ word is found by the energy detector in its surroundings, cut out with its margi
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.speech.commands.spec import (
     ACCENTS,
     CLIP_SAMPLES,
+    FESTIVAL_LANGUAGES,
+    FLITE_FEMALE,
+    FLITE_VOICES,
     HELD_OUT_ACCENT,
     KEYWORDS,
     LABELS,
@@ -27,7 +33,7 @@ from models.speech.commands.spec import (
     UNKNOWN_TEST,
     UNKNOWN_TRAIN,
 )
-from models.speech.commands.synth import Voice, spoken_words
+from models.speech.commands.synth import Speaker, Voice, spoken_words
 
 from aimass_speech.audio import resample  # isort: skip  (importable once synth ran)
 from aimass_speech.words import find_words, word_window  # isort: skip
@@ -38,16 +44,22 @@ if TYPE_CHECKING:
 
     Samples = npt.NDArray[np.float32]
 
-SETTINGS_PER_TRAIN_VARIANT = 4
+SETTINGS_PER_TRAIN_VARIANT = 3
+SETTINGS_PER_FESTIVAL_VOICE = 12
+FESTIVAL_STRETCH = (0.8, 1.35)
+FESTIVAL_PITCH = (75, 230)  # Hz, the intonation model's target mean
 UNKNOWN_PER_TRAIN_VOICE = 5
 UNKNOWN_PER_TEST_VOICE = 3
 NOVEL_PER_TEST_VOICE = 3
 WARP = (0.85, 1.3)  # speed perturbation factors: > 1 sounds higher and faster (a child), < 1 lower and slower
 
 
+Plan = list[tuple[Voice | Speaker, list[str]]]
+
+
 @dataclass(frozen=True)
 class Recording:
-    voice: Voice
+    voice: Voice | Speaker
     word: str
     samples: Samples
 
@@ -80,21 +92,31 @@ def concat(*parts: Clips) -> Clips:
     )
 
 
-def train_plan(rng: np.random.Generator) -> list[tuple[Voice, list[str]]]:
+def train_plan(rng: np.random.Generator) -> Plan:
+    """espeak-ng's training speakers in random accents, rates and pitches, and every festival voice at random
+    rates (and pitches, where the voice takes one); each says the keywords and a few other words."""
     accents = [a for a in ACCENTS if a != HELD_OUT_ACCENT]
-    plan = []
+    plan: Plan = []
     for variant in TRAIN_VARIANTS:
         for _ in range(SETTINGS_PER_TRAIN_VARIANT):
             voice = Voice(str(rng.choice(accents)), variant, int(rng.integers(120, 231)), int(rng.integers(20, 81)))
-            unknown = rng.choice(UNKNOWN_TRAIN, UNKNOWN_PER_TRAIN_VOICE, replace=False).tolist()
-            plan.append((voice, [*KEYWORDS, *unknown]))
+            plan.append((voice, [*KEYWORDS, *_unknown_words(rng)]))
+    for name in FESTIVAL_LANGUAGES:
+        for _ in range(SETTINGS_PER_FESTIVAL_VOICE):
+            stretch = round(float(rng.uniform(*FESTIVAL_STRETCH)), 2)
+            pitch = int(rng.integers(*FESTIVAL_PITCH)) if rng.random() < 0.7 else None
+            plan.append((Speaker("festival", name, stretch, pitch), [*KEYWORDS, *_unknown_words(rng)]))
     return plan
 
 
-def test_plan(rng: np.random.Generator) -> list[tuple[Voice, list[str]]]:
+def _unknown_words(rng: np.random.Generator) -> list[str]:
+    return [str(w) for w in rng.choice(UNKNOWN_TRAIN, UNKNOWN_PER_TRAIN_VOICE, replace=False)]
+
+
+def test_plan(rng: np.random.Generator) -> Plan:
     """Every test speaker in every accent says the keywords, some other words heard in training (as in the
     Speech Commands test set: new speakers, same vocabulary) and some words never heard at all."""
-    plan = []
+    plan: Plan = []
     for variant in TEST_VARIANTS:
         for accent in ACCENTS:
             voice = Voice(accent, variant, int(rng.integers(140, 201)), int(rng.integers(30, 71)))
@@ -104,15 +126,99 @@ def test_plan(rng: np.random.Generator) -> list[tuple[Voice, list[str]]]:
     return plan
 
 
-def synthesize(plan: Sequence[tuple[Voice, list[str]]]) -> list[Recording]:
-    """Every word of the plan spoken by its voice; espeak-ng processes run two at a time (one per core)."""
+@dataclass(frozen=True)
+class TestSets:
+    """What the build measures the model on; the same windows whatever the training data (own seeds)."""
+
+    held_out: Clips  # held-out espeak-ng speakers (and accent): keywords, known other words, silence
+    noisy: Clips  # the same recordings through the training augmentation
+    novel: Clips  # words never heard in training, by the held-out speakers
+    held_out_synthesizer: Clips  # flite: keywords, known other words, silence
+    synthesizer_novel: Clips  # words never heard in training, by flite
+
+
+def held_out_sets(seed: int, silence: int, cache: Path | None = None) -> TestSets:
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 2])
+    speakers = synthesize(test_plan(rng), cache)
+    synthesizer = synthesize(flite_plan(np.random.default_rng([seed, 3])), cache)
+    known = [r for r in speakers if not r.novel]
+    test_silence = silence_clips(silence, rng)
+    return TestSets(
+        held_out=concat(clean_clips(known), test_silence),
+        noisy=concat(augmented_clips(known, 1, rng), test_silence),
+        novel=clean_clips([r for r in speakers if r.novel]),
+        held_out_synthesizer=concat(clean_clips([r for r in synthesizer if not r.novel]), test_silence),
+        synthesizer_novel=clean_clips([r for r in synthesizer if r.novel]),
+    )
+
+
+def flite_plan(rng: np.random.Generator) -> Plan:
+    """The held-out synthesizer: every flite voice at four rates and pitches says the keywords, three known
+    other words and three never heard."""
+    plan: Plan = []
+    for voice in FLITE_VOICES:
+        low, high = (150, 220) if voice in FLITE_FEMALE else (85, 135)
+        for stretch, pitch in ((1.0, None), (0.85, None), (1.2, high), (1.0, low)):
+            known = rng.choice(UNKNOWN_TRAIN, UNKNOWN_PER_TEST_VOICE, replace=False).tolist()
+            novel = rng.choice(UNKNOWN_TEST, NOVEL_PER_TEST_VOICE, replace=False).tolist()
+            plan.append((Speaker("flite", voice, stretch, pitch), [*KEYWORDS, *known, *novel]))
+    return plan
+
+
+def synthesize(plan: Plan, cache: Path | None = None) -> list[Recording]:
+    """Every word of the plan spoken by its voice; synthesizer processes run two at a time (one per core).
+
+    With ``cache``, the audio is kept there under a hash of the plan and the synthesizers' versions, so a
+    rebuild with the same plan synthesizes nothing.
+    """
+    import numpy as np
+
+    file = cache / f"{_plan_key(plan)}.npz" if cache else None
+    if file and file.is_file():
+        with np.load(file) as stored:
+            pieces = np.split(stored["samples"], np.cumsum(stored["lengths"])[:-1])
+    else:
+        pieces = [piece for spoken in _spoken(plan) for piece in spoken]
+        if file:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            partial = file.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(partial, samples=np.concatenate(pieces), lengths=np.array([len(p) for p in pieces]))
+            partial.replace(file)
+    words = [(voice, word) for voice, said in plan for word in said]
+    return [Recording(voice, word, samples) for (voice, word), samples in zip(words, pieces, strict=True)]
+
+
+def _spoken(plan: Plan) -> list[list[Samples]]:
+    from models.speech.commands import festival, flite
+
+    festival_words = sorted({w for voice, words in plan if isinstance(voice, Speaker) for w in words})
+    phones = festival.pronunciations(festival_words) if any(_accented(voice) for voice, _ in plan) else {}
+
+    def speak(item: tuple[Voice | Speaker, list[str]]) -> list[Samples]:
+        voice, words = item
+        if isinstance(voice, Voice):
+            return spoken_words(words, voice)
+        if voice.synthesizer == "flite":
+            return flite.spoken_words(words, voice)
+        return festival.spoken_words(words, voice, phones)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        spoken = list(pool.map(lambda item: spoken_words(item[1], item[0]), plan))
-    return [
-        Recording(voice, word, samples)
-        for (voice, words), pieces in zip(plan, spoken, strict=True)
-        for word, samples in zip(words, pieces, strict=True)
-    ]
+        return list(pool.map(speak, plan))
+
+
+def _plan_key(plan: Plan) -> str:
+    from models.speech.commands.festival import festival_version
+    from models.speech.commands.flite import flite_version
+    from models.speech.commands.synth import espeak_version
+
+    versions = (espeak_version(), festival_version(), flite_version(), SAMPLE_RATE)
+    return hashlib.sha256(repr((versions, plan)).encode()).hexdigest()[:24]
+
+
+def _accented(voice: Voice | Speaker) -> bool:
+    return isinstance(voice, Speaker) and FESTIVAL_LANGUAGES.get(voice.voice, "english") != "english"
 
 
 def clean_clips(recordings: Sequence[Recording]) -> Clips:

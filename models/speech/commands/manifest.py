@@ -25,7 +25,7 @@ from models.speech.commands.spec import (
 )
 
 
-def build_manifest(work: Path, quality: dict[str, Any], *, espeak: str) -> ModelManifest:
+def build_manifest(work: Path, quality: dict[str, Any], *, synthesizers: dict[str, str]) -> ModelManifest:
     """Describe the files built into ``work`` (hashed here, so call it after they are all written)."""
     waveform = TensorSpec(name=INPUT, datatype="FP32", shape=(-1, CLIP_SAMPLES))
     probabilities = TensorSpec(name=OUTPUT, datatype="FP32", shape=(-1, len(LABELS)))
@@ -41,8 +41,9 @@ def build_manifest(work: Path, quality: dict[str, Any], *, espeak: str) -> Model
             "of 16 kHz audio. A keyword spotter, not open-vocabulary speech recognition."
         ),
         source=(
-            f"trained from scratch by models/speech/commands/build.py on speech synthesized with {espeak}; "
-            "no pretrained weights"
+            "trained from scratch by models/speech/commands/build.py on speech synthesized with "
+            f"{synthesizers['espeak-ng']} and {synthesizers['festival']}, measured on speech of a synthesizer "
+            f"held out of training ({synthesizers['flite']}); no pretrained weights"
         ),
         license="Apache-2.0",
         files=(file_entry(work, "model.onnx"), file_entry(work, "samples.json")),

@@ -7,21 +7,58 @@ utterances through the ``transcribe`` task of the runtime loaded from the build 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.buildkit import console, sig
-from models.speech.commands.spec import ACCENTS, HELD_OUT_ACCENT, KEYWORDS, LABELS, SEQUENCES, TEST_VARIANTS
-from models.speech.commands.synth import Voice, speak
+from models.speech.commands.spec import (
+    ACCENTS,
+    FLITE_VOICES,
+    HELD_OUT_ACCENT,
+    HELD_OUT_SYNTHESIZER,
+    KEYWORDS,
+    LABELS,
+    SAMPLE_RATE,
+    SEQUENCES,
+    TEST_VARIANTS,
+)
+from models.speech.commands.synth import Speaker, Voice, speak
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
     from aimass_speech.runtime import SpeechCommandsRuntime
-    from models.speech.commands.data import Clips
+    from models.speech.commands.data import Clips, TestSets
 
-SEQUENCE_VOICES = 6
+SEQUENCE_VOICES = 3  # espeak-ng speakers per sequence; every flite voice says every sequence
+PREVIOUS = Path(__file__).with_name("previous.json")
+PAUSES = (0.25, 0.6)  # seconds between the commands of a flite utterance
+
+
+def measure(runtime: SpeechCommandsRuntime, tests: TestSets, seed: int) -> dict[str, Any]:
+    """Every measurement of the build, on the test sets of ``data.held_out_sets``."""
+    import numpy as np
+
+    quality = {
+        "held_out": clip_quality(runtime, tests.held_out),
+        "held_out_noisy": clip_quality(runtime, tests.noisy),
+        "novel_words": rejection(runtime, tests.novel),
+        "held_out_synthesizer": clip_quality(runtime, tests.held_out_synthesizer),
+        "held_out_synthesizer_novel_words": rejection(runtime, tests.synthesizer_novel),
+        "sequences": sequence_quality(runtime, np.random.default_rng([seed, 4])),
+    }
+    noisy = quality["held_out_noisy"]
+    del noisy["confusion"], noisy["accuracy_by_speaker"], noisy["accuracy_by_accent"]
+    return quality
+
+
+def previous_quality() -> dict[str, Any]:
+    """The previous version's numbers on these same test sets (measured once, kept in previous.json)."""
+    document: dict[str, Any] = json.loads(PREVIOUS.read_text())
+    return document
 
 
 def classify(runtime: SpeechCommandsRuntime, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
@@ -44,15 +81,19 @@ def clip_quality(runtime: SpeechCommandsRuntime, clips: Clips) -> dict[str, Any]
     recall = {label: sig(confusion[i, i] / max(1, confusion[i].sum())) for i, label in enumerate(LABELS)}
     correct = predicted == clips.labels
     voices = np.array(clips.voices)
-    by_variant = {v: sig(correct[np.char.endswith(voices, f"+{v}")].mean()) for v in TEST_VARIANTS}
-    by_accent = {a: sig(correct[np.char.startswith(voices, f"{a}+")].mean()) for a in ACCENTS}
+    if any(name.startswith(f"{HELD_OUT_SYNTHESIZER}:") for name in clips.voices):
+        groups = {"accuracy_by_voice": {v: voices == f"{HELD_OUT_SYNTHESIZER}:{v}" for v in FLITE_VOICES}}
+    else:
+        groups = {
+            "accuracy_by_speaker": {v: np.char.endswith(voices, f"+{v}") for v in TEST_VARIANTS},
+            "accuracy_by_accent": {a: np.char.startswith(voices, f"{a}+") for a in ACCENTS},
+        }
     return {
         "clips": len(predicted),
         "accuracy": sig(correct.mean()),
         "keyword_accuracy": sig(correct[clips.labels < len(KEYWORDS)].mean()),
         "recall": recall,
-        "accuracy_by_speaker": by_variant,
-        "accuracy_by_accent": by_accent,
+        **{group: {k: sig(correct[mask].mean()) for k, mask in masks.items()} for group, masks in groups.items()},
         "confusion": {"labels": list(LABELS), "matrix": confusion.tolist()},
     }
 
@@ -66,29 +107,78 @@ def rejection(runtime: SpeechCommandsRuntime, clips: Clips) -> dict[str, Any]:
 
 
 def sequence_quality(runtime: SpeechCommandsRuntime, rng: np.random.Generator) -> dict[str, Any]:
-    """Word accuracy (1 - word error rate) of the transcribe task on commands spoken with pauses."""
+    """The transcribe task on commands spoken with pauses: by held-out espeak-ng speakers (one espeak-ng call
+    with pauses between the words) and by every voice of the held-out synthesizer (the words spoken one by
+    one, joined by 0.25-0.6 s of silence)."""
+    espeak = [
+        (text, voice.name, speak(text.split(), voice, gap_10ms=int(rng.integers(30, 61))))
+        for text in SEQUENCES
+        for voice in (held_out_voice(rng) for _ in range(SEQUENCE_VOICES))
+    ]
+    held_out = [
+        (text, speaker.name, flite_utterance(text, speaker, rng))
+        for text in SEQUENCES
+        for speaker in flite_speakers(rng)
+    ]
+    return {"held_out_speakers": transcripts(runtime, espeak), "held_out_synthesizer": transcripts(runtime, held_out)}
+
+
+def transcripts(runtime: SpeechCommandsRuntime, utterances: Sequence[tuple[str, str, bytes]]) -> dict[str, Any]:
+    """Word accuracy (1 - word error rate) and exactly right utterances of the transcribe task."""
     from aimass_speech.runtime import TranscribeRequest
 
     errors = words = exact = 0
     examples: list[dict[str, str]] = []
-    for text in SEQUENCES:
-        for _ in range(SEQUENCE_VOICES):
-            voice = held_out_voice(rng)
-            wav = speak(text.split(), voice, gap_10ms=int(rng.integers(30, 61)))
-            request = TranscribeRequest.model_validate({"file": base64.b64encode(wav).decode()})
-            heard = str(runtime.transcribe(request).outputs["text"])
-            errors += edit_distance(text.split(), heard.split())
-            words += len(text.split())
-            exact += heard == text
-            if len(examples) < 2 * len(SEQUENCES) and heard != text:
-                examples.append({"voice": voice.name, "said": text, "heard": heard})
+    for text, voice, wav in utterances:
+        request = TranscribeRequest.model_validate({"file": base64.b64encode(wav).decode()})
+        heard = str(runtime.transcribe(request).outputs["text"])
+        errors += edit_distance(text.split(), heard.split())
+        words += len(text.split())
+        exact += heard == text
+        if len(examples) < 10 and heard != text:
+            examples.append({"voice": voice, "said": text, "heard": heard})
     return {
-        "utterances": len(SEQUENCES) * SEQUENCE_VOICES,
+        "utterances": len(utterances),
         "words": words,
         "word_accuracy": sig(1 - errors / words),
-        "exact_utterances": sig(exact / (len(SEQUENCES) * SEQUENCE_VOICES)),
+        "exact_utterances": sig(exact / len(utterances)),
         "misheard_examples": examples,
     }
+
+
+def flite_speakers(rng: np.random.Generator) -> list[Speaker]:
+    """Every flite voice once, at a random rate and its own pitch."""
+    return [Speaker(HELD_OUT_SYNTHESIZER, voice, round(float(rng.uniform(0.9, 1.15)), 2)) for voice in FLITE_VOICES]
+
+
+def flite_utterance(text: str, speaker: Speaker, rng: np.random.Generator) -> bytes:
+    """A 16 kHz WAV file of the words of ``text``, each spoken on its own, with pauses between them."""
+    import numpy as np
+
+    from models.speech.commands.flite import spoken_words
+
+    parts: list[npt.NDArray[np.float32]] = []
+    for word in spoken_words(text.split(), speaker):
+        parts += [np.zeros(round(rng.uniform(*PAUSES) * SAMPLE_RATE), np.float32), word]
+    parts.append(np.zeros(round(PAUSES[0] * SAMPLE_RATE), np.float32))
+    return wav_file(np.concatenate(parts))
+
+
+def wav_file(samples: npt.NDArray[np.float32]) -> bytes:
+    """16-bit PCM mono WAV at the model's rate."""
+    import io
+    import wave
+
+    import numpy as np
+
+    pcm = (np.clip(samples / max(1e-9, float(np.abs(samples).max())) * 0.7, -1, 1) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
 
 
 def held_out_voice(rng: np.random.Generator) -> Voice:
@@ -118,8 +208,17 @@ def print_quality(quality: dict[str, Any]) -> None:
     console.print("  lowest recall: " + ", ".join(f"{label} {value:.3f}" for label, value in worst))
     console.print(f"  with noise and reverberation: accuracy {quality['held_out_noisy']['accuracy']:.4f}")
     console.print(f"  never-heard words rejected as _unknown_: {quality['novel_words']['rejected']:.4f}")
-    sequences = quality["sequences"]
+    synthesizer = quality["held_out_synthesizer"]
     console.print(
-        f"utterances ({sequences['utterances']}, {sequences['words']} words): word accuracy "
-        f"{sequences['word_accuracy']:.4f}, exactly right {sequences['exact_utterances']:.4f}"
+        f"held-out synthesizer {HELD_OUT_SYNTHESIZER} ({synthesizer['clips']} clips): accuracy "
+        f"{synthesizer['accuracy']:.4f}, keywords {synthesizer['keyword_accuracy']:.4f}; by voice "
+        + ", ".join(f"{voice} {value:.3f}" for voice, value in synthesizer["accuracy_by_voice"].items())
     )
+    worst = sorted(synthesizer["recall"].items(), key=lambda item: item[1])[:5]
+    console.print("  lowest recall: " + ", ".join(f"{label} {value:.3f}" for label, value in worst))
+    console.print(f"  never-heard words rejected: {quality['held_out_synthesizer_novel_words']['rejected']:.4f}")
+    for group, sequences in quality["sequences"].items():
+        console.print(
+            f"utterances, {group.replace('_', ' ')} ({sequences['utterances']}, {sequences['words']} words): "
+            f"word accuracy {sequences['word_accuracy']:.4f}, exactly right {sequences['exact_utterances']:.4f}"
+        )

@@ -1,4 +1,5 @@
-"""Speech from espeak-ng: words spoken by a voice, cut apart and resampled to the model's rate.
+"""Speech from espeak-ng: words spoken by a voice, cut apart and resampled to the model's rate; and the
+voices of the other synthesizers (``Speaker``: flite in ``flite.py``, festival in ``festival.py``).
 
 One espeak-ng call speaks a whole list of words with long pauses between them (``-g``), so a build pays
 for a few hundred processes rather than thousands; the pauses are true digital silence, so the cut is
@@ -44,6 +45,21 @@ class Voice:
         return f"{self.accent}+{self.variant}"
 
 
+@dataclass(frozen=True)
+class Speaker:
+    """A voice of flite or festival, at a speaking rate (``stretch`` > 1 is slower) and a base pitch in Hz
+    (``None``: the voice's own)."""
+
+    synthesizer: str
+    voice: str
+    stretch: float = 1.0
+    pitch: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.synthesizer}:{self.voice}"
+
+
 def espeak_version() -> str:
     if shutil.which(ESPEAK) is None:
         raise BuildError(f"{ESPEAK} is not installed: run scripts/system-packages.sh (Debian package espeak-ng)")
@@ -82,7 +98,12 @@ def _split(samples: npt.NDArray[np.float32], rate: int) -> list[npt.NDArray[np.f
 
 
 def _whole(samples: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
+    return trimmed(samples, ZERO)
+
+
+def trimmed(samples: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.float32]:
+    """``samples`` from the first to the last sample louder than ``threshold``."""
     import numpy as np
 
-    sound = np.flatnonzero(np.abs(samples) > ZERO)
+    sound = np.flatnonzero(np.abs(samples) > threshold)
     return samples[sound[0] : sound[-1] + 1] if len(sound) else samples

@@ -48,11 +48,15 @@ def classifier() -> torch.nn.Module:
 def train(
     features: torch.Tensor, labels: npt.NDArray[np.int64], *, seed: int
 ) -> tuple[torch.nn.Module, dict[str, float]]:
-    """Train on precomputed features with SpecAugment-style masking; return the model (in eval mode)."""
+    """Train on precomputed features, augmented batch by batch (``feature_augment``); return the model (in eval
+    mode)."""
     import torch
+
+    from models.speech.commands.feature_augment import augment, tempo_matrices, warp_matrices
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    warps, tempos = warp_matrices(), tempo_matrices(features.shape[2])
     model = classifier()
     targets = torch.from_numpy(labels)
     steps = EPOCHS * ((len(targets) + BATCH - 1) // BATCH)
@@ -66,7 +70,7 @@ def train(
         total, correct = 0.0, 0
         for first in range(0, len(order), BATCH):
             batch = order[first : first + BATCH]
-            inputs = mask(features[batch], generator)
+            inputs = augment(features[batch], warps, tempos, generator)
             logits = model(inputs)
             loss = loss_fn(logits, targets[batch])
             optimiser.zero_grad()
@@ -81,21 +85,3 @@ def train(
         )
     model.eval()
     return model, {"final_train_loss": total / len(order), "final_train_accuracy": correct / len(order)}
-
-
-def mask(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One band of up to 6 mel bins and one span of up to 12 frames per clip set to the clip's floor."""
-    import torch
-
-    batch, bands, frames = features.shape
-    floor = features.amin(dim=(1, 2), keepdim=True)
-    band_start = torch.randint(0, bands, (batch, 1, 1), generator=generator)
-    band_width = torch.randint(0, 7, (batch, 1, 1), generator=generator)
-    time_start = torch.randint(0, frames, (batch, 1, 1), generator=generator)
-    time_width = torch.randint(0, 13, (batch, 1, 1), generator=generator)
-    rows = torch.arange(bands).view(1, -1, 1)
-    cols = torch.arange(frames).view(1, 1, -1)
-    hidden = ((rows >= band_start) & (rows < band_start + band_width)) | (
-        (cols >= time_start) & (cols < time_start + time_width)
-    )
-    return torch.where(hidden, floor, features)
