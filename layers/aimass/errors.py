@@ -4,10 +4,13 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
 
     AimassError                 500 internal_error    anything unexpected; the message is not shown to clients
     ├── InvalidInput            400 invalid_input     the request is malformed or has a wrong value
+    │   └── UnsupportedModel    400 unsupported_model a model to import that serving cannot take (its opset, an
+    │                                             operator, a shape that cannot be batched, not ONNX at all)
     ├── NotFound                404 not_found         an unknown route, model or version
     ├── PayloadTooLarge         413 payload_too_large the body is over the configured limit
-    │   └── OverSyncBudget                    more work than one synchronous call holds: a batch's (202 on
-    │                                         Prefer: respond-async; aimass.serving.cost)
+    │   ├── OverSyncBudget                    more work than one synchronous call holds: a batch's (202 on
+    │   │                                     Prefer: respond-async; aimass.serving.cost)
+    │   └── ModelTooLarge       413 model_too_large   a model to import that needs more memory than its function has
     ├── UnsupportedMediaType    415 unsupported_media_type   a body in a media type the route does not read
     ├── RequestTimeout          408 request_timeout   the body did not arrive in time (local server)
     ├── ClientClosedRequest     499 client_closed_request    the client left mid-body (never sent: nobody reads it)
@@ -51,6 +54,12 @@ class InvalidInput(AimassError):
     error_type = "invalid_request_error"
 
 
+class UnsupportedModel(InvalidInput):
+    """A model offered for import that serving cannot take; the message says what in it, and how to fix it."""
+
+    code = "unsupported_model"
+
+
 class NotFound(AimassError):
     status_code = 404
     code = "not_found"
@@ -61,6 +70,12 @@ class PayloadTooLarge(AimassError):
     status_code = 413
     code = "payload_too_large"
     error_type = "invalid_request_error"
+
+
+class ModelTooLarge(PayloadTooLarge):
+    """A model offered for import that would need more memory than the function serving it has."""
+
+    code = "model_too_large"
 
 
 class UnsupportedMediaType(AimassError):

@@ -209,6 +209,12 @@ class Settings(BaseSettings):
         gt=0,
         description="how long one peer call waits for the peer's answer (its read timeout; aimass.aws)",
     )
+    import_memory_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="memory (MB) of the function that serves imported models (the tensor domain's): an import that "
+        "would need more is refused (aimass.importing.memory); unset, the running Lambda's own memory, else no limit",
+    )
     sync_budget_s: float = Field(
         default=20.0,
         gt=0,

@@ -57,11 +57,15 @@ class TaskService:
         self.schedule = Schedule(settings)
 
     def offered(self) -> dict[tuple[str, str], TaskSpec]:
-        """Every (domain, task) some served model offers, with the spec of the first model offering it."""
+        """Every (domain, task) some served model offers, with the spec of the first model offering it, and the
+        tasks each served domain's runtime declares before any model offers them (``declared_tasks``)."""
         found: dict[tuple[str, str], TaskSpec] = {}
         for runtime in self.registry.runtimes():
             for task, spec in runtime.tasks().items():
                 found.setdefault((runtime.manifest.domain, task), spec)
+        for domain, declared in self.registry.declared_tasks().items():
+            for task, spec in declared.items():
+                found.setdefault((domain, task), spec)
         return found
 
     def offering(self, domain: str, task: str) -> list[str]:

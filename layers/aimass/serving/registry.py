@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
-from aimass.serving.domains import runtime_class
+from aimass.serving.domains import checkout_domains, runtime_class
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
+from aimass.serving.tasks import TaskSpec
 from aimass.serving.updater import ModelUpdater
 from aimass.store.base import ModelStore
 
@@ -197,6 +198,18 @@ class ModelRegistry:
                 f"model '{name}' has no version '{version}' loaded{why}; loaded versions: {loaded}", param="version"
             )
         return runtime
+
+    def declared_tasks(self) -> dict[str, dict[str, TaskSpec]]:
+        """The tasks each domain this process serves declares for models it may load later, by domain."""
+        found: dict[str, dict[str, TaskSpec]] = {}
+        for domain in self._domains if self._domains is not None else checkout_domains():
+            try:
+                declared = runtime_class(domain).declared_tasks()
+            except ModelLoadError:  # a domain not installed here serves nothing, declared or not
+                continue
+            if declared:
+                found[domain] = declared
+        return found
 
     def names(self) -> list[str]:
         return sorted(name for name, served in self._models.items() if served.serving is not None)

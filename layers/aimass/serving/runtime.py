@@ -112,3 +112,10 @@ class ModelRuntime(ABC):
     def tasks(self) -> dict[str, TaskSpec]:
         """The task endpoints this model answers, by task name (``POST /v1/{domain}/{task}``)."""
         return {}
+
+    @classmethod
+    def declared_tasks(cls) -> dict[str, TaskSpec]:
+        """The tasks any model of this runtime may offer, routed before one is loaded: a domain whose models
+        arrive while a process runs (imported ones) has its task routes from the start. Only the request model,
+        file field and summary of each spec are read; a request runs the spec of the model it names."""
+        return {}

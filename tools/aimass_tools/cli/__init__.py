@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from aimass_tools.cli import encrypt, files, invoke, jobs, keys, models, new_domain, quantize, serve, usage  # noqa: F401  (encrypt, quantize: `models ...`)
+from aimass_tools.cli import (  # noqa: F401  (encrypt, model_import, quantize: `models ...`)
+    encrypt,
+    files,
+    invoke,
+    jobs,
+    keys,
+    model_import,
+    models,
+    new_domain,
+    quantize,
+    serve,
+    usage,
+)
 
 app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_help=True)
 app.command()(serve.serve)

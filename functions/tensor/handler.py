@@ -1,0 +1,14 @@
+"""Lambda entrypoint of the tensor function (imported models): API Gateway events in, the shared ASGI app, out.
+
+The models load once per container, here at import, on a thread that runs while the web stack is imported.
+"""
+
+from aimass.serving.boot import load_models_in_background
+
+_models = load_models_in_background()
+
+from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
+
+from aimass.http.app import build_app  # noqa: E402
+
+handler = Mangum(build_app(in_lambda=True, registry=_models.result()), lifespan="off")
