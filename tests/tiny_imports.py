@@ -61,6 +61,14 @@ def mlp(seed: int = 1, *, batch: int | str = "batch", outputs: int = 3) -> bytes
     return _model(nodes, [tensor("x", [batch, 4])], [tensor("y", [batch, outputs])], [weights, bias])
 
 
+def mlp_of_size(size: int) -> bytes:
+    """``x`` FP32 [batch, 4] times a weight of about ``size`` bytes: a graph as large as a test needs."""
+    columns = max(1, size // 16)
+    weights = numpy_helper.from_array(np.zeros((4, columns), dtype=np.float32), "w")
+    node = helper.make_node("MatMul", ["x", "w"], ["y"])
+    return _model([node], [tensor("x", ["batch", 4])], [tensor("y", ["batch", columns])], [weights])
+
+
 def image_classifier(classes: int = 4, *, size: int = 8, seed: int = 2) -> bytes:
     """``pixels`` FP32 [batch, 3, size, size] -> mean per channel -> linear -> Softmax -> ``probabilities``."""
     rng = np.random.default_rng(seed)

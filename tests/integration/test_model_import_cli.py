@@ -7,6 +7,7 @@ server over the store it wrote and calls the model with the stock Triton client.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import tritonclient.http as triton
 from typer.testing import CliRunner, Result
 
 from aimass.importing.support import newest_opsets
+from aimass.metering.key_admin import create_key
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.settings import DEFAULT_PLANS, Settings
 from aimass.store.local import LocalModelStore
 from aimass_tools.cli import app
 from tests import tiny_imports as tiny
@@ -68,6 +72,33 @@ def test_an_onnx_file_is_answered_through_the_triton_client_after_one_command(st
         answer = client.infer("mystery", [x], outputs=[triton.InferRequestedOutput("y", binary_data=True)])
         y = answer.as_numpy("y")
         assert y is not None and y.shape == (3, 3) and np.all(np.abs(y) <= 1)  # tanh
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_the_same_command_imports_through_the_management_api_of_a_running_server(tmp_path: Path, store: Path) -> None:
+    # GIVEN a running server with keys on, and an admin key
+    tiny.import_into(store, tiny.mlp(seed=1), "resident")
+    state = tmp_path / "state"
+    settings = Settings(state_dir=state, metering="sqlite")
+    admin = create_key(
+        open_key_store(settings), tenant="ops", scopes=("invoke", "admin"), plan="default", plans=DEFAULT_PLANS,
+        now=datetime.now(UTC),
+    ).clear_text  # fmt: skip
+    port = free_port()
+    server = start_server(store, port, {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state)})
+    try:
+        # WHEN a pipeline's graph is imported with --url (uploaded, then imported by the server)
+        graph = written(tmp_path, "remote.onnx", tiny.mlp(seed=11))
+        output = ok(aimass("import", graph, "--name", "remote", "--url", f"http://127.0.0.1:{port}", "--key", admin))
+        assert "remote: tensors; published version 1" in output
+        # THEN it answers the Triton client at once, with no restart and no store access on this side
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        x = triton.InferInput("x", [1, 4], "FP32")
+        x.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
+        y = client.infer("remote", [x], headers={"x-api-key": admin}).as_numpy("y")
+        assert y is not None and y.shape == (1, 3)
     finally:
         server.kill()
         server.wait()

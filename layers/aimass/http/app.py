@@ -141,10 +141,14 @@ def create_app(
         app.include_router(usage_router(metering.usage, settings))
         if files is not None:
             from aimass.http.files import PATH, files_router, upload_body_limit
+            from aimass.http.model_admin import model_admin_router
             from aimass.http.uploads import PARTS_PATH, part_body_limit, uploads_router
 
             app.include_router(files_router(files, settings))
             app.include_router(uploads_router(files, settings))
+            # The management API's bodies are JSON too.
+            admin_models = model_admin_router(settings, files, registry, updater=updater)
+            app.include_router(admin_models, dependencies=[Depends(json_body)])
             if not in_lambda:  # a Lambda's body is bounded before it runs (max_body_bytes, 6 MiB)
                 path_limits[PATH] = upload_body_limit(settings)
                 path_limits[PARTS_PATH] = part_body_limit(settings)

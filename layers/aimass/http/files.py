@@ -1,6 +1,6 @@
 """OpenAI's Files API: upload, list, read and delete a tenant's files, so the OpenAI SDK's ``client.files`` works.
 
-    POST   /v1/files                   multipart form: file, purpose ("batch")
+    POST   /v1/files                   multipart form: file, purpose ("batch" or "model")
     GET    /v1/files                   ?purpose=&after=<file id>&limit=&order=desc|asc
     GET    /v1/files/{file_id}
     GET    /v1/files/{file_id}/content
@@ -14,8 +14,8 @@ tenant's file id answers the same 404 as an unknown one, whatever the key's scop
 with other tenants, read-only: a grantee may retrieve the file and read its content, nothing more (its
 delete, its grants and the listing are the owner's, and answer a grantee as they answer a stranger: 404, or
 the file not listed). Deleting a file ends its grants. Files are uploaded for
-work the server does later (a batch); what the server writes itself (a batch's output) is not uploaded, so
-``batch`` is the one purpose a client may give.
+work the server does later: a batch (``batch``), or a model to import (``model``, ``POST /v1/admin/models``);
+what the server writes itself (a batch's output) is not uploaded.
 
 A file may be up to ``AIMASS_MAX_FILE_BYTES``: the local server reads the body of ``POST /v1/files`` up to
 that and the form's framing (``upload_body_limit``); on Lambda the request body limit (6 MiB) comes first.
@@ -42,7 +42,7 @@ from aimass.metering.keys import Caller
 from aimass.settings import Settings
 
 PATH = "/v1/files"
-PURPOSES = ("batch",)
+PURPOSES = ("batch", "model")
 MAX_FILENAME = 255
 # A form's framing around the file: boundaries, part headers (the filename), the purpose field.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -128,7 +128,12 @@ def files_router(store: FileStore, settings: Settings) -> APIRouter:
         request: Request,
         file: Annotated[UploadFile, File(description="the file's content, with its filename")],
         purpose: Annotated[
-            str, Form(description="what the file is for: batch", json_schema_extra={"enum": list(PURPOSES)})
+            str,
+            Form(
+                description="what the file is for: batch (a Batch API input), model (a model to import, "
+                "POST /v1/admin/models)",
+                json_schema_extra={"enum": list(PURPOSES)},
+            ),
         ],
     ) -> FileObject:
         tenant = tenant_of(request)

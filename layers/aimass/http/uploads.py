@@ -1,6 +1,6 @@
 """OpenAI's Uploads API: a large file in parts, resumable, so the OpenAI SDK's ``client.uploads`` works.
 
-    POST /v1/uploads                       {filename, purpose ("batch"), bytes, mime_type}: a pending upload
+    POST /v1/uploads                       {filename, purpose ("batch", "model"), bytes, mime_type}: a pending upload
     POST /v1/uploads/{upload_id}/parts     multipart form: data (at most 64 MiB): a new part
     POST /v1/uploads/{upload_id}/complete  {part_ids (in order), md5 (optional)}: the upload, with its file
     POST /v1/uploads/{upload_id}/cancel
@@ -55,7 +55,10 @@ class CreateUpload(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     filename: str = Field(description=f"the file's name, 1 to {MAX_FILENAME} characters")
-    purpose: str = Field(description="what the file is for: batch", json_schema_extra={"enum": list(PURPOSES)})
+    purpose: str = Field(
+        description="what the file is for: batch (a Batch API input), model (a model to import)",
+        json_schema_extra={"enum": list(PURPOSES)},
+    )
     bytes: int = Field(description="the file's size: what the parts will add up to (at most AIMASS_MAX_FILE_BYTES)")
     mime_type: str = Field(description=f"the file's MIME type, 1 to {MAX_MIME_TYPE} characters")
     expires_after: dict[str, Any] | None = Field(default=None, description="accepted for OpenAI's clients; no effect")

@@ -44,6 +44,11 @@ class _LazyUnsealer:
         return self._unsealer.open(manifest, entry, sealed)
 
 
+def lazy_unsealer(settings: Settings) -> Unsealer:
+    """An unsealer that imports its cipher library when an encrypted version is first opened."""
+    return _LazyUnsealer(settings)
+
+
 def load_models(settings: Settings) -> ModelRegistry:
     """The store the settings name (local directory or S3), and every model of this process's domains loaded."""
     from aimass.serving.registry import ModelRegistry
@@ -52,7 +57,7 @@ def load_models(settings: Settings) -> ModelRegistry:
     from aimass.store.factory import open_store
 
     registry = ModelRegistry(
-        open_store(settings, unsealer=_LazyUnsealer(settings)),
+        open_store(settings, unsealer=lazy_unsealer(settings)),
         SessionFactory(settings),
         domains=settings.domains,
         validate=validate,

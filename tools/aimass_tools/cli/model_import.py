@@ -4,7 +4,9 @@ PATH is an ONNX file, a folder (with a manifest.json, or with model.onnx and its
 scikit-learn pickle or a TorchScript module (``aimass_tools.importing.sources``). The graph is checked and
 described by ``aimass.importing`` (the very code the management API runs), published as the model's next
 version, and served by the tensor domain: at once where the model had no production version, else once
-promoted (``--promote`` here).
+promoted (``--promote`` here). With ``--url``, the graph (converted here first, where it is not ONNX) is uploaded
+to that deployment and imported by its management API (``POST /v1/admin/models``) with an admin key: the same
+checks, run by the function that will serve it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from aimass_tools.cli.common import (
     transfer_progress,
 )
 from aimass_tools.cli.models import ForceOption, ReasonOption, _checked_move, app
+from aimass_tools.cli.remote import KeyOption, client
 from aimass_tools.importing import load_source
 from aimass_tools.importing.sources import read_lines
 
@@ -91,11 +94,38 @@ def import_model(
     store: StoreOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="import through the management API of this deployment (an admin key), not a store"),
+    ] = None,
+    key: KeyOption = None,
 ) -> None:
     """Import a trained model as the next version of NAME, served by the tensor domain (V2, and its task)."""
     with reported_errors():
         if task not in TASKS:
             raise InvalidInput(f"--task must be one of {', '.join(TASKS)}, got '{task}'", param="task")
+        if url is not None:
+            source = load_source(path, input_shape=_shape(input_shape))
+            if source.graph is None:
+                raise InvalidInput(
+                    "a folder with a manifest is published into a store (--store, --bucket), not through --url"
+                )
+            options: dict[str, Any] = {
+                "task": task,
+                "labels": list(read_lines(labels)) if labels else (list(source.labels) if source.labels else None),
+                "description": description,
+                "license": license_,
+                "feature_names": list(read_lines(features)) if features else _listed(source.feature_names),
+                "samples": parse_samples(samples.read_bytes()) if samples else None,
+                "quality": _json(quality) if quality else {},
+                "promote": promote,
+                "reason": reason,
+            }
+            scaling = _image(image_scale, image_mean, image_std)
+            if scaling is not None:
+                options["image"] = {"scale": scaling.scale, "mean": list(scaling.mean), "std": list(scaling.std)}
+            _through_api(url, key, name, source.filename, source.graph, tokenizer or None, source.tokenizer, options)
+            return
         settings = settings_for(store, bucket, prefix)
         target = open_cli_store(store, bucket, prefix)
         sessions = SessionFactory(settings)
@@ -158,6 +188,45 @@ def import_model(
                     markup=False,
                     soft_wrap=True,
                 )
+
+
+def _through_api(
+    url: str,
+    key: str | None,
+    name: str,
+    filename: str,
+    graph: bytes,
+    tokenizer: Path | None,
+    tokens: bytes | None,
+    options: dict[str, Any],
+) -> None:
+    """Upload the graph (in resumable parts when large) and its tokenizer, then import them by id."""
+    with client(url, key) as api, tempfile.TemporaryDirectory(prefix="aimass-import-") as scratch:
+        staged = Path(scratch) / filename
+        staged.write_bytes(graph)
+        with transfer_progress("uploading") as progress:
+            uploaded = api.upload(staged, purpose="model", progress=progress)
+            body = {"name": name, "file_id": uploaded["id"], **{k: v for k, v in options.items() if v is not None}}
+            if tokenizer is not None or tokens is not None:
+                path = tokenizer or Path(scratch) / "tokenizer.json"
+                if tokenizer is None and tokens is not None:
+                    path.write_bytes(tokens)
+                body["tokenizer_file_id"] = api.upload(path, purpose="model", progress=progress)["id"]
+        with console.status(f"importing {filename} at {api.base_url}"):
+            answer = api.call("POST", "/v1/admin/models", json=body)
+    version = answer["version"]
+    done = "published" if answer["created"] else "already held this import:"
+    console.print(
+        f"{name}: {version['task']}; {done} version {version['version']} at {api.base_url} (about "
+        f"{answer['memory_needed_mb']:,} MB to serve)",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print("answers: " + "; ".join(answer["endpoints"]), markup=False, soft_wrap=True)
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return list(values) if values else None
 
 
 def _describe(imported: Imported, limit: int | None) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +16,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from aimass.errors import AimassError, InvalidInput, NotFound
+from aimass.errors import AimassError
+from aimass.serving import lifecycle, readiness
+from aimass.serving.lifecycle import Move
 from aimass.settings import Settings
 from aimass.store import aliases as rules
 from aimass.store.aliases import ModelAliases
 from aimass.store.base import WritableModelStore
 from aimass.store.manifest import ModelManifest, read_manifest
-from aimass_tools.cli import readiness
 from aimass_tools.cli.common import (
     CHECKOUT,
     BucketOption,
@@ -43,8 +43,6 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="why, recorded in th
 ForceOption = Annotated[
     bool, typer.Option("--force", help="move the alias even to a version that fails its check (with a warning)")
 ]
-# (the aliases now, the model's versions, the reason to record) -> the aliases after the change
-Move = Callable[[ModelAliases, list[str], str], ModelAliases]
 
 
 @app.command("build")
@@ -157,15 +155,14 @@ def rollback(
         target = open_cli_store(store, bucket, prefix)
         settings = settings_for(store, bucket, prefix)
 
-        def usable(version: str) -> bool:
-            found = readiness.check(target, settings, name, version)
+        def skipped(version: str, found: readiness.Readiness) -> None:
             if not found.servable:
                 _warn(f"skipping {name} version {version}: {found.problem}")
-            elif found.unchecked:
+            else:
                 _warn(_verified(name, version, found))
-            return found.servable
 
-        _change(target, name, lambda current, versions: rules.rollback(name, current, versions, reason, usable))
+        updated = lifecycle.rollback(target, settings, name, reason, skipped=skipped)
+        console.print(_summary(name, updated, _known(target, name)))
 
 
 @app.command("canary")
@@ -292,32 +289,22 @@ def _checked_move(
     force: bool,
     doing: str,
 ) -> ModelAliases:
-    """Point an alias at ``version`` once it has passed the checks a function makes; refuse it otherwise.
-
-    The rules run first on the aliases as they are, so a change they refuse is refused before anything is
-    read. A version that fails its check is refused with the reason, the aliases unchanged, unless ``force``:
-    then it is moved to with a warning, and the history records what it failed.
-    """
-    move(target.aliases(name), _known(target, name), reason)
-    found = _check(target, settings, name, version)
-    if found.servable:
-        if found.unchecked:
-            _warn(_verified(name, version, found))
-        else:
-            console.print(_verified(name, version, found), soft_wrap=True)
-        return _change(target, name, lambda current, versions: move(current, versions, reason))
-    problem = _line(found.problem or "")
-    if not force:
-        raise InvalidInput(
-            f"{name} version {version} cannot serve: {problem}; the aliases are unchanged (--force to override)",
-            param="version",
+    """Point an alias at ``version`` once it has passed the checks a function makes (``aimass.serving.lifecycle``);
+    with ``force``, a version that fails them is moved to with a warning, the failure recorded in the history."""
+    with transfer_progress(f"checking v{version}") as progress:
+        moved = lifecycle.checked_move(target, settings, name, version, move, reason, force=force, progress=progress)
+    found = moved.found
+    if moved.forced:
+        _warn(
+            f"warning: {name} version {version} cannot serve: {_line(found.problem or '')}; {doing} anyway (--force): "
+            "the functions will refuse it and keep serving the version they serve now"
         )
-    _warn(
-        f"warning: {name} version {version} cannot serve: {problem}; {doing} anyway (--force): the functions "
-        "will refuse it and keep serving the version they serve now"
-    )
-    recorded = "; ".join(part for part in (reason, f"forced past its check: {problem}") if part)
-    return _change(target, name, lambda current, versions: move(current, versions, recorded))
+    elif found.unchecked:
+        _warn(_verified(name, version, found))
+    else:
+        console.print(_verified(name, version, found), soft_wrap=True)
+    console.print(_summary(name, moved.aliases, _known(target, name)))
+    return moved.aliases
 
 
 def _verified(name: str, version: str, found: readiness.Readiness) -> str:
@@ -329,26 +316,8 @@ def _warn(message: str) -> None:
     err_console.print(Text(_line(message), style="yellow"), soft_wrap=True)
 
 
-def _line(text: str) -> str:
-    """One line: a reason may quote another library's multi-line error."""
-    return " ".join(text.split())
-
-
-def _change(
-    target: WritableModelStore, name: str, rule: Callable[[ModelAliases, list[str]], ModelAliases]
-) -> ModelAliases:
-    versions = _known(target, name)
-    updated = target.update_aliases(name, lambda current: rule(current, versions))
-    console.print(_summary(name, updated, versions))
-    return updated
-
-
-def _known(target: WritableModelStore, name: str) -> list[str]:
-    versions = target.versions(name)
-    if not versions:
-        listed = ", ".join(target.model_names()) or "none"
-        raise NotFound(f"no model '{name}' in the store at {target.location}; models there: {listed}", param="name")
-    return versions
+_line = lifecycle.one_line
+_known = lifecycle.known_versions
 
 
 def _labels(aliases: ModelAliases, versions: list[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Can a version serve? Checked on the operator's machine before an alias points at it.
+"""Can a version serve? Checked before an alias points at it (by the CLI, and by the management API).
 
 Every file's sha256 is read from the store itself (a cached copy could hide a damaged object), then the version
 is prepared exactly as a serving function prepares it before a swap (``ModelRegistry.prepare``: fetched,
