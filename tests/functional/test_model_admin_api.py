@@ -220,3 +220,18 @@ def test_keys_without_the_admin_scope_and_other_tenants_files_are_refused(
 )
 def test_malformed_requests_are_400s(client: TestClient, admin: dict[str, str], body: dict[str, Any]) -> None:
     assert client.post(MODELS, headers=admin, json=body).status_code == 400
+
+
+def test_a_checkpoint_is_imported_as_a_canary_with_a_policy(client: TestClient, admin: dict[str, str]) -> None:
+    assert imported(client, admin, tiny.mlp(seed=3), "churn", promote=True).status_code == 201
+    policy = {"min_requests": 500, "max_error_rate": 0.01, "max_latency_ms": 50.0}
+    answer = imported(client, admin, tiny.mlp(seed=4), "churn", canary_percent=5, canary_policy=policy)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["aliases"]["canary_policy"] == policy
+    # ... and the canary route takes one too; promoting by hand ends it
+    again = client.post(f"{MODELS}/churn/canary", headers=admin, json={"version": "2", "percent": 20, "policy": policy})
+    assert again.status_code == 200 and again.json()["canary_percent"] == 20
+    bad = client.post(f"{MODELS}/churn/canary", headers=admin, json={"version": "2", "percent": 20, "policy": {}})
+    assert bad.status_code == 400 and error(bad)["param"] is not None
+    ended = client.post(f"{MODELS}/churn/promote", headers=admin, json={"version": "2"})
+    assert ended.json()["canary_policy"] is None

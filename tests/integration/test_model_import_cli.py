@@ -186,3 +186,48 @@ def test_samples_of_its_own_let_in_a_graph_that_synthesized_inputs_break(
     graph = written(tmp_path, "log.onnx", tiny.logarithm())
     assert "--samples samples.json" in refused(aimass("import", graph, "--name", "log", "--store", str(store)))
     ok(aimass("import", graph, "--name", "log", "--samples", str(samples_file), "--store", str(store)))
+
+
+def test_a_canary_with_a_policy_from_the_command_line(store: Path, tmp_path: Path) -> None:
+    ok(
+        aimass(
+            "import", written(tmp_path, "a.onnx", tiny.mlp(seed=1)), "--name", "m", "--store", str(store), "--promote"
+        )
+    )
+    ok(aimass("import", written(tmp_path, "b.onnx", tiny.mlp(seed=2)), "--name", "m", "--store", str(store)))
+    output = ok(
+        aimass(
+            "canary",
+            "m",
+            "2",
+            "--percent",
+            "10",
+            "--promote-after",
+            "200",
+            "--max-latency-ms",
+            "40",
+            "--store",
+            str(store),
+        )
+    )
+    assert (
+        "canary 2 takes 10 %, promoted by itself after 200 requests with at most 0.00% errors, p95 within 40 ms"
+        in output
+    )
+    policy = LocalModelStore(store).aliases("m").canary_policy
+    assert policy is not None and (policy.min_requests, policy.max_latency_ms) == (200, 40.0)
+    assert "max_error_rate" in refused(
+        aimass(
+            "canary",
+            "m",
+            "2",
+            "--percent",
+            "10",
+            "--promote-after",
+            "5",
+            "--max-error-rate",
+            "3",
+            "--store",
+            str(store),
+        )
+    )

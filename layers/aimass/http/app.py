@@ -32,6 +32,7 @@ from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.protocol.v2_generate import GenerateService
 from aimass.serving.boot import configure_logging, load_models
+from aimass.serving.canary import AliasesWriter, CanaryJudge
 from aimass.serving.cost import Schedule
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
@@ -177,7 +178,7 @@ def build_app(
     if registry is None:
         registry = load_models(settings)
     peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
-    updater = ModelUpdater(registry, interval_s=settings.alias_check_s)
+    updater = ModelUpdater(registry, interval_s=settings.alias_check_s, judge=canary_judge(registry))
     offload = offloads.inline if in_lambda else offloads.threaded
     metering = metering_from_settings(settings)
     files = _files(settings, in_lambda) if metering is not None else None
@@ -195,6 +196,12 @@ def build_app(
         batches=batches,
         background=background,
     )
+
+
+def canary_judge(registry: ModelRegistry) -> CanaryJudge | None:
+    """The canary policy's judge, where this process may move the aliases of its store."""
+    store = registry.store
+    return CanaryJudge(registry, store) if isinstance(store, AliasesWriter) else None
 
 
 def _batches(

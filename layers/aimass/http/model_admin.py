@@ -6,7 +6,7 @@
     GET  /v1/admin/models/{name}/versions/{version}         one version
     POST /v1/admin/models/{name}/versions/{version}/verify  check it as a function would: files, load, samples
     POST /v1/admin/models/{name}/promote                    {version, reason, force}
-    POST /v1/admin/models/{name}/canary                     {version, percent, reason, force}
+    POST /v1/admin/models/{name}/canary                     {version, percent, policy, reason, force}
     POST /v1/admin/models/{name}/rollback                   {reason}
 
 A training pipeline uploads its file with the Files API (``POST /v1/files``, or the Uploads API in resumable parts
@@ -140,7 +140,8 @@ def model_admin_router(
                 override=OVERRIDE,
             )  # fmt: skip
         elif body.canary_percent is not None:
-            move = lifecycle.canary(name, version, body.canary_percent)
+            policy = body.canary_policy.rules() if body.canary_policy else None
+            move = lifecycle.canary(name, version, body.canary_percent, policy)
             lifecycle.checked_move(target, settings, name, version, move, body.reason, force=False, override=OVERRIDE)
         followed()
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -223,7 +224,8 @@ def model_admin_router(
     def set_canary(name: Name, body: SetCanary, caller: Admin) -> Aliases:
         target = opened()
         version = _checked(body.version, _VERSION, "version")
-        move = lifecycle.canary(_checked(name, _NAME, "name"), version, body.percent)
+        policy = body.policy.rules() if body.policy else None
+        move = lifecycle.canary(_checked(name, _NAME, "name"), version, body.percent, policy)
         lifecycle.checked_move(target, settings, name, version, move, body.reason, force=body.force, override=OVERRIDE)
         log.info("admin key %s made model '%s' version %s its canary", caller.key_id, name, version)
         followed()

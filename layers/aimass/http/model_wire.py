@@ -15,7 +15,7 @@ from pydantic.config import JsonDict
 
 from aimass.files.base import FILE_ID
 from aimass.importing.fit import TASKS
-from aimass.store.aliases import AliasChange, ModelAliases
+from aimass.store.aliases import AliasChange, CanaryPolicy, ModelAliases
 from aimass.store.manifest import ModelManifest, TensorSpec
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -61,6 +61,7 @@ class ImportModel(_Strict):
     canary_percent: int | None = Field(
         default=None, ge=1, le=99, description="send this share of unpinned requests to it instead (a checkpoint)"
     )
+    canary_policy: Policy | None = Field(default=None, description="with canary_percent: end the canary by itself")
     reason: str = Field(default="", max_length=500, description="recorded in the aliases history")
 
 
@@ -70,8 +71,21 @@ class MoveAlias(_Strict):
     force: bool = Field(default=False, description="move it even to a version that fails its check")
 
 
+class Policy(_Strict):
+    """A canary policy: promoted by the serving processes once it has served ``min_requests`` within the bounds,
+    rolled back as soon as it is over one, or its validation samples fail where it loads."""
+
+    min_requests: int = Field(ge=1, le=100_000_000)
+    max_error_rate: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    max_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="p95 inference time")
+
+    def rules(self) -> CanaryPolicy:
+        return CanaryPolicy(**self.model_dump())
+
+
 class SetCanary(MoveAlias):
     percent: int = Field(ge=1, le=99, description="share of unpinned requests the canary takes")
+    policy: Policy | None = Field(default=None, description="end the canary by itself; null: an operator ends it")
 
 
 class Rollback(_Strict):
@@ -125,6 +139,7 @@ class Aliases(BaseModel):
     production: str | None
     canary: str | None
     canary_percent: int
+    canary_policy: CanaryPolicy | None
     history: list[AliasChange]
 
     @classmethod
@@ -134,6 +149,7 @@ class Aliases(BaseModel):
             production=aliases.production,
             canary=aliases.canary,
             canary_percent=aliases.canary_percent,
+            canary_policy=aliases.canary_policy,
             history=list(aliases.history),
         )
 

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from aimass.errors import AimassError
 from aimass.serving.runtime import ModelRuntime
 
 
@@ -61,10 +62,21 @@ def open_meter() -> Meter:
 
 
 def measured(runtime: ModelRuntime, call: Callable[[], R]) -> R:
-    """Run one model call; note what it consumed on the request's meter, if metering is on."""
+    """Run one model call; note what it consumed on the request's meter, if metering is on, and how it went on
+    the version's own record (``runtime.observed``: what a canary policy judges it by)."""
     started = time.perf_counter()
-    result = call()
-    note(runtime, result.usage, (time.perf_counter() - started) * 1e3)
+    try:
+        result = call()
+    except AimassError as exc:
+        if exc.status_code >= 500:  # a client's bad input is not the version's failure
+            runtime.observed.failed()
+        raise
+    except Exception:
+        runtime.observed.failed()
+        raise
+    elapsed_ms = (time.perf_counter() - started) * 1e3
+    runtime.observed.served(elapsed_ms)
+    note(runtime, result.usage, elapsed_ms)
     return result
 
 

@@ -16,7 +16,7 @@ from aimass.errors import InvalidInput, NotFound
 from aimass.serving import readiness
 from aimass.settings import Settings
 from aimass.store import aliases as rules
-from aimass.store.aliases import ModelAliases
+from aimass.store.aliases import CanaryPolicy, ModelAliases
 from aimass.store.base import ProgressCallback, WritableModelStore
 
 # (the aliases now, the model's versions, the reason to record) -> the aliases after the change
@@ -82,8 +82,8 @@ def promote(name: str, version: str) -> Move:
     return lambda current, versions, why: rules.promote(name, current, version, versions, why)
 
 
-def canary(name: str, version: str, percent: int) -> Move:
-    return lambda current, versions, why: rules.canary(name, current, version, percent, versions, why)
+def canary(name: str, version: str, percent: int, policy: CanaryPolicy | None = None) -> Move:
+    return lambda current, versions, why: rules.canary(name, current, version, percent, versions, why, policy)
 
 
 def rollback(

@@ -152,6 +152,9 @@ class ModelRegistry:
                     raise ModelNotReady(f"model '{name}' version {version} is not loaded")
             keep = self._kept(served.runtimes, serving, canary)
             runtimes = {v: r for v, r in served.runtimes.items() if v in keep}
+            if canary is not None and (canary, canary_percent) != (served.canary, served.canary_percent):
+                # A canary's trial starts here: a policy judges what it serves as the canary, nothing before.
+                runtimes[canary].observed.reset()
             self._models[name] = replace(
                 served, runtimes=runtimes, serving=serving, canary=canary, canary_percent=canary_percent
             )
@@ -230,6 +233,10 @@ class ModelRegistry:
 
     def loaded_versions(self, name: str) -> list[str]:
         return sorted(self._models.get(name, _Served()).runtimes, key=int)
+
+    def loaded(self, name: str, version: str) -> ModelRuntime | None:
+        """``version`` of ``name`` if this process has it loaded."""
+        return self._models.get(name, _Served()).runtimes.get(version)
 
     def rejected(self, name: str) -> dict[str, str]:
         """The public reason of each rejected version of ``name``: what clients may read."""

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from aimass.errors import ModelLoadError
 from aimass.serving.memory_files import MemoryFiles
+from aimass.serving.observed import Observed
 from aimass.serving.session import SessionFactory, check_signature
 from aimass.serving.tasks import TaskSpec
 from aimass.store.base import ModelArtifact
@@ -64,6 +65,7 @@ class ModelRuntime(ABC):
     def __init__(self, artifact: ModelArtifact, sessions: SessionFactory) -> None:
         self.artifact = artifact
         self.sessions = sessions
+        self.observed = Observed()  # what it has served here (aimass.metering.meter.measured notes each call)
 
     @property
     def manifest(self) -> ModelManifest:

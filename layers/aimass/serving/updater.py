@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aimass.errors import AimassError, ModelLoadError
+from aimass.serving.canary import CanaryJudge
 from aimass.serving.runtime import ModelRuntime
 from aimass.store.base import ModelStore
 
@@ -73,8 +74,19 @@ class Registry(Protocol):
 
 
 class ModelUpdater:
-    def __init__(self, registry: Registry, *, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    """``judge``, where given, applies each model's canary policy at every check, before what serves is decided
+    (``aimass.serving.canary``)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        judge: CanaryJudge | None = None,
+    ) -> None:
         self.registry = registry
+        self.judge = judge
         self.interval_s = interval_s
         self._clock = clock
         self._last = clock()
@@ -111,6 +123,8 @@ class ModelUpdater:
             except AimassError as exc:
                 log.warning("cannot read the aliases of model '%s': %s", name, exc.message)
                 continue
+            if self.judge is not None:
+                aliases = self.judge.judge(name, aliases, versions)
             target = aliases.serving(versions)
             if target is None or not self.registry.wants(name, target):
                 continue
@@ -122,6 +136,8 @@ class ModelUpdater:
             if not ready:
                 continue  # the old version keeps serving; the rejection is recorded
             canary_ready = wanted_canary is not None and self._ensure(name, wanted_canary, "canary", changes)
+            if wanted_canary is not None and not canary_ready and self.judge is not None:
+                self.judge.judge(name, aliases, versions)  # a canary refused here: its policy ends it now
             self.registry.route(
                 name,
                 target,

@@ -2,7 +2,9 @@
 
 Each model has one small document in its store (``<name>/aliases.json``). ``production`` names the version
 unpinned requests get; ``canary`` (with ``canary_percent``) takes that share of them while a new version is
-tried. Every change appends to ``history``, so a rollback knows where to go without anyone remembering.
+tried, and its ``canary_policy``, where it has one, lets the serving processes end the trial by themselves
+(``aimass.serving.canary``): promoted once it has served enough requests well, rolled back as soon as it has
+not. Every change appends to ``history``, so a rollback knows where to go without anyone remembering.
 A model with no aliases document serves its newest version, as a store of freshly built models does.
 
 The rules are pure functions over the document; the stores only read and write it.
@@ -33,12 +35,33 @@ class AliasChange(BaseModel):
     reason: str = ""
 
 
+class CanaryPolicy(BaseModel):
+    """When a canary ends by itself: promoted once it has served ``min_requests`` with its errors within
+    ``max_error_rate`` and its p95 inference latency within ``max_latency_ms``; rolled back as soon as its errors
+    pass that rate of ``min_requests``, its latency its bound, or its validation samples fail where it loads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_requests: int = Field(ge=1, le=100_000_000, description="requests it serves before it may be promoted")
+    max_error_rate: float = Field(
+        default=0.0, ge=0, le=1, allow_inf_nan=False, description="server errors per request allowed; 0: none"
+    )
+    max_latency_ms: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="p95 of its inference time, in ms; null: any"
+    )
+
+    def describe(self) -> str:
+        latency = f", p95 within {self.max_latency_ms:g} ms" if self.max_latency_ms is not None else ""
+        return f"after {self.min_requests} requests with at most {self.max_error_rate:.2%} errors{latency}"
+
+
 class ModelAliases(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     production: str | None = None
     canary: str | None = None
     canary_percent: int = Field(default=0, ge=0, le=100)
+    canary_policy: CanaryPolicy | None = None
     history: tuple[AliasChange, ...] = ()
 
     def serving(self, versions: Sequence[str]) -> str | None:
@@ -74,19 +97,26 @@ def _known(name: str, version: str, versions: Sequence[str]) -> None:
 def promote(name: str, aliases: ModelAliases, version: str, versions: Sequence[str], reason: str = "") -> ModelAliases:
     """``version`` becomes production; a running canary ends."""
     _known(name, version, versions)
-    return _changed(aliases, "promote", reason, production=version, canary=None, canary_percent=0)
+    return _changed(aliases, "promote", reason, production=version, canary=None, canary_percent=0, canary_policy=None)
 
 
 def canary(
-    name: str, aliases: ModelAliases, version: str, percent: int, versions: Sequence[str], reason: str = ""
+    name: str,
+    aliases: ModelAliases,
+    version: str,
+    percent: int,
+    versions: Sequence[str],
+    reason: str = "",
+    policy: CanaryPolicy | None = None,
 ) -> ModelAliases:
-    """``percent`` % of unpinned requests go to ``version``; the rest stay on production."""
+    """``percent`` % of unpinned requests go to ``version``; the rest stay on production. With ``policy``, the
+    serving processes promote or roll it back by themselves."""
     _known(name, version, versions)
     if not 0 < percent < 100:
         raise InvalidInput(f"canary percent must be between 1 and 99, got {percent}", param="percent")
     if version == aliases.serving(versions):
         raise InvalidInput(f"version {version} of model '{name}' is already the one serving", param="version")
-    return _changed(aliases, "canary", reason, canary=version, canary_percent=percent)
+    return _changed(aliases, "canary", reason, canary=version, canary_percent=percent, canary_policy=policy)
 
 
 def rollback(
@@ -103,7 +133,7 @@ def rollback(
     walking back through earlier production versions rather than undoing each other.
     """
     if aliases.canary is not None:
-        return _changed(aliases, "end-canary", reason or "rollback", canary=None, canary_percent=0)
+        return _changed(aliases, "end-canary", reason or "rollback", canary=None, canary_percent=0, canary_policy=None)
     stack: list[str] = []
     for change in aliases.history:
         if change.action == "promote" and change.production is not None:
@@ -119,4 +149,6 @@ def rollback(
         stack.pop()
     if not stack:
         raise InvalidInput(f"model '{name}' has no earlier usable production version to roll back to", param="name")
-    return _changed(aliases, "rollback", reason, production=stack[-1], canary=None, canary_percent=0)
+    return _changed(
+        aliases, "rollback", reason, production=stack[-1], canary=None, canary_percent=0, canary_policy=None
+    )

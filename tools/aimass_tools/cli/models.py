@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
-from aimass.errors import AimassError
+from aimass.errors import AimassError, InvalidInput
 from aimass.serving import lifecycle, readiness
 from aimass.serving.lifecycle import Move
 from aimass.settings import Settings
 from aimass.store import aliases as rules
-from aimass.store.aliases import ModelAliases
+from aimass.store.aliases import CanaryPolicy, ModelAliases
 from aimass.store.base import WritableModelStore
 from aimass.store.manifest import ModelManifest, read_manifest
 from aimass_tools.cli.common import (
@@ -170,6 +171,16 @@ def canary(
     name: str,
     version: str,
     percent: Annotated[int, typer.Option("--percent", help="share of unpinned requests, 1-99")],
+    promote_after: Annotated[
+        int | None,
+        typer.Option(help="a policy: promote it by itself once it has served this many requests well"),
+    ] = None,
+    max_error_rate: Annotated[
+        float, typer.Option(help="the policy's server errors allowed per request (0: none; over it: rolled back)")
+    ] = 0.0,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="the policy's bound on its p95 inference time (over it: rolled back)")
+    ] = None,
     reason: ReasonOption = "",
     force: ForceOption = False,
     store: StoreOption = None,
@@ -178,16 +189,21 @@ def canary(
 ) -> None:
     """Send PERCENT % of NAME's unpinned requests to VERSION; the rest stay on production.
 
-    VERSION is checked first, as by `promote`.
+    VERSION is checked first, as by `promote`. With --promote-after, the serving processes end the canary by
+    themselves (aimass.serving.canary): promoted once it has served that many requests within --max-error-rate
+    and --max-latency-ms, rolled back as soon as it is over either or its validation samples fail.
     """
     with reported_errors():
         target = open_cli_store(store, bucket, prefix)
+        policy = None
+        if promote_after is not None:
+            policy = _policy(promote_after, max_error_rate, max_latency_ms)
         _checked_move(
             target,
             settings_for(store, bucket, prefix),
             name,
             version,
-            lambda current, versions, why: rules.canary(name, current, version, percent, versions, why),
+            lifecycle.canary(name, version, percent, policy),
             reason,
             force=force,
             doing="making it the canary",
@@ -307,6 +323,14 @@ def _checked_move(
     return moved.aliases
 
 
+def _policy(requests: int, error_rate: float, latency_ms: float | None) -> CanaryPolicy:
+    try:
+        return CanaryPolicy(min_requests=requests, max_error_rate=error_rate, max_latency_ms=latency_ms)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InvalidInput(f"canary policy: {problem['loc'][0]} {problem['msg']}") from None
+
+
 def _verified(name: str, version: str, found: readiness.Readiness) -> str:
     files = f" ({_files(found.manifest)})" if found.manifest is not None else ""
     return _line(f"{name} version {version}: verified{files}; {found.loading()}")
@@ -335,6 +359,8 @@ def _summary(name: str, aliases: ModelAliases, versions: list[str]) -> str:
     line = f"{name}: production {serving}" if aliases.production else f"{name}: serving the newest version, {serving}"
     if aliases.canary is not None:
         line += f"; canary {aliases.canary} takes {aliases.canary_percent} %"
+        if aliases.canary_policy is not None:
+            line += f", promoted by itself {aliases.canary_policy.describe()}"
     return line
 
 
