@@ -119,6 +119,13 @@ class ServingConfig(BaseModel):
         pattern=DOMAIN_NAME.pattern,
         description="domain whose function answers the server-wide routes (/v2, /v1/models, /docs, ...)",
     )
+    import_domain: str = Field(
+        default="tensor",
+        alias="aimass:importDomain",
+        pattern=DOMAIN_NAME.pattern,
+        description="domain whose function serves imported models: /v2/models/ of every model not catalogued, and "
+        "the management API (/v1/admin/models); a checkout without that function serves no imports",
+    )
     function_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         alias="aimass:functionOverrides",

@@ -14,6 +14,11 @@ for every domain ``d`` that has a function:
 
 * its task prefix ``/v1/d/{proxy+}`` (``/v1/{domain}/{task}``) and each of its extra routes go to ``d``;
 
+for the import domain (``aimass:importDomain``, the tensor function: imported models are not catalogued, and
+arrive after a deploy), ``/v2/models/{proxy+}`` (every model the catalogue does not name; API Gateway prefers
+the literal routes above it) and the management API ``/v1/admin/models[/...]`` (more specific than the admin
+API's ``/v1/admin/{proxy+}``);
+
 and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
 ``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``, the
 files ``/v1/files[/...]`` and ``/v1/uploads[/...]``, the batches ``/v1/batches[/...]``) go to the front domain's
@@ -61,6 +66,14 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/uploads/{proxy+}", ANY),
     ("/v1/batches", ANY),
     ("/v1/batches/{proxy+}", ANY),
+)
+
+
+# What the import domain's function answers beyond its catalogued models and its task prefix.
+IMPORT_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/v2/models/{proxy+}", ANY),
+    ("/v1/admin/models", ANY),
+    ("/v1/admin/models/{proxy+}", ANY),
 )
 
 
@@ -138,8 +151,10 @@ def route_table(
     models: Iterable[CataloguedModel],
     extra_routes: Mapping[str, Sequence[str]],
     front_domain: str,
+    import_domain: str | None = None,
 ) -> list[Route]:
-    """``[(path, methods, domain)]``: shared routes first, then per domain (sorted) its models, task prefix, extras.
+    """``[(path, methods, domain)]``: shared routes first, then per domain (sorted) its models, task prefix, extras,
+    and for ``import_domain`` (where it has a function) the routes of imported models (``IMPORT_ROUTES``).
 
     ``extra_routes`` has one key per domain that has a function (its extra routes, possibly none).
     """
@@ -179,6 +194,8 @@ def route_table(
             if other is not None:
                 raise RouteError(f"extra route {path!r} of domain {domain!r} lies under domain {other!r}'s task prefix")
             table.append(Route(path, ANY, domain))
+        if domain == import_domain:
+            table.extend(Route(path, methods, domain) for path, methods in IMPORT_ROUTES)
 
     owners: dict[str, str] = {}
     for route in table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, IgnoreMode, RemovalPolicy, Size
@@ -58,6 +58,7 @@ class BatchDomain:
     domain: str
     gpu: bool
     architecture: str  # "x86_64" or "arm64"; GPU instances are x86_64 whatever this says
+    environment: Mapping[str, str] = field(default_factory=dict)  # the domain's own, beside every job's
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class BatchFallback(Construct):
         vcpus = GPU_JOB_VCPUS if spec.gpu else CPU_JOB_VCPUS
         job_environment = {
             **environment,
+            **spec.environment,
             "AIMASS_DOMAINS": json.dumps([spec.domain]),
             "AIMASS_INTRA_OP_THREADS": str(vcpus),
             # The container's own disk; models fetched from the bucket are cached there for the job's life.

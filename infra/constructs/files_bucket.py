@@ -75,6 +75,27 @@ class FilesBucket(Construct):
             "each tenant to its own prefix (aimass.files); the bucket is not versioned and no other object is in it.",
         )
 
+    def grant_file_reads(self, role: iam.IRole) -> None:
+        """Let ``role`` read tenants' files, and nothing more: the management API imports an uploaded model file.
+
+        ``s3:ListBucket`` makes a missing object a 404 rather than a 403; the role reads every object anyway, so
+        a listing shows it nothing more. The function keeps each tenant to the files it owns or was granted
+        (``aimass.files``).
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects("*")])
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn], conditions=via_s3())
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{bucket_logical_id(self.bucket)}.Arn>/*]",
+            "Read-only: a model file to import is any tenant's upload, under <tenant>/<file id>/, made at run time; "
+            "the function reads only the caller's own files or those shared with it (aimass.files).",
+        )
+
     def grant_batch_work(self, role: iam.IRole) -> None:
         """Let ``role`` run and finish batches: read any file (a batch's input, a range of its lines), write the
         output and error files, and write, read and delete the work under ``batches/``.

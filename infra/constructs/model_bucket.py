@@ -75,6 +75,30 @@ class ModelBucket(Construct):
             ],
         )
 
+    def grant_read_prefix(self, role: iam.IRole, prefix: str) -> None:
+        """Let ``role`` read (only) the imported models, under ``prefix``: the batch workers of their domain."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[self.bucket.arn_for_objects(f"{prefix}*")]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn], conditions=via_s3())
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{bucket_logical_id(self.bucket)}.Arn>/{prefix}*]",
+            f"Read access to the imported models, under {prefix} only: made at run time by imports, after the stack "
+            "is deployed.",
+        )
+
     def grant_read_models(self, role: iam.IRole, model_names: Sequence[str]) -> None:
         """Let ``role`` read every published version of ``model_names``, and no other object.
 
@@ -117,6 +141,41 @@ class ModelBucket(Construct):
                 "which this function serves. Object keys under the prefix are versions and their files, "
                 "not known until they are published.",
             )
+
+    def grant_imported_models(self, role: iam.IRole, prefix: str) -> None:
+        """Let ``role`` keep the imported models under ``prefix``: import versions, move their aliases (the
+        management API, the canary policy) and read them, and no object outside the prefix.
+
+        Objects under the prefix: read, write, delete (the publish lease; a versioned bucket keeps what a delete
+        hides) and abort an interrupted multipart upload; listing is limited to the prefix; the bucket key only
+        through S3, GenerateDataKey to write and Decrypt to read.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                         "s3:AbortMultipartUpload"],
+                resources=[self.bucket.arn_for_objects(f"{prefix}*")],
+            )
+        )  # fmt: skip
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn], conditions=via_s3()
+            )
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::<{bucket_logical_id(self.bucket)}.Arn>/{prefix}*]",
+            f"The imported models, under {prefix} only: their names and versions are made at run time by imports "
+            "(the management API) after the stack is deployed, so the object wildcard covers the prefix. No "
+            "catalogued model lies under it.",
+        )
 
     def grant_publish_models(self, role: iam.IRole) -> None:
         """Let ``role`` publish, promote, roll back and list every model: ``aimass models ...`` against the bucket.

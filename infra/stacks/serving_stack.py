@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from aimass.contract import BATCH_EVENTS_HANDLER
+from aimass.contract import BATCH_EVENTS_HANDLER, IMPORTED_MODELS_PREFIX
 from infra.config import (
     AUTHORIZER_FUNCTION,
     DomainFunctionSpec,
@@ -100,10 +100,13 @@ class ServingStack(Stack):
         # bad function.toml fails the synth with a message naming it.
         self.function_specs: dict[str, DomainFunctionSpec] = discover_functions(repo_root, config)
         self.catalogued: list[CataloguedModel] = list(models if models is not None else catalogue(repo_root / "models"))
+        # Imported models need their function: a checkout without the import domain serves none.
+        self.import_domain = config.import_domain if config.import_domain in self.function_specs else None
         self.routes: list[Route] = route_table(
             self.catalogued,
             {domain: spec.settings.routes for domain, spec in self.function_specs.items()},
             config.front_domain,
+            self.import_domain,
         )
 
         self.models = ModelBucket(self, "Models")
@@ -146,10 +149,12 @@ class ServingStack(Stack):
                 environment=environment,
             )
             _override_logical_id(function.function, function_logical_id(domain))
-            # Read access to the published versions of this domain's own models, nothing else.
-            self.models.grant_read_models(
-                function.role, [model.name for model in self.catalogued if model.domain == domain]
-            )
+            # Read access to the published versions of this domain's own models, nothing else (the import
+            # domain's live under the imported models' prefix: _serve_imports).
+            if domain != self.import_domain:
+                self.models.grant_read_models(
+                    function.role, [model.name for model in self.catalogued if model.domain == domain]
+                )
             # Envelope-encrypted versions: unwrap their data keys (called directly, not through S3).
             self.model_key.grant_unseal(function.role)
             # Metering every request: check the key, charge the tenant's month, write the usage record.
@@ -159,6 +164,7 @@ class ServingStack(Stack):
             self.functions[domain] = function
 
         self._introduce_peers(config.front_domain)
+        self._serve_imports()
         # The admin API and GET /v1/usage (every tenant's with an admin key) are routed to the front function only.
         front_role = self.functions[config.front_domain].role
         self.metering.grant_key_admin(front_role)
@@ -278,7 +284,11 @@ class ServingStack(Stack):
             repo_root=repo_root,
             domains=[
                 BatchDomain(
-                    domain=domain, gpu=domain in config.batch_gpu_domains, architecture=spec.settings.architecture
+                    domain=domain,
+                    gpu=domain in config.batch_gpu_domains,
+                    architecture=spec.settings.architecture,
+                    # The import domain's workers serve the imported models, as its function does.
+                    environment={"AIMASS_MODEL_PREFIX": IMPORTED_MODELS_PREFIX} if domain == self.import_domain else {},
                 )
                 for domain, spec in self.function_specs.items()
             ],
@@ -289,7 +299,11 @@ class ServingStack(Stack):
             environment=batch_environment,
         )
         for domain, job in self.batch.jobs.items():
-            self.models.grant_read_models(job.role, [model.name for model in self.catalogued if model.domain == domain])
+            if domain == self.import_domain:
+                self.models.grant_read_prefix(job.role, IMPORTED_MODELS_PREFIX)
+            else:
+                names = [model.name for model in self.catalogued if model.domain == domain]
+                self.models.grant_read_models(job.role, names)
             self.model_key.grant_unseal(job.role)
             self.jobs.grant_read_write(job.role)
             self.files.grant_batch_work(job.role)
@@ -389,6 +403,27 @@ class ServingStack(Stack):
         # `aimass usage report` reads one tenant's month; every tenant's (a Scan) is the admin API's.
         self.metering.grant_usage_read(role, every_tenant=False)
         return role
+
+    def _serve_imports(self) -> None:
+        """The import domain's function keeps the imported models: it serves them (``/v2/models/{proxy+}``), imports
+        them (the management API, ``/v1/admin/models``, reading the uploaded file from the files bucket) and lets
+        their canary policies move their aliases; all of it under the imported models' prefix of the model
+        bucket, the only part of it it may write. It refuses to import a name the catalogue routes elsewhere.
+        """
+        if self.import_domain is None:
+            return
+        imports = self.functions[self.import_domain]
+        spec = self.function_specs[self.import_domain]
+        others = sorted(model.name for model in self.catalogued if model.domain != self.import_domain)
+        for key, value in {
+            "AIMASS_MODEL_PREFIX": IMPORTED_MODELS_PREFIX,
+            "AIMASS_IMPORT_MEMORY_MB": str(spec.settings.memory_mb),
+            "AIMASS_RESERVED_MODEL_NAMES": json.dumps(others),
+            "AIMASS_FILES_BUCKET": self.files.bucket.bucket_name,
+        }.items():
+            imports.function.add_environment(key, value)
+        self.models.grant_imported_models(imports.role, IMPORTED_MODELS_PREFIX)
+        self.files.grant_file_reads(imports.role)
 
     def _introduce_peers(self, front_domain: str) -> None:
         """Let the front function list the whole namespace: it is told the other functions and may invoke them.

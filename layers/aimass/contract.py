@@ -62,6 +62,12 @@ OPEN_PATHS = frozenset(
     {"/v2", "/v2/health/live", "/v2/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
 )
 
+# --- imported models ----------------------------------------------------------------------------------
+
+# Where the function serving imported models (the tensor domain's) keeps them in the model bucket: its store's
+# prefix (AIMASS_MODEL_PREFIX), the only one it may write, so that an import can never touch a catalogued model.
+IMPORTED_MODELS_PREFIX = "imported/"
+
 # --- metering tables ----------------------------------------------------------------------------------
 
 AttributeType = Literal["S", "N", "B"]

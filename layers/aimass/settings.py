@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         gt=0,
         description="how long one peer call waits for the peer's answer (its read timeout; aimass.aws)",
     )
+    reserved_model_names: tuple[str, ...] = Field(
+        default=(),
+        description="names an import may not take: the catalogued models another function serves (JSON; set on the "
+        "function serving imported models, where API Gateway routes those names elsewhere)",
+    )
     import_memory_mb: int | None = Field(
         default=None,
         gt=0,

@@ -22,6 +22,7 @@ from aimass.settings import Settings
 from aimass.store.local import LocalModelStore
 from tests import tiny_imports as tiny
 from tests.functional.test_files_api import PLANS, auth, error
+from tests.tiny_models import build_tiny_text
 
 MODELS = "/v1/admin/models"
 
@@ -235,3 +236,19 @@ def test_a_checkpoint_is_imported_as_a_canary_with_a_policy(client: TestClient, 
     assert bad.status_code == 400 and error(bad)["param"] is not None
     ended = client.post(f"{MODELS}/churn/promote", headers=admin, json={"version": "2"})
     assert ended.json()["canary_policy"] is None
+
+
+def test_an_import_never_becomes_a_version_of_a_model_it_is_not(
+    client: TestClient, admin: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    # A model of another domain in the same store, and a name API Gateway routes to another function.
+    build_tiny_text(settings.model_store)
+    taken = imported(client, admin, tiny.mlp(), "tiny-text")
+    assert taken.status_code == 400 and "served by the text domain" in error(taken)["message"]
+    with TestClient(build_app(settings.model_copy(update={"reserved_model_names": ("all-minilm-l6-v2",)}))) as other:
+        reserved = imported(other, admin, tiny.mlp(), "all-minilm-l6-v2")
+    assert reserved.status_code == 400 and "catalogued model served by another function" in error(reserved)["message"]
+    # ...nor a version visible to other tenants than the model's
+    assert imported(client, admin, tiny.mlp(seed=5), "mine").status_code == 201
+    widened = imported(client, admin, tiny.mlp(seed=6), "mine", visibility="all")
+    assert widened.status_code == 400 and "for tenant ops" in error(widened)["message"]

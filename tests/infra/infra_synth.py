@@ -23,6 +23,9 @@ AUTHORIZER = "authorizer"
 DOCKERFILE_DOMAINS = sorted(
     path.parent.name for path in (REPO_ROOT / "functions").glob("*/Dockerfile") if path.parent.name != AUTHORIZER
 )
+# The domain whose function serves imported models (cdk.json's aimass:importDomain), and what it alone is told.
+IMPORT_DOMAIN = "tensor"
+IMPORT_VARIABLES = ("AIMASS_MODEL_PREFIX", "AIMASS_IMPORT_MEMORY_MB", "AIMASS_RESERVED_MODEL_NAMES")
 
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402

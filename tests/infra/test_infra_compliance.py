@@ -11,6 +11,7 @@ from aws_cdk import Validations
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_file
 
+from aimass.contract import IMPORTED_MODELS_PREFIX
 from infra.constructs.private_bucket import bucket_logical_id
 from infra.routes import OPEN_PATHS, SHARED_ROUTES
 from infra.stacks.serving_stack import ServingStack
@@ -89,7 +90,9 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
     assert isinstance(stack, ServingStack)
     models = bucket_logical_id(stack.models.bucket)
     prefixes = {rule for rule in rules if re.fullmatch(rf"AwsSolutions-IAM5\[Resource::<{models}\.Arn>/.+/\*\]", rule)}
-    assert {re.sub(r".*\.Arn>/(.+)/\*\]$", r"\1", rule) for rule in prefixes} == {e.name for e in catalogue()}
+    # ...and the imported models' prefix, where the import function keeps them (its catalogued example too).
+    expected = {e.name for e in catalogue() if e.domain != stack.import_domain} | {IMPORTED_MODELS_PREFIX.strip("/")}
+    assert {re.sub(r".*\.Arn>/(.+)/\*\]$", r"\1", rule) for rule in prefixes} == expected
     assert not any(rule.startswith("AwsSolutions-IAM5[Action::") for rule in rules)
     # A whole bucket's objects only for the publisher role, which publishes every model, for the front function,
     # which stores every tenant's files (test_infra_files), and for the batch workers and the batch events function,
@@ -100,10 +103,13 @@ def test_expected_acknowledgements(synthesized: Synthesized) -> None:
         if re.fullmatch(r"AwsSolutions::AwsSolutions-IAM5\[Resource::<\w+\.Arn>/\*\]", rule_id)
     )
     front_role = stack.functions[stack.config.front_domain].role.node.path
+    # The import function reads (only) any tenant's upload: a model file to import (test_infra_imports).
+    imports_role = stack.functions[stack.config.import_domain].role.node.path
     batch_roles = [f"/{job.role.node.path}" for job in stack.batch.jobs.values()] + [
         f"/{stack.batch_events.role.node.path}"
     ]
-    assert bucket_wide == sorted([f"/{stack.node.id}/ModelPublisherRole", f"/{front_role}", *batch_roles])
+    expected_wide = [f"/{stack.node.id}/ModelPublisherRole", f"/{front_role}", f"/{imports_role}", *batch_roles]
+    assert bucket_wide == sorted(expected_wide)
     # Fixed rather than acknowledged: logging, encryption, TLS, key rotation, basic-execution policy,
     # point-in-time recovery of the metering tables, the alarm topic's KMS key and TLS-only policy.
     fixed = {

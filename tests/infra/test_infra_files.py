@@ -170,7 +170,8 @@ def test_the_front_function_may_store_files(synthesized: Synthesized) -> None:
     assert sorted(statements, key=json.dumps) == sorted(_expected_grants(synthesized), key=json.dumps)
 
 
-@pytest.mark.parametrize("domain", [domain for domain in DOCKERFILE_DOMAINS if domain != "text"])
+# The import function reads uploaded model files (test_infra_imports).
+@pytest.mark.parametrize("domain", [domain for domain in DOCKERFILE_DOMAINS if domain not in ("text", "tensor")])
 def test_other_functions_know_nothing_of_files(synthesized: Synthesized, domain: str) -> None:
     function = synthesized.resources[function_logical_id(domain)]["Properties"]
     assert "AIMASS_FILES_BUCKET" not in function["Environment"]["Variables"]
@@ -190,12 +191,15 @@ def test_the_grants_follow_the_front_domain(fake_synthesized: Synthesized) -> No
 
 def test_no_other_role_touches_the_files(synthesized: Synthesized) -> None:
     front = _role_of(synthesized, function_logical_id("text"))
+    imports = _role_of(synthesized, function_logical_id("tensor"))
     ids = (f'"{_bucket_id(synthesized)}"', f'"{_key_id(synthesized)}"')
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         text = json.dumps(policy["Properties"]["PolicyDocument"])
         if any(logical_id in text for logical_id in ids):
-            # The front function, or a batch worker or the batch events function (test_infra_batch).
-            assert {role["Ref"] for role in policy["Properties"]["Roles"]} <= {front} | synthesized.batch_role_ids()
+            # The front function, the import function (reads only: test_infra_imports), or a batch worker or the
+            # batch events function (test_infra_batch).
+            allowed = {front, imports} | synthesized.batch_role_ids()
+            assert {role["Ref"] for role in policy["Properties"]["Roles"]} <= allowed
     for role_id in (
         _role_of(synthesized, AUTHORIZER_LOGICAL_ID),
         synthesized.output_ref("ModelPublisherRoleArn"),

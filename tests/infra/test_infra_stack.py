@@ -17,7 +17,7 @@ import pytest
 from aws_cdk import App, Token
 from aws_cdk.assertions import Match, Template
 
-from aimass.contract import MAX_VCPUS, MB_PER_VCPU
+from aimass.contract import IMPORTED_MODELS_PREFIX, MAX_VCPUS, MB_PER_VCPU
 from infra.app import build_app
 from infra.config import DEFAULT_PLANS, ServingConfig
 from infra.routes import SHARED_ROUTES, Route, RouteError, route_table
@@ -29,7 +29,15 @@ from infra.stacks.serving_stack import (
     function_logical_id,
 )
 from models.catalogue import catalogue
-from tests.infra.infra_synth import AUTHORIZER, DOCKERFILE_DOMAINS, REPO_ROOT, Synthesized, fake_checkout
+from tests.infra.infra_synth import (
+    AUTHORIZER,
+    DOCKERFILE_DOMAINS,
+    IMPORT_DOMAIN,
+    IMPORT_VARIABLES,
+    REPO_ROOT,
+    Synthesized,
+    fake_checkout,
+)
 
 CATALOGUE = catalogue()
 
@@ -183,6 +191,8 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     variables.pop("AIMASS_FILES_BUCKET", None)  # and the files bucket (test_infra_files)
     variables.pop("AIMASS_JOBS_TABLE", None)  # and the batches' (test_infra_batch)
     variables.pop("AIMASS_BATCH_TARGETS", None)
+    for name in IMPORT_VARIABLES:  # the import function's (test_infra_imports)
+        variables.pop(name, None)
     plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say
     assert json.loads(plans) == {name: plan.model_dump() for name, plan in DEFAULT_PLANS.items()}
     assert variables == {
@@ -343,7 +353,7 @@ def test_access_logs_go_to_their_log_group(synthesized: Synthesized) -> None:
 def _expected_table() -> list[Route]:
     # The table built from the catalogue and the function.toml files as read here (not through infra.config).
     extra = {domain: tuple(_function_toml(domain).get("routes", [])) for domain in DOCKERFILE_DOMAINS}
-    return route_table(CATALOGUE, extra, "text")
+    return route_table(CATALOGUE, extra, "text", IMPORT_DOMAIN)
 
 
 def test_everything_routed_is_exactly_the_table(synthesized: Synthesized) -> None:
@@ -513,7 +523,7 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("domain", DOCKERFILE_DOMAINS)
+@pytest.mark.parametrize("domain", [domain for domain in DOCKERFILE_DOMAINS if domain != IMPORT_DOMAIN])
 def test_function_reads_only_its_own_models(synthesized: Synthesized, domain: str) -> None:
     bucket_arn = {"Fn::GetAtt": [_model_bucket_id(synthesized), "Arn"]}
     names = sorted(entry.name for entry in CATALOGUE if entry.domain == domain)
@@ -664,6 +674,8 @@ def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synt
     metering_key_arn = {"Fn::GetAtt": [_metering_key_id(synthesized), "Arn"]}
     # The front function writes tenants' files, not models (test_infra_files checks those statements).
     files = (_files_bucket_id(synthesized), _files_key_id(synthesized))
+    # The import function writes the imported models' prefix only (test_infra_imports checks those statements).
+    imports = synthesized.resources[function_logical_id(IMPORT_DOMAIN)]["Properties"]["Role"]["Fn::GetAtt"][0]
     for policy in synthesized.resources_of_type("AWS::IAM::Policy").values():
         if {"Ref": publisher} in policy["Properties"]["Roles"]:
             continue
@@ -671,6 +683,10 @@ def test_only_the_publisher_may_write_models_or_wrap_data_keys(synthesized: Synt
             resources = json.dumps(statement["Resource"])
             if any(f'"{logical_id}"' in resources for logical_id in files):
                 assert not any(logical_id in resources for logical_id in (_model_bucket_id(synthesized), publisher))
+                continue
+            if {"Ref": imports} in policy["Properties"]["Roles"] and (
+                f'/{IMPORTED_MODELS_PREFIX}*"' in resources or _bucket_key_id(synthesized) in resources
+            ):
                 continue
             actions = set(_as_list(statement["Action"]))
             assert not actions & {"s3:PutObject", "s3:DeleteObject", "kms:Encrypt"}, statement

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message
 
 from aimass.errors import InvalidInput, error_document
 from aimass.metering.meter import Metered, open_meter
+from aimass.serving.tenancy import current_tenant, tenant_scope
 
 # Routes whose lines run side by side, and how many at once: generations share their model's decode steps
 # (bench/llm.py: 8 streams write 2.6 times as many tokens a second as one).
@@ -91,8 +92,14 @@ class LineClient:
                     answers[n] = answer
         together = [n for n, r in enumerate(requests) if answers[n] is None and SIDE_BY_SIDE.match(r.path)]
         if len(together) > 1:
+            tenant = current_tenant()  # the pool's threads do not inherit this thread's context
+
+            def side_by_side(n: int) -> Answer:
+                with tenant_scope(tenant):
+                    return self._post_json(requests[n])
+
             with ThreadPoolExecutor(min(len(together), SIDE_BY_SIDE_LINES), "aimass-lines") as pool:
-                for n, answer in zip(together, pool.map(lambda n: self._post_json(requests[n]), together), strict=True):
+                for n, answer in zip(together, pool.map(side_by_side, together), strict=True):
                     answers[n] = answer
         return [
             answer if answer is not None else self.post(request.path, request.body, request.request_id)

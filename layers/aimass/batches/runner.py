@@ -39,6 +39,7 @@ from aimass.batches.model import BatchError, BatchRecord, ShardResult
 from aimass.batches.store import BatchStore, WorkStore
 from aimass.files.base import FileStore
 from aimass.serving.batching import chunks
+from aimass.serving.tenancy import tenant_scope
 
 log = logging.getLogger("aimass.batches")
 
@@ -142,7 +143,8 @@ class ShardRunner:
             for line in parsed
             if not isinstance(line, LineRefusal)
         ]
-        answers = iter(self.client.post_all(requests))
+        with tenant_scope(batch.tenant):  # a line may call only what its batch's tenant may
+            answers = iter(self.client.post_all(requests))
         out: list[bytes] = []
         tally = Tally()
         for line in parsed:

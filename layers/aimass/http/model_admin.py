@@ -121,6 +121,7 @@ def model_admin_router(
             image=ImageOptions(body.image.scale, tuple(body.image.mean), tuple(body.image.std)) if body.image else None,
             filename=graph[0],
             quality=body.quality,
+            tenant=caller.tenant if body.visibility == "tenant" else None,
         )
         target = opened()
         with tempfile.TemporaryDirectory(prefix="aimass-import-") as scratch:
@@ -130,7 +131,7 @@ def model_admin_router(
                 tokenizer=tokenizer[1] if tokenizer else None, samples=body.samples,
                 memory_limit_mb=function_memory_mb(settings.import_memory_mb),
             )  # fmt: skip
-            published, created = publish_imported(target, work, done.manifest)
+            published, created = publish_imported(target, work, done.manifest, reserved=settings.reserved_model_names)
         log.info("admin key %s (tenant %s) imported model '%s' version %s", caller.key_id, caller.tenant, name,
                  published.version)  # fmt: skip
         version = published.version

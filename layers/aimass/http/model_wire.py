@@ -63,6 +63,9 @@ class ImportModel(_Strict):
     )
     canary_policy: Policy | None = Field(default=None, description="with canary_percent: end the canary by itself")
     reason: str = Field(default="", max_length=500, description="recorded in the aliases history")
+    visibility: Literal["tenant", "all"] = Field(
+        default="tenant", description="who may call it: the importing key's tenant only, or every tenant"
+    )
 
 
 class MoveAlias(_Strict):
@@ -128,6 +131,7 @@ class Version(BaseModel):
     graph: dict[str, Any] | None = Field(description="what an import found in the graph: opsets, operators, axes")
     derived_from: str | None
     encrypted: bool
+    tenant: str | None = Field(description="the only tenant whose keys may call it; null: every tenant")
     state: str | None = Field(
         default=None, description="READY or UNAVAILABLE in the process that answered; null: not loaded there"
     )
@@ -214,6 +218,7 @@ def version_of(manifest: ModelManifest, state: tuple[str, str] | None = None) ->
         graph=graph if isinstance(graph, dict) else None,
         derived_from=manifest.derived_from,
         encrypted=manifest.encryption is not None,
+        tenant=manifest.tenant,
         state=state[0] if state else None,
         reason=(state[1] or None) if state else None,
     )

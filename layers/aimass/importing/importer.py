@@ -58,6 +58,7 @@ class ImportSpec:
     max_length: int = 256
     filename: str = GRAPH_FILE  # how messages name the file
     quality: dict[str, Any] = field(default_factory=dict)  # what its owner measured (an evaluation's accuracy)
+    tenant: str | None = None  # the only tenant whose keys may call it; None: every tenant's
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def import_graph(
     """Check ``graph``, and write it into ``work`` as a version of ``spec.name``: ``model.onnx``, ``samples.json``
     (and ``tokenizer.json``) and their ``manifest.json``. Raises UnsupportedModel (400), ModelTooLarge (413) or
     InvalidInput (400, a wrong option) saying what to change."""
-    _check_name(spec.name)
+    _check_names(spec)
     what = f"'{spec.filename}'"
     info = read_graph(graph, what=what)
     if info.external_data:
@@ -133,11 +134,14 @@ def import_graph(
     return Imported(manifest, needed, facts)
 
 
-def _check_name(name: str) -> None:
+def _check_names(spec: ImportSpec) -> None:
     try:
-        ModelManifest.model_validate({**_EMPTY, "name": name})
+        ModelManifest.model_validate({**_EMPTY, "name": spec.name, "tenant": spec.tenant})
     except ValidationError as exc:
-        raise InvalidInput(f"model name '{name}' is not valid: {exc.errors()[0]['msg']}", param="name") from None
+        error = exc.errors()[0]
+        field = str(error["loc"][0])
+        value = spec.name if field == "name" else spec.tenant
+        raise InvalidInput(f"{field} '{value}' is not valid: {error['msg']}", param=field) from None
 
 
 _EMPTY: dict[str, Any] = {
@@ -256,4 +260,5 @@ def _manifest(
         quality=dict(spec.quality),
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         validation=validation,
+        tenant=spec.tenant,
     )

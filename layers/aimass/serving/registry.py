@@ -26,6 +26,7 @@ from aimass.serving.domains import checkout_domains, runtime_class
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.serving.tasks import TaskSpec
+from aimass.serving.tenancy import visible
 from aimass.serving.updater import ModelUpdater
 from aimass.store.base import ModelStore
 
@@ -180,6 +181,8 @@ class ModelRegistry:
 
     def get(self, name: str, version: str | None = None) -> ModelRuntime:
         served = self._models.get(name)
+        if served is not None and not self._visible(served):
+            served = None  # another tenant's model is one this process does not have
         if served is None or not served.runtimes:
             if served is not None and served.rejected:
                 reasons = "; ".join(f"version {v} was rejected: {why.public}" for v, why in served.rejected.items())
@@ -215,7 +218,15 @@ class ModelRegistry:
         return found
 
     def names(self) -> list[str]:
-        return sorted(name for name, served in self._models.items() if served.serving is not None)
+        """The models with a serving version, those of other tenants left out (``aimass.serving.tenancy``)."""
+        return sorted(
+            name for name, served in self._models.items() if served.serving is not None and self._visible(served)
+        )
+
+    @staticmethod
+    def _visible(served: _Served) -> bool:
+        owners = {runtime.manifest.tenant for runtime in served.runtimes.values()}
+        return all(visible(owner) for owner in owners)
 
     def runtimes(self) -> list[ModelRuntime]:
         """Each model's serving runtime."""
@@ -251,6 +262,8 @@ class ModelRegistry:
         found: list[ModelState] = []
         for name in sorted(self._models):
             served = self._models[name]
+            if not self._visible(served):
+                continue
             rows = {v: ModelState(name, v, "READY") for v in served.runtimes}
             rows.update({v: ModelState(name, v, "UNAVAILABLE", why.public) for v, why in served.rejected.items()})
             found.extend(rows[v] for v in sorted(rows, key=int))

@@ -152,6 +152,11 @@ class ModelManifest(_Strict):
     derived_from: str | None = Field(default=None, description="the version this one was made from (quantization)")
     compression: dict[str, Any] | None = Field(default=None, description="the quantization report, if quantized")
     encryption: EncryptionSpec | None = None
+    tenant: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="the only tenant whose keys may call it (an imported model scoped to its importer); None: all",
+    )
 
     @field_validator("name")
     @classmethod

@@ -84,6 +84,10 @@ def import_model(
         Path | None, typer.Option(exists=True, dir_okay=False, help="JSON of what you measured (accuracy, ...)")
     ] = None,
     license_: Annotated[str, typer.Option("--license", help="the model's licence")] = "",
+    tenant: Annotated[
+        str | None, typer.Option(help="only this tenant's keys may call it [default: every tenant's]")
+    ] = None,
+    visibility: Annotated[str, typer.Option(help="with --url: who may call it, tenant (the key's) or all")] = "tenant",
     memory_mb: Annotated[
         int | None,
         typer.Option(help="memory of the function serving it [default: functions/tensor/function.toml's]"),
@@ -120,6 +124,7 @@ def import_model(
                 "quality": _json(quality) if quality else {},
                 "promote": promote,
                 "reason": reason,
+                "visibility": visibility,
             }
             scaling = _image(image_scale, image_mean, image_std)
             if scaling is not None:
@@ -156,6 +161,7 @@ def import_model(
                     image=_image(image_scale, image_mean, image_std),
                     filename=source.filename,
                     quality=_json(quality) if quality else {},
+                    tenant=tenant,
                 )
                 given = parse_samples(samples.read_bytes()) if samples else None
                 tokens = tokenizer.read_bytes() if tokenizer else source.tokenizer
@@ -166,7 +172,9 @@ def import_model(
                     )
                 _describe(imported, limit)
                 with transfer_progress("uploading") as progress:
-                    published, created = publish_imported(target, work, imported.manifest, progress=progress)
+                    published, created = publish_imported(
+                        target, work, imported.manifest, progress=progress, reserved=settings.reserved_model_names
+                    )
         _published(target.location, published, created)
         if promote:
             _checked_move(

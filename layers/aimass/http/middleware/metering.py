@@ -39,6 +39,7 @@ from aimass.metering.key_check import presented_key
 from aimass.metering.keys import Caller
 from aimass.metering.meter import open_meter
 from aimass.metering.service import MeteringService
+from aimass.serving.tenancy import acting_for
 
 if TYPE_CHECKING:
     from aimass.observability import Observer
@@ -96,6 +97,7 @@ class MeteringMiddleware:
             return
 
         scope.setdefault("state", {})["caller"] = caller
+        acting_for(caller.tenant)  # models scoped to another tenant are not this caller's to see
         meter = open_meter()
         held: list[Message] = []
         streaming = False
