@@ -18,7 +18,7 @@ help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
 	@echo "make test     set up and run every test"
 	@echo "make check    lint, format, types, import contracts, tests: the one quality gate (what CI runs)"
-	@echo "make bench    measure every domain: bench/{results,sizing,swap,metering,authorizer,quantization,budgets,sync_budget,batch,batch_scale,llm}.json"
+	@echo "make bench    measure every domain: bench/{results,sizing,swap,metering,authorizer,quantization,budgets,sync_budget,batch,batch_scale,llm,tensor}.json"
 	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
 	@echo "make synth    synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy   deploy with the CDK (needs AWS credentials and Docker)"
@@ -82,6 +82,7 @@ bench: models
 	$(BIN)/python bench/batch.py --store $(STORE)
 	$(BIN)/python bench/batch_scale.py --store $(STORE)
 	$(BIN)/python bench/llm.py --store $(STORE)
+	$(BIN)/python bench/tensor.py
 
 payload: models
 	for dockerfile in functions/*/Dockerfile; do \

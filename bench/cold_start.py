@@ -33,7 +33,7 @@ class ColdRun:
     imports_s: float
     model_load_s: float
     first_run_s: float
-    head: list[float]  # the first values of the first output, to check every kind computed the same
+    head: list[float]  # the first values of the first numeric output, to check every kind computed the same
 
 
 def run_probe(kind: str, spec: Path, env: dict[str, str], scratch: Path) -> tuple[float, float, dict[str, Any]]:

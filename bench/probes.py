@@ -80,7 +80,8 @@ def cold_handler(spec: dict[str, Any]) -> None:
     answered = time.perf_counter()
     if response["statusCode"] != 200:
         raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
-    head = _head(json.loads(response["body"])["outputs"][0]["data"])
+    numeric = [out for out in json.loads(response["body"])["outputs"] if out["datatype"] != "BYTES"]
+    head = _head(numeric[0]["data"])
     _emit({"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered, "head": head})
 
 
@@ -115,7 +116,7 @@ def cold_floor(spec: dict[str, Any]) -> None:
     stack = sorted(top for top in tops if top in SERVING_STACK or top.startswith("aimass_"))
     if stack:
         raise SystemExit(f"the floor imported the serving stack ({stack}): keep bench/workloads/ imports light")
-    head = _head(outputs[0].tolist())
+    head = _head(next(out for out in outputs if out.dtype.kind in "biuf").tolist())  # the first numeric output
     _emit({"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered, "head": head})
 
 

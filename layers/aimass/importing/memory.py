@@ -2,11 +2,12 @@
 
 A serving process holds, at the peak of a swap: the serving stack itself, the version being replaced (it keeps
 answering until the swap), and the new version's session being built, from the graph's bytes in memory (sessions
-are built from bytes, never from a path: encrypted versions are decrypted in memory). Measured on graphs of
-20-400 MiB (bench/tensor.py, the README's "Imported models"): building a session peaks at 3.0 times the graph's
-size over the stack's resident memory (the bytes, ONNX Runtime's copy, and what optimisation allocates beside
-them), and a loaded version keeps 2.1-2.5 times it resident. A model over the function's memory would be killed
-mid-swap, so it is refused with the memory it needs.
+are built from bytes, never from a path: encrypted versions are decrypted in memory). Measured on graphs of 20,
+100 and 400 MiB (bench/tensor.py; bench/README.md, "Imported models"): building a session peaks at 3.5, 3.0 and
+3.0 times the graph's size over the stack's resident memory (the bytes, ONNX Runtime's copy, and what
+optimisation allocates beside them), and a loaded version keeps 3.5, 2.3 and 2.05 times it resident (the small
+graph's extra is arena and code, a few tens of MB, which the base covers). A model over the function's memory
+would be killed mid-swap, so it is refused with the memory it needs.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from aimass.errors import ModelTooLarge
 # The serving stack with ONNX Runtime loaded and no model: 78 MB resident, measured; Lambda's runtime client and
 # request buffers beside it.
 BASE_MB = 160
-# Resident bytes per byte of graph while its session is built (measured: 3.0), and per byte of a loaded version
-# (measured: 2.1-2.5), which a swap holds at once.
+# Resident bytes per byte of graph while its session is built (measured: 3.0 from 100 MiB up), and per byte of a
+# loaded version (measured: 2.05-2.3 from 100 MiB up), which a swap holds at once.
 BUILD_FACTOR = 3.0
 RESIDENT_FACTOR = 2.5
 # Lambda's largest function.
