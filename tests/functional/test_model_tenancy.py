@@ -7,21 +7,27 @@ globex's get exactly what a model that does not exist gets; a model imported for
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from mangum import Mangum
 
 from aimass.batches.dispatch import LineClient, LineRequestOf
 from aimass.errors import InvalidInput
 from aimass.http.app import batch_line_routes, build_app
+from aimass.http.gateway import listing_event
+from aimass.http.peers import Peers
 from aimass.importing.importer import ImportSpec, import_graph
+from aimass.lambda_context import LocalLambdaContext
 from aimass.serving.boot import load_models
 from aimass.serving.session import SessionFactory
 from aimass.serving.tenancy import tenant_scope
-from aimass.settings import Settings
+from aimass.settings import PeerSpec, Settings
 from tests import tiny_imports as tiny
 from tests.functional.test_files_api import PLANS, auth
 
@@ -103,3 +109,35 @@ def test_an_invalid_tenant_is_refused_naming_it(settings: Settings, tmp_path: Pa
             tiny.mlp(), ImportSpec(name="m", tenant="Not A Tenant"), tmp_path / "work", SessionFactory(settings)
         )
     assert raised.value.param == "tenant" and not (tmp_path / "work").exists()
+
+
+def test_a_peers_listing_for_the_front_function_is_its_callers(settings: Settings) -> None:
+    # GIVEN the function of imported models (a peer on AWS) holding a model scoped to acme
+    tiny.import_into(settings.model_store, tiny.mlp(seed=4), "acme-only", tenant="acme")
+    peer = Mangum(build_app(settings), lifespan="off")
+
+    def listed(tenant: str | None) -> set[str]:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        response = peer(listing_event("GET", "/v1/models", "req-1", tenant), LocalLambdaContext())
+        assert response["statusCode"] == 200, response
+        return {card["id"] for card in json.loads(response["body"])["data"]}
+
+    # WHEN the front function lists it for its callers THEN each sees what its tenant may call
+    assert listed("acme") == {"shared", "acme-only"}
+    assert listed("globex") == {"shared"}
+
+
+def test_the_front_function_asks_and_caches_each_tenants_listing_apart() -> None:
+    events: list[dict[str, Any]] = []
+
+    def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        events.append(event)
+        tenant = event["requestContext"].get("aimassTenant")
+        data = [{"id": f"{tenant}-model", "object": "model", "created": 0, "owned_by": "aimass"}]
+        return {"statusCode": 200, "body": json.dumps({"object": "list", "data": data})}
+
+    peers = Peers([PeerSpec(domain="tensor", function="aimass-tensor")], invoke, ttl_s=60)
+    for tenant in ("acme", "globex", "acme"):
+        with tenant_scope(tenant):
+            assert [card.id for card in peers.cards()] == [f"{tenant}-model"]
+    assert [event["requestContext"]["aimassTenant"] for event in events] == ["acme", "globex"]  # acme's cached

@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 EVENT_SCOPE_KEY = "aws.event"  # where Mangum puts the Lambda event
 PEER_MARKER = "aimassPeer"  # the request context key of a listing event
+PEER_TENANT = "aimassTenant"  # the tenant a listing event lists for (a client's; none: every model)
 
 
 def request_context(scope: Scope) -> Mapping[str, Any]:
@@ -41,8 +42,15 @@ def from_peer(scope: Scope) -> bool:
     return request_context(scope).get(PEER_MARKER) is True
 
 
-def listing_event(method: str, path: str, request_id: str) -> dict[str, Any]:
-    """The REST proxy event a client's listing call would have produced, marked as a peer's (``from_peer``)."""
+def peer_tenant(scope: Scope) -> str | None:
+    """The tenant a front function's listing call lists for (models scoped to other tenants are left out)."""
+    tenant = request_context(scope).get(PEER_TENANT) if from_peer(scope) else None
+    return tenant if isinstance(tenant, str) else None
+
+
+def listing_event(method: str, path: str, request_id: str, tenant: str | None = None) -> dict[str, Any]:
+    """The REST proxy event a client's listing call would have produced, marked as a peer's (``from_peer``), for
+    ``tenant``'s client: API Gateway never puts either key in a client's request context."""
     return {
         "resource": path,
         "path": path,
@@ -59,6 +67,7 @@ def listing_event(method: str, path: str, request_id: str) -> dict[str, Any]:
             "httpMethod": method,
             "path": path,
             PEER_MARKER: True,
+            **({PEER_TENANT: tenant} if tenant is not None else {}),
         },
         "body": "{}" if method == "POST" else None,
         "isBase64Encoded": False,

@@ -30,6 +30,7 @@ from aimass.http.gateway import listing_event
 from aimass.protocol.openai import ModelCard, ModelList
 from aimass.protocol.v2_types import RepositoryModel
 from aimass.serving.registry import ModelState
+from aimass.serving.tenancy import current_tenant
 from aimass.settings import PeerSpec
 
 log = logging.getLogger("aimass.http.peers")
@@ -41,6 +42,7 @@ T = TypeVar("T")
 INDEX_PATH = "/v2/repository/index"
 MODELS_PATH = "/v1/models"
 LISTING_PATHS = frozenset({INDEX_PATH, MODELS_PATH})  # what a peer answers its front function without a key
+MAX_CACHED = 2048  # listings kept, two per tenant: a bound on what callers' keys can make the cache hold
 _INDEX = TypeAdapter(list[RepositoryModel])
 
 
@@ -64,34 +66,38 @@ class Peers:
         self._ttl_s = ttl_s
         self._clock = clock
         self._lock = threading.Lock()
-        # At most two entries ("states", "cards"): nothing a request carries is a key here, so no bound is needed.
-        self._cache: dict[str, tuple[float, Any]] = {}
+        # Two entries per tenant that lists ("states", "cards"), dropped together past MAX_CACHED.
+        self._cache: dict[tuple[str, str | None], tuple[float, Any]] = {}
 
     def states(self, request_id: str = "") -> list[ModelState]:
-        """Every peer's models as its V2 repository index reports them (UNAVAILABLE if it cannot answer)."""
+        """Every peer's models as its V2 repository index reports them (UNAVAILABLE if it cannot answer), as the
+        caller's tenant may see them (``aimass.serving.tenancy``)."""
+        tenant = current_tenant()
 
         def ask(peer: PeerSpec) -> list[ModelState]:
             try:
-                listed = self._call(peer, "POST", INDEX_PATH, request_id, _INDEX.validate_json)
+                listed = self._call(peer, "POST", INDEX_PATH, request_id, _INDEX.validate_json, tenant)
             except PeerError as exc:
                 reason = f"domain function '{peer.domain}' did not answer: {exc}"
                 return [ModelState(name, "", "UNAVAILABLE", reason) for name in peer.models]
             return [ModelState(m.name, m.version, m.state, m.reason) for m in listed]
 
-        return self._cached("states", ask)
+        return self._cached(("states", tenant), ask)
 
     def cards(self, request_id: str = "") -> list[ModelCard]:
-        """Every peer's callable models, as its ``/v1/models`` lists them (none from a peer that fails)."""
+        """Every peer's callable models, as its ``/v1/models`` lists them for the caller's tenant (none from a peer
+        that fails)."""
+        tenant = current_tenant()
 
         def ask(peer: PeerSpec) -> list[ModelCard]:
             try:
-                return self._call(peer, "GET", MODELS_PATH, request_id, ModelList.model_validate_json).data
+                return self._call(peer, "GET", MODELS_PATH, request_id, ModelList.model_validate_json, tenant).data
             except PeerError:
                 return []
 
-        return self._cached("cards", ask)
+        return self._cached(("cards", tenant), ask)
 
-    def _cached(self, key: str, ask: Callable[[PeerSpec], list[T]]) -> list[T]:
+    def _cached(self, key: tuple[str, str | None], ask: Callable[[PeerSpec], list[T]]) -> list[T]:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and self._clock() - hit[0] < self._ttl_s:
@@ -102,12 +108,22 @@ class Peers:
         with ThreadPoolExecutor(max_workers=len(self.specs), thread_name_prefix="aimass-peer") as pool:
             answers = [item for items in pool.map(ask, self.specs) for item in items]
         with self._lock:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
             self._cache[key] = (self._clock(), answers)
         return answers
 
-    def _call(self, peer: PeerSpec, method: str, path: str, request_id: str, parse: Callable[[bytes], T]) -> T:
+    def _call(
+        self,
+        peer: PeerSpec,
+        method: str,
+        path: str,
+        request_id: str,
+        parse: Callable[[bytes], T],
+        tenant: str | None = None,
+    ) -> T:
         try:
-            response = self._invoke(peer.function, listing_event(method, path, request_id))
+            response = self._invoke(peer.function, listing_event(method, path, request_id, tenant))
         except Exception as exc:  # any transport failure is the peer's, never the client's
             log.warning("peer %s (%s) did not answer %s %s: %s", peer.domain, peer.function, method, path, exc)
             raise PeerError(type(exc).__name__) from exc

@@ -78,7 +78,11 @@ class MeteringMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS or (path in LISTING_PATHS and gateway.from_peer(scope)):
+        if scope["type"] != "http" or path in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if path in LISTING_PATHS and gateway.from_peer(scope):
+            acting_for(gateway.peer_tenant(scope))  # the front function's caller's tenant: what it may see
             await self.app(scope, receive, send)
             return
         started, at = time.perf_counter(), self.service.now()
