@@ -424,6 +424,8 @@ class ServingStack(Stack):
             imports.function.add_environment(key, value)
         self.models.grant_imported_models(imports.role, IMPORTED_MODELS_PREFIX)
         self.files.grant_file_reads(imports.role)
+        # The front function takes batches: one of lines for an imported model runs on this domain's workers.
+        self.functions[self.config.front_domain].function.add_environment("AIMASS_IMPORT_DOMAIN", self.import_domain)
 
     def _introduce_peers(self, front_domain: str) -> None:
         """Let the front function list the whole namespace: it is told the other functions and may invoke them.

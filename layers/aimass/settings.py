@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         gt=0,
         description="how long one peer call waits for the peer's answer (its read timeout; aimass.aws)",
     )
+    import_domain: str | None = Field(
+        default=None,
+        description="the domain whose function serves imported models (set on the front function): a batch's V2 "
+        "endpoint of a model the catalogue does not name runs on that domain's workers",
+    )
     reserved_model_names: tuple[str, ...] = Field(
         default=(),
         description="names an import may not take: the catalogued models another function serves (JSON; set on the "

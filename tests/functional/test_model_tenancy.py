@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from aimass.batches.dispatch import LineClient, LineRequestOf
+from aimass.batches.service import Endpoints
 from aimass.errors import InvalidInput
 from aimass.http.app import batch_line_routes, build_app
 from aimass.http.gateway import listing_event
@@ -141,3 +142,11 @@ def test_the_front_function_asks_and_caches_each_tenants_listing_apart() -> None
         with tenant_scope(tenant):
             assert [card.id for card in peers.cards()] == [f"{tenant}-model"]
     assert [event["requestContext"]["aimassTenant"] for event in events] == ["acme", "globex"]  # acme's cached
+
+
+def test_a_batch_of_an_imported_model_goes_to_the_import_domain_where_one_is_set() -> None:
+    catalogued = {"all-minilm-l6-v2": "text", "tensor-wine": "tensor"}
+    local, front = Endpoints(lambda: catalogued), Endpoints(lambda: catalogued, imports="tensor")
+    assert local.domain("/v2/models/imported-later/infer") is None  # one process: what it serves is all there is
+    assert front.domain("/v2/models/imported-later/infer") == "tensor"
+    assert front.domain("/v2/models/all-minilm-l6-v2/infer") == "text"

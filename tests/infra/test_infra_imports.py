@@ -47,6 +47,8 @@ def test_it_is_told_where_imports_live_what_it_holds_and_which_names_are_taken(s
     others = sorted(entry.name for entry in catalogue() if entry.domain != IMPORT_DOMAIN)
     assert json.loads(variables["AIMASS_RESERVED_MODEL_NAMES"]) == others
     assert variables["AIMASS_FILES_BUCKET"] == {"Ref": synthesized.output_ref("FilesBucketName")}
+    front = synthesized.resources[function_logical_id("text")]["Properties"]["Environment"]["Variables"]
+    assert front["AIMASS_IMPORT_DOMAIN"] == IMPORT_DOMAIN  # a batch of lines for an imported model runs there
     for domain in ("text", "vision"):
         others_variables = synthesized.resources[function_logical_id(domain)]["Properties"]["Environment"]["Variables"]
         assert "AIMASS_MODEL_PREFIX" not in others_variables and "AIMASS_RESERVED_MODEL_NAMES" not in others_variables

@@ -191,6 +191,7 @@ def test_function_properties_follow_function_toml(synthesized: Synthesized, doma
     variables.pop("AIMASS_FILES_BUCKET", None)  # and the files bucket (test_infra_files)
     variables.pop("AIMASS_JOBS_TABLE", None)  # and the batches' (test_infra_batch)
     variables.pop("AIMASS_BATCH_TARGETS", None)
+    variables.pop("AIMASS_IMPORT_DOMAIN", None)  # and where batches of imported models run (test_infra_imports)
     for name in IMPORT_VARIABLES:  # the import function's (test_infra_imports)
         variables.pop(name, None)
     plans = variables.pop("AIMASS_PLANS")  # test_infra_metering checks what they say

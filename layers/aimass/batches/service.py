@@ -53,10 +53,13 @@ def max_line_bytes(max_body_bytes: int) -> int:
 
 
 class Endpoints:
-    """Which domain answers an endpoint, from the models served here and those of the peer functions."""
+    """Which domain answers an endpoint, from the models served here and those of the peer functions; a V2
+    endpoint of a model none of them names goes to ``imports``, the domain of imported models, where one is set
+    (on AWS: the models imported after a deploy are its function's, not the catalogue's)."""
 
-    def __init__(self, models: Callable[[], Mapping[str, str]]) -> None:
+    def __init__(self, models: Callable[[], Mapping[str, str]], *, imports: str | None = None) -> None:
         self._models = models  # model name -> domain
+        self._imports = imports
 
     def domain(self, endpoint: str) -> str | None:
         models = self._models()
@@ -66,7 +69,7 @@ class Endpoints:
             return fixed if fixed in domains else None
         found = _V2_INFER.fullmatch(endpoint)
         if found:
-            return models.get(found.group(1))
+            return models.get(found.group(1), self._imports)
         found = _TASK.fullmatch(endpoint)
         if found and found.group(1) in domains:
             return found.group(1)

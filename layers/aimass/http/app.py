@@ -228,7 +228,9 @@ def _batches(
         from aimass.metering.stores.usage_factory import open_usage
 
         quota = QuotaCheck(open_usage(settings)[1], settings)
-    service = BatchService(opened.store, opened.launcher, files, Endpoints(models), settings, quota=quota)
+    service = BatchService(
+        opened.store, opened.launcher, files, Endpoints(models, imports=settings.import_domain), settings, quota=quota
+    )
     if opened.local is None or in_lambda or settings.batch_workers == 0:
         return service, []
     from aimass.batches.pool import WorkerPool
