@@ -20,6 +20,7 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── QuotaExceeded           429 insufficient_quota    over the plan's monthly units (says when it resets)
     ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
     ├── ServiceUnavailable      503 service_unavailable   a dependency (the usage store) cannot be reached
+    │   └── ModelOverloaded     503 model_overloaded  the model's requests in flight are at their bound (Retry-After)
     ├── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
     │   └── DecryptionError                           a sealed version's file cannot be decrypted here
     └── HTTPRefusal             4xx (as given)        what the web framework refuses itself, e.g. a wrong method
@@ -124,6 +125,10 @@ class QuotaExceeded(AimassError):
 class ServiceUnavailable(AimassError):
     status_code = 503
     code = "service_unavailable"
+
+
+class ModelOverloaded(ServiceUnavailable):
+    code = "model_overloaded"
 
 
 class ModelNotReady(AimassError):

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="largest request body accepted; 6 MiB matches Lambda's synchronous payload limit",
     )
     max_batch_items: int = Field(default=256, gt=0, description="most items (strings, rows) in one request")
+    max_in_flight: int = Field(
+        default=16,
+        gt=0,
+        description="requests one process runs at once per model; past it a request is refused at once (503 "
+        "model_overloaded, Retry-After) rather than queued without bound. 16 lets `aimass serve` answer 16 "
+        "concurrent one-sentence embeddings on 2 cores without a refusal at ~60 ms p99 (bench/server_mode.py); "
+        "a Lambda container runs one request at a time, so it never binds there",
+    )
     body_timeout_s: float = Field(
         default=30.0,
         gt=0,

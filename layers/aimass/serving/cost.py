@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from aimass.errors import PayloadTooLarge
+from aimass.serving.admission import IN_FLIGHT, InFlight
 from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
 
@@ -126,9 +127,10 @@ RATES = Rates()
 
 
 class Schedule:
-    def __init__(self, settings: Settings, rates: Rates = RATES) -> None:
+    def __init__(self, settings: Settings, rates: Rates = RATES, in_flight: InFlight = IN_FLIGHT) -> None:
         self.settings = settings
         self.rates = rates
+        self.in_flight = in_flight
 
     @property
     def synchronous(self) -> bool:
@@ -161,7 +163,14 @@ class Schedule:
             )
 
     def run(self, runtime: ModelRuntime, work: Work, call: Callable[[], R]) -> R:
-        """``call()``, its time learnt as the model's seconds per unit for the next estimates."""
+        """``call()``, its time learnt as the model's seconds per unit for the next estimates; a synchronous
+        request only while the model has fewer than ``max_in_flight`` in flight (else 503, ``ModelOverloaded``)."""
+        if not self.synchronous:  # a batch's lines run one chunk at a time on its worker threads
+            return self._timed(runtime, work, call)
+        with self.in_flight.admitted(runtime.manifest.name, self.settings.max_in_flight):
+            return self._timed(runtime, work, call)
+
+    def _timed(self, runtime: ModelRuntime, work: Work, call: Callable[[], R]) -> R:
         started = time.perf_counter()
         result = call()
         self.rates.observe(runtime, work.unit, work.units, time.perf_counter() - started)
