@@ -35,7 +35,9 @@ UNTHROTTLED = {"AIMASS_PLANS": json.dumps({"default": {"rate_per_s": 1e6, "burst
 
 
 class Server:
-    def __init__(self, store: Path, state: Path, extra: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, store: Path, state: Path, extra: dict[str, str] | None = None, args: tuple[str, ...] | list[str] = ()
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = state.parent / f"serve-{self.port}.log"
@@ -52,7 +54,7 @@ class Server:
         }
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aimass_tools.cli", "serve"], env=env, stdout=out, stderr=out
+                [sys.executable, "-m", "aimass_tools.cli", "serve", *args], env=env, stdout=out, stderr=out
             )
         deadline = time.monotonic() + 30
         while True:

@@ -1,4 +1,5 @@
-"""``aimass serve``: every model in the store, every domain, one process, the API Gateway paths."""
+"""``aimass serve``: every model in the store, every domain, the API Gateway paths, on worker processes that
+share the port (one per core by default), each with its share of the cores for ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -18,25 +19,47 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port [default: PORT or 8000]")] = 0,
     store: StoreOption = None,
+    workers: Annotated[int, typer.Option(help="worker processes sharing the port [default: one per core]")] = 0,
 ) -> None:
     """Serve every model in the store under the same paths as the API Gateway deployment."""
     import uvicorn
 
-    from aimass.http.app import build_app
+    from aimass_tools.cli.server_mode import NoDelayH11Protocol
 
     port = port or int(os.environ.get("PORT", "8000"))
+    cores = os.cpu_count() or 1
+    workers = workers or cores
     settings = settings_for(store)
-    api = build_app(settings)
+    if "AIMASS_INTRA_OP_THREADS" not in os.environ and settings.intra_op_threads == 0:
+        # Each worker's sessions get its share of the cores: N processes each taking every core would contend.
+        settings = settings.model_copy(update={"intra_op_threads": max(1, cores // workers)})
+    # The workers are spawned processes: they read their settings from the environment (server_mode.app).
+    os.environ["AIMASS_MODEL_STORE"] = str(settings.model_store)
+    os.environ["AIMASS_INTRA_OP_THREADS"] = str(settings.intra_op_threads)
     base = f"http://{host}:{port}"
-    _banner(base, settings)
-    # One process, one event loop: inference runs on worker threads (ONNX Runtime releases the GIL).
-    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+    # The development key is made here, once, before any worker reads it (SQLite in WAL mode is shared by them).
+    _banner(base, settings, workers)
+    uvicorn.run(
+        "aimass_tools.cli.server_mode:app",
+        factory=True,
+        workers=workers,
+        http=NoDelayH11Protocol,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )
 
 
-def _banner(base: str, settings: Settings) -> None:
+def _banner(base: str, settings: Settings, workers: int) -> None:
     store = LocalModelStore(settings.model_store)
     names = store.model_names()
     console.print(f"[bold]AI Mass[/] serving {len(names)} model(s) from {settings.model_store}: {', '.join(names)}")
+    console.print(
+        f"{workers} worker process(es), {settings.intra_op_threads} ONNX Runtime thread(s) each, at most "
+        f"{settings.max_in_flight} request(s) in flight per model and worker (then 503 with Retry-After)",
+        markup=False,
+    )
     console.print(f"Base URL: [bold cyan]{base}[/]   API docs: {base}/docs")
     auth = ""
     if settings.metering != "off":
@@ -52,9 +75,9 @@ def _banner(base: str, settings: Settings) -> None:
         console.print("Try:", style="bold")
         console.print(f"  {example}", markup=False, soft_wrap=True)
     if settings.metering != "off":
-        workers = settings.batch_workers
+        threads = settings.batch_workers
         console.print(
-            f"Batches (POST /v1/batches, or `aimass jobs submit`) run on {workers} worker thread(s) here; "
+            f"Batches (POST /v1/batches, or `aimass jobs submit`) run on {threads} thread(s) in each worker; "
             "more with `python -m aimass.worker`.",
             markup=False,
             soft_wrap=True,
