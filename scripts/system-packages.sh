@@ -6,16 +6,16 @@
 #   flite, festival and three of its US English voices (festvox-kallpc16k, festvox-kdlpc16k,
 #               festvox-us-slt-hts): more natural synthesized speech, for the transcription model's validation
 #               sample, its measured word error rates (models/speech/sphinx/) and its tests.
-#   festival's Czech (dita, krb, machac, ph), Italian (lp, pc) and Finnish (lj, mv) voices: eight more
-#               speakers for the speech command model's training set, reading English respelled in their
-#               languages (models/speech/commands/accents.py); flite is its held-out synthesizer.
+#   festival's Czech (dita, krb, machac, ph), Italian (lp, pc), Finnish (lj, mv) and Catalan (ona) voices:
+#               nine more speakers for the speech command model's training set, reading English respelled in
+#               their languages (models/speech/commands/accents.py); flite is its held-out synthesizer.
 #
 # Safe to run repeatedly (the Makefile runs it before builds and tests). Uses sudo only when not root.
 set -euo pipefail
 
 PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 PACKAGES+=(festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
-    festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv)
+    festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

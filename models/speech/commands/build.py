@@ -42,7 +42,8 @@ from models.speech.commands.spec import (  # noqa: E402
 )
 
 AUGMENTED_COPIES = 2
-SILENCE_CLIPS = 1200
+VOCODED = 0.3  # share of the training copies passed through the LPC vocoder (vocoder.py)
+SILENCE_CLIPS = 1000
 TEST_SILENCE_CLIPS = 200
 THREADS = 2  # fixed, so that a build on a bigger machine trains the same model
 # Synthesized audio, kept between builds under a hash of what was asked of which synthesizer versions.
@@ -76,7 +77,8 @@ def _build_into(work: Path) -> None:
 
         with step("augment and cut 1-second windows"):
             train_set = data.concat(
-                data.augmented_clips(train_recordings, AUGMENTED_COPIES, rng), data.silence_clips(SILENCE_CLIPS, rng)
+                data.augmented_clips(train_recordings, AUGMENTED_COPIES, rng, vocoded=VOCODED),
+                data.silence_clips(SILENCE_CLIPS, rng),
             )
 
         with step("log-mel features"):

@@ -34,6 +34,7 @@ from models.speech.commands.spec import (
     UNKNOWN_TRAIN,
 )
 from models.speech.commands.synth import Speaker, Voice, spoken_words
+from models.speech.commands.vocoder import vocode
 
 from aimass_speech.audio import resample  # isort: skip  (importable once synth ran)
 from aimass_speech.words import find_words, word_window  # isort: skip
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
 
     Samples = npt.NDArray[np.float32]
 
-SETTINGS_PER_TRAIN_VARIANT = 3
-SETTINGS_PER_FESTIVAL_VOICE = 12
+SETTINGS_PER_TRAIN_VARIANT = 2
+SETTINGS_PER_FESTIVAL_VOICE = 20
 FESTIVAL_STRETCH = (0.8, 1.35)
 FESTIVAL_PITCH = (75, 230)  # Hz, the intonation model's target mean
 UNKNOWN_PER_TRAIN_VOICE = 5
@@ -228,15 +229,17 @@ def clean_clips(recordings: Sequence[Recording]) -> Clips:
     return _clips(np.stack(windows), recordings)
 
 
-def augmented_clips(recordings: Sequence[Recording], copies: int, rng: np.random.Generator) -> Clips:
-    """``copies`` noisy, reverberant, shifted versions of every recording."""
+def augmented_clips(
+    recordings: Sequence[Recording], copies: int, rng: np.random.Generator, *, vocoded: float = 0.0
+) -> Clips:
+    """``copies`` noisy, reverberant, shifted versions of every recording, a share of them ``vocoded``."""
     import numpy as np
 
     bank = noise_bank(rng)
     windows, sources = [], []
     for recording in recordings:
         for _ in range(copies):
-            windows.append(augment(recording.samples, bank, rng))
+            windows.append(augment(recording.samples, bank, rng, vocoded=vocoded))
             sources.append(recording)
     return _clips(np.stack(windows), sources)
 
@@ -271,10 +274,12 @@ def single_word_window(word: Samples, *, lead: float, tail: float) -> Samples:
     return _cut(context, before, before + len(word))
 
 
-def augment(word: Samples, bank: npt.NDArray[np.float64], rng: np.random.Generator) -> Samples:
+def augment(word: Samples, bank: npt.NDArray[np.float64], rng: np.random.Generator, *, vocoded: float = 0.0) -> Samples:
     import numpy as np
 
     sound = word.astype(np.float64)
+    if vocoded and rng.random() < vocoded:
+        sound = vocode(sound, rng)
     if (
         rng.random() < 0.5
     ):  # speed perturbation: formants, pitch and tempo scaled together (a shorter or longer vocal tract)

@@ -74,6 +74,7 @@ FESTIVAL_LANGUAGES = {
     "kal_diphone": "english", "ked_diphone": "english", "cmu_us_slt_arctic_hts": "english",
     "czech_dita": "czech", "czech_krb": "czech", "czech_machac": "czech", "czech_ph": "czech",
     "lp_diphone": "italian", "pc_diphone": "italian", "suo_fi_lj_diphone": "finnish", "hy_fi_mv_diphone": "finnish",
+    "upc_ca_ona_hts": "catalan",
 }  # fmt: skip
 # The synthesizer held out of training altogether: no voice of it is ever heard before the test.
 HELD_OUT_SYNTHESIZER = "flite"
