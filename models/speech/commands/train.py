@@ -55,7 +55,6 @@ def train(
     """Train on precomputed features, augmented batch by batch (``feature_augment``); return the model (in eval
     mode)."""
     import torch
-
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     from models.speech.commands.feature_augment import Augmenter
