@@ -18,6 +18,7 @@ class KeepAliveClient:
     """One persistent HTTP/1.1 connection, as a real client with connection reuse would hold."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def post(self, request: Request) -> bytes:
@@ -34,10 +35,12 @@ class KeepAliveClient:
 
 
 @contextmanager
-def local_server(store: Path, env: dict[str, str], log: Path) -> Iterator[KeepAliveClient]:
-    """`aimass serve` in its own process, as `make serve` runs it (AIMASS_DOMAINS narrows it to one domain)."""
+def local_server(store: Path, env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[KeepAliveClient]:
+    """`aimass serve` in its own process (AIMASS_DOMAINS narrows it to one domain); one worker process unless
+    asked, as the latency benchmarks compare one request at a time with the engine on every core."""
     port = free_port()
     command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--port", str(port), "--store", str(store)]
+    command += ["--workers", str(workers)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
