@@ -19,7 +19,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port [default: PORT or 8000]")] = 0,
     store: StoreOption = None,
-    workers: Annotated[int, typer.Option(help="worker processes sharing the port [default: one per core]")] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="worker processes sharing the port [default: one per core]")] = 0,
 ) -> None:
     """Serve every model in the store under the same paths as the API Gateway deployment."""
     import uvicorn
@@ -30,8 +30,8 @@ def serve(
     cores = os.cpu_count() or 1
     workers = workers or cores
     settings = settings_for(store)
-    if "AIMASS_INTRA_OP_THREADS" not in os.environ and settings.intra_op_threads == 0:
-        # Each worker's sessions get its share of the cores: N processes each taking every core would contend.
+    if settings.intra_op_threads == 0:
+        # "Every core" is each worker's share of them: N processes each taking every core would contend.
         settings = settings.model_copy(update={"intra_op_threads": max(1, cores // workers)})
     # The workers are spawned processes: they read their settings from the environment (server_mode.app).
     os.environ["AIMASS_MODEL_STORE"] = str(settings.model_store)
