@@ -44,7 +44,7 @@ def local_server(store: Path, env: dict[str, str], log: Path, *, workers: int = 
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait_ready(port, process, log)
+        wait_ready(port, process, log)
         client = KeepAliveClient(port)
         try:
             yield client
@@ -59,7 +59,7 @@ def local_server(store: Path, env: dict[str, str], log: Path, *, workers: int = 
             process.wait()
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

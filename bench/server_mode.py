@@ -1,6 +1,7 @@
 """Server mode: `aimass serve` at 1 and 2 worker processes, 1 and 16 concurrent keep-alive clients, one sentence
 per POST /v1/embeddings (all-minilm-l6-v2), beside the raw engine in process (ONNX Runtime on pre-tokenized
-input, one and two processes). Writes bench/server_mode.json.
+input, one and two processes) and a plain FastAPI app on stock uvicorn with the same model file
+(bench/server_mode_peer.py). Writes bench/server_mode.json.
 
     .venv/bin/python -m bench.server_mode [--seconds 8] [--rounds 2]
 
@@ -15,15 +16,19 @@ import asyncio
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import Stats, machine_info, make_console
-from bench.server import local_server
+from bench.common import Stats, free_port, machine_info, make_console
+from bench.server import local_server, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "model_store"
@@ -111,6 +116,23 @@ def raw_engine(processes: int, seconds: float) -> float:
     return round(sum(counts) / seconds, 1)
 
 
+@contextmanager
+def peer_server(log: Path) -> Iterator[int]:
+    """bench/server_mode_peer.py on stock uvicorn, 2 workers of one ONNX Runtime thread each."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.server_mode_peer:app", "--workers", "2"]
+    command += ["--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "PEER_THREADS": str(max(1, (os.cpu_count() or 1) // 2))}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        wait_ready(port, process, log)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -130,6 +152,10 @@ def main() -> None:
                     for concurrency in (1, 16):
                         result = asyncio.run(_load(client.port, concurrency, args.seconds))
                         runs.setdefault(f"aimass serve --workers {workers}, c={concurrency}", []).append(result)
+            with peer_server(Path(folder) / "peer.log") as port:
+                for concurrency in (1, 16):
+                    result = asyncio.run(_load(port, concurrency, args.seconds))
+                    runs.setdefault(f"FastAPI + uvicorn --workers 2, c={concurrency}", []).append(result)
     # The best round of each: the other job on the machine only ever slows a round down.
     best = {name: max(rounds, key=lambda each: each["req_per_s"]) for name, rounds in runs.items()}
     table = make_console()
