@@ -49,7 +49,10 @@ class InProcess:
             log_level="warning",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        # A socket bound beforehand, as each worker gets it: asyncio sets TCP_NODELAY itself only on connections
+        # of servers it binds (host and port), so this is the path that needs the protocol's own setting.
+        sockets = [config.bind_socket()]
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
