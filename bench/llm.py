@@ -202,7 +202,11 @@ def start_server(store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**server_env(store), "PORT": str(port)}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "aimass_tools.cli", "serve"], env=env, stdout=sink, stderr=sink
+            # One worker process, as the llm function is one process: its engine batches every stream.
+            [sys.executable, "-m", "aimass_tools.cli", "serve", "--workers", "1"],
+            env=env,
+            stdout=sink,
+            stderr=sink,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
