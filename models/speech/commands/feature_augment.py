@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 WARPS = (0.82, 1.2)  # frequency scaling of the vocal-tract warp
 TEMPOS = (0.8, 1.25)  # frames of the original per frame of the augmented clip
 LEVELS = 17  # warps and tempos are drawn from this many steps (one interpolation matrix each)
+BLURRED = 0.3  # share of the clips blurred
 BLURS = (1.5, 2.0)  # the largest Gaussian blur (standard deviation) across bands and across frames
 EQ_NATS = 0.6  # amplitude of each of the three cosine terms of the equalisation curve (0.6 nats = 2.6 dB)
 BAND_MASKS, BAND_WIDTH = 2, 6
@@ -108,8 +109,8 @@ def augment(features: torch.Tensor, matrices: Augmenter, generator: torch.Genera
     def pick(stack: torch.Tensor) -> torch.Tensor:
         return stack[torch.randint(0, LEVELS, (batch,), generator=generator)]
 
-    # Half the clips are blurred; every clip is warped and stretched (by a factor near 1 as often as not).
-    blurred = torch.rand(batch, generator=generator) < 0.5
+    # Some clips are blurred; every clip is warped and stretched (by a factor near 1 as often as not).
+    blurred = torch.rand(batch, generator=generator) < BLURRED
     band_blur = torch.where(blurred.view(-1, 1, 1), pick(matrices.band_blurs), torch.eye(bands))
     frame_blur = torch.where(blurred.view(-1, 1, 1), pick(matrices.frame_blurs), torch.eye(features.shape[2]))
     covered = features - floor  # >= 0; what interpolation leaves out reads as the floor

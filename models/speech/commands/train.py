@@ -18,16 +18,16 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
-WIDTHS = (96, 96, 128, 128, 160, 160)
+WIDTHS = (128, 128, 160, 160, 192, 192)
 STRIDES = (2, 1, 2, 1, 2, 1)
-EPOCHS = 20
+EPOCHS = 22
 BATCH = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-3
 LABEL_SMOOTHING = 0.05
 # _unknown_ is one class for every other word: it has five times the windows of any command, and a prior
 # that large makes a command said in an unfamiliar voice come out as _unknown_.
-UNKNOWN_WEIGHT = 0.35
+UNKNOWN_WEIGHT = 0.7
 EMA_DECAY = 0.999  # per step: an average over the last ~1,000 steps (about six epochs)
 
 
