@@ -2,17 +2,22 @@
 
     python models/speech/commands/build.py [--store model_store] [--force]
 
-No speech model or data set is downloaded: espeak-ng (Debian package ``espeak-ng``, installed by
-``scripts/system-packages.sh``) speaks the vocabulary in 84 training speakers x 7 accents at random rates
-and pitches; the clips are augmented (noise, reverberation, gain, shift), cut into 1-second windows by
-the server's own word cutter, and a small CNN is trained on their log-mel spectrograms with PyTorch. The
-graph (log-mel front end + CNN + softmax) is exported to ONNX and measured on 16 speakers it never heard,
-in every accent including one never heard either; the build fails below ``MIN_ACCURACY``. It writes
-``<store>/speech-commands/1/`` with ``model.onnx``, ``samples.json`` and ``manifest.json``.
+No speech model or data set is downloaded. Two synthesizers (Debian packages installed by
+``scripts/system-packages.sh``) speak the vocabulary: espeak-ng in 84 training speakers x 7 accents, and
+festival in its 12 voices (three English, nine reading English respelled in Czech, Italian, Finnish and
+Catalan), at random rates and pitches. The clips are augmented (an LPC vocoder, speed, reverberation,
+noise, gain, shift), cut into 1-second windows by the server's own word cutter, and a small CNN is trained
+on their log-mel spectrograms with PyTorch, the features augmented batch by batch (vocal-tract warp, tempo,
+blur, equalisation, masks). The graph (log-mel front end + CNN + softmax) is exported to ONNX and measured
+on 16 espeak-ng speakers it never heard, in every accent including one never heard either, and on a third
+synthesizer, flite, held out of training altogether, word by word and in command sequences through the
+transcribe task; the build fails below ``MIN_ACCURACY`` and ``MIN_SYNTHESIZER_ACCURACY``. It writes
+``<store>/speech-commands/2/`` with ``model.onnx``, ``samples.json`` and ``manifest.json``.
 
 ``make serve`` and the tests call ``build()`` on every run, so a store that is already up to date is
 detected without importing torch. This file is the order of the steps; the parts are beside it (``spec``,
-``synth``, ``data``, ``features``, ``train``, ``export``, ``quality``, ``manifest``).
+``synth``, ``festival``, ``flite``, ``accents``, ``data``, ``vocoder``, ``features``, ``feature_augment``,
+``train``, ``export``, ``quality``, ``manifest``).
 """
 
 from __future__ import annotations

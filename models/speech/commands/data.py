@@ -1,9 +1,10 @@
 """The data: which voices say which words, and how each recording becomes the window the model reads.
 
-Training voices and test voices never share a speaker (variant), and one accent is heard only in the test
-set. Every clip, clean or augmented, goes through the server's own cutting (``aimass_speech.words``): the
-word is found by the energy detector in its surroundings, cut out with its margins and centred in a
-1-second window, so the model is trained on exactly what the transcribe task will show it.
+Training voices and test voices never share a speaker (variant), one accent is heard only in the test set,
+and one synthesizer (flite) only in its own test set. Every clip, clean or augmented, goes through the
+server's own cutting (``aimass_speech.words``): the word is found by the energy detector in its
+surroundings, cut out with its margins and centred in a 1-second window, so the model is trained on
+exactly what the transcribe task will show it.
 """
 
 from __future__ import annotations

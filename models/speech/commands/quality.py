@@ -1,4 +1,5 @@
-"""Quality: the served model on speakers it never heard, word by word and in multi-word utterances.
+"""Quality: the served model on speakers and a synthesizer it never heard, word by word and in multi-word
+utterances.
 
 Everything runs through the server's own code: the held-out clips through ``predict`` (the V2 path), the
 utterances through the ``transcribe`` task of the runtime loaded from the build directory.
