@@ -36,10 +36,12 @@ def free_port() -> int:
         return port
 
 
-def start_server(store: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_server(
+    store: Path, port: int, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
     env = {**os.environ, "PORT": str(port), "AIMASS_MODEL_STORE": str(store), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "aimass_tools.cli", "serve"],
+        [sys.executable, "-m", "aimass_tools.cli", "serve", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
