@@ -43,6 +43,7 @@ from models.speech.commands.spec import (  # noqa: E402
     SEED,
     SILENCE,
     TARGET_ACCURACY,
+    TARGET_SYNTHESIZER_ACCURACY,
     VERSION,
 )
 
@@ -69,6 +70,9 @@ def _build_into(work: Path) -> None:
             # training beside one other busy process); sleeping costs little on an idle one. Read when torch
             # first loads, so it only takes effect if nothing in this process has imported torch yet.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            # MKL may use fewer threads than asked for when the machine is busy, which changes the order of its
+            # sums and so the trained weights: a fixed count keeps a rebuild byte-identical under any load.
+            os.environ.setdefault("MKL_DYNAMIC", "FALSE")
             import numpy as np
             import torch
 
@@ -115,6 +119,7 @@ def _build_into(work: Path) -> None:
                     raise BuildError(f"{name} accuracy {quality[name]['accuracy']:.4f} is below the minimum {value}")
             quality |= {
                 "target_accuracy": TARGET_ACCURACY,
+                "target_synthesizer_accuracy": TARGET_SYNTHESIZER_ACCURACY,
                 "train": {
                     "clips": len(train_set.labels),
                     "recordings": len(train_recordings),
@@ -138,14 +143,24 @@ def _build_into(work: Path) -> None:
     print_quality(quality)
     if quality["held_out"]["accuracy"] < TARGET_ACCURACY:
         console.print(f"[yellow]held-out accuracy is below the {TARGET_ACCURACY} target")
+    if quality["held_out_synthesizer"]["accuracy"] < TARGET_SYNTHESIZER_ACCURACY:
+        console.print(f"[yellow]held-out synthesizer accuracy is below the {TARGET_SYNTHESIZER_ACCURACY} target")
 
 
 def _synthesizer_versions() -> dict[str, str]:
+    """Each synthesizer's name and version, as the manifest's ``source`` names them."""
+    import re
+
     from models.speech.commands.festival import festival_version
     from models.speech.commands.flite import flite_version
     from models.speech.commands.synth import espeak_version
 
-    return {"espeak-ng": espeak_version(), "festival": festival_version(), "flite": flite_version()}
+    def named(name: str, line: str) -> str:
+        found = re.search(r"\d+(\.\d+)+", line)
+        return f"{name} {found.group()}" if found else line
+
+    lines = {"espeak-ng": espeak_version(), "festival": festival_version(), "flite": flite_version()}
+    return {name: named(name, line) for name, line in lines.items()}
 
 
 def _served_runtime(work: Path, synthesizers: dict[str, str]) -> Any:
