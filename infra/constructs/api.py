@@ -239,9 +239,11 @@ class ServingApi(Construct):
             usage_plan = self.rest_api.add_usage_plan(
                 f"UsagePlan-{name}",
                 name=f"aimass-{stage_name}-{name}",
-                description=f"AI Mass plan {name!r} ({enforced}): "
-                f"{plan.rate_per_s:g} requests/s, burst {plan.burst}, {plan.monthly_units} units a month",
-                throttle=apigw.ThrottleSettings(rate_limit=plan.rate_per_s, burst_limit=plan.burst),
+                description=f"AI Mass plan {name!r} ({enforced}): {plan.rate_text}, {plan.monthly_units} units a month",
+                # A plan without a rate leaves its keys to the stage's throttle alone.
+                throttle=None
+                if plan.rate_per_s is None
+                else apigw.ThrottleSettings(rate_limit=plan.rate_per_s, burst_limit=plan.burst),
                 api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
             )
             Tags.of(usage_plan).add(PLAN_TAG, name)

@@ -46,6 +46,13 @@ DEFAULT_PLANS: Mapping[str, Mapping[str, float]] = MappingProxyType(
         "free": MappingProxyType({"rate_per_s": 2.0, "burst": 5, "monthly_units": 100_000}),
     }
 )
+# The plan of the local server's development key (``make serve``): no request rate limit, so that a closed-loop
+# client (an agent stepping CartPole over HTTP) runs at the server's speed. Only ``aimass serve`` adds it; a
+# deployment's plans are ``aimass:plans`` or the ones above.
+DEVELOPMENT_PLAN = "development"
+DEVELOPMENT_PLAN_TERMS: Mapping[str, float | None] = MappingProxyType(
+    {"rate_per_s": None, "burst": None, "monthly_units": 10_000_000}
+)
 # On each API Gateway usage plan: the name of the AI Mass plan it throttles.
 PLAN_TAG = "aimass:plan"
 

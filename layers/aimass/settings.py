@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aimass import contract
@@ -32,8 +32,14 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate_per_s: float = Field(gt=0, allow_inf_nan=False, description="sustained requests per second per key")
-    burst: int = Field(gt=0, description="requests a key may send at once before the rate applies")
+    # Both null: no request rate per key (the local development key's plan, so that a closed-loop client such
+    # as an agent stepping an environment over HTTP is never throttled); the monthly quota still applies.
+    rate_per_s: float | None = Field(
+        gt=0, allow_inf_nan=False, description="sustained requests per second per key; null: no rate limit"
+    )
+    burst: int | None = Field(
+        gt=0, description="requests a key may send at once before the rate applies; null with rate_per_s"
+    )
     monthly_units: int = Field(gt=0, description="billable units per calendar month (UTC) per tenant")
     batch_price_factor: float = Field(
         default=0.5,
@@ -43,6 +49,19 @@ class Plan(BaseModel):
         description="what a unit costs in a batch, as a share of its synchronous price (batch work is cheaper to "
         "serve: large engine batches on machines that scale to zero)",
     )
+
+    @model_validator(mode="after")
+    def _rate_and_burst_together(self) -> Plan:
+        if (self.rate_per_s is None) != (self.burst is None):
+            raise ValueError("rate_per_s and burst are both numbers, or both null (no rate limit)")
+        return self
+
+    @property
+    def rate_text(self) -> str:
+        """The plan's rate as people read it: "50 requests/s, burst 100", or "no rate limit"."""
+        if self.rate_per_s is None:
+            return "no rate limit"
+        return f"{self.rate_per_s:g} requests/s, burst {self.burst}"
 
 
 DEFAULT_PLANS = {name: Plan.model_validate(terms) for name, terms in contract.DEFAULT_PLANS.items()}

@@ -20,7 +20,8 @@ FAKE_CONTEXT = {
     "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20}}',
     "aimass:aliasCheckSeconds": "0.5",
     "aimass:plans": '{"trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000},'
-    ' "pro": {"rate_per_s": 200, "burst": 400, "monthly_units": 500000000}}',
+    ' "pro": {"rate_per_s": 200, "burst": 400, "monthly_units": 500000000},'
+    ' "enterprise": {"rate_per_s": null, "burst": null, "monthly_units": 900000000}}',
     "aimass:latencyAlarmMs": "2500",
     "aimass:filesExpireDays": "7",
 }

@@ -138,6 +138,8 @@ GOOD_PLAN = {"rate_per_s": 2, "burst": 5, "monthly_units": 1000}
         ({"rate_per_s": 2, "burst": 5}, "aimass:plans.free.monthly_units", "Field required"),
         ({**GOOD_PLAN, "quota": 10}, "aimass:plans.free.quota", "Extra inputs are not permitted"),
         (5, "aimass:plans.free", "valid dictionary"),
+        ({**GOOD_PLAN, "rate_per_s": None}, "aimass:plans.free", "both numbers, or both null"),
+        ({**GOOD_PLAN, "burst": None}, "aimass:plans.free", "both numbers, or both null"),
     ],
 )
 def test_bad_plans_name_the_plan_and_field(plan: Any, key: str, message: str) -> None:

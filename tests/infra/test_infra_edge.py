@@ -322,6 +322,7 @@ def test_usage_plan_tags_follow_the_context(fake_synthesized: Synthesized) -> No
     assert {name: tag["aimass:plan"] for name, tag in tags.items()} == {
         "aimass-prod-trial": "trial",
         "aimass-prod-pro": "pro",
+        "aimass-prod-enterprise": "enterprise",
     }
 
 

@@ -118,6 +118,7 @@ def test_plans_from_context_reach_every_function(
     expected = {
         "pro": {"rate_per_s": 200.0, "burst": 400, "monthly_units": 500_000_000, "batch_price_factor": 0.5},
         "trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000, "batch_price_factor": 0.5},
+        "enterprise": {"rate_per_s": None, "burst": None, "monthly_units": 900_000_000, "batch_price_factor": 0.5},
     }
     for function in fake_synthesized.resources_of_type("AWS::Lambda::Function").values():
         plans = function["Properties"]["Environment"]["Variables"]["AIMASS_PLANS"]
@@ -295,10 +296,13 @@ def test_one_usage_plan_per_plan_throttled_on_the_stage(synthesized: Synthesized
 
 def test_usage_plans_follow_the_context(fake_synthesized: Synthesized) -> None:
     plans = _usage_plans(fake_synthesized)
-    assert {name: plan["Throttle"] for name, plan in plans.items()} == {
+    assert {name: plan.get("Throttle") for name, plan in plans.items()} == {
         "aimass-prod-trial": {"RateLimit": 0.5, "BurstLimit": 1},
         "aimass-prod-pro": {"RateLimit": 200, "BurstLimit": 400},
+        # A plan without a rate: its keys meet the stage's throttle alone.
+        "aimass-prod-enterprise": None,
     }
+    assert "no rate limit, 900000000 units a month" in plans["aimass-prod-enterprise"]["Description"]
 
 
 # --- outputs ------------------------------------------------------------------------------------

@@ -94,6 +94,32 @@ def test_make_serve_prints_a_development_key_and_keeps_it(server: Server, tiny_s
         again.stop()
 
 
+def test_the_development_key_has_no_rate_limit_and_real_plans_do(tiny_store: Path, tmp_path: Path) -> None:
+    # The plans a deployment starts with (default: 50 requests/s, burst 100), as the README's `make serve` runs.
+    shipped = {"AIMASS_PLANS": json.dumps({name: plan.model_dump() for name, plan in Settings().plans.items()})}
+    running = Server(tiny_store, tmp_path / "state", extra=shipped)
+    try:
+        assert "plan 'development', no rate limit" in running.banner()
+        made = subprocess.run(
+            [sys.executable, "-m", "aimass_tools.cli", "keys", "create", "--tenant", "acme", "--plan", "default"],
+            env={**os.environ, **shipped, "AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(tmp_path / "state")},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        default_key = next(word for line in made.stdout.splitlines() for word in line.split() if word.startswith("am_"))
+
+        def statuses(key: str) -> list[int]:
+            # 300 requests as fast as one client sends them: twice what the default plan's burst and a second of
+            # its rate allow.
+            with httpx.Client(base_url=running.base, headers={"Authorization": f"Bearer {key}"}) as client:
+                return [client.get(f"/v2/models/{TINY_TEXT}").status_code for _ in range(300)]
+
+        assert set(statuses(running.key)) == {200}
+        on_default = statuses(default_key)
+        assert on_default[:100] == [200] * 100 and 429 in on_default
+    finally:
+        running.stop()
+
+
 def test_stock_clients_send_their_keys(server: Server) -> None:
     client = OpenAI(base_url=f"{server.base}/v1", api_key=server.key, max_retries=0)
     result = client.embeddings.create(model=TINY_TEXT, input=TEXTS)

@@ -131,18 +131,22 @@ class MeteringService:
         plan = self.settings.plans.get(caller.plan)
         if plan is None:
             raise Forbidden(f"this API key's plan '{caller.plan}' does not exist; ask an administrator")
-        now = self._clock()
-        bucket = self._buckets.get_or_put(caller.key_id, lambda: TokenBucket(plan.rate_per_s, plan.burst, now))
-        wait = bucket.take(now)
-        if wait > 0:
-            raise RateLimited(
-                f"rate limit of plan '{caller.plan}' reached ({plan.rate_per_s:g} requests/s, burst {plan.burst}); "
-                f"retry after {wait:.2f} s",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+        if plan.rate_per_s is not None and plan.burst is not None:
+            self._take_token(caller, plan.rate_per_s, plan.burst)
         at = self.now()
         if self._exhausted.get(caller.tenant) == month_of(at):
             raise self._over_quota(caller, at)
+
+    def _take_token(self, caller: Caller, rate_per_s: float, burst: int) -> None:
+        now = self._clock()
+        bucket = self._buckets.get_or_put(caller.key_id, lambda: TokenBucket(rate_per_s, burst, now))
+        wait = bucket.take(now)
+        if wait > 0:
+            raise RateLimited(
+                f"rate limit of plan '{caller.plan}' reached ({rate_per_s:g} requests/s, burst {burst}); "
+                f"retry after {wait:.2f} s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
     def _over_quota(self, caller: Caller, at: datetime) -> QuotaExceeded:
         return over_quota(caller.plan, self.settings.plans[caller.plan], at)

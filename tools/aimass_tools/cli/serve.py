@@ -33,9 +33,14 @@ def serve(
     if settings.intra_op_threads == 0:
         # "Every core" is each worker's share of them: N processes each taking every core would contend.
         settings = settings.model_copy(update={"intra_op_threads": max(1, cores // workers)})
+    if settings.metering != "off":
+        from aimass.metering.dev_key import with_development_plan
+
+        settings = with_development_plan(settings)
     # The workers are spawned processes: they read their settings from the environment (server_mode.app).
     os.environ["AIMASS_MODEL_STORE"] = str(settings.model_store)
     os.environ["AIMASS_INTRA_OP_THREADS"] = str(settings.intra_op_threads)
+    os.environ["AIMASS_PLANS"] = json.dumps({name: plan.model_dump() for name, plan in settings.plans.items()})
     base = f"http://{host}:{port}"
     # The development key is made here, once, before any worker reads it (SQLite in WAL mode is shared by them).
     _banner(base, settings, workers)
@@ -67,7 +72,10 @@ def _banner(base: str, settings: Settings, workers: int) -> None:
 
         key, created = development_key(settings)
         state = "created" if created else "kept"
-        console.print(f"API key of tenant 'dev' (invoke, admin; {state} in {settings.state_dir / FILE}):")
+        console.print(
+            f"API key of tenant 'dev' (invoke, admin; plan 'development', no rate limit; {state} in "
+            f"{settings.state_dir / FILE}):"
+        )
         console.print(f"  {key}", markup=False, soft_wrap=True)
         auth = f' -H "Authorization: Bearer $(cat {settings.state_dir / FILE})"'
     example = _example(base, store, names, auth)
