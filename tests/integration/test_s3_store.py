@@ -1,13 +1,21 @@
-"""The S3 model store against moto's server over real HTTP: publish, list, fetch through the checksum cache."""
+"""The S3 model store against moto's server over real HTTP: publish, list, fetch through the checksum cache, and
+read sealed versions back through the serving unsealer."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from aimass.errors import InvalidInput, ModelLoadError, NotFound
+import aimass_tools.cli.encrypt  # noqa: F401  (registers `aimass models encrypt`)
+from aimass.errors import DecryptionError, InvalidInput, ModelLoadError, NotFound
+from aimass.http.app import build_app
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
@@ -15,10 +23,13 @@ from aimass.store.aliases import ModelAliases, promote
 from aimass.store.cache import DownloadCache
 from aimass.store.factory import open_store
 from aimass.store.local import LocalModelStore
-from aimass.store.manifest import MANIFEST_FILE, FileEntry, ModelManifest, read_manifest
+from aimass.store.manifest import MANIFEST_FILE, read_manifest
 from aimass.store.s3 import LEASE_FILE, S3ModelStore
+from aimass.store.sealing.keys import LocalKeyProvider
+from aimass.store.sealing.unseal import unsealer_from_settings
+from aimass_tools.cli import app as cli
 from tests.moto_server import MotoServer
-from tests.tiny_models import TINY_TEXT, build_tiny_text
+from tests.tiny_models import TINY_TEXT, build_tiny_text, reference_embedding
 
 BUCKET = "aimass-models"
 PREFIX = "models/"
@@ -275,18 +286,100 @@ def test_a_missing_bucket_is_named(s3: Any, tmp_path: Path) -> None:
         S3ModelStore(s3, "no-such-bucket", "", DownloadCache(tmp_path)).model_names()
 
 
-def test_an_encrypted_versions_files_are_read_through_the_stores_unsealer(s3: Any, tmp_path: Path) -> None:
-    class Reverse:
-        """Not encryption, only a stand-in cipher, enough to see the store hand its unsealer on."""
+@pytest.fixture
+def sealed(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A tiny text build, and the same build sealed by ``aimass models encrypt`` under a new local master key:
+    (plaintext build, sealed build, master key file)."""
+    plain = built(tmp_path)
+    key = tmp_path / "keys" / "master.key"
+    environment = {"AIMASS_MASTER_KEY_FILE": str(key), "AIMASS_KMS_KEY_ID": None}
+    result = CliRunner().invoke(cli, ["models", "encrypt", str(plain), str(tmp_path / "sealed")], env=environment)
+    assert result.exit_code == 0, result.output
+    return plain, tmp_path / "sealed", key
 
-        def open(self, manifest: ModelManifest, entry: FileEntry, sealed: bytes) -> bytes:
-            return sealed[::-1]
 
-    unsealer = Reverse()
-    store = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache"), unsealer=unsealer)
-    store.publish(built(tmp_path))
-    artifact = store.fetch(TINY_TEXT, "1")
-    assert artifact.unsealer is unsealer
+def sealed_store(s3: Any, tmp_path: Path, key: Path) -> S3ModelStore:
+    """The store a serving process over ``key`` reads: the bucket, and the unsealer its settings make."""
+    unsealer = unsealer_from_settings(Settings(master_key_file=key))
+    return S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "cache"), unsealer=unsealer)
+
+
+def test_an_encrypted_version_is_published_sealed_and_read_back_decrypted(
+    sealed: tuple[Path, Path, Path], s3: Any, tmp_path: Path
+) -> None:
+    # GIVEN a build sealed by the CLI and published to the bucket
+    plain, ciphered, key = sealed
+    published = S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "publish-cache")).publish(ciphered)
+    assert published.encryption is not None and published.encryption.key_provider == "local"
+    # THEN the bucket holds ciphertext only: no object is, or contains, a plaintext file
+    for entry in read_manifest(plain).files:
+        stored = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}{TINY_TEXT}/1/{entry.path}")["Body"].read()
+        assert stored != (plain / entry.path).read_bytes() and (plain / entry.path).read_bytes()[:64] not in stored
+    # WHEN a serving process's store fetches it THEN each file reads back as the plaintext build's bytes
+    artifact = sealed_store(s3, tmp_path, key).fetch(TINY_TEXT, "1")
+    for entry in read_manifest(plain).files:
+        assert artifact.read(entry.path) == (plain / entry.path).read_bytes()
+
+
+def test_a_sealed_version_in_the_bucket_answers_like_the_plaintext_model(
+    sealed: tuple[Path, Path, Path], moto: MotoServer, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the sealed build in the bucket, and the app configured as a function reading it with the key
+    _, ciphered, key = sealed
+    S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "publish-cache")).publish(ciphered)
+    for variable, value in moto.environment().items():
+        monkeypatch.setenv(variable, value)
+    settings = Settings(
+        model_store=tmp_path / "no-baked-models", model_bucket=BUCKET, model_prefix="models",
+        aws_endpoint_url=moto.endpoint, cache_dir=tmp_path / "cache", master_key_file=key,
+    )  # fmt: skip
+    texts = ["the cat sat on the mat", "a red car"]
+    # WHEN a client asks for embeddings
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        response = client.post("/v1/embeddings", json={"model": TINY_TEXT, "input": texts})
+    # THEN they are the plaintext model's (computed without ONNX Runtime)
+    assert response.status_code == 200, response.text
+    for text, item in zip(texts, response.json()["data"], strict=True):
+        np.testing.assert_allclose(item["embedding"], reference_embedding(text), atol=1e-5)
+
+
+def test_a_sealed_version_read_with_another_master_key_is_refused_as_wrong_key(
+    sealed: tuple[Path, Path, Path], s3: Any, tmp_path: Path
+) -> None:
+    _, ciphered, key = sealed
+    S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "publish-cache")).publish(ciphered)
+    other = LocalKeyProvider.create_or_open(tmp_path / "other" / "master.key")
+    artifact = sealed_store(s3, tmp_path, other.path).fetch(TINY_TEXT, "1")
+    with pytest.raises(DecryptionError) as refused:
+        artifact.read("model.onnx")
+    assert refused.value.message == (
+        f"model '{TINY_TEXT}' version 1: wrong key: sealed under local master key {LocalKeyProvider(key).key_id}, "
+        f"but {other.path} is master key {other.key_id}; point AIMASS_MASTER_KEY_FILE at the key it was sealed with"
+    )
+    assert refused.value.public == "file model.onnx could not be decrypted"  # the key's names stay in the log
+
+
+def test_a_sealed_object_altered_in_the_bucket_is_refused_as_tampered(
+    sealed: tuple[Path, Path, Path], s3: Any, tmp_path: Path
+) -> None:
+    # GIVEN a sealed version whose model object someone with write access to the bucket changed by one byte,
+    # rewriting the manifest's digest to match, so that only authentication can tell
+    plain, ciphered, key = sealed
+    S3ModelStore(s3, BUCKET, PREFIX, DownloadCache(tmp_path / "publish-cache")).publish(ciphered)
+    folder = f"{PREFIX}{TINY_TEXT}/1/"
+    altered = bytearray(s3.get_object(Bucket=BUCKET, Key=f"{folder}model.onnx")["Body"].read())
+    altered[100] ^= 0x01
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}model.onnx", Body=bytes(altered))
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{folder}{MANIFEST_FILE}")["Body"].read())
+    for entry in document["files"]:
+        if entry["path"] == "model.onnx":
+            entry["sha256"] = hashlib.sha256(altered).hexdigest()
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}{MANIFEST_FILE}", Body=json.dumps(document).encode())
+    # WHEN the serving store reads it THEN AES-GCM refuses it, and the untouched file still reads
+    artifact = sealed_store(s3, tmp_path, key).fetch(TINY_TEXT, "1")
+    with pytest.raises(DecryptionError, match=r"file 'model\.onnx' is tampered: its ciphertext fails AES-GCM"):
+        artifact.read("model.onnx")
+    assert artifact.read("tokenizer.json") == (plain / "tokenizer.json").read_bytes()
 
 
 def test_open_store_picks_s3_when_a_bucket_is_set(
