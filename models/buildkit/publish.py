@@ -18,6 +18,7 @@ from pathlib import Path
 from aimass.errors import ModelLoadError
 from aimass.store.local import model_lock
 from aimass.store.manifest import read_manifest, verify_files
+from models.buildkit.build_record import write_build_report
 from models.buildkit.steps import console
 
 
@@ -47,10 +48,13 @@ def publish(store: Path, name: str, version: str, build_into: Callable[[Path], N
             started = time.perf_counter()
             build_into(work)
             _swap_into_place(work, final)
+            seconds = time.perf_counter() - started
+            # The model card cites the build's time from this report (record.json takes it from here).
+            write_build_report(store, name, version, seconds=seconds)
         finally:
             # After a successful swap `work` no longer exists; after a failure this removes the half-build.
             shutil.rmtree(work, ignore_errors=True)
-    console.print(f"{name} v{version}: built in {time.perf_counter() - started:.1f} s into {final}")
+    console.print(f"{name} v{version}: built in {seconds:.1f} s into {final}")
     return final
 
 
