@@ -6,6 +6,9 @@
   imports what its input needs: tokenizers, Pillow), load the same model bytes with the same session
   options, make the feeds from the same item and run once.
 * ``peak-rss``: import the handler, serve warm-up and batch events, report the peak resident memory.
+* ``cold-transcribe``: ``cold-handler`` for a transcription (``bench/transcription.py``): the answer is text.
+* ``cold-sphinx-floor``: the transcription floor: import PocketSphinx and numpy, make a decoder from the
+  model's files, read the 16-bit PCM the handler would hear and decode it once; also its peak memory.
 
 Each prints one JSON line with ``time.perf_counter()`` stamps; on Linux that clock is system-wide
 (CLOCK_MONOTONIC), so the parent subtracts its own stamp taken before ``Popen`` to get the interpreter's
@@ -146,11 +149,65 @@ def peak_rss(spec: dict[str, Any]) -> None:
     )
 
 
+# --- Transcription (PocketSphinx): the answer is text, and the floor is a decoder, not a session ------------
+
+# Entries of a hypothesis that are no words, as aimass_speech.sphinx drops them (the floor must not import it;
+# bench/transcription.py checks that both give the same transcript).
+SPHINX_NOT_WORDS = ("<s>", "</s>", "<sil>")
+
+
+def sphinx_decode(decoder: Any, pcm: bytes) -> list[str]:
+    """The words of one whole utterance of 16 kHz 16-bit PCM: fillers dropped, ``read(2)`` spelled ``read``."""
+    decoder.start_utt()
+    decoder.process_raw(pcm, no_search=False, full_utt=True)
+    decoder.end_utt()
+    if decoder.hyp() is None:
+        return []
+    return [
+        s.word.split("(", 1)[0] for s in decoder.seg() if s.word not in SPHINX_NOT_WORDS and not s.word.startswith("[")
+    ]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def cold_transcribe(spec: dict[str, Any]) -> None:
+    handler, imported = _import_handler(spec)
+    loaded = time.perf_counter()
+    response = handler(spec["event"], LocalLambdaContext())
+    answered = time.perf_counter()
+    if response["statusCode"] != 200:
+        raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
+    text = json.loads(response["body"])["text"]
+    stamps = {"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered}
+    _emit({**stamps, "head": [], "text": text})
+
+
+def cold_sphinx_floor(spec: dict[str, Any]) -> None:
+    import numpy
+    import pocketsphinx  # type: ignore[import-untyped]
+
+    imported = time.perf_counter()
+    decoder = pocketsphinx.Decoder(pocketsphinx.Config(**spec["config"]))
+    after_load = _peak_rss_mb()
+    pcm = numpy.fromfile(spec["pcm"], dtype="<i2").tobytes()
+    loaded = time.perf_counter()
+    words = sphinx_decode(decoder, pcm)
+    answered = time.perf_counter()
+    stamps = {"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered}
+    # ru_maxrss counts the parent's peak in a direct child: read it in a process started by a small one.
+    peaks = {"peak_rss_after_load_mb": after_load, "peak_rss_mb": _peak_rss_mb()}
+    _emit({**stamps, "head": [], "text": " ".join(words), **peaks})
+
+
 PROBES = {
     "cold-handler": cold_handler,
     "cold-handler-split": cold_handler,
     "cold-floor": cold_floor,
     "peak-rss": peak_rss,
+    "cold-transcribe": cold_transcribe,
+    "cold-sphinx-floor": cold_sphinx_floor,
 }
 
 
