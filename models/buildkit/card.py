@@ -7,8 +7,9 @@ model's folder (the build record first)::
 
 and every figure that comes from a measurement is a placeholder, ``{{ path | filter :format }}``:
 
-- ``path`` walks the sources from a source's name: ``record.quality.accuracy``, ``record.files.0.size``, or
-  a list's item by a key of it, ``record.files[path=model.onnx].size``;
+- ``path`` walks the sources from a source's name: ``record.quality.accuracy``, ``record.files.0.size``, a
+  key that is not a name, ``record.quality.photos[chelsea.png]``, or a list's item by a key of it,
+  ``record.files[path=model.onnx].size``;
 - filters (any number, in order): ``mib`` (bytes to MiB), ``mb`` (to millions), ``gb``, ``sub1`` (1 - x),
   ``len``, ``sum``, ``min``, ``max``, ``join`` (a list as "a, b, c");
 - ``:format`` is a Python format spec: ``:.3f``, ``:,`` (thousands), ``:.1%``.
@@ -42,7 +43,7 @@ CARD_FILE = "MODEL_CARD.md"
 _REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _HEADER = re.compile(r"<!-- card sources:((?:\s+\w+=[\w./-]+)+)\s*-->\n")
-_STEP = re.compile(r"\.?(?:([A-Za-z_][\w-]*)|(\d+)|\[(\w+)=([^\]]+)\])")
+_STEP = re.compile(r"\.?(?:([A-Za-z_][\w-]*)|(\d+)|\[(\w+)=([^\]]+)\]|\[([^\]=]+)\])")
 _FILTERS: dict[str, Callable[[Any], Any]] = {
     "mib": lambda x: x / 2**20,
     "mb": lambda x: x / 1e6,
@@ -122,9 +123,9 @@ def lookup(sources: Any, path: str) -> Any:
         step = _STEP.match(path, position)
         if step is None or step.end() == position:
             raise KeyError(f"cannot read {path[position:]!r}")
-        key, index, field, wanted = step.groups()
-        if key is not None:
-            value = value[key]
+        key, index, field, wanted, name = step.groups()
+        if key is not None or name is not None:
+            value = value[key if key is not None else name]
         elif index is not None:
             value = value[int(index)]
         else:

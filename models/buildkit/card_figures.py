@@ -4,9 +4,9 @@ A template's literal text is what is left of it once its placeholders, fenced co
 spans, URLs and link targets are taken out. In that text:
 
 - a **figure** is a run of digits, optionally with thousands separators (``90,370,745``), a decimal part
-  (``0.72``) and an exponent (``1.2e-06``), that touches no letter, digit, underscore or dot on either side;
-  so ``opset17``, ``int8``, ``v2``, ``Q4_1``, ``3.0x`` and the ``1`` of ``L6-v2`` are parts of names, not
-  figures. A sign is not part of a figure: ``-0.0122`` is the figure ``0.0122``;
+  (``0.72``) and an exponent (``1.2e-06``), that touches no letter, digit, underscore or dot on either side
+  and does not follow a word and a hyphen; so ``opset17``, ``int8``, ``v2``, ``Q4_1``, ``3.0x`` and
+  ``ILSVRC-2012`` are names, not figures. A sign is not part of a figure: ``-0.0122`` is the figure ``0.0122``;
 - a **version** is a dotted run of three or more numbers (``6.3.0``);
 - a figure of a single digit with no decimal part (``4 epochs``, ``3 by 3``) is exempt: it counts things in
   prose.
@@ -32,7 +32,7 @@ _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _VERSION = re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w]|\.\d)")
-_FIGURE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?(?![\w]|\.\d)(\s?%)?")
+_FIGURE = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?(?![\w]|\.\d)(\s?%)?")
 
 
 @dataclass(frozen=True)
