@@ -10,8 +10,9 @@ and every figure that comes from a measurement is a placeholder, ``{{ path | fil
 - ``path`` walks the sources from a source's name: ``record.quality.accuracy``, ``record.files.0.size``, a
   key that is not a name, ``record.quality.photos[chelsea.png]``, or a list's item by a key of it,
   ``record.files[path=model.onnx].size``;
-- filters (any number, in order): ``mib`` (bytes to MiB), ``mb`` (to millions), ``gb``, ``sub1`` (1 - x),
-  ``len``, ``sum``, ``min``, ``max``, ``join`` (a list as "a, b, c");
+- filters (any number, in order): ``k`` (to thousands), ``minutes`` (seconds to minutes), ``mb`` (to millions), ``gb``, ``mib`` (bytes to MiB),
+  ``sub1`` (1 - x), ``len``, ``sum``, ``min``, ``max``, ``join`` (a list as "a, b, c"), ``sizes`` (file
+  entries to their sizes: ``record.files | sizes | sum | mb``);
 - ``:format`` is a Python format spec: ``:.3f``, ``:,`` (thousands), ``:.1%``.
 
 ``check`` fails when ``MODEL_CARD.md`` is not the rendering of its template (a hand edit or a stale card), or
@@ -45,6 +46,8 @@ PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _HEADER = re.compile(r"<!-- card sources:((?:\s+\w+=[\w./-]+)+)\s*-->\n")
 _STEP = re.compile(r"\.?(?:([A-Za-z_][\w-]*)|(\d+)|\[(\w+)=([^\]]+)\]|\[([^\]=]+)\])")
 _FILTERS: dict[str, Callable[[Any], Any]] = {
+    "k": lambda x: x / 1e3,
+    "minutes": lambda x: x / 60,
     "mib": lambda x: x / 2**20,
     "mb": lambda x: x / 1e6,
     "gb": lambda x: x / 1e9,
@@ -54,6 +57,7 @@ _FILTERS: dict[str, Callable[[Any], Any]] = {
     "min": min,
     "max": max,
     "join": lambda xs: ", ".join(str(x) for x in xs),
+    "sizes": lambda files: [file["size"] for file in files],
 }
 
 
@@ -135,7 +139,7 @@ def lookup(sources: Any, path: str) -> Any:
 
 
 def _fill(expression: str, sources: dict[str, Any], template: Template) -> str:
-    expression, _, spec = expression.partition(":")
+    expression, spec = _split_format(expression)
     path, *filters = (part.strip() for part in expression.split("|"))
     try:
         value = lookup(sources, path)
@@ -145,6 +149,16 @@ def _fill(expression: str, sources: dict[str, Any], template: Template) -> str:
     except (KeyError, IndexError, TypeError, ValueError, StopIteration) as error:
         where = template.model_dir / TEMPLATE_FILE
         raise CardError(f"{where}: cannot render {{{{{expression}}}}}: {error!r}") from error
+
+
+def _split_format(expression: str) -> tuple[str, str]:
+    # The format spec follows the first colon outside brackets: a key in brackets may hold one (flite:rms).
+    depth = 0
+    for position, char in enumerate(expression):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == ":" and depth == 0:
+            return expression[:position], expression[position + 1 :]
+    return expression, ""
 
 
 def _plain(value: Any) -> str:

@@ -91,12 +91,19 @@ def _write_samples(work: Path, version: str) -> None:
 
     runtime = served_runtime(work, version)
     samples = waveform(speak(Voice("flite", SAMPLE_VOICE), SAMPLE_TEXT))
-    (text,) = runtime.predict({"waveform": samples[None, :]}).outputs["text"].tolist()
-    if text != SAMPLE_TEXT:
-        raise BuildError(f"the runtime heard {text!r} in flite's {SAMPLE_TEXT!r}")
+    text = check_transcript(runtime, samples, SAMPLE_TEXT)
     # str() of a float32 is its shortest exact form (as models.buildkit.write_samples writes numbers).
     document = {"inputs": {"waveform": [[float(str(v)) for v in samples]]}, "outputs": {"text": [text]}}
     (work / SAMPLES_FILE).write_text(json.dumps(document) + "\n")
+
+
+def check_transcript(runtime: Any, samples: Any, expected: str) -> str:
+    """The build's gate on the served model: the runtime must hear ``samples`` (16 kHz float32) as ``expected``,
+    word for word; returns the transcript."""
+    (text,) = runtime.predict({"waveform": samples[None, :]}).outputs["text"].tolist()
+    if text != expected:
+        raise BuildError(f"the runtime heard {text!r} in flite's {expected!r}")
+    return str(text)
 
 
 def waveform(wav: bytes) -> Any:
