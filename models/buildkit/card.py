@@ -10,9 +10,9 @@ and every figure that comes from a measurement is a placeholder, ``{{ path | fil
 - ``path`` walks the sources from a source's name: ``record.quality.accuracy``, ``record.files.0.size``, a
   key that is not a name, ``record.quality.photos[chelsea.png]``, or a list's item by a key of it,
   ``record.files[path=model.onnx].size``;
-- filters (any number, in order): ``k`` (to thousands), ``minutes`` (seconds to minutes), ``mb`` (to millions), ``gb``, ``mib`` (bytes to MiB),
-  ``sub1`` (1 - x), ``len``, ``sum``, ``min``, ``max``, ``join`` (a list as "a, b, c"), ``sizes`` (file
-  entries to their sizes: ``record.files | sizes | sum | mb``);
+- filters (any number, in order): ``k`` (to thousands), ``mb`` (to millions), ``gb``, ``mib`` (bytes to
+  MiB), ``minutes`` (from seconds), ``sub1`` (1 - x), ``len``, ``sum``, ``min``, ``max``, ``join`` (a list
+  as "a, b, c"), ``sizes`` (file entries to their sizes: ``record.files | sizes | sum | mb``);
 - ``:format`` is a Python format spec: ``:.3f``, ``:,`` (thousands), ``:.1%``.
 
 ``check`` fails when ``MODEL_CARD.md`` is not the rendering of its template (a hand edit or a stale card), or
