@@ -103,7 +103,9 @@ def test_lambda_handler_classifies_the_cat(
     classify = load_event("apigw_http_v2_vision_classify")
     classify["body"] = json.dumps({"images": [image], "top_k": 3})
     infer = load_event("apigw_rest_v1_vision_infer")
-    infer["body"] = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]}]})
+    # The REST API passes every body base64-encoded (binary media types */*).
+    sent = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]}]})
+    infer["body"] = base64.b64encode(sent.encode()).decode()
     # WHEN the handler answers them THEN both say cat
     answered = module.handler(classify, lambda_context)
     assert answered["statusCode"] == 200, answered
