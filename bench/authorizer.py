@@ -1,6 +1,6 @@
 """What the API Gateway authorizer costs each request: its decision, its cold start, its price.
 
-    python bench/authorizer.py [--iterations 5000] [--out bench/authorizer.json]
+    python bench/authorizer.py [--iterations 5000] [--out bench/records/authorizer.json]
 
 The authorizer (functions/authorizer/handler.py) runs before every metered request, uncached by API Gateway
 (a key may come in either of two headers; see aimass.metering.authorizer). Measured here:
@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--cold-starts", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "authorizer.json")
+    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "records" / "authorizer.json")
     return parser.parse_args(argv)
 
 

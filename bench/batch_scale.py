@@ -1,6 +1,7 @@
 """Large batches end to end on this machine, with a worker killed mid-batch: exactly once, billed once.
 
-    python bench/batch_scale.py [--store model_store] [--out bench/batch_scale.json] [--sentences N] [--images N]
+    python bench/batch_scale.py [--store model_store] [--out bench/records/batch_scale.json] [--sentences N]
+                                [--images N] [--explore]
 
 * ``text``: N sentences (default 100,000), one a line, to ``/v1/embeddings`` with all-MiniLM-L6-v2;
 * ``vision``: N images (default 2,000), four a line, to ``/v1/vision/classify`` with EfficientNet-Lite0.
@@ -9,7 +10,8 @@ Each batch is made through the Batch API's service with no worker running; then 
 (``python -m aimass.worker``) starts, is SIGKILLed once about a third of the chunks are written, and a second
 worker process finishes the batch, resuming the killed one's shard after its lease. Recorded: the wall time and
 items per second, where the kill fell, and the checks: one output line per input line, in input order, no
-error line, and billed units equal to the sum of the answered lines' own usage (billed once).
+error line, and billed units equal to the sum of the answered lines' own usage (billed once). Those checks are
+its targets: it exits 1 when one fails (``--explore``: reports it, exits 0).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from aimass.metering.keys import Caller  # noqa: E402
 from aimass.metering.stores.usage_factory import open_usage  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
 from bench.common import machine_info, make_console, merge_results  # noqa: E402
+from bench.targets import Target, add_explore_flag, exit_status, holds, passed  # noqa: E402
 from bench.workloads.text import SENTENCES  # noqa: E402
 from bench.workloads.vision import chelsea_jpeg  # noqa: E402
 
@@ -172,11 +175,13 @@ def run(domain: str, store: Path, endpoint: str, model: str, lines: list[str], i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=Path("model_store"))
-    parser.add_argument("--out", type=Path, default=Path("bench/batch_scale.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/records/batch_scale.json"))
     parser.add_argument("--sentences", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=2_000)
+    add_explore_flag(parser)
     args = parser.parse_args()
     console = make_console()
+    judged: list[Target] = []
     for domain, (endpoint, model, lines), items in (
         ("text", text_lines(args.sentences), args.sentences),
         ("vision", vision_lines(args.images), args.images),
@@ -185,10 +190,23 @@ def main() -> int:
             continue
         result = run(domain, args.store, endpoint, model, lines, items)
         result["machine"] = machine_info(["onnxruntime", "numpy"])
+        found = targets(domain, result["checks"])
+        result["passed"] = passed(found)
+        judged += found
         merge_results(args.out, domain, result)
         console.print(f"[bold]{domain}[/]: {json.dumps({k: v for k, v in result.items() if k != 'machine'})}")
     console.print(f"saved {args.out}")
-    return 0
+    return exit_status(judged, explore=args.explore, console=console, script="bench/batch_scale.py")
+
+
+def targets(domain: str, checks: dict[str, Any]) -> list[Target]:
+    """A batch that survived a killed worker: completed, every line once and in order, no error, billed once."""
+    return [
+        holds(f"{domain} completed", checks["status"] == "completed", f"status {checks['status']}"),
+        holds(f"{domain} one output per input, in order", checks["one_output_per_input_in_order"], "checked"),
+        holds(f"{domain} no error line", checks["error_lines"] == 0, f"{checks['error_lines']} error lines"),
+        holds(f"{domain} billed once", checks["billed_once"], f"{checks['billed_units']} units billed"),
+    ]
 
 
 if __name__ == "__main__":

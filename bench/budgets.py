@@ -1,15 +1,17 @@
 """What a small request can make a function do, and the per-request work budgets that bound it, measured.
 
-    python bench/budgets.py [--store model_store] [--out bench/budgets.json] [--probes NAME ...]
+    python bench/budgets.py [--store model_store] [--out bench/records/budgets.json] [--probes NAME ...] [--explore]
 
 Each probe runs in a fresh process, so that no other probe's memory or ONNX Runtime arena sits in its
-numbers, and merges its entry into ``bench/budgets.json``:
+numbers, and merges its entry into ``bench/records/budgets.json``. The goals below are its targets: it exits 1
+when one is missed (``--explore``: reports it, exits 0).
 
 * ``vision_attack``: the vision function's handler (functions/vision/handler.py, the real model) warm, then
   the V2 binary request of 32 copies of one 6 kB 1-bit PNG of 7000x7000 pixels (193 kB on the wire, 1.57
   billion pixels): its answer, wall time, and peak resident memory above the idle process. Goal: the peak
   within 1 GB of idle (6.3 GB over it when a request's images were all decoded before any was resized).
-* ``vision_classify_attack``: the same through ``/v1/vision/classify``, with 32 grayscale 7000x7000 PNGs.
+* ``vision_classify_attack``: the same through ``/v1/vision/classify``, with 32 grayscale 7000x7000 PNGs (the
+  same goal).
 * ``vision_stream``: the request of ``vision_attack`` straight into ``runtime.predict`` with the pixel
   budget lifted: the decoding itself, one image at a time, whatever the request's size.
 * ``vision_costs``: decode, crop and resize of one 4000x4000 image per format and mode, in ms per
@@ -49,6 +51,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from bench.common import cpu_busy, machine_info, make_console, merge_results  # noqa: E402
+from bench.targets import Target, add_explore_flag, at_most, exit_status, passed  # noqa: E402
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,6 +62,8 @@ ATTACK_SIDE, ATTACK_COPIES = 7000, 32  # what a security probe sent the vision f
 TEXT_CHARS = 5_900_000  # the string it sent the text function
 COST_SIDE = 4000  # 16 megapixels: long enough a decode to time, small enough to encode quickly
 AUDIO_SECONDS = 10
+ATTACK_PEAK_OVER_IDLE_MB = 1024  # the goal of the attack probes: a small request's peak within 1 GB of idle
+LONG_TEXT_WALL_S = 1.0  # the goal of text_long: the 5.9 MB string answered within a second
 BODY_BYTES = 6 << 20  # Lambda's synchronous payload limit, the default max_body_bytes
 console = make_console()
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -444,9 +449,10 @@ PROBES: dict[str, Callable[[Path], dict[str, Any]]] = {
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=_REPO / "model_store", help="model store directory")
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "budgets.json", help="results file")
+    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "records" / "budgets.json", help="results file")
     parser.add_argument("--probes", nargs="+", choices=list(PROBES), default=list(PROBES), help="probes to run")
     parser.add_argument("--child", choices=list(PROBES), help=argparse.SUPPRESS)  # one probe, in this process
+    add_explore_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -455,6 +461,16 @@ def child(probe: str, store: Path) -> dict[str, Any]:
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def targets(probe: str, result: dict[str, Any]) -> list[Target]:
+    """The probe's goals (see the docstring), judged on its entry."""
+    if probe in ("vision_attack", "vision_classify_attack"):
+        peak = result["peak_over_idle_mb"]
+        return [at_most(f"{probe} peak_over_idle_mb", peak, ATTACK_PEAK_OVER_IDLE_MB, " MB")]
+    if probe == "text_long":
+        return [at_most(f"{probe} wall_s", result["wall_s"], LONG_TEXT_WALL_S, " s")]
+    return []
 
 
 def summary(probe: str, result: dict[str, Any]) -> str:
@@ -483,7 +499,7 @@ def summary(probe: str, result: dict[str, Any]) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     store = args.store.resolve()
     if args.child:
@@ -491,16 +507,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         checkout_domains()
         print(json.dumps(PROBES[args.child](store)))
-        return
+        return 0
     context = {"machine": machine_info(["numpy", "Pillow", "onnxruntime", "tokenizers", "soundfile"])}
+    judged: list[Target] = []
     for probe in args.probes:
         busy = cpu_busy(0.5)
         result = child(probe, store)
         console.print(f"[bold]{probe}[/]: {summary(probe, result)}")
         stamp = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu_busy_before": busy}
-        merge_results(args.out, probe, {**result, **stamp, **context})
+        found = targets(probe, result)
+        verdict = {"passed": passed(found)} if found else {}
+        merge_results(args.out, probe, {**result, **verdict, **stamp, **context})
+        judged += found
     console.print(f"wrote {args.out}")
+    return exit_status(judged, explore=args.explore, console=console, script="bench/budgets.py")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -161,6 +161,11 @@ def merge_results(path: Path, domain: str, results: Mapping[str, Any]) -> None:
         if isinstance(loaded, dict):
             document = loaded
     document[domain] = dict(results)
+    write_json(path, document)
+
+
+def write_json(path: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` as indented JSON, atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(path.suffix + ".tmp")
     scratch.write_text(json.dumps(document, indent=2) + "\n")

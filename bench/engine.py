@@ -6,7 +6,8 @@ import importlib.util
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,47 @@ def load_handler(domain: str) -> LoadedHandler:
         created[label] = session
         return session
 
-    spec = importlib.util.spec_from_file_location(f"handler_{domain}", handler_file(domain))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
     with swapped(SessionFactory, "create", watched):
-        spec.loader.exec_module(module)
+        module = _exec_handler(domain, f"handler_{domain}")
     get_settings.cache_clear()
     return LoadedHandler(handler=module.handler, sessions=created)
+
+
+def _exec_handler(domain: str, module_name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(module_name, handler_file(domain))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in os.environ (and the settings read afresh from it) for the block; then as they were."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+def import_handler(domain: str, env: Mapping[str, str], *, variant: str) -> Any:
+    """functions/<domain>/handler.py imported afresh under ``env``, as a container with that environment does.
+
+    Each ``variant`` is a module of its own, with its own app and models: one process can hold the same
+    handler configured several ways (metering off and on) and call them in turns. Returns the module; its
+    ``handler`` is what Lambda calls.
+    """
+    silence_logs()
+    with environment(env):
+        return _exec_handler(domain, f"handler_{domain}_{variant}")
 
 
 def silence_logs() -> None:

@@ -1,7 +1,8 @@
 """Quantize the text and vision models in every mode; measure each new version against the one it came from.
 
     python bench/quantization.py [--domains text vision] [--modes int8-dynamic int8-static fp16]
-                                 [--store model_store] [--out bench/quantization.json] [--calls 200]
+                                 [--store model_store] [--out bench/records/quantization.json] [--calls 200]
+                                 [--explore]
     python -m bench.quantization ...
 
 For each catalogued model of the domains and each mode: the newest version is copied into a store of the
@@ -11,7 +12,9 @@ loaded and asked once more. The repository's store is only read.
 
 Evaluation inputs: each version's samples, the build's ``eval.json`` where it has one (text), and for vision
 the photos its build checks against PyTorch (scikit-image's, each also mirrored): the vision build keeps them
-in no file, and its samples are three images. Prints one table and writes the reports to ``--out``.
+in no file, and its samples are three images. Prints one table and writes the reports to ``--out``. Each
+report's targets (``aimass_tools.quantize``: size, speed, quality against the base) are this script's: it exits
+1 when one is missed (``--explore``: reports it, exits 0). A mode refused for a model is reported, not judged.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from aimass.errors import AimassError  # noqa: E402
 from aimass.settings import Settings  # noqa: E402
 from aimass.store.local import LocalModelStore  # noqa: E402
 from aimass_tools.quantize import MODES, build_evaluation, load_runtime, quantize_version, samples_file  # noqa: E402
-from bench.common import cpu_busy, load_average, machine_info, make_console  # noqa: E402
+from bench.common import cpu_busy, load_average, machine_info, make_console, write_json  # noqa: E402
+from bench.targets import Target, add_explore_flag, exit_status, holds  # noqa: E402
 from models.catalogue import catalogue  # noqa: E402
 
 PACKAGES = ("onnxruntime", "onnx", "numpy", "tokenizers", "pillow")
@@ -53,9 +57,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--domains", nargs="+", default=["text", "vision"], help="domains whose models to quantize")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="quantization modes")
     parser.add_argument("--store", type=Path, default=_REPO / "model_store", help="model store (read only)")
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "quantization.json", help="results file")
+    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "records" / "quantization.json")
     parser.add_argument("--calls", type=int, default=200, help="one-item predict calls per version for latency")
+    add_explore_flag(parser)
     return parser.parse_args(argv)
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[Target]:
+    """Every judged target of every report (refused modes have none)."""
+    return [
+        holds(f"{name} {mode} {check['metric']}", bool(check["met"]), f"{check['value']:.4g} ({check['target']})")
+        for name, modes in results.items()
+        for mode, report in modes.items()
+        for check in report.get("targets", [])
+    ]
 
 
 def reference_photos(directory: Path) -> Path:
@@ -164,10 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency_calls": args.calls,
         "results": results,
     }
-    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(args.out, document)
     print_table(results)
     console.print(f"wrote {args.out}")
-    return 0
+    return exit_status(targets(results), explore=args.explore, console=console, script="bench/quantization.py")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Measure what the serving stack adds over the bare engine, for every domain (or the ones named).
 
-    python bench/run.py [--domains text vision ...] [--store model_store] [--out bench/results.json] [--quick]
+    python bench/run.py [--domains text vision ...] [--store model_store] [--out bench/records/results.json]
+                        [--quick] [--explore]
 
 For each domain: warm latency of one item through the Lambda handler, the local HTTP server and the raw
 ONNX Runtime session; cold start against a raw-engine floor; throughput at batch 1, 8 and 32; peak memory.
 Prints tables and merges the domain's entry of the results file. Each domain runs in a process of its own,
-one after another. See bench/README.md for what each number means.
+one after another. Exits 1 when a domain misses a target (bench/report.py: the handler's added p50, the cold
+start's ratio to the floor), naming each miss; ``--explore`` reports them and exits 0. See bench/README.md for
+what each number means.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ from bench import workloads  # noqa: E402
 from bench.common import cpu_busy, load_average, machine_info, make_console, merge_results  # noqa: E402
 from bench.engine import find_model, handler_env  # noqa: E402
 from bench.measure import FULL, QUICK, Plan, measure_all  # noqa: E402
-from bench.report import assemble, print_report, print_summary  # noqa: E402
+from bench.report import assemble, domain_targets, print_report, print_summary  # noqa: E402
+from bench.targets import add_explore_flag, exit_status  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from models.catalogue import domains as catalogued_domains  # noqa: E402
 
 BUSY_WARNING = 0.1  # share of the CPUs already busy before the start that makes the numbers suspect
 PACKAGES = ("onnxruntime", "numpy", "tokenizers", "pillow", "fastapi", "starlette", "mangum", "pydantic")
+SCRIPT = "bench/run.py"
 console = make_console()
 
 
@@ -45,8 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", nargs="+", metavar="DOMAIN", help="domains to measure (default: every one ready)")
     parser.add_argument("--store", type=Path, default=_REPO / "model_store", help="model store directory")
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "results.json", help="results file")
+    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "records" / "results.json", help="results file")
     parser.add_argument("--quick", action="store_true", help="fewer iterations: a smoke run, noisier numbers")
+    add_explore_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -82,7 +88,7 @@ def run_context(quick: bool, plan: Plan, artifact: ModelArtifact, settings: Sett
     }
 
 
-def run_domain(workload: Workload[Any], store: Path, out: Path, quick: bool) -> int:
+def run_domain(workload: Workload[Any], store: Path, out: Path, quick: bool, explore: bool) -> int:
     """Measure one domain in this process, print its tables, merge its entry of the results file."""
     plan = QUICK if quick else FULL
     try:
@@ -113,7 +119,7 @@ def run_domain(workload: Workload[Any], store: Path, out: Path, quick: bool) -> 
         console.print(f"[yellow]the CPUs were {busy_text} busy before the start: expect noisier numbers[/]")
     merge_results(out, workload.domain, results)
     console.print(f"wrote {out} ({workload.domain})")
-    return 0
+    return exit_status(domain_targets(workload.domain, results), explore=explore, console=console, script=SCRIPT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,19 +136,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         for note in notes:
             console.print(f"[yellow]{note}[/]")
     if len(domains) == 1:
-        return run_domain(workloads.load(domains[0]), store, out, args.quick)
-    # One process per domain: a domain's models, threads and memory never sit beside another's numbers.
+        return run_domain(workloads.load(domains[0]), store, out, args.quick, args.explore)
+    # One process per domain: a domain's models, threads and memory never sit beside another's numbers. Each
+    # child only reports its targets; this process judges them all at the end, beside the summary.
     failed = []
     for domain in domains:
         command = [sys.executable, str(Path(__file__).resolve()), "--domains", domain, "--store", str(store)]
-        command += ["--out", str(out), *(["--quick"] if args.quick else [])]
+        command += ["--out", str(out), "--explore", *(["--quick"] if args.quick else [])]
         if subprocess.run(command, check=False).returncode != 0:
             failed.append(domain)
     document = json.loads(out.read_text()) if out.is_file() else {}
     print_summary(console, document, domains)
+    measured = [domain for domain in domains if domain not in failed and isinstance(document.get(domain), dict)]
+    status = exit_status(
+        [target for domain in measured for target in domain_targets(domain, document[domain])],
+        explore=args.explore,
+        console=console,
+        script=SCRIPT,
+    )
     if failed:
-        console.print(f"[red]failed: {', '.join(failed)}[/]")
-    return 1 if failed else 0
+        console.print(f"[red]failed to measure: {', '.join(failed)}[/]")
+        return 2
+    return status
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Server mode: `aimass serve` at 1 and 2 worker processes, 1 and 16 concurrent keep-alive clients, one sentence
 per POST /v1/embeddings (all-minilm-l6-v2), beside the raw engine in process (ONNX Runtime on pre-tokenized
 input, one and two processes) and a plain FastAPI app on stock uvicorn with the same model file
-(bench/server_mode_peer.py). Writes bench/server_mode.json.
+(bench/server_mode_peer.py). Writes bench/records/server_mode.json.
 
     .venv/bin/python -m bench.server_mode [--seconds 8] [--rounds 2]
 
@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Stats, free_port, machine_info, make_console
+from bench.common import Stats, free_port, machine_info, make_console, write_json
 from bench.server import local_server, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "model_store"
 MODEL = "all-minilm-l6-v2"
 SENTENCE = "A cat sits on the mat."
-OUT = Path(__file__).with_name("server_mode.json")
+OUT = Path(__file__).with_name("records") / "server_mode.json"
 
 
 def _request() -> bytes:
@@ -161,9 +161,7 @@ def main() -> None:
     table = make_console()
     for name, result in best.items():
         table.print(f"{name:40} " + "  ".join(f"{key} {value}" for key, value in result.items()), markup=False)
-    OUT.write_text(
-        json.dumps({"machine": machine_info(["onnxruntime", "uvicorn"]), "best": best, "rounds": runs}, indent=2) + "\n"
-    )
+    write_json(OUT, {"machine": machine_info(["onnxruntime", "uvicorn"]), "best": best, "rounds": runs})
 
 
 if __name__ == "__main__":

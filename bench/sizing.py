@@ -1,15 +1,18 @@
 """How much memory and how long a timeout each domain's Lambda function needs, measured.
 
-    python -m bench.sizing [--domains text vision ...] [--store model_store] [--out bench/sizing.json] [--repeats 3]
+    python -m bench.sizing [--domains text vision ...] [--store model_store] [--out bench/records/sizing.json]
+                           [--repeats 3] [--explore]
 
 For each domain with a built model and a workload: the p50 of ``runtime.predict`` on one item and on the
 largest request the API accepts, with ONNX Runtime at 1 and at 2 intra-op threads (a function at or below
 1,769 MB, and one above), and the peak resident memory after loading and after the largest request. Per
 domain, three fresh processes: one per thread count reads the memory (so that no other session or arena
 sits in it) and times each request's first call; a third loads both thread counts and times them in turns,
-so that other work on the machine weighs on both alike. Prints a table, writes ``bench/sizing.json`` and
-derives ``memory_mb`` and ``timeout_s`` for ``functions/<domain>/function.toml`` by the rules of
-``suggest``. See bench/README.md, "Sizing".
+so that other work on the machine weighs on both alike. Prints a table, derives ``memory_mb`` and
+``timeout_s`` for ``functions/<domain>/function.toml`` by the rules of ``suggest``, and writes both into the
+committed, dated record ``bench/records/sizing.json`` (``bench/sizing_record.py``). Exits 1 when a
+``function.toml`` disagrees with the record beyond its tolerance (``--explore``: says so, exits 0). See
+bench/README.md, "Sizing".
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from aimass.contract import API_INTEGRATION_TIMEOUT_S, MB_PER_VCPU  # noqa: E402
-from bench import workloads  # noqa: E402
-from bench.common import _cpu_times, cpu_busy, machine_info, make_console, merge_results  # noqa: E402
+from bench import sizing_record, workloads  # noqa: E402
+from bench.common import _cpu_times, cpu_busy, machine_info, make_console, write_json  # noqa: E402
+from bench.targets import add_explore_flag, exit_status, holds  # noqa: E402
 from bench.workload import Array, Workload  # noqa: E402
 
 if TYPE_CHECKING:
@@ -380,21 +384,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", nargs="+", metavar="DOMAIN", help="domains to size (default: every one built)")
     parser.add_argument("--store", type=Path, default=_REPO / "model_store", help="model store directory")
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "sizing.json", help="results file")
+    parser.add_argument("--out", type=Path, default=sizing_record.RECORD, help="the sizing record")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls of each large request (p50 of them)")
     # A child process's part: --probe memory --threads N, or --probe timing.
     parser.add_argument("--probe", choices=("memory", "timing"), help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    add_explore_flag(parser)
     return parser.parse_args(argv)
 
 
 def built_domains(store: Path) -> list[str]:
-    """Domains with a workload whose catalogued model is in the store."""
+    """Domains with a workload whose catalogued model is in the store, but those sized otherwise."""
     from aimass.errors import AimassError
     from bench.engine import find_model
 
     found = []
     for domain in workloads.available():
+        if domain in sizing_record.SIZED_OTHERWISE:
+            console.print(f"{domain}: not sized here, {sizing_record.SIZED_OTHERWISE[domain].by} sizes it")
+            continue
         try:
             find_model(store, workloads.load(domain))
         except AimassError as exc:
@@ -411,6 +419,13 @@ def child(domain: str, store: Path, *options: str) -> dict[str, Any]:
     return result
 
 
+def function_models(domain: str) -> list[str]:
+    """Every catalogued model the domain's function serves."""
+    from models.catalogue import catalogue
+
+    return [entry.name for entry in catalogue() if entry.domain == domain]
+
+
 def size_domain(domain: str, store: Path, repeats: int) -> dict[str, Any]:
     busy = cpu_busy(0.5)
     console.print(f"[bold]{domain}[/]: {'unknown' if busy is None else f'{busy:.0%}'} of the CPUs busy before")
@@ -423,7 +438,10 @@ def size_domain(domain: str, store: Path, repeats: int) -> dict[str, Any]:
         "rules": RULES,
         "machine": machine_info(("onnxruntime", "numpy", "tokenizers", "pillow")),
     }
-    return {**summarise(memory, timing), **context}
+    entry = summarise(memory, timing)
+    # The function's other models, which this run does not time: where their numbers come from instead.
+    entry["timed_elsewhere"] = sizing_record.timed_elsewhere(function_models(domain), entry["model"].split("/")[0])
+    return {**entry, **context}
 
 
 def _ms(value: float) -> str:
@@ -478,9 +496,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for domain, entry in entries.items():
         if entry["others_cpu_share"] > BUSY_WARNING:
             console.print(f"[yellow]{domain}: other work took {entry['others_cpu_share']:.0%} of the CPUs: rerun it[/]")
-        merge_results(args.out, domain, entry)  # other domains' entries are kept
-    console.print(f"wrote {args.out} ({', '.join(entries)})")
-    return 0
+    out = args.out.resolve()
+    previous = json.loads(out.read_text()) if out.is_file() else None
+    machine = machine_info(("onnxruntime", "numpy", "tokenizers", "pillow"))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record = sizing_record.merged(previous, entries, measured_at=stamp, machine=machine)
+    write_json(out, record)  # other domains' entries are kept
+    console.print(f"wrote {out} ({', '.join(entries)})")
+    return stale_sizes(record, args.explore)
+
+
+def stale_sizes(record: dict[str, Any], explore: bool) -> int:
+    """The target: every function.toml agrees with the record (a stale size is a miss)."""
+    problems = sizing_record.disagreements(record, sizing_record.read_functions())
+    judged = [holds("function.toml", False, problem) for problem in problems] or [
+        holds("function.toml", True, "every function.toml agrees with the sizing record")
+    ]
+    return exit_status(judged, explore=explore, console=console, script="bench/sizing.py")
 
 
 if __name__ == "__main__":

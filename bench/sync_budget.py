@@ -1,6 +1,7 @@
 """Seconds per unit of work of each domain's real model, as the synchronous routes estimate a request's time.
 
-    python bench/sync_budget.py [--store model_store] [--out bench/sync_budget.json] [--threads 1 2] [--repeats 7]
+    python bench/sync_budget.py [--store model_store] [--out bench/records/sync_budget.json] [--threads 1 2]
+                                [--repeats 7]
 
 ``aimass.serving.cost`` estimates a request as its units of work times the model's seconds per unit, starting
 from ``PRIORS`` (the numbers of ``functions/<domain>/function.toml``) and following what the model measures.
@@ -146,7 +147,7 @@ def measure(store: Path, threads: int, repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, default=Path("model_store"))
-    parser.add_argument("--out", type=Path, default=Path("bench/sync_budget.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/records/sync_budget.json"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Imported models: what an import costs, and the memory a served graph takes, by its size (bench/tensor.json).
 
-    .venv/bin/python bench/tensor.py [--sizes 20 100 400] [--out bench/tensor.json]
+    .venv/bin/python bench/tensor.py [--sizes 20 100 400] [--out bench/records/tensor.json] [--explore]
 
 For each size (MiB of float32 weights: a chain of 1024 x 1024 MatMuls, made here with onnx.helper), in fresh
 processes so that no size's allocations sit beside another's:
@@ -11,6 +11,10 @@ processes so that no size's allocations sit beside another's:
   memory before (``base_mb``), the peak while a session is built from the graph's bytes (``build_peak_mb``), and
   what stays resident once the bytes are gone (``resident_mb``); ``build_factor`` and ``resident_factor`` are
   those over the base, per MiB of graph: the numbers ``aimass.importing.memory`` sizes an import with.
+
+Target: the memory the import says the model needs (``memory_needed_mb``) holds a swap's peak, the base with the
+version being replaced resident and the new one's session being built (``swap_peak_mb``: base + build + resident
+over the base). Exits 1 when a size misses it (``--explore``: reports it, exits 0).
 
 The cold start and warm overhead of the tensor function itself are ``bench/run.py --domains tensor``'s, as for
 every domain (bench/workloads/tensor.py).
@@ -30,7 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine_info  # noqa: E402
+from bench.common import machine_info, make_console, write_json  # noqa: E402
+from bench.targets import Target, add_explore_flag, at_least, exit_status, passed  # noqa: E402
 
 DEFAULT_SIZES = (20, 100, 400)
 
@@ -116,10 +121,25 @@ def measure(size: int, scratch: Path) -> dict[str, Any]:
     }
 
 
+def swap_peak_mb(found: dict[str, Any]) -> float:
+    """The base, plus a session being built, plus the version it replaces still resident (each over the base)."""
+    base, build, resident = (float(found[key]) for key in ("base_mb", "build_peak_mb", "resident_mb"))
+    return base + (build - base) + (resident - base)
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    return [
+        at_least(f"tensor {name} memory_needed_mb over swap_peak_mb", found["memory_needed_mb"], found["swap_peak_mb"])
+        for name, found in results.items()
+        if isinstance(found, dict) and "swap_peak_mb" in found
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="graph sizes, MiB")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "tensor.json")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "records" / "tensor.json")
+    add_explore_flag(parser)
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": machine_info(("onnxruntime", "numpy")),
@@ -128,6 +148,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="aimass-bench-tensor-") as scratch:
         for size in args.sizes:
             found = measure(size, Path(scratch))
+            found["swap_peak_mb"] = round(swap_peak_mb(found), 1)
             results[f"{size}_mib"] = found
             print(
                 f"{found['graph_mib']:6.0f} MiB graph: import {found['import_s']:6.2f} s; "
@@ -136,9 +157,11 @@ def main() -> int:
                 f"resident {found['resident_mb']:6.0f} MB ({found['resident_factor']:.2f}x); the import sizes it at "
                 f"{found['memory_needed_mb']:,} MB"
             )
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    judged = targets(results)
+    results["passed"] = passed(judged)
+    write_json(args.out, results)
     print(f"wrote {args.out}")
-    return 0
+    return exit_status(judged, explore=args.explore, console=make_console(), script="bench/tensor.py")
 
 
 if __name__ == "__main__":
