@@ -86,7 +86,7 @@ def _build_into(work: Path) -> None:
             }
             measured["precision"] = PRECISION
             measured.update(quality.bench(work / ENGINE_FILE, evals.prompts[0]))
-            _gate(measured)
+            check_quality(measured)
 
         with step("write the generation config and manifest"):
             write_generation_config(work / GENERATION_FILE, generation)
@@ -94,7 +94,7 @@ def _build_into(work: Path) -> None:
 
         with step("the same answers through the API"):
             measured["through_api"] = served_quality(work, EVAL_FILE, reference, tokenizer)
-            _gate_served(measured)
+            check_served(measured)
             seal(work, build_manifest(work, generation, measured))
 
     for key, value in measured.items():
@@ -123,7 +123,7 @@ def _generation(hf_tokenizer: object, tokenizer: object) -> dict[str, Any]:
     return generation_config(bos_id=ids["bos"], eos_id=ids["eos"], pad_id=ids["pad"], chat_template=template)
 
 
-def _gate_served(measured: dict[str, Any]) -> None:
+def check_served(measured: dict[str, Any]) -> None:
     """What a client gets must be what the graph answers: the serving stack adds no difference of its own."""
     served, direct = measured["through_api"], measured
     for key in ("mean_prefix_agreement", "identical_answers", "facts_correct"):
@@ -131,7 +131,10 @@ def _gate_served(measured: dict[str, Any]) -> None:
             raise BuildError(f"through the API, {key} is {served[key]}; the graph's own loop gives {direct[key]}")
 
 
-def _gate(measured: dict[str, object]) -> None:
+def check_quality(measured: dict[str, object]) -> None:
+    """The build's quality gate: the graph's greedy answers agree with the fp32 reference's on at least
+    MIN_PREFIX_AGREEMENT of their tokens, and it answers at most MAX_FACTS_BELOW_REFERENCE fewer factual
+    questions than the reference; raises BuildError naming which and by how much."""
     agreement = float(str(measured["mean_prefix_agreement"]))
     facts = int(str(measured["facts_correct"]))
     reference: Any = measured["reference"]
