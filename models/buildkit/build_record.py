@@ -8,7 +8,10 @@ was written by a script. The record holds:
 - ``build``: what the build reported beyond the manifest (its time and the machine), from the report
   ``publish`` writes beside the version directory (``<store>/<name>/<version>.build.json``), or null where
   the version was built before builds reported it;
-- ``spec``: the constants of the model's ``spec.py`` (seeds, gates, sizes) when the record was written;
+- ``constants``: the constants the build's own modules set, by module (``constants.spec.SEED``,
+  ``constants.train.EPOCHS``): the seeds, gates, sizes and training settings it ran with, as they are when
+  the record is written (every module beside ``build.py`` imports its heavy packages inside functions, so
+  reading them is cheap);
 - ``recorded_at``.
 
 The report sits beside the version directory, not in it, because a version directory holds exactly the
@@ -31,7 +34,7 @@ from models.buildkit.record import timestamp
 from models.catalogue import CatalogueEntry, catalogue
 
 RECORD_FILE = "record.json"
-_RESERVED = ("recorded_at", "build", "spec")
+_RESERVED = ("recorded_at", "build", "constants")
 
 
 def report_path(store: Path, name: str, version: str) -> Path:
@@ -84,7 +87,7 @@ def make_record(model_dir: Path, store: Path) -> dict[str, Any]:
     return {
         **manifest,
         "build": report,
-        "spec": spec_constants(model_dir),
+        "constants": {module.stem: module_constants(model_dir, module.stem) for module in _modules(model_dir)},
         "recorded_at": timestamp(),
     }
 
@@ -95,14 +98,19 @@ def write_record(model_dir: Path, store: Path) -> Path:
     return path
 
 
-def spec_constants(model_dir: Path) -> dict[str, Any]:
-    """The spec module's UPPER_CASE constants that JSON can hold; a range becomes its first, last and count."""
+def _modules(model_dir: Path) -> list[Path]:
+    # build.py sets the process up for training (thread settings before torch loads): it is run, not read.
+    return sorted(path for path in model_dir.glob("*.py") if path.name not in ("build.py", "__init__.py"))
+
+
+def module_constants(model_dir: Path, module: str) -> dict[str, Any]:
+    """A module's public UPPER_CASE constants that JSON can hold; a range becomes its first, last and count."""
     models_root = Path(__file__).resolve().parents[1]
     parts = model_dir.resolve().relative_to(models_root).parts
-    module = importlib.import_module(".".join(("models", *parts, "spec")))
+    namespace = vars(importlib.import_module(".".join(("models", *parts, module))))
     constants: dict[str, Any] = {}
-    for key, value in vars(module).items():
-        if key.isupper() and (plain := _plain(value)) is not None:
+    for key, value in namespace.items():
+        if key.isupper() and not key.startswith("_") and (plain := _plain(value)) is not None:
             constants[key] = plain
     return constants
 

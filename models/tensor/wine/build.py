@@ -58,20 +58,11 @@ def build(store: Path, *, force: bool = False) -> Path:
 def _build_into(work: Path) -> None:
     with build_steps(total=4) as step:
         with step("train a scaler and a logistic regression on scikit-learn's wine data"):
-            import numpy as np
-            from sklearn.datasets import load_wine  # type: ignore[import-untyped]
             from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-            from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
             from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
             from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
-            wine = load_wine()
-            if tuple(wine.feature_names) != FEATURES:
-                raise BuildError(f"load_wine's columns are {wine.feature_names}; spec.py says {list(FEATURES)}")
-            labels = wine.target_names[wine.target]
-            train_x, test_x, train_y, test_y = train_test_split(
-                wine.data.astype(np.float32), labels, test_size=TEST_FRACTION, random_state=SEED, stratify=labels
-            )
+            train_x, test_x, train_y, test_y = wine_split()
             model = make_pipeline(StandardScaler(), LogisticRegression(C=C, solver=SOLVER, max_iter=1000))
             model.fit(train_x, train_y)
 
@@ -96,23 +87,12 @@ def _build_into(work: Path) -> None:
             if imported.manifest.task != "tabular-classification":
                 raise BuildError(f"the import found a {imported.manifest.task} model, not a tabular classifier")
 
-        runtime = _served(work)
+        runtime = served_runtime(work)
         with step("check the served graph against scikit-learn"):
-            reference = model.predict_proba(test_x).astype(np.float32)
-            served = runtime.predict({"features": test_x}).outputs["probabilities"]
-            max_diff = float(np.abs(served - reference).max())
-            if max_diff > MAX_REFERENCE_DIFF:
-                raise BuildError(
-                    f"the graph differs from scikit-learn by {max_diff:.2e} (at most {MAX_REFERENCE_DIFF})"
-                )
+            max_diff = check_reference(runtime, test_x, model.predict_proba(test_x))
 
         with step("measure held-out accuracy through the served classify-rows task"):
-            task = runtime.tasks()["classify-rows"]
-            rows = [dict(zip(FEATURES, row.tolist(), strict=True)) for row in test_x]
-            answers = task.run(task.request.model_validate({"rows": rows})).outputs
-            accuracy = float(np.mean([a[0]["label"] == truth for a, truth in zip(answers, test_y, strict=True)]))
-            if accuracy < MIN_ACCURACY:
-                raise BuildError(f"held-out accuracy {accuracy:.3f} is below {MIN_ACCURACY}")
+            accuracy = check_accuracy(runtime, test_x, test_y)
             quality: dict[str, Any] = {
                 "accuracy": sig(accuracy),
                 "measured": "the classify-rows task on the held-out rows, sent as {feature: value} objects",
@@ -124,11 +104,53 @@ def _build_into(work: Path) -> None:
             seal(work, read_manifest(work).model_copy(update={"quality": quality}))
 
 
+def wine_split() -> tuple[Any, Any, Any, Any]:
+    """scikit-learn's wine data as (train rows, held-out rows, train labels, held-out labels), stratified."""
+    import numpy as np
+    from sklearn.datasets import load_wine  # type: ignore[import-untyped]
+    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+
+    wine = load_wine()
+    if tuple(wine.feature_names) != FEATURES:
+        raise BuildError(f"load_wine's columns are {wine.feature_names}; spec.py says {list(FEATURES)}")
+    labels = wine.target_names[wine.target]
+    split: tuple[Any, Any, Any, Any] = train_test_split(
+        wine.data.astype(np.float32), labels, test_size=TEST_FRACTION, random_state=SEED, stratify=labels
+    )
+    return split
+
+
+def check_reference(runtime: ModelRuntime, rows: Any, reference: Any) -> float:
+    """The served probabilities of ``rows`` against scikit-learn's (``reference``); returns the largest
+    difference, and raises BuildError above MAX_REFERENCE_DIFF."""
+    import numpy as np
+
+    served = runtime.predict({"features": rows}).outputs["probabilities"]
+    max_diff = float(np.abs(served - np.asarray(reference, dtype=np.float32)).max())
+    if max_diff > MAX_REFERENCE_DIFF:
+        raise BuildError(f"the graph differs from scikit-learn by {max_diff:.2e} (at most {MAX_REFERENCE_DIFF})")
+    return max_diff
+
+
+def check_accuracy(runtime: ModelRuntime, rows: Any, truth: Any) -> float:
+    """The quality gate: accuracy of the classify-rows task on ``rows`` (sent as {feature: value} objects, as a
+    client sends them) against their ``truth`` labels; raises BuildError below MIN_ACCURACY."""
+    import numpy as np
+
+    task = runtime.tasks()["classify-rows"]
+    objects = [dict(zip(FEATURES, row.tolist(), strict=True)) for row in rows]
+    answers = task.run(task.request.model_validate({"rows": objects})).outputs
+    accuracy = float(np.mean([a[0]["label"] == label for a, label in zip(answers, truth, strict=True)]))
+    if accuracy < MIN_ACCURACY:
+        raise BuildError(f"held-out accuracy {accuracy:.3f} is below {MIN_ACCURACY}")
+    return accuracy
+
+
 def _sessions(work: Path) -> SessionFactory:
     return SessionFactory(Settings(model_store=work.parent))
 
 
-def _served(work: Path) -> ModelRuntime:
+def served_runtime(work: Path) -> ModelRuntime:
     """The tensor runtime over the version being built, loaded as the server loads it."""
     manifest = read_manifest(work)
     runtime = runtime_class(manifest.domain)(ModelArtifact(manifest=manifest, directory=work), _sessions(work))
