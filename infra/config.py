@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimass.contract import API_INTEGRATION_TIMEOUT_S, MAX_VCPUS, MB_PER_VCPU
 from aimass.contract import DEFAULT_PLANS as PLAN_TERMS
@@ -315,6 +315,68 @@ class ServingConfig(BaseModel):
             raise ConfigError("invalid deployment settings:\n  " + "\n  ".join(problems)) from None
 
 
+# Application Auto Scaling's schedule expressions for a scheduled action: cron(...) with six fields, or rate(...).
+_SCHEDULE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+
+
+class ScheduledCapacity(BaseModel):
+    """From ``cron`` on (UTC), keep between ``min`` and ``max`` environments initialised."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cron: str = Field(description="when it applies, e.g. 'cron(0 7 ? * MON-FRI *)' (UTC)")
+    min: int = Field(ge=0, description="environments kept initialised from then on")
+    max: int = Field(ge=1, description="the most utilization scaling may add from then on")
+
+    @field_validator("cron")
+    @classmethod
+    def _expression(cls, cron: str) -> str:
+        if not _SCHEDULE.match(cron):
+            raise ValueError("a schedule is 'cron(<minutes> <hours> <day> <month> <weekday> <year>)' or 'rate(N unit)'")
+        return cron
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduledCapacity:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class ProvisionedConcurrencyConfig(BaseModel):
+    """Execution environments Lambda keeps initialised, so that the requests they take meet no cold start.
+
+    They are provisioned on the function's published alias ``live``, which API Gateway then invokes. ``min`` stay
+    initialised at all times; with ``max`` above it, Application Auto Scaling adds environments while their
+    utilization is over ``target_utilization``; ``schedules`` move both bounds by time of day (office hours, a
+    nightly batch window). Every provisioned environment is billed by the second whether it serves or not (the
+    README's "Provisioned concurrency" gives the price).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int = Field(ge=1, description="environments kept initialised at all times (outside any schedule)")
+    max: int | None = Field(default=None, ge=1, description="utilization scaling's ceiling; absent: fixed at min")
+    target_utilization: float = Field(
+        default=0.7, gt=0, lt=1, description="the share of provisioned environments busy that scaling keeps"
+    )
+    schedules: tuple[ScheduledCapacity, ...] = Field(default=(), description="bounds that change by time (UTC)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProvisionedConcurrencyConfig:
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+    @property
+    def ceiling(self) -> int:
+        """The most environments any bound allows: what reserved concurrency must leave room for."""
+        return max([self.max or self.min, *(schedule.max for schedule in self.schedules)])
+
+    @property
+    def scales(self) -> bool:
+        return self.ceiling > self.min or bool(self.schedules)
+
+
 class FunctionConfig(BaseModel):
     """One domain function's settings: ``functions/<domain>/function.toml``, validated."""
 
@@ -340,11 +402,26 @@ class FunctionConfig(BaseModel):
         ge=1,
         description="reserved concurrency; absent leaves the function on the account's unreserved pool",
     )
+    provisioned_concurrency: ProvisionedConcurrencyConfig | None = Field(
+        default=None,
+        description="environments kept initialised on the alias 'live' (min, max, target_utilization, schedules); "
+        "absent: on demand only, every environment starts cold",
+    )
     streaming: bool = Field(
         default=False,
         description="the function streams its answers (aimass.http.lambda_streaming): API Gateway invokes it with "
         "InvokeWithResponseStream (response transfer mode STREAM) and relays each chunk as it comes",
     )
+
+    @model_validator(mode="after")
+    def _room_for_provisioned(self) -> FunctionConfig:
+        provisioned, reserved = self.provisioned_concurrency, self.reserved_concurrency
+        if provisioned is not None and reserved is not None and provisioned.ceiling > reserved:
+            raise ValueError(
+                f"provisioned concurrency of up to {provisioned.ceiling} does not fit the reserved concurrency "
+                f"({reserved}): raise reserved_concurrency or lower the provisioned bounds"
+            )
+        return self
 
     @field_validator("routes")
     @classmethod

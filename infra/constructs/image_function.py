@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import FunctionConfig
+from infra.constructs.provisioned import provisioned_alias
 from infra.nag import acknowledge
 
 # Kept out of the build context even when inside a COPY source. Mirrors the root .dockerignore,
@@ -136,6 +137,10 @@ class ImageFunction(Construct):
             reserved_concurrent_executions=settings.reserved_concurrency,
             environment=dict(environment),
         )
+        # What API Gateway invokes: the function, or its alias 'live' where environments are provisioned.
+        self.invocable: lambda_.IFunction = self.function
+        if settings.provisioned_concurrency is not None:
+            self.invocable = provisioned_alias(self, self.function, settings.provisioned_concurrency)
         cfn_function = self.function.node.default_child
         if isinstance(cfn_function, lambda_.CfnFunction):
             # CDK makes the function depend on its role and the role's policy (so it never runs

@@ -181,7 +181,7 @@ class ServingStack(Stack):
             self,
             "Api",
             routes=self.routes,
-            handlers={domain: function.function for domain, function in self.functions.items()},
+            handlers={domain: function.invocable for domain, function in self.functions.items()},
             streaming=frozenset(domain for domain, spec in self.function_specs.items() if spec.settings.streaming),
             stage_name=config.stage,
             throttle_rate_limit=config.api_throttle_rate_limit,

@@ -17,7 +17,10 @@ from tests.infra.infra_synth import Synthesized, fake_checkout, synthesize
 FAKE_CONTEXT = {
     "aimass:stage": "prod",
     "aimass:frontDomain": "toy",
-    "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20}}',
+    "aimass:functionOverrides": '{"text": {"memory_mb": 10240, "architecture": "arm64", "reserved_concurrency": 20,'
+    ' "provisioned_concurrency": {"min": 2, "max": 10, "schedules":'
+    ' [{"cron": "cron(0 7 ? * MON-FRI *)", "min": 4, "max": 16}, {"cron": "cron(0 19 ? * MON-FRI *)", "min": 2,'
+    ' "max": 10}]}}}',
     "aimass:aliasCheckSeconds": "0.5",
     "aimass:plans": '{"trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000},'
     ' "pro": {"rate_per_s": 200, "burst": 400, "monthly_units": 500000000},'

@@ -75,6 +75,13 @@ class Synthesized:
         for key, method in self.api_methods().items():
             parts = method["Properties"]["Integration"]["Uri"]["Fn::Join"][1]
             functions = [part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part]
+            # A function with provisioned environments is invoked through its alias: the alias's function.
+            aliases = [part["Ref"] for part in parts if isinstance(part, dict) and "Ref" in part]
+            functions += [
+                self.resources[alias]["Properties"]["FunctionName"]["Ref"]
+                for alias in aliases
+                if self.resources.get(alias, {}).get("Type") == "AWS::Lambda::Alias"
+            ]
             assert len(functions) == 1, (key, parts)
             assert self.resources[functions[0]]["Type"] == "AWS::Lambda::Function", (key, functions)
             routed[key] = functions[0]

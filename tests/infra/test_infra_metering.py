@@ -115,7 +115,7 @@ def test_plans_from_context_reach_every_function(
     fake_synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As the context gives them, with the batch price factor each plan takes by default.
-    expected = {
+    expected: dict[str, dict[str, float | None]] = {
         "pro": {"rate_per_s": 200.0, "burst": 400, "monthly_units": 500_000_000, "batch_price_factor": 0.5},
         "trial": {"rate_per_s": 0.5, "burst": 1, "monthly_units": 1000, "batch_price_factor": 0.5},
         "enterprise": {"rate_per_s": None, "burst": None, "monthly_units": 900_000_000, "batch_price_factor": 0.5},
@@ -125,7 +125,7 @@ def test_plans_from_context_reach_every_function(
         assert json.loads(plans) == expected
         # The serving settings accept the variable as it is.
         monkeypatch.setenv("AIMASS_PLANS", plans)
-        assert Settings().plans == {name: Plan(**plan) for name, plan in expected.items()}
+        assert Settings().plans == {name: Plan.model_validate(plan) for name, plan in expected.items()}
 
 
 # --- grants -------------------------------------------------------------------------------------

@@ -788,11 +788,12 @@ def test_fake_checkout_routes(fake_synthesized: Synthesized) -> None:
 def test_a_streaming_function_is_invoked_with_response_streaming(fake_synthesized: Synthesized) -> None:
     # The toy function says streaming = true in its function.toml; the text function does not.
     modes: dict[str, set[str]] = {}
-    for resource in fake_synthesized.resources_of_type("AWS::ApiGateway::Method").values():
+    routed = fake_synthesized.routed()
+    for key, resource in fake_synthesized.api_methods().items():
         integration = resource["Properties"]["Integration"]
         uri = json.dumps(integration["Uri"])
-        function = "ToyFunction" if "ToyFunction" in uri else "TextFunction" if "TextFunction" in uri else None
-        if function is None:
+        function = routed[key]
+        if function not in ("ToyFunction", "TextFunction"):
             continue
         streams = integration.get("ResponseTransferMode") == "STREAM"
         assert streams == uri.endswith('"/response-streaming-invocations"]]}'), uri
