@@ -255,6 +255,7 @@ def rest_event(body: dict[str, Any], request_id: str) -> dict[str, Any]:
     path = "/v1/chat/completions"
     event.update(path=path, resource="/v1/{proxy+}", body=json.dumps(body), pathParameters={"proxy": path[4:]})
     event["requestContext"].update(requestId=request_id, resourcePath="/v1/{proxy+}", path=f"/prod{path}")
+    event["isBase64Encoded"] = False  # the template's body came base64-encoded; this one is text
     return event
 
 
