@@ -2,20 +2,29 @@
 
 The events name the real model, speech-commands, and carry espeak-ng speech by speakers the model never
 heard in training (recorded with models/speech/commands/synth.py); here they are retargeted at the tiny tone
-model, which cannot recognise speech but must still be handed every word of it.
+model, which cannot recognise speech but must still be handed every word of it. The V2 answer is held to what
+the tiny model computes for the event's waveform without ONNX Runtime; every answer to the app's answer to the
+same request over HTTP.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
+from aimass.settings import Settings
 from tests.conftest import import_handler, load_event, response_body
-from tests.tiny_speech import LABELS, TINY_SPEECH, build_tiny_speech
+from tests.gateway_requests import http_request
+from tests.tiny_speech import CLIP, LABELS, TINY_SPEECH, build_tiny_speech, reference_probabilities
 
 REAL_MODEL = "speech-commands"
 
@@ -27,11 +36,22 @@ def request_id(response: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def handler_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("speech-lambda-store")
     build_tiny_speech(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def handler_module(store: Path) -> ModuleType:
     with pytest.MonkeyPatch.context() as monkeypatch:
         return import_handler(store, monkeypatch, "speech")
+
+
+@pytest.fixture(scope="module")
+def client(store: Path) -> Iterator[TestClient]:
+    with TestClient(build_app(Settings(model_store=store, domains=("speech",))), raise_server_exceptions=False) as app:
+        yield app
 
 
 def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, Any]:
@@ -61,16 +81,45 @@ def test_transcribe_events_through_both_gateway_kinds(
 
 
 def test_v2_binary_infer_event(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    response = invoke(handler_module, "apigw_rest_v1_speech_infer_binary", lambda_context)
+    name = "apigw_rest_v1_speech_infer_binary"
+    response = invoke(handler_module, name, lambda_context)
     assert response["statusCode"] == 200, response
     body = json.loads(response_body(response))
     assert body["id"] == "req-7" and body["model_name"] == TINY_SPEECH
+    # THEN the probabilities are the model's for the waveform the event carries (its binary FP32 tensor)
+    sent = http_request(load_event(name))
+    size = int(dict((k.lower(), v) for k, v in sent.headers)["inference-header-content-length"])
+    waveform = np.frombuffer(sent.body[size:], dtype="<f4").reshape(-1, CLIP)
     (output,) = body["outputs"]
-    assert output["shape"] == [1, len(LABELS)]
-    assert sum(output["data"]) == pytest.approx(1.0, abs=1e-5)
+    assert output["shape"] == [len(waveform), len(LABELS)]
+    probabilities = np.array(output["data"]).reshape(output["shape"])
+    np.testing.assert_allclose(probabilities, reference_probabilities(waveform), rtol=1e-4, atol=1e-7)
     assert body["parameters"] == {"seconds": 1}
     # The request id is API Gateway's own, so that logs on both sides line up.
-    assert request_id(response) == load_event("apigw_rest_v1_speech_infer_binary")["requestContext"]["requestId"]
+    assert request_id(response) == load_event(name)["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "apigw_http_v2_speech_transcribe", "apigw_rest_v1_speech_transcribe_multipart",
+        "apigw_rest_v1_speech_infer_binary", "apigw_http_v2_speech_transcribe_bad_file",
+    ],
+)  # fmt: skip
+def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
+) -> None:
+    # GIVEN a recorded event, and the request its client sent, read from it without Mangum
+    recorded = load_event(event, model=TINY_SPEECH, recorded=REAL_MODEL)
+    request = http_request(recorded)
+    # WHEN the function answers the event and the app (over the same store) the request
+    response = handler_module.handler(recorded, lambda_context)
+    answer = client.request(request.method, request.url, headers=request.headers, content=request.body)
+    # THEN both answer the same status and body: the same words, times and confidences
+    assert response["statusCode"] == answer.status_code, (response, answer.text)
+    mine, theirs = json.loads(response_body(response)), answer.json()
+    mine.pop("request_id", None), theirs.pop("request_id", None)
+    assert mine == theirs
 
 
 def test_a_file_that_is_not_audio_is_a_400_naming_the_field(
