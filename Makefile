@@ -79,6 +79,7 @@ bench: models
 	@mkdir -p build && rm -f $(BENCH_FAILED)
 	$(BIN)/python bench/run.py --store $(STORE) $(BENCH_FLAGS) || echo bench/run.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/sizing.py --store $(STORE) $(BENCH_FLAGS) || echo bench/sizing.py >> $(BENCH_FAILED)
+	$(BIN)/python bench/transcription.py --store $(STORE) $(BENCH_FLAGS) || echo bench/transcription.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/swap.py --store $(STORE) || echo bench/swap.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/metering.py --store $(STORE) $(BENCH_FLAGS) || echo bench/metering.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/authorizer.py || echo bench/authorizer.py >> $(BENCH_FAILED)

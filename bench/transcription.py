@@ -1,7 +1,7 @@
 """Transcription with sphinx-en-us: real-time factor through the Lambda handler against the raw PocketSphinx
 decoder, cold start against a floor, peak memory, and the speech function's memory and timeout they call for.
 
-    python bench/transcription.py [--store model_store] [--out bench/transcription.json] [--quick] [--explore]
+    python bench/transcription.py [--store model_store] [--out bench/records/transcription.json] [--quick] [--explore]
 
 The audio is read English: Harvard sentences (models/speech/sphinx/evaluate.py) spoken by flite's kal16 voice
 (models/speech/sphinx/voices.py), joined with short pauses into clips of about 3, 10 and 30 s (the
@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import wave
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,8 @@ from bench.cold_start import PEAK_RSS, PROBES, ColdRun, median_breakdown, run_pr
 from bench.common import cpu_busy, load_average, machine_info, make_console, merge_results, sample_interleaved  # noqa: E402
 from bench.probes import sphinx_decode  # noqa: E402
 from bench.sizing import RULES, suggest  # noqa: E402
+from bench.sizing_record import read_functions  # noqa: E402
+from bench.targets import Target, add_explore_flag, at_least, at_most, exit_status, passed  # noqa: E402
 from bench.workload import EVENTS, Request, api_gateway_event  # noqa: E402
 from models.speech.sphinx.spec import SAMPLE_RATE, SAMPLE_VOICE  # noqa: E402
 
@@ -54,7 +55,7 @@ MODEL = "sphinx-en-us"
 DOMAIN = "speech"
 ROUTE = "/v1/audio/transcriptions"
 TEMPLATE = "apigw_http_v2_speech_sphinx_transcriptions"
-FUNCTION_TOML = _REPO / "functions" / DOMAIN / "function.toml"
+RECORD = _REPO / "bench" / "records" / "transcription.json"
 CLIP_SECONDS = (3.0, 10.0, 30.0)  # 30 s: the longest audio a synchronous request may carry
 PAUSE_S = 0.3  # silence between two sentences of a clip
 TARGET_ADDED_SHARE = 0.05  # the handler adds at most 5 % to the engine's time...
@@ -131,32 +132,15 @@ def sizing_need(one_ms: float, largest_ms: float, peak_rss_mb: float) -> dict[st
     return suggest((one_ms, one_ms), (largest_ms, largest_ms), peak_rss_mb)
 
 
-def target_checks(added_share: float, need: Mapping[str, Any], configured: Mapping[str, int]) -> dict[str, Any]:
-    """Each target's value, bound and verdict."""
-    memory, timeout = configured["memory_mb"], configured["timeout_s"]
-    return {
-        "function_memory_mb": {
-            "value": memory,
-            "target": f">= {need['memory_mb']}",
-            "pass": memory >= need["memory_mb"],
-        },
-        "function_timeout_s": {
-            "value": timeout,
-            "target": f">= {need['timeout_s']}",
-            "pass": timeout >= need["timeout_s"],
-        },
-        f"handler_added_share_{TARGET_CLIP_S:g}s": {
-            "value": added_share,
-            "target": f"<= {TARGET_ADDED_SHARE}",
-            "pass": added_share <= TARGET_ADDED_SHARE,
-        },
-    }
-
-
-def read_function(path: Path) -> dict[str, int]:
-    """The memory and timeout a function.toml gives its function."""
-    config = tomllib.loads(path.read_text())
-    return {"memory_mb": int(config["memory_mb"]), "timeout_s": int(config["timeout_s"])}
+def judge(entry: Mapping[str, Any]) -> list[Target]:
+    """The targets: function.toml covers the need, and the handler adds little to the 10-second clip's decoding."""
+    function, need = entry["function_toml"], entry["suggested"]
+    share = entry["clips"][f"{TARGET_CLIP_S:g}s"]["handler_added_share"]
+    return [
+        at_least("function_memory_mb", function["memory_mb"], need["memory_mb"], " MB"),
+        at_least("function_timeout_s", function["timeout_s"], need["timeout_s"], " s"),
+        at_most(f"handler_added_share_{TARGET_CLIP_S:g}s", share, TARGET_ADDED_SHARE),
+    ]
 
 
 # --- The audio ---------------------------------------------------------------------------------------------
@@ -415,27 +399,25 @@ def assemble(
     clips: Mapping[str, dict[str, Any]],
     cold: Mapping[str, Any],
     memory: Mapping[str, float],
-    configured: Mapping[str, int],
+    function: Mapping[str, int],
 ) -> dict[str, Any]:
-    """The model's entry of transcription.json, from the measured parts: sizing and targets derived here."""
+    """The model's entry of the results file, from the measured parts: the sizing and the verdicts derived here."""
     shortest, longest = next(iter(clips.values())), list(clips.values())[-1]
     slowest_ms = max(longest["handler_p50_ms"], longest["handler_first_ms"])
     need = sizing_need(shortest["handler_p50_ms"], slowest_ms, memory["handler_after_longest_mb"])
-    checks = target_checks(clips[f"{TARGET_CLIP_S:g}s"]["handler_added_share"], need, configured)
-    return {
+    entry: dict[str, Any] = {
         "clips": dict(clips),
         **cold,
         "peak_rss_mb": dict(memory),
         "suggested": need,
-        "function_toml": {
-            **configured,
-            "covers": checks["function_memory_mb"]["pass"] and checks["function_timeout_s"]["pass"],
-            "timeout_headroom": round(configured["timeout_s"] / (slowest_ms / 1e3), 1),
-        },
-        "targets": checks,
-        "pass": all(check["pass"] for check in checks.values()),
+        "function_toml": {**function, "timeout_headroom": round(function["timeout_s"] / (slowest_ms / 1e3), 1)},
         "rules": RULES,
     }
+    judged = judge(entry)
+    entry["targets"] = {target.name: target.detail for target in judged}
+    entry["passed"] = passed(judged)
+    entry["function_toml"]["covers"] = entry["passed"]["function_memory_mb"] and entry["passed"]["function_timeout_s"]
+    return entry
 
 
 def print_tables(entry: Mapping[str, Any]) -> None:
@@ -468,21 +450,14 @@ def print_tables(entry: Mapping[str, Any]) -> None:
         f"(largest request {need['largest_s_at_memory']:.2f} s); "
         f"function.toml gives {entry['function_toml']['memory_mb']} MB and {entry['function_toml']['timeout_s']} s"
     )
-    targets = Table(title=f"{MODEL}: targets")
-    for column in ("target", "value", "bound", "verdict"):
-        targets.add_column(column)
-    for key, check in entry["targets"].items():
-        verdict = "[green]pass[/]" if check["pass"] else "[red]MISS[/]"
-        targets.add_row(key, str(check["value"]), check["target"], verdict)
-    console.print(targets)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=_REPO / "model_store", help="model store directory")
-    parser.add_argument("--out", type=Path, default=_REPO / "bench" / "transcription.json", help="results file")
+    parser.add_argument("--out", type=Path, default=RECORD, help="results file")
     parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke run, noisier numbers")
-    parser.add_argument("--explore", action="store_true", help="exit 0 even when a target is missed")
+    add_explore_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -506,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs, env = write_specs(clips, artifact, scratch), probe_env(store)
         cold = cold_starts(specs, env, scratch, plan.cold_runs)
         memory = peaks(specs, env)
-    entry = assemble(measured, cold, memory, read_function(FUNCTION_TOML))
+    function = read_functions()[DOMAIN]
+    entry = assemble(measured, cold, memory, {"memory_mb": function.memory_mb, "timeout_s": function.timeout_s})
     entry |= {
         "model": f"{artifact.manifest.name}/{artifact.manifest.version}",
         "voice": f"flite:{SAMPLE_VOICE}",
@@ -524,11 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_tables(entry)
     merge_results(out, MODEL, entry)
     console.print(f"wrote {out} ({MODEL})")
-    if not entry["pass"]:
-        missed = [key for key, check in entry["targets"].items() if not check["pass"]]
-        console.print(f"[{'yellow' if args.explore else 'red'}]missed: {', '.join(missed)}[/]")
-        return 0 if args.explore else 1
-    return 0
+    return exit_status(judge(entry), explore=args.explore, console=console, script="bench/transcription.py")
 
 
 if __name__ == "__main__":

@@ -17,17 +17,15 @@ from bench.sizing import suggest
 from bench.transcription import (
     CLIP_SECONDS,
     MODEL,
-    TARGET_ADDED_SHARE,
     assemble,
     clip_summary,
     cold_summary,
     decoder_config,
+    judge,
     multipart,
-    read_function,
     real_time_factor,
     sentences_that_fit,
     sizing_need,
-    target_checks,
     template_form,
     transcription_event,
 )
@@ -84,7 +82,7 @@ def test_a_slow_largest_request_needs_the_longest_timeout_step() -> None:
 
 
 @pytest.mark.parametrize(
-    ("memory", "timeout", "share", "failed"),
+    ("memory", "timeout", "share", "missed"),
     [
         (1769, 20, 0.01, []),
         (1769, 10, 0.01, ["function_timeout_s"]),
@@ -93,11 +91,16 @@ def test_a_slow_largest_request_needs_the_longest_timeout_step() -> None:
     ],
 )
 def test_targets_compare_function_toml_with_the_need_and_the_handlers_share(
-    memory: int, timeout: int, share: float, failed: list[str]
+    memory: int, timeout: int, share: float, missed: list[str]
 ) -> None:
-    checks = target_checks(share, {"memory_mb": 1769, "timeout_s": 15}, {"memory_mb": memory, "timeout_s": timeout})
-    assert [key for key, check in checks.items() if not check["pass"]] == failed
-    assert checks["handler_added_share_10s"]["target"] == f"<= {TARGET_ADDED_SHARE}"
+    entry = {
+        "function_toml": {"memory_mb": memory, "timeout_s": timeout},
+        "suggested": {"memory_mb": 1769, "timeout_s": 15},
+        "clips": {"10s": {"handler_added_share": share}},
+    }
+    judged = judge(entry)
+    assert [target.name for target in judged if not target.met] == missed
+    assert judged[-1].detail.endswith("(target <= 0.05)")
 
 
 def test_assemble_sizes_from_the_shortest_clip_and_the_slower_of_the_longests_first_call_and_p50() -> None:
@@ -112,7 +115,12 @@ def test_assemble_sizes_from_the_shortest_clip_and_the_slower_of_the_longests_fi
     assert entry["suggested"]["timeout_s"] == 29
     assert entry["function_toml"]["covers"] is False
     assert entry["function_toml"]["timeout_headroom"] == pytest.approx(20 / 4.4, abs=0.1)
-    assert entry["pass"] is False and entry["targets"]["handler_added_share_10s"]["pass"] is True
+    assert entry["passed"] == {
+        "function_memory_mb": True,
+        "function_timeout_s": False,
+        "handler_added_share_10s": True,
+    }
+    assert entry["targets"]["function_timeout_s"] == "20 s (target >= 29 s)"
     assert entry["cold_start_ratio"] == 2.0
 
 
@@ -166,9 +174,3 @@ def test_decoder_config_names_every_part_and_the_language_model(tmp_path: Path) 
         "dict": str(tmp_path / "cmudict-en-us.dict"),
         "lm": str(tmp_path / "en-us.lm.bin"),
     }
-
-
-def test_read_function_reads_memory_and_timeout(tmp_path: Path) -> None:
-    toml = tmp_path / "function.toml"
-    toml.write_text('memory_mb = 1769\ntimeout_s = 20\narchitecture = "x86_64"\n')
-    assert read_function(toml) == {"memory_mb": 1769, "timeout_s": 20}
