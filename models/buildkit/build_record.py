@@ -110,7 +110,12 @@ def module_constants(model_dir: Path, module: str) -> dict[str, Any]:
     namespace = vars(importlib.import_module(".".join(("models", *parts, module))))
     constants: dict[str, Any] = {}
     for key, value in namespace.items():
-        if key.isupper() and not key.startswith("_") and (plain := _plain(value)) is not None:
+        if (
+            key.isupper()
+            and not key.startswith("_")
+            and key != "TYPE_CHECKING"
+            and (plain := _plain(value)) is not None
+        ):
             constants[key] = plain
     return constants
 

@@ -12,7 +12,8 @@ and every figure that comes from a measurement is a placeholder, ``{{ path | fil
   ``record.files[path=model.onnx].size``;
 - filters (any number, in order): ``k`` (to thousands), ``mb`` (to millions), ``gb``, ``mib`` (bytes to
   MiB), ``minutes`` (from seconds), ``sub1`` (1 - x), ``len``, ``sum``, ``min``, ``max``, ``join`` (a list
-  as "a, b, c"), ``sizes`` (file entries to their sizes: ``record.files | sizes | sum | mb``);
+  as "a, b, c"), ``pairs`` (a mapping as "a 0.95, b 1"), ``sizes`` (file entries to their sizes:
+  ``record.files | sizes | sum | mb``);
 - ``:format`` is a Python format spec: ``:.3f``, ``:,`` (thousands), ``:.1%``.
 
 ``check`` fails when ``MODEL_CARD.md`` is not the rendering of its template (a hand edit or a stale card), or
@@ -58,6 +59,7 @@ _FILTERS: dict[str, Callable[[Any], Any]] = {
     "max": max,
     "join": lambda xs: ", ".join(str(x) for x in xs),
     "sizes": lambda files: [file["size"] for file in files],
+    "pairs": lambda mapping: ", ".join(f"{key} {value:.3g}" for key, value in mapping.items()),
 }
 
 

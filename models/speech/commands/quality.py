@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.buildkit import console, sig
+from models.buildkit import BuildError, console, sig
 from models.speech.commands.spec import (
     ACCENTS,
     FLITE_VOICES,
@@ -21,6 +21,8 @@ from models.speech.commands.spec import (
     HELD_OUT_SYNTHESIZER,
     KEYWORDS,
     LABELS,
+    MIN_ACCURACY,
+    MIN_SYNTHESIZER_ACCURACY,
     SAMPLE_RATE,
     SEQUENCES,
     TEST_VARIANTS,
@@ -54,6 +56,14 @@ def measure(runtime: SpeechCommandsRuntime, tests: TestSets, seed: int) -> dict[
     noisy = quality["held_out_noisy"]
     del noisy["confusion"], noisy["accuracy_by_speaker"], noisy["accuracy_by_accent"]
     return quality
+
+
+def check_minimums(quality: dict[str, Any]) -> None:
+    """The build's quality gate: accuracy on held-out speakers and on the held-out synthesizer each at least
+    its minimum; raises BuildError naming the test set, the accuracy measured and the minimum."""
+    for name, minimum in (("held_out", MIN_ACCURACY), ("held_out_synthesizer", MIN_SYNTHESIZER_ACCURACY)):
+        if quality[name]["accuracy"] < minimum:
+            raise BuildError(f"{name} accuracy {quality[name]['accuracy']:.4f} is below the minimum {minimum}")
 
 
 def previous_quality() -> dict[str, Any]:
