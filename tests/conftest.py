@@ -61,7 +61,7 @@ REAL_MODEL = "all-minilm-l6-v2"
 
 
 def load_event(name: str, *, model: str | None = None, recorded: str = REAL_MODEL) -> dict[str, Any]:
-    """A recorded API Gateway event; with ``model``, retargeted from the ``recorded`` model it names."""
+    """A generated API Gateway event (tests/events); with ``model``, retargeted from the ``recorded`` model it names."""
     raw = (EVENTS / f"{name}.json").read_text()
     event: dict[str, Any] = json.loads(raw if model is None else raw.replace(recorded, model))
     return event

@@ -1,6 +1,6 @@
 """An API Gateway proxy event read back as the HTTP request a client sent, to ask the app the same question.
 
-A Lambda handler test holds the function's answer to a recorded event against the app's answer to the same
+A Lambda handler test holds the function's answer to an API Gateway event against the app's answer to the same
 request over HTTP (a ``TestClient``): this module reads the event without Mangum, so a fault in the event to
 ASGI translation shows as a difference instead of being shared by both sides. REST (v1) and HTTP API (v2)
 events are read as API Gateway documents them.

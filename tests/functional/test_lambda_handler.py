@@ -1,4 +1,4 @@
-"""The text function's Lambda entrypoint, driven by recorded API Gateway REST (v1) and HTTP API (v2) events.
+"""The text function's Lambda entrypoint, driven by generated API Gateway REST (v1) and HTTP API (v2) events.
 
 The events name the real model; here they are retargeted at the tiny text model. What the handler answers is
 held to the same model run directly (its tokenizer and ONNX Runtime, without AI Mass) on the strings the
@@ -49,14 +49,14 @@ def header(response: dict[str, Any], name: str) -> str | None:
 
 
 def sent_body(event: dict[str, Any]) -> tuple[str, bytes]:
-    """A recorded event's body as its client sent it, with its media type."""
+    """An event's body as its client sent it, with its media type."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     raw = str(event.get("body") or "")
     return headers.get("content-type", ""), base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
 
 
 def sent_texts(name: str) -> list[str]:
-    """The strings a recorded event's client sent, read from its body as the protocols define it."""
+    """The strings an event's client sent, read from its body as the protocols define it."""
     event = load_event(name)
     media_type, body = sent_body(event)
     if media_type == "application/octet-stream":  # V2's binary extension: the JSON header, length-prefixed strings
@@ -85,7 +85,7 @@ def direct_embeddings(store: Path, texts: list[str]) -> npt.NDArray[np.float32]:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def test_the_recorded_events_carry_the_sentences() -> None:
+def test_the_events_carry_the_sentences() -> None:
     # The oracle below reads the strings from each event itself; these are the ones the events were made with.
     for name in ("apigw_rest_v1_text_infer", "apigw_http_v2_text_infer", "apigw_http_v2_text_embeddings"):
         assert sent_texts(name) == TEXTS
@@ -97,7 +97,7 @@ def test_the_recorded_events_carry_the_sentences() -> None:
 def test_v2_json_infer_through_both_gateway_kinds(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, tiny_store: Path, event: str
 ) -> None:
-    # GIVEN a recorded V2 JSON inference event WHEN the handler answers it
+    # GIVEN a V2 JSON inference event WHEN the handler answers it
     response = invoke(handler_module, event, lambda_context)
     # THEN it is the V2 response with the model's embedding of each string, tagged with the request id
     assert response["statusCode"] == 200, response
@@ -164,7 +164,7 @@ def without_request_ids(document: Any) -> Any:
 def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
 ) -> None:
-    # GIVEN a recorded event, and the request its client sent, read from it without Mangum
+    # GIVEN an event, and the request its client sent, read from it without Mangum
     recorded = load_event(event, model=TINY_TEXT)
     request = http_request(recorded)
     # WHEN the function answers the event and the app (over the same store) the request

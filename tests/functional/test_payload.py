@@ -3,7 +3,7 @@
 ``aimass_tools.packaging`` replays functions/text/Dockerfile into a folder standing for ``/var/task``.
 The handler then runs from that folder in a fresh interpreter that sees only the payload and the
 standard library (``-I -S``: no site-packages, no PYTHONPATH), the way the Lambda runtime imports it,
-and answers recorded API Gateway events with the real model. A dependency missing from
+and answers generated API Gateway events with the real model. A dependency missing from
 functions/text/requirements.txt, a file the image does not copy, or a build/dev tool that slipped into
 the image fails here.
 """
@@ -49,7 +49,7 @@ from tests.conftest import build_domain_models
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
-# Every model domain's function (a functions/<domain>/ with a Dockerfile), each answering its own recorded
+# Every model domain's function (a functions/<domain>/ with a Dockerfile), each answering its own generated
 # events; the API key authorizer (functions/authorizer) serves no model and has its own test below.
 AUTHORIZER = "authorizer"
 DOMAINS = sorted(
@@ -126,7 +126,7 @@ print(json.dumps({
 
 
 def event_names(domain: str) -> list[str]:
-    """The domain's recorded events that a healthy function answers with 200."""
+    """The domain's generated events that a healthy function answers with 200."""
     return sorted(p.stem for p in EVENTS.glob(f"apigw_*_{domain}_*.json") if "bad" not in p.stem)
 
 
@@ -143,10 +143,10 @@ def payload(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def run(payload: Path) -> dict[str, Any]:
-    """One cold start: a new interpreter imports the handler and answers every recorded event in turn."""
+    """One cold start: a new interpreter imports the handler and answers every generated event in turn."""
     events = {name: str(EVENTS / f"{name}.json") for name in event_names(payload.name)}
-    assert events, f"no recorded events for the {payload.name} function"
-    # The recorded events carry no API key; metering is tested on its own (tests/*/test_metering*).
+    assert events, f"no generated events for the {payload.name} function"
+    # The generated events carry no API key; metering is tested on its own (tests/*/test_metering*).
     return cold_start(payload, events, {"AIMASS_METERING": "off"})
 
 
@@ -194,7 +194,7 @@ def _normalise(name: str) -> str:
 
 @pytest.mark.real_model
 def test_handler_answers_from_the_payload_alone(run: dict[str, Any], payload: Path) -> None:
-    # GIVEN a fresh interpreter that sees only the payload WHEN the handler answers each recorded event
+    # GIVEN a fresh interpreter that sees only the payload WHEN the handler answers each generated event
     served = {entry.name for entry in catalogue() if entry.domain == payload.name}
     for event, response in run["responses"].items():
         # THEN each is a 200 from one of the domain's own models (OpenAI's verbose transcription names none)

@@ -1,4 +1,4 @@
-"""The rl function's Lambda entrypoint, driven by recorded API Gateway REST (v1) and HTTP API (v2) events.
+"""The rl function's Lambda entrypoint, driven by generated API Gateway REST (v1) and HTTP API (v2) events.
 
 The events name the real model, cartpole-ppo; here they are retargeted at the tiny linear policy, whose
 answers are known exactly.
@@ -19,7 +19,7 @@ from tests.conftest import import_handler, load_event, response_body
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities
 
 REAL_MODEL = "cartpole-ppo"
-# The two observations every recorded rl event carries.
+# The two observations every rl event in tests/events carries.
 OBSERVATIONS = [[0.0123, -0.0456, 0.0312, 0.0871], [-0.4021, 0.3377, -0.0614, -0.5123]]
 
 
@@ -40,7 +40,7 @@ def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[s
 def test_v2_json_infer_through_both_gateway_kinds(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
-    # GIVEN a recorded V2 JSON event with two observations WHEN the handler answers it
+    # GIVEN a V2 JSON event with two observations WHEN the handler answers it
     response = invoke(handler_module, event, lambda_context)
     # THEN it is the V2 response with the policy's logits and probabilities for each
     assert response["statusCode"] == 200, response
@@ -93,7 +93,7 @@ def test_rest_events_carry_the_gateway_request_id(
 def test_a_nan_observation_is_a_400_naming_its_row(
     handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
-    # GIVEN a recorded event whose JSON body holds a NaN literal (Python's json writes them)
+    # GIVEN an event whose JSON body holds a NaN literal (Python's json writes them)
     response = invoke(handler_module, "apigw_http_v2_rl_act_bad_nan", lambda_context)
     # THEN the client learns which value of which row, and what was expected
     assert response["statusCode"] == 400, response
@@ -104,7 +104,7 @@ def test_a_nan_observation_is_a_400_naming_its_row(
     )
 
 
-def test_the_recorded_binary_event_holds_the_observations() -> None:
+def test_the_binary_event_holds_the_observations() -> None:
     event = load_event("apigw_rest_v1_rl_infer_binary")
     raw = base64.b64decode(event["body"])
     size = int(event["headers"]["Inference-Header-Content-Length"])

@@ -1,4 +1,4 @@
-"""The speech function's Lambda entrypoint, driven by recorded API Gateway REST (v1) and HTTP API (v2) events.
+"""The speech function's Lambda entrypoint, driven by generated API Gateway REST (v1) and HTTP API (v2) events.
 
 The events name the real model, speech-commands, and carry espeak-ng speech by speakers the model never
 heard in training (recorded with models/speech/commands/synth.py); here they are retargeted at the tiny tone
@@ -66,7 +66,7 @@ def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[s
 def test_transcribe_events_through_both_gateway_kinds(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, event: str, spoken: int
 ) -> None:
-    # GIVEN a recorded transcription request (JSON with a WAV; a multipart form with a FLAC file)
+    # GIVEN a transcription request event (JSON with a WAV; a multipart form with a FLAC file)
     # WHEN the handler answers it
     response = invoke(handler_module, event, lambda_context)
     # THEN it is the task envelope, with every spoken word cut out and given one of the model's labels
@@ -109,7 +109,7 @@ def test_v2_binary_infer_event(handler_module: ModuleType, lambda_context: Local
 def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
 ) -> None:
-    # GIVEN a recorded event, and the request its client sent, read from it without Mangum
+    # GIVEN an event, and the request its client sent, read from it without Mangum
     recorded = load_event(event, model=TINY_SPEECH, recorded=REAL_MODEL)
     request = http_request(recorded)
     # WHEN the function answers the event and the app (over the same store) the request

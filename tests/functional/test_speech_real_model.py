@@ -143,10 +143,10 @@ def handler(store: Path) -> ModuleType:
     ("event", "said"),
     [("apigw_http_v2_speech_transcribe", COMMANDS), ("apigw_rest_v1_speech_transcribe_multipart", "yes no go")],
 )
-def test_the_lambda_handler_transcribes_recorded_events(
+def test_the_lambda_handler_transcribes_the_events(
     handler: ModuleType, lambda_context: LocalLambdaContext, event: str, said: str
 ) -> None:
-    # The recorded events hold held-out speakers: en-gb-x-rp+steph2 (WAV), en-gb-x-gbcwmd+travis (FLAC, 22.05 kHz).
+    # The events hold held-out speakers: en-gb-x-rp+steph2 (WAV), en-gb-x-gbcwmd+travis (FLAC, 22.05 kHz).
     response = handler.handler(load_event(event), lambda_context)
     assert response["statusCode"] == 200, response
     heard = json.loads(response_body(response))["outputs"]["text"]

@@ -1,6 +1,6 @@
 """sphinx-en-us, open-vocabulary English transcription, through the real entry points: HTTP (the OpenAI-shaped
 endpoint in every response format, the transcribe task, V2), the OpenAI SDK, and the Lambda handler with a
-recorded API Gateway event.
+generated API Gateway event.
 
 Sentences are spoken by flite and festival (Debian packages, scripts/system-packages.sh) at test time; the
 recogniser must give back what was said, up to a word error rate that its model card's measurements allow.
@@ -296,10 +296,10 @@ def handler_module(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Mod
         return import_handler(only, monkeypatch, "speech")
 
 
-def test_the_lambda_handler_answers_a_recorded_openai_sdk_request(
+def test_the_lambda_handler_answers_an_openai_sdk_request_event(
     handler_module: ModuleType, lambda_context: LocalLambdaContext
 ) -> None:
-    # GIVEN a recorded HTTP API event: the SDK's multipart form (a FLAC of flite's awb voice, verbose_json,
+    # GIVEN a generated HTTP API event: the SDK's multipart form (a FLAC of flite's awb voice, verbose_json,
     # timestamp_granularities[] word and segment)
     event = load_event("apigw_http_v2_speech_sphinx_transcriptions")
     # WHEN the speech function's handler answers it

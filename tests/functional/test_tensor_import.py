@@ -2,7 +2,7 @@
 
 Each test builds its model from scratch (a scikit-learn pipeline, a PyTorch module, ONNX graphs), imports it as
 ``aimass models import`` and the management API do (``aimass.importing``), and calls it through the app, the
-recorded API Gateway events and the tensor function's Lambda handler. No domain code is written for any of them.
+generated API Gateway events and the tensor function's Lambda handler. No domain code is written for any of them.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def tensor_handler(store: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def test_the_tensor_functions_handler_answers_a_model_it_never_saw(
     tensor_handler: ModuleType, lambda_context: LocalLambdaContext, event: str
 ) -> None:
-    # GIVEN a recorded API Gateway event, sent to an imported model the project has no code for
+    # GIVEN a generated API Gateway event, sent to an imported model the project has no code for
     recorded = load_event(event)
     rows = [[0.1, 0.2, 0.3, 0.4], [1.0, -1.0, 0.5, 0.0]]
     body = json.dumps(v2("never-seen", {"x": ("FP32", rows)}))
@@ -237,7 +237,7 @@ def catalogued_handler() -> Iterator[ModuleType]:
 
 
 @pytest.mark.parametrize("event", ["apigw_http_v2_tensor_infer", "apigw_rest_v1_tensor_classify_rows"])
-def test_recorded_events_reach_the_catalogued_import(catalogued_handler: ModuleType, event: str) -> None:
+def test_the_events_reach_the_catalogued_import(catalogued_handler: ModuleType, event: str) -> None:
     # The two held-out wines the events carry: the first of cultivar class_2, the second of class_0.
     response = catalogued_handler.handler(load_event(event), LocalLambdaContext())
     assert response["statusCode"] == 200, response

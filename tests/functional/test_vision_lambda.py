@@ -1,4 +1,4 @@
-"""The vision function's Lambda entrypoint, driven by recorded API Gateway REST (v1) and HTTP API (v2) events.
+"""The vision function's Lambda entrypoint, driven by generated API Gateway REST (v1) and HTTP API (v2) events.
 
 The events name the real model, efficientnet-lite0, and carry small plain-colour images; here they are
 retargeted at the tiny colour classifier. Its answers are held to what the tiny model computes for each
@@ -62,7 +62,7 @@ def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[s
 
 
 def sent_images(name: str) -> list[bytes]:
-    """The image files a recorded event's client sent, read from its body as each protocol defines it."""
+    """The image files an event's client sent, read from its body as each protocol defines it."""
     request = http_request(load_event(name))
     media_type = dict((k.lower(), v) for k, v in request.headers)["content-type"]
     if media_type.startswith("multipart/form-data"):
@@ -111,14 +111,14 @@ def assert_classified(body: dict[str, Any], expected: list[list[tuple[str, float
         np.testing.assert_allclose([score for _, score in answer], [score for _, score in wanted], rtol=1e-5)
 
 
-def test_the_recorded_events_carry_a_red_and_a_green_image() -> None:
+def test_the_events_carry_a_red_and_a_green_image() -> None:
     for name in ("apigw_rest_v1_vision_infer", "apigw_http_v2_vision_infer_binary"):
         assert expected_logits(sent_images(name)).argmax(axis=1).tolist() == [0, 1]
     assert expected_logits(sent_images("apigw_http_v2_vision_classify")).argmax(axis=1).tolist() == [0]
 
 
 def test_v2_json_infer_through_the_rest_api(handler_module: ModuleType, lambda_context: LocalLambdaContext) -> None:
-    # GIVEN a recorded V2 JSON request with plain-colour PNGs, base64-encoded WHEN the handler answers it
+    # GIVEN a V2 JSON request with plain-colour PNGs, base64-encoded WHEN the handler answers it
     body = json.loads(response_body(invoke(handler_module, "apigw_rest_v1_vision_infer", lambda_context)))
     # THEN each image's logits are the model's for its colour
     (output,) = body["outputs"]

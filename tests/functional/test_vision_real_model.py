@@ -98,7 +98,7 @@ def test_lambda_handler_classifies_the_cat(
     lambda_context: LocalLambdaContext,
 ) -> None:
     module = import_handler(vision_model_store, monkeypatch, "vision")
-    # GIVEN the recorded events with the cat photo in place of their plain-colour images
+    # GIVEN the generated events with the cat photo in place of their plain-colour images
     image = base64.b64encode(chelsea).decode()
     classify = load_event("apigw_http_v2_vision_classify")
     classify["body"] = json.dumps({"images": [image], "top_k": 3})

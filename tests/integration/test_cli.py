@@ -37,7 +37,7 @@ def test_invoke_runs_a_functions_handler_on_an_event(tiny_store: Path, tmp_path:
 
 
 def test_invoke_exits_nonzero_on_an_error_response(tiny_store: Path) -> None:
-    # The recorded event names the real model, which this store does not hold.
+    # The event names the real model, which this store does not hold.
     result = aimass(
         "invoke", "text", str(EVENTS / "apigw_rest_v1_text_model_metadata.json"), "--store", str(tiny_store)
     )
@@ -59,7 +59,7 @@ def test_models_build_refuses_unknown_domains_and_lists_the_store(tiny_store: Pa
     assert verified.returncode == 0 and "verified" in verified.stdout
 
 
-def test_invoke_adds_an_api_key_to_a_recorded_event(
+def test_invoke_adds_an_api_key_to_an_event_file(
     tiny_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIMASS_METERING", "sqlite")

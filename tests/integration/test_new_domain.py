@@ -4,7 +4,7 @@ model, and serve it, with no other file edited.
 GIVEN a copy of the checkout (layers/, tools/, functions/, models/, tests/, templates/, pyproject.toml) WHEN each
 template scaffolds a domain there THEN the model catalogue, the CDK app's functions and route table, the
 local server and the Lambda handlers all pick it up: each model builds with `aimass models build`, answers
-its recorded events over real HTTP from `aimass serve`, passes its own generated functional test (V2 and
+its generated events over real HTTP from `aimass serve`, passes its own generated functional test (V2 and
 the task over HTTP, the handler with the events) and lints clean.
 """
 
@@ -63,7 +63,7 @@ def copy_checkout(target: Path) -> None:
 def environment(checkout: Path) -> dict[str, str]:
     """This environment, less any AIMASS_ settings, importing the copy's own aimass, aimass_tools, models and tests.
 
-    Metering stays off: the recorded events carry no API key (keys are tested in tests/*/test_metering*).
+    Metering stays off: the generated events carry no API key (keys are tested in tests/*/test_metering*).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIMASS_")}
     pythonpath = os.pathsep.join(str(path) for path in (checkout, checkout / "layers", checkout / "tools"))
@@ -171,13 +171,13 @@ def test_the_catalogue_the_cdk_functions_and_the_routes_pick_the_domains_up(chec
         assert all(table[path] == name for path in (*model_paths(model), task_prefix(name)))
 
 
-def test_each_model_answers_its_recorded_events_from_the_local_server(checkout: Path, store: Path) -> None:
+def test_each_model_answers_its_events_from_the_local_server(checkout: Path, store: Path) -> None:
     # GIVEN `aimass serve` over the copy's store (every domain, found from the copy's functions/)
     with serving(checkout, store) as base:
         for _, name, model in DOMAINS:
             for event_file in sorted((checkout / "tests" / "events").glob(f"apigw_http_v2_{name}_*.json")):
                 event = json.loads(event_file.read_text())
-                # WHEN each recorded event's request is sent over HTTP
+                # WHEN each event's request is sent over HTTP
                 response = httpx.post(
                     base + event["rawPath"], content=event["body"], headers={"content-type": "application/json"}
                 )

@@ -2,7 +2,7 @@
 
 The handler runs as its image runs it on AWS: no model baked in, the model store in an S3 bucket under the imported
 models' prefix, tenants' files in another bucket (both on moto's server over HTTP), keys checked. GIVEN a model file
-a pipeline uploaded, WHEN recorded API Gateway events import it through the management API and then call it, THEN
+a pipeline uploaded, WHEN generated API Gateway events import it through the management API and then call it, THEN
 the version lands under ``imported/`` and the same container answers it at once.
 """
 

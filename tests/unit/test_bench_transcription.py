@@ -143,10 +143,10 @@ def test_clip_lengths_end_at_the_synchronous_limit() -> None:
     assert CLIP_SECONDS[-1] == 30.0 and 10.0 in CLIP_SECONDS
 
 
-def test_the_event_keeps_the_recorded_form_and_carries_the_clip() -> None:
+def test_the_event_keeps_the_template_form_and_carries_the_clip() -> None:
     # GIVEN a WAV file's bytes
     wav = b"RIFF\x00\x00\x00\x00WAVEdata"
-    # WHEN the transcription event is built from the recorded one
+    # WHEN the transcription event is built from the one in tests/events
     event = transcription_event(wav)
     # THEN it posts the recorded fields for this model, with the clip as its file part
     assert event["rawPath"] == "/v1/audio/transcriptions" and event["isBase64Encoded"] is True

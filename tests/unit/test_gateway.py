@@ -15,9 +15,9 @@ def _scope(event: Any) -> Scope:
     return {"type": "http", "path": "/v1/models", "aws.event": event}
 
 
-@pytest.mark.parametrize("recorded", ["apigw_rest_v1_models", "apigw_http_v2_text_infer"])
-def test_a_recorded_event_carries_its_request_id_and_no_peer_marker(recorded: str) -> None:
-    event = load_event(recorded)
+@pytest.mark.parametrize("name", ["apigw_rest_v1_models", "apigw_http_v2_text_infer"])
+def test_an_api_gateway_event_carries_its_request_id_and_no_peer_marker(name: str) -> None:
+    event = load_event(name)
     scope = _scope(event)
     assert gateway.request_id(scope) == event["requestContext"]["requestId"]
     assert not gateway.from_peer(scope)
