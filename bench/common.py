@@ -150,8 +150,16 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
     return round((busy_after - busy_before) / max(1, total_after - total_before), 3)
 
 
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def merge_results(path: Path, domain: str, results: Mapping[str, Any]) -> None:
-    """Replace ``domain``'s entry of the results file, keeping every other domain's, and write atomically."""
+    """Replace ``domain``'s entry of the results file, keeping every other domain's, and write atomically.
+
+    Every entry is dated (``measured_at``, unless it brings its own): entries of one file may come from
+    different runs, and a committed record says when each was measured.
+    """
     document: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -160,7 +168,7 @@ def merge_results(path: Path, domain: str, results: Mapping[str, Any]) -> None:
             loaded = None
         if isinstance(loaded, dict):
             document = loaded
-    document[domain] = dict(results)
+    document[domain] = {**results, "measured_at": results.get("measured_at") or now_utc()}
     write_json(path, document)
 
 

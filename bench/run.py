@@ -36,7 +36,7 @@ from bench.common import cpu_busy, load_average, machine_info, make_console, mer
 from bench.engine import find_model, handler_env  # noqa: E402
 from bench.measure import FULL, QUICK, Plan, measure_all  # noqa: E402
 from bench.report import assemble, domain_targets, print_report, print_summary  # noqa: E402
-from bench.targets import add_explore_flag, exit_status  # noqa: E402
+from bench.targets import Target, add_explore_flag, exit_status  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from models.catalogue import domains as catalogued_domains  # noqa: E402
 
@@ -122,6 +122,12 @@ def run_domain(workload: Workload[Any], store: Path, out: Path, quick: bool, exp
     return exit_status(domain_targets(workload.domain, results), explore=explore, console=console, script=SCRIPT)
 
 
+def judged(document: dict[str, Any], domains: Sequence[str], failed: Sequence[str]) -> list[Target]:
+    """The targets of every domain this run measured, from its entry of the results file."""
+    measured = [domain for domain in domains if domain not in failed and isinstance(document.get(domain), dict)]
+    return [target for domain in measured for target in domain_targets(domain, document[domain])]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     store, out = args.store.resolve(), args.out.resolve()
@@ -147,13 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed.append(domain)
     document = json.loads(out.read_text()) if out.is_file() else {}
     print_summary(console, document, domains)
-    measured = [domain for domain in domains if domain not in failed and isinstance(document.get(domain), dict)]
-    status = exit_status(
-        [target for domain in measured for target in domain_targets(domain, document[domain])],
-        explore=args.explore,
-        console=console,
-        script=SCRIPT,
-    )
+    status = exit_status(judged(document, domains, failed), explore=args.explore, console=console, script=SCRIPT)
     if failed:
         console.print(f"[red]failed to measure: {', '.join(failed)}[/]")
         return 2

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import Stats, free_port, machine_info, make_console, write_json
+from bench.common import Stats, free_port, machine_info, make_console, now_utc, write_json
 from bench.server import local_server, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,7 +161,8 @@ def main() -> None:
     table = make_console()
     for name, result in best.items():
         table.print(f"{name:40} " + "  ".join(f"{key} {value}" for key, value in result.items()), markup=False)
-    write_json(OUT, {"machine": machine_info(["onnxruntime", "uvicorn"]), "best": best, "rounds": runs})
+    machine = machine_info(["onnxruntime", "uvicorn"])
+    write_json(OUT, {"measured_at": now_utc(), "machine": machine, "best": best, "rounds": runs})
 
 
 if __name__ == "__main__":

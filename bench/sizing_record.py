@@ -134,7 +134,9 @@ def disagreements(record: Mapping[str, Any], functions: Mapping[str, FunctionSiz
             )
         if function.timeout_s != suggested["timeout_s"]:
             elsewhere = entry.get("timed_elsewhere", {})
-            cited = bool(elsewhere) and all(_cites(function, script) for script in elsewhere.values())
+            cited = bool(elsewhere) and all(
+                script != NOT_MEASURED and _cites(function, script) for script in elsewhere.values()
+            )
             if not (cited and function.timeout_s > suggested["timeout_s"]):
                 because = f"; longer only citing {sorted(elsewhere.values())}" if elsewhere else ""
                 problems.append(
