@@ -9,7 +9,8 @@ was written by a script. The record holds:
   ``publish`` writes beside the version directory (``<store>/<name>/<version>.build.json``), or null where
   the version was built before builds reported it;
 - ``constants``: the constants the build's own modules set, by module (``constants.spec.SEED``,
-  ``constants.train.EPOCHS``): the seeds, gates, sizes and training settings it ran with, as they are when
+  ``constants.train.EPOCHS``; a settings dataclass as its fields' defaults, ``constants.train.PPOConfig.gamma``):
+  the seeds, gates, sizes and training settings it ran with, as they are when
   the record is written (every module beside ``build.py`` imports its heavy packages inside functions, so
   reading them is cheap);
 - ``recorded_at``.
@@ -21,6 +22,7 @@ the same files but different times.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -94,7 +96,13 @@ def make_record(model_dir: Path, store: Path) -> dict[str, Any]:
 
 def write_record(model_dir: Path, store: Path) -> Path:
     path = model_dir / RECORD_FILE
-    path.write_text(json.dumps(make_record(model_dir, store), indent=2, ensure_ascii=False) + "\n")
+    record = make_record(model_dir, store)
+    # recorded_at dates what the record says: a record that would say the same again keeps its date.
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if {**old, "recorded_at": None} == {**record, "recorded_at": None}:
+            return path
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -110,14 +118,18 @@ def module_constants(model_dir: Path, module: str) -> dict[str, Any]:
     namespace = vars(importlib.import_module(".".join(("models", *parts, module))))
     constants: dict[str, Any] = {}
     for key, value in namespace.items():
-        if (
-            key.isupper()
-            and not key.startswith("_")
-            and key != "TYPE_CHECKING"
-            and (plain := _plain(value)) is not None
-        ):
+        public = not key.startswith("_") and key != "TYPE_CHECKING"
+        if public and key.isupper() and (plain := _plain(value)) is not None:
             constants[key] = plain
+        elif public and isinstance(value, type) and dataclasses.is_dataclass(value) and _defined_in(value, namespace):
+            # A settings dataclass (training hyperparameters): its defaults are the values the build runs with.
+            defaults = {field.name: _plain(field.default) for field in dataclasses.fields(value)}
+            constants[key] = {name: default for name, default in defaults.items() if default is not None}
     return constants
+
+
+def _defined_in(cls: type, namespace: Mapping[str, Any]) -> bool:
+    return bool(cls.__module__ == namespace["__name__"])
 
 
 def _plain(value: object) -> Any:

@@ -36,13 +36,24 @@ def served_runtime(directory: Path) -> PolicyRuntime:
     return runtime
 
 
-def act_policy(runtime: PolicyRuntime) -> Policy:
-    """The ``act`` task as a policy for ``play``: greedy actions for a batch of observations."""
+def act_policy(runtime: PolicyRuntime, *, sampling_seed: int | None = None) -> Policy:
+    """The ``act`` task as a policy for ``play``: greedy actions for a batch of observations; with
+    ``sampling_seed``, sampled ones (``deterministic: false``), the request of time step t seeded with
+    ``sampling_seed + t`` so that a run is reproducible."""
+    import itertools
+
     from aimass_rl.runtime import ActRequest
 
+    steps = itertools.count()
+
     def policy(observations: npt.NDArray[np.float32]) -> list[int]:
-        result = runtime.act(ActRequest(observations=observations.tolist(), deterministic=True))
-        actions: list[int] = result.outputs["actions"]
+        step = next(steps)
+        request = ActRequest(
+            observations=observations.tolist(),
+            deterministic=sampling_seed is None,
+            seed=None if sampling_seed is None else sampling_seed + step,
+        )
+        actions: list[int] = runtime.act(request).outputs["actions"]
         return actions
 
     return policy

@@ -29,5 +29,10 @@ TRAIN_SEED = 0
 GATE_SEEDS = range(10_000, 10_000 + GATE_EPISODES)  # the in-process check during training
 QUALITY_SEEDS = range(20_000, 20_000 + EPISODES)  # the measurement through the HTTP API
 SAMPLE_SEEDS = range(30_000, 30_005)  # the episodes whose observations become samples.json
+# Reported beside the criterion, not gated: the same episodes with sampled actions (the act task with
+# deterministic false, time step t's request seeded SAMPLING_SEED + t), and a longer run through the API.
+SAMPLING_SEED = 40_000
+LONG_EPISODES = 1_000
+LONG_SEEDS = range(20_000, 20_000 + LONG_EPISODES)  # QUALITY_SEEDS and 900 more
 SAMPLE_COUNT = 8
 SAMPLE_TOLERANCE = 1e-5  # max abs difference on logits and probabilities, ONNX Runtime vs PyTorch
