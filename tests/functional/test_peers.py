@@ -1,94 +1,74 @@
 """One namespace on AWS: the front function's listings include every other domain function's models.
 
-The peers here are the real vision and rl handlers (functions/<domain>/handler.py over their real models),
-invoked in-process with the events the front function sends them; a third peer fails, as a function that
-times out or is throttled would. The last test goes the whole way: the text handler, configured as the CDK
-app configures the front function, calls a peer through boto3 over HTTP (moto's server stands in for Lambda).
+The front function is the real text handler (functions/text/handler.py), configured as the CDK app configures
+it (AIMASS_PEERS). It asks its peers through its own boto3 Lambda client, pointed at a local Lambda Invoke
+endpoint (tests/lambda_invoke_api.py) whose functions are the real vision and rl handlers over their models:
+each peer handler answers, over real HTTP, the exact payload the front function sent. The front's listing is
+held to what the peers answered. Another peer fails as a function that runs past its timeout does, another
+answers an error status.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
-import zipfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mangum import Mangum
 
-from aimass.http import offload
-from aimass.http.app import create_app
-from aimass.http.gateway import listing_event
-from aimass.http.peers import Peers
+from aimass.http.gateway import PEER_MARKER, PEER_TENANT
 from aimass.lambda_context import LocalLambdaContext
-from aimass.serving.boot import load_models
-from aimass.settings import PeerSpec, Settings
-from tests.conftest import build_domain_models, import_handler, load_event, response_body
-from tests.moto_server import MotoServer
+from aimass.settings import PeerSpec
+from tests.conftest import import_handler, load_event, response_body
+from tests.lambda_invoke_api import Handler, Invocation, LambdaService, lambda_service
+from tests.tiny_models import TINY_TEXT, build_tiny_text
+from tests.tiny_rl import TINY_RL, build_tiny_rl
+from tests.tiny_vision import TINY_VISION, build_tiny_vision
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-SPEECH_MODEL = "speech-commands"
+TINY_SPEECH = "tiny-speech"  # catalogued for the speech peer, which never answers here
+PEERS = (
+    PeerSpec(domain="vision", function="aimass-vision", models=(TINY_VISION,)),
+    PeerSpec(domain="rl", function="aimass-rl", models=(TINY_RL,)),
+    PeerSpec(domain="speech", function="aimass-speech", models=(TINY_SPEECH,)),
+)
+INDEX = "apigw_rest_v1_repository_index"
+MODELS = "apigw_rest_v1_models"
 
 
 @pytest.fixture(scope="module")
-def store() -> Path:
-    for domain in ("text", "vision", "rl"):
-        store = build_domain_models(domain)
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("peers-store")
+    build_tiny_text(store)
+    build_tiny_vision(store)
+    build_tiny_rl(store)
     return store
 
 
-class Functions:
-    """Stands in for the Lambda service: invokes the peer handlers by function name and counts the calls."""
-
-    def __init__(self, handlers: dict[str, Handler]) -> None:
-        self.handlers = handlers
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        self.events.append((function, event))
-        if function not in self.handlers:
-            raise TimeoutError(f"{function} timed out")
-        # A real peer runs in its own process; here it runs on the front's worker thread, which has no
-        # event loop for Mangum until it is given one.
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            return self.handlers[function](event, LocalLambdaContext())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+@pytest.fixture(scope="module")
+def peer_handlers(store: Path) -> dict[str, Handler]:
+    """The vision and rl functions' real handlers, each over its own domain's models."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return {f"aimass-{domain}": import_handler(store, monkeypatch, domain).handler for domain in ("vision", "rl")}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-PEERS = (
-    PeerSpec(domain="vision", function="aimass-vision", models=("efficientnet-lite0",)),
-    PeerSpec(domain="rl", function="aimass-rl", models=("cartpole-ppo",)),
-    PeerSpec(domain="speech", function="aimass-speech", models=(SPEECH_MODEL,)),
-)
+def timed_out(event: dict[str, Any], context: Any) -> Any:
+    raise TimeoutError(f"RequestId: {context.aws_request_id} Error: Task timed out after 3.00 seconds")
 
 
 @pytest.fixture
-def functions(store: Path, monkeypatch: pytest.MonkeyPatch) -> Functions:
-    handlers = {f"aimass-{d}": import_handler(store, monkeypatch, d).handler for d in ("vision", "rl")}
-    return Functions(handlers)
+def service(peer_handlers: dict[str, Handler]) -> Iterator[LambdaService]:
+    with lambda_service({**peer_handlers, "aimass-speech": timed_out}) as running:
+        yield running
 
 
-def front(store: Path, functions: Functions, clock: Clock) -> Handler:
-    settings = Settings(model_store=store, domains=("text",))
-    peers = Peers(PEERS, functions.invoke, ttl_s=10.0, clock=clock)
-    handler: Handler = Mangum(
-        create_app(load_models(settings), settings, offload=offload.inline, peers=peers), lifespan="off"
-    )
+def front(store: Path, service: LambdaService, monkeypatch: pytest.MonkeyPatch, cache_s: float = 10.0) -> Handler:
+    """The text function's handler as a new container imports it, configured as the front function."""
+    for variable, value in service.environment().items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("AIMASS_PEERS", json.dumps([peer.model_dump() for peer in PEERS]))
+    monkeypatch.setenv("AIMASS_PEER_CACHE_S", str(cache_s))
+    handler: Handler = import_handler(store, monkeypatch, "text").handler
     return handler
 
 
@@ -97,84 +77,85 @@ def call(handler: Handler, event: str) -> tuple[int, Any]:
     return response["statusCode"], json.loads(response_body(response))
 
 
-def test_the_index_lists_every_domain_functions_models(store: Path, functions: Functions) -> None:
-    status, index = call(front(store, functions, Clock()), "apigw_rest_v1_repository_index")
+def answered(invocation: Invocation) -> Any:
+    """The JSON body of what a peer's handler answered."""
+    assert invocation.answer["statusCode"] == 200, invocation.answer
+    return json.loads(response_body(invocation.answer))
 
+
+def assert_listing_event(event: dict[str, Any], method: str, path: str, request_id: str) -> None:
+    """A REST proxy event of the client's listing call, marked as the front function's, under its request id."""
+    assert (event["httpMethod"], event["path"], event["resource"]) == (method, path, path)
+    context = event["requestContext"]
+    assert (context["httpMethod"], context["path"], context["requestId"]) == (method, path, request_id)
+    assert context[PEER_MARKER] is True and PEER_TENANT not in context  # metering off: no caller's tenant
+    assert (event["body"], event["isBase64Encoded"]) == ("{}" if method == "POST" else None, False)
+
+
+def test_the_index_lists_every_domain_functions_models_as_each_peer_answered(
+    store: Path, service: LambdaService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the front function with three peers WHEN a client asks for the repository index
+    status, index = call(front(store, service, monkeypatch), INDEX)
     assert status == 200
-    assert [entry["name"] for entry in index] == sorted(
-        ["all-minilm-l6-v2", "cartpole-ppo", "efficientnet-lite0", SPEECH_MODEL]
-    )
+    assert [entry["name"] for entry in index] == sorted([TINY_TEXT, TINY_RL, TINY_VISION, TINY_SPEECH])
     by_name = {entry["name"]: entry for entry in index}
-    for name in ("all-minilm-l6-v2", "cartpole-ppo", "efficientnet-lite0"):
-        assert by_name[name]["state"] == "READY" and by_name[name]["version"], by_name[name]
-    # The speech function did not answer: its model is listed, unavailable, with the reason.
-    assert by_name[SPEECH_MODEL]["state"] == "UNAVAILABLE"
-    assert "domain function 'speech' did not answer: TimeoutError" in by_name[SPEECH_MODEL]["reason"]
-    # Each peer was asked once, through its own V2 route, with the client's request id passed on.
-    assert sorted(function for function, _ in functions.events) == ["aimass-rl", "aimass-speech", "aimass-vision"]
-    sent = load_event("apigw_rest_v1_repository_index")["requestContext"]["requestId"]
-    for _, event in functions.events:
-        assert (event["httpMethod"], event["path"]) == ("POST", "/v2/repository/index")
-        assert event["requestContext"]["requestId"] == sent
+    # THEN each peer was invoked once, with the client's listing as a peer's REST event under its request id
+    client_id = load_event(INDEX)["requestContext"]["requestId"]
+    for function in ("aimass-vision", "aimass-rl", "aimass-speech"):
+        (invocation,) = service.of(function)
+        assert_listing_event(invocation.event, "POST", "/v2/repository/index", client_id)
+    # AND the peers' models are listed exactly as the peers' handlers answered that event
+    for function, model in (("aimass-vision", TINY_VISION), ("aimass-rl", TINY_RL)):
+        (invocation,) = service.of(function)
+        (entry,) = answered(invocation)
+        assert entry == by_name[model] and (entry["state"], entry["version"]) == ("READY", "1")
+    assert (by_name[TINY_TEXT]["state"], by_name[TINY_TEXT]["version"]) == ("READY", "1")
+    # AND the peer that timed out is listed unavailable, with the reason
+    assert by_name[TINY_SPEECH]["state"] == "UNAVAILABLE"
+    assert by_name[TINY_SPEECH]["reason"] == "domain function 'speech' did not answer: PeerError"
 
 
-def test_models_lists_what_can_be_called(store: Path, functions: Functions) -> None:
-    status, listing = call(front(store, functions, Clock()), "apigw_rest_v1_models")
+def test_models_lists_what_can_be_called_as_each_peer_answered(
+    store: Path, service: LambdaService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, listing = call(front(store, service, monkeypatch), MODELS)
 
     assert status == 200 and listing["object"] == "list"
-    assert [card["id"] for card in listing["data"]] == ["all-minilm-l6-v2", "cartpole-ppo", "efficientnet-lite0"]
+    assert [card["id"] for card in listing["data"]] == [TINY_RL, TINY_TEXT, TINY_VISION]
+    cards = {card["id"]: card for card in listing["data"]}
+    client_id = load_event(MODELS)["requestContext"]["requestId"]
+    for function, model in (("aimass-vision", TINY_VISION), ("aimass-rl", TINY_RL)):
+        (invocation,) = service.of(function)
+        assert_listing_event(invocation.event, "GET", "/v1/models", client_id)
+        (card,) = answered(invocation)["data"]
+        assert card == cards[model]
     assert all(card["object"] == "model" and card["created"] > 0 for card in listing["data"])
 
 
-def test_listings_are_cached_for_the_configured_time(store: Path, functions: Functions) -> None:
-    clock = Clock()
-    handler = front(store, functions, clock)
-
-    call(handler, "apigw_rest_v1_repository_index")
-    clock.now = 9.9
-    call(handler, "apigw_rest_v1_repository_index")
-    assert len(functions.events) == len(PEERS)
-
-    clock.now = 10.0
-    call(handler, "apigw_rest_v1_repository_index")
-    assert len(functions.events) == 2 * len(PEERS)
+@pytest.mark.parametrize(("cache_s", "asked"), [(3600.0, 1), (0.0, 2)])
+def test_listings_are_cached_for_the_configured_time(
+    store: Path, service: LambdaService, monkeypatch: pytest.MonkeyPatch, cache_s: float, asked: int
+) -> None:
+    handler = front(store, service, monkeypatch, cache_s=cache_s)
+    call(handler, INDEX)
+    call(handler, INDEX)
+    assert len(service.invocations) == asked * len(PEERS)
 
 
-def test_a_peer_answering_an_error_is_reported(store: Path, functions: Functions) -> None:
-    broken = Functions({"aimass-vision": lambda event, context: {"statusCode": 503, "body": '{"error": "x"}'}})
-    status, index = call(front(store, broken, Clock()), "apigw_rest_v1_repository_index")
+def test_a_peer_answering_an_error_is_reported(
+    store: Path, peer_handlers: dict[str, Handler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overloaded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 503, "headers": {"content-type": "application/json"}, "body": '{"error": "x"}'}
+
+    # GIVEN a vision function answering 503, and no function of the speech peer's name at all
+    with lambda_service({"aimass-vision": overloaded, "aimass-rl": peer_handlers["aimass-rl"]}) as service:
+        status, index = call(front(store, service, monkeypatch), INDEX)
 
     assert status == 200
     by_name = {entry["name"]: entry for entry in index}
-    assert by_name["efficientnet-lite0"]["state"] == "UNAVAILABLE"
-    assert "domain function 'vision' did not answer: status 503" in by_name["efficientnet-lite0"]["reason"]
-    assert by_name["all-minilm-l6-v2"]["state"] == "READY"
-
-
-def test_the_front_handler_asks_its_peers_through_lambda(
-    store: Path, moto: MotoServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The peer "function" on moto's server answers what the real rl handler answers the front's event.
-    rl = import_handler(store, monkeypatch, "rl").handler
-    answer = rl(listing_event("POST", "/v2/repository/index", "r-1"), LocalLambdaContext())
-    moto.control("config", {"lambda": {"use_docker": False}})
-    role = moto.client("iam").create_role(RoleName="peer", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("handler.py", "")
-    moto.client("lambda").create_function(
-        FunctionName="aimass-rl", Role=role, Code={"ZipFile": package.getvalue()}, Runtime="python3.11", Handler="h"
-    )
-    moto.control("static/lambda-simple/response", {"results": [json.dumps(answer)], "region": "us-east-1"})
-
-    for key, value in moto.environment().items():
-        monkeypatch.setenv(key, value)
-    peers = [{"domain": "rl", "function": "aimass-rl", "models": ["cartpole-ppo"]}]
-    monkeypatch.setenv("AIMASS_PEERS", json.dumps(peers))
-    status, index = call(import_handler(store, monkeypatch, "text").handler, "apigw_rest_v1_repository_index")
-
-    assert status == 200
-    assert [(entry["name"], entry["state"]) for entry in index] == [
-        ("all-minilm-l6-v2", "READY"),
-        ("cartpole-ppo", "READY"),
-    ]
+    assert by_name[TINY_VISION]["state"] == "UNAVAILABLE"
+    assert by_name[TINY_VISION]["reason"] == "domain function 'vision' did not answer: status 503"
+    assert by_name[TINY_SPEECH]["reason"] == "domain function 'speech' did not answer: ResourceNotFoundException"
+    assert by_name[TINY_RL]["state"] == by_name[TINY_TEXT]["state"] == "READY"
