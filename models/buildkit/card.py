@@ -85,6 +85,8 @@ class Template:
 
 def read_template(model_dir: Path) -> Template:
     path = model_dir / TEMPLATE_FILE
+    if not path.is_file():
+        raise CardError(f"{model_dir} has no {TEMPLATE_FILE}: write the card there; render makes {CARD_FILE} of it")
     text = path.read_text()
     header = _HEADER.match(text)
     if header is None:
