@@ -14,8 +14,9 @@ spans, URLs and link targets are taken out. In that text:
 A figure is **traced** when a number of the sources, written to the figure's own precision, gives the
 figure: ``0.72`` is traced by 0.719179, ``90,370,745`` by 90370745, ``1.2e-06`` by 1.19209e-06. A figure
 followed by ``%`` is compared as a fraction (``95.4%`` by 0.954198). A version is traced when a source
-string contains it. The numbers of the sources are every number in them, and every figure and version
-written inside their strings ("opset 17", "133 train, 45 held-out rows"), compared without sign.
+string contains it. The numbers of the sources are every number in them, every key that is a number
+(``{"16": ...}``), and every figure and version written inside their strings ("opset 17", "133 train, 45
+held-out rows"), compared without sign.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
 _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_WHOLE_FIGURE = re.compile(r"\d+(\.\d+)?")
 _VERSION = re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w]|\.\d)")
 _FIGURE = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?(?![\w]|\.\d)(\s?%)?")
 
@@ -98,7 +100,9 @@ def _traced(whole: str, fraction: str, exponent: str, percent: bool, numbers: fr
 
 def _leaves(value: Any) -> Iterator[Any]:
     if isinstance(value, Mapping):
-        for item in value.values():
+        for key, item in value.items():
+            if _WHOLE_FIGURE.fullmatch(str(key)):
+                yield float(key)  # a table keyed by a figure: {"16": {...}} for 16 streams
             yield from _leaves(item)
     elif isinstance(value, list | tuple):
         for item in value:
