@@ -5,6 +5,10 @@ A build script exports, checks and describes its model; the kit puts the result 
 writes the samples and seals the manifest (``write_samples``, ``seal``) and provides the command line
 (``run_cli``). Import it as ``models.buildkit``: see ``models/README.md`` for how a build script gets the
 repository root onto the import path.
+
+Every check that can fail a build raises ``BuildError`` from a named function (``tests/unit/test_build_gates.py``
+makes each one fail); ``python -m models.buildkit.reproduce <model>`` rebuilds a model into a scratch store and
+compares its files' hashes with the store's, the check behind a card's "byte-identical rebuild".
 """
 
 from models.buildkit.cli import DEFAULT_STORE, run_cli
