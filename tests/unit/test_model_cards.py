@@ -33,6 +33,7 @@ def _model_dir(tmp_path: Path, template: str, record: dict[str, Any]) -> Path:
 RECORD = {
     "quality": {"accuracy": 0.954198, "rows": 45, "reference": "sentence-transformers 6.3.0 on PyTorch 2.13.0"},
     "files": [{"path": "labels.txt", "size": 21675}, {"path": "model.onnx", "size": 90370745}],
+    "scaling": {"16": {"tokens_per_s": 346.6}},
 }
 
 
@@ -66,7 +67,7 @@ def test_a_figure_typed_into_the_template_that_no_source_holds_fails_the_check(t
     model = _model_dir(
         tmp_path,
         "Accuracy 0.954 (95.4 %) on the 45 held-out rows, a file of 90,370,745 bytes,\n"
-        "measured with sentence-transformers 6.3.0; it answers in 24 ms.\n"
+        "measured with sentence-transformers 6.3.0, 347 tokens/s over 16 streams; it answers in 24 ms.\n"
         "Names and code are not figures: opset17, int8, v2, `--top 17`, [a link](https://x.org/1/2).\n",
         RECORD,
     )
