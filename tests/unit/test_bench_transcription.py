@@ -38,7 +38,8 @@ def _cold(wall_s: float) -> ColdRun:
 
 
 def _clip(handler_ms: float, engine_ms: float, audio_s: float, first_ms: float | None = None) -> dict[str, Any]:
-    summary = clip_summary([round(handler_ms * MS)], [round(engine_ms * MS)], audio_s)
+    samples = {"handler": [round(handler_ms * MS)], "engine": [round(engine_ms * MS)]}
+    summary = clip_summary(samples, samples, audio_s)
     return {"audio_s": audio_s, "handler_first_ms": first_ms or handler_ms, **summary}
 
 
@@ -47,17 +48,20 @@ def test_real_time_factor_is_processing_over_audio_seconds() -> None:
     assert real_time_factor(30.0, 10.0) == pytest.approx(3.0)
 
 
-def test_clip_summary_takes_p50s_and_derives_rtf_and_the_handlers_share() -> None:
-    # GIVEN interleaved samples with one outlier each, on a 10-second clip
-    handler = [1_540 * MS, 1_550 * MS, 9_000 * MS]
-    engine = [1_500 * MS, 1_490 * MS, 1_510 * MS]
+def test_clip_summary_takes_p50s_and_derives_rtf_and_the_handlers_share_on_each_clock() -> None:
+    # GIVEN interleaved wall-clock samples with one outlier each, and CPU times, on a 10-second clip
+    wall = {"handler": [1_540 * MS, 1_550 * MS, 9_000 * MS], "engine": [1_500 * MS, 1_490 * MS, 1_510 * MS]}
+    cpu = {"handler": [1_420 * MS, 1_430 * MS, 1_425 * MS], "engine": [1_400 * MS, 1_400 * MS, 1_410 * MS]}
     # WHEN they are summarised
-    summary = clip_summary(handler, engine, 10.0)
-    # THEN the p50s ignore the outlier, and the handler's share is over the engine's time
+    summary = clip_summary(wall, cpu, 10.0)
+    # THEN the p50s ignore the outlier, and the handler's share is over the engine's time, on each clock
     assert summary["handler_p50_ms"] == 1550.0 and summary["engine_p50_ms"] == 1500.0
     assert summary["handler_rtf"] == 0.155 and summary["engine_rtf"] == 0.15
     assert summary["handler_added_ms"] == 50.0
     assert summary["handler_added_share"] == pytest.approx(50 / 1500, abs=1e-4)
+    assert summary["handler_cpu_p50_ms"] == 1425.0 and summary["engine_cpu_rtf"] == 0.14
+    assert summary["handler_added_cpu_ms"] == 25.0
+    assert summary["handler_added_cpu_share"] == pytest.approx(25 / 1400, abs=1e-4)
     assert summary["runs"] == 3
 
 
@@ -87,7 +91,7 @@ def test_a_slow_largest_request_needs_the_longest_timeout_step() -> None:
         (1769, 20, 0.01, []),
         (1769, 10, 0.01, ["function_timeout_s"]),
         (1024, 20, 0.01, ["function_memory_mb"]),
-        (1769, 20, 0.06, ["handler_added_share_10s"]),
+        (1769, 20, 0.06, ["handler_added_cpu_share_10s"]),
     ],
 )
 def test_targets_compare_function_toml_with_the_need_and_the_handlers_share(
@@ -96,7 +100,7 @@ def test_targets_compare_function_toml_with_the_need_and_the_handlers_share(
     entry = {
         "function_toml": {"memory_mb": memory, "timeout_s": timeout},
         "suggested": {"memory_mb": 1769, "timeout_s": 15},
-        "clips": {"10s": {"handler_added_share": share}},
+        "clips": {"10s": {"handler_added_cpu_share": share}},
     }
     judged = judge(entry)
     assert [target.name for target in judged if not target.met] == missed
@@ -118,7 +122,7 @@ def test_assemble_sizes_from_the_shortest_clip_and_the_slower_of_the_longests_fi
     assert entry["passed"] == {
         "function_memory_mb": True,
         "function_timeout_s": False,
-        "handler_added_share_10s": True,
+        "handler_added_cpu_share_10s": True,
     }
     assert entry["targets"]["function_timeout_s"] == "20 s (target >= 29 s)"
     assert entry["cold_start_ratio"] == 2.0
@@ -128,7 +132,9 @@ def test_entries_merge_by_model_and_keep_the_others(tmp_path: Path) -> None:
     out = tmp_path / "transcription.json"
     out.write_text(json.dumps({"other-model": {"kept": True}, MODEL: {"old": True}}))
     merge_results(out, MODEL, {"new": True})
-    assert json.loads(out.read_text()) == {"other-model": {"kept": True}, MODEL: {"new": True}}
+    merged = json.loads(out.read_text())
+    assert merged["other-model"] == {"kept": True}
+    assert merged[MODEL]["new"] is True and "old" not in merged[MODEL]
 
 
 def test_sentences_fit_with_their_pauses() -> None:
