@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from aimass_tools.cli import (  # noqa: F401  (encrypt, model_import, quantize: `models ...`)
+    cost,
     encrypt,
     files,
     invoke,
@@ -25,6 +26,7 @@ app = typer.Typer(help="AI Mass: trained models behind one API.", no_args_is_hel
 app.command()(serve.serve)
 app.command()(invoke.invoke)
 app.command("new-domain")(new_domain.new_domain)
+app.command()(cost.cost)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(usage.app, name="usage")

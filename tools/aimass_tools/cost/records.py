@@ -1,0 +1,60 @@
+"""The bench records ``aimass cost`` prices: ``sizing.json`` (the engine by threads, peak memory) and
+``results.json`` (the serving stack's share of a warm request on the Lambda handler path), both written by
+``make bench`` into ``bench/records/``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aimass.errors import InvalidInput
+from aimass_tools.cost.model import Measured
+
+SIZING = "sizing.json"
+RESULTS = "results.json"
+
+
+@dataclass(frozen=True)
+class Priced:
+    measured: list[Measured]
+    skipped: dict[str, str]  # domain: why it has no price
+    measured_at: dict[str, str]  # domain: when its numbers were taken (the later of its two records)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InvalidInput(f"{path} is missing: `make bench` writes it (bench/sizing.py, bench/run.py)")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{path}: expected a JSON object")
+    return document
+
+
+def read_measured(folder: Path) -> Priced:
+    """Every domain both records cover; the others, with the reason, in ``skipped``."""
+    sizing: dict[str, Any] = _read(folder / SIZING).get("domains", {})
+    results = _read(folder / RESULTS)
+    measured, skipped, when = [], {}, {}
+    for domain in sorted(set(sizing) | set(results)):
+        size, result = sizing.get(domain), results.get(domain)
+        if size is None or "one" not in size.get("cases", {}):
+            skipped[domain] = f"no one-item case in {SIZING} (bench/sizing.py --domains {domain})"
+            continue
+        if result is None or "stack_added_p50_ms" not in result:
+            skipped[domain] = f"not in {RESULTS} (bench/run.py --domains {domain})"
+            continue
+        one = size["cases"]["one"]
+        measured.append(
+            Measured(
+                domain=domain,
+                model=str(size.get("model", result.get("model", "?"))),
+                # p50s do not subtract exactly: a stack measured as free still costs something, never less than 0.
+                stack_ms=max(0.0, float(result["stack_added_p50_ms"])),
+                engine_ms={1: float(one["p50_ms_1t"]), 2: float(one["p50_ms_2t"])},
+                peak_rss_mb=float(size["peak_rss_mb"]),
+            )
+        )
+        when[domain] = max(str(size.get("measured_at", "")), str(result.get("measured_at", "")))
+    return Priced(measured, skipped, when)
