@@ -275,6 +275,22 @@ def test_rl_gate_stops_a_policy_that_always_pushes_left(tmp_path: Path) -> None:
         build.check_returns("in-process", returns)
 
 
+def test_rl_graph_check_stops_a_graph_that_is_not_the_pytorch_actor(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")  # a build tool; the rl export check compares the graph with PyTorch
+    from models.rl.cartpole.export import export_onnx, verify_graph
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(4, 64), torch.nn.Linear(64, 64), torch.nn.Linear(64, 2)]
+    actor = torch.nn.Sequential(layers[0], torch.nn.Tanh(), layers[1], torch.nn.Tanh(), layers[2])
+    export_onnx(actor, tmp_path / "model.onnx")
+    assert verify_graph(tmp_path / "model.onnx", actor) < 1e-5
+
+    with torch.no_grad():
+        layers[2].bias[0] += 0.01  # the reference is now another actor than the one exported
+    with pytest.raises(BuildError, match=r"ONNX Runtime differs from the PyTorch actor by 1\.0\de-02 > 1e-05"):
+        verify_graph(tmp_path / "model.onnx", actor)
+
+
 # --- tensor: tensor-wine's agreement with scikit-learn and held-out accuracy ---
 
 
