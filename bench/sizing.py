@@ -508,7 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def stale_sizes(record: dict[str, Any], explore: bool) -> int:
     """The target: every function.toml agrees with the record (a stale size is a miss)."""
-    problems = sizing_record.disagreements(record, sizing_record.read_functions())
+    functions, elsewhere = sizing_record.read_functions(), sizing_record.measured_elsewhere()
+    problems = sizing_record.disagreements(record, functions, elsewhere)
     judged = [holds("function.toml", False, problem) for problem in problems] or [
         holds("function.toml", True, "every function.toml agrees with the sizing record")
     ]
