@@ -18,7 +18,6 @@ from urllib.parse import quote
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from aimass.contract import DEFAULT_PLANS
 from aimass.http.app import build_app
@@ -27,30 +26,11 @@ from aimass.metering.key_admin import MAX_DESCRIPTION, SCOPES
 from aimass.metering.keys import KEY_ID, TENANT, matches, parse
 from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import Plan, Settings
-from aimass_tools.cli import app as cli
 from tests.conftest import import_handler, response_body
 from tests.events.build import rest_v1
+from tests.operator_keys import bearer, cli_key, state_environment
 
 KEYS = "/v1/admin/keys"
-_CLEAR_KEY = re.compile(r"am_[0-9a-f]{12}_[A-Za-z0-9_-]+")
-
-
-def state_environment(state_dir: Path) -> dict[str, str]:
-    return {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state_dir)}
-
-
-def cli_key(state_dir: Path, tenant: str, scopes: str) -> str:
-    """A key made by ``aimass keys create`` in the key store of ``state_dir``, as an operator makes one."""
-    env = {**state_environment(state_dir), "COLUMNS": "200"}
-    made = CliRunner().invoke(cli, ["keys", "create", "--tenant", tenant, "--scopes", scopes], env=env)
-    assert made.exit_code == 0, made.output
-    found = _CLEAR_KEY.search(made.output)
-    assert found is not None and parse(found[0]) is not None, made.output
-    return found[0]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {key}"}
 
 
 def key_id(key: str) -> str:

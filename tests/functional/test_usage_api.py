@@ -8,7 +8,6 @@ key check decides who they are; the usage read is the one the app's own usage st
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,25 +16,22 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
-from aimass.metering.keys import parse
 from aimass.metering.stores.usage_factory import open_usage
 from aimass.metering.stores.usage_sqlite import SqliteUsageStore
 from aimass.metering.usage import Unavailable, UsageRecord
 from aimass.settings import Plan, Settings
-from aimass_tools.cli import app as cli
 from tests.conftest import import_handler, response_body
 from tests.events.build import rest_v1
+from tests.operator_keys import bearer, cli_key
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 START = int(T0.timestamp())
 DAY_END = START + 86400
 # One app and its keys serve the whole module: a rate no test here reaches.
 PLANS = {"default": Plan(rate_per_s=10_000, burst=10_000, monthly_units=10_000_000)}
-_CLEAR_KEY = re.compile(r"am_[0-9a-f]{12}_[A-Za-z0-9_-]+")
 
 
 def record(n: int, tenant: str, *, hours: float = 0, model: str = "tiny-text", units: int = 100) -> UsageRecord:
@@ -69,16 +65,6 @@ def seed(settings: Settings) -> None:
         store.record(record(n, "globex", hours=n, units=1000))
 
 
-def cli_key(state_dir: Path, tenant: str, scopes: str) -> str:
-    """A key made by ``aimass keys create`` in the key store of ``state_dir``, as an operator makes one."""
-    env = {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state_dir), "COLUMNS": "200"}
-    made = CliRunner().invoke(cli, ["keys", "create", "--tenant", tenant, "--scopes", scopes], env=env)
-    assert made.exit_code == 0, made.output
-    found = _CLEAR_KEY.search(made.output)
-    assert found is not None and parse(found[0]) is not None, made.output
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def settings(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     state_dir = tmp_path_factory.mktemp("usage-state")
@@ -98,10 +84,6 @@ def callers(settings: Settings) -> dict[str, str]:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(build_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {key}"}
 
 
 def usage(client: TestClient, key: str | None, **params: Any) -> Any:
