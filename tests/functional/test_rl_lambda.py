@@ -1,21 +1,27 @@
 """The rl function's Lambda entrypoint, driven by generated API Gateway REST (v1) and HTTP API (v2) events.
 
 The events name the real model, cartpole-ppo; here they are retargeted at the tiny linear policy, whose
-answers are known exactly.
+answers are known exactly; every answer is also held to the app's answer to the same request over HTTP.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
+from aimass.settings import Settings
 from tests.conftest import import_handler, load_event, response_body
+from tests.gateway_requests import http_request
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities
 
 REAL_MODEL = "cartpole-ppo"
@@ -24,11 +30,22 @@ OBSERVATIONS = [[0.0123, -0.0456, 0.0312, 0.0871], [-0.4021, 0.3377, -0.0614, -0
 
 
 @pytest.fixture(scope="module")
-def handler_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("rl-lambda-store")
     build_tiny_rl(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def handler_module(store: Path) -> ModuleType:
     with pytest.MonkeyPatch.context() as monkeypatch:
         return import_handler(store, monkeypatch, "rl")
+
+
+@pytest.fixture(scope="module")
+def client(store: Path) -> Iterator[TestClient]:
+    with TestClient(build_app(Settings(model_store=store, domains=("rl",))), raise_server_exceptions=False) as app:
+        yield app
 
 
 def invoke(module: ModuleType, name: str, context: LocalLambdaContext) -> dict[str, Any]:
@@ -111,3 +128,26 @@ def test_the_binary_event_holds_the_observations() -> None:
     np.testing.assert_array_equal(
         np.frombuffer(raw[size:], dtype="<f4").reshape(2, 4), np.asarray(OBSERVATIONS, dtype=np.float32)
     )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "apigw_rest_v1_rl_infer", "apigw_http_v2_rl_infer", "apigw_rest_v1_rl_infer_binary",
+        "apigw_http_v2_rl_infer_binary", "apigw_rest_v1_rl_act", "apigw_http_v2_rl_act", "apigw_http_v2_rl_act_bad_nan",
+    ],
+)  # fmt: skip
+def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
+    handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
+) -> None:
+    recorded = load_event(event, model=TINY_RL, recorded=REAL_MODEL)
+    request = http_request(recorded)
+    response = handler_module.handler(recorded, lambda_context)
+    answer = client.request(request.method, request.url, headers=request.headers, content=request.body)
+    assert response["statusCode"] == answer.status_code, (response, answer.text)
+    if answer.headers["content-type"].startswith("application/json"):
+        mine, theirs = json.loads(response_body(response)), answer.json()
+        mine.pop("request_id", None), theirs.pop("request_id", None)
+        assert mine == theirs
+    else:
+        assert response_body(response) == answer.content
