@@ -21,7 +21,7 @@ from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings
 from tests.conftest import import_handler, load_event, response_body
-from tests.gateway_requests import http_request
+from tests.gateway_requests import ask_app, assert_same_answer
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_logits, reference_probabilities
 
 REAL_MODEL = "cartpole-ppo"
@@ -140,14 +140,9 @@ def test_the_binary_event_holds_the_observations() -> None:
 def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
 ) -> None:
+    # GIVEN a recorded event WHEN the function answers it and the app (over the same store) the request it carries,
+    # read from the event without Mangum
     recorded = load_event(event, model=TINY_RL, recorded=REAL_MODEL)
-    request = http_request(recorded)
     response = handler_module.handler(recorded, lambda_context)
-    answer = client.request(request.method, request.url, headers=request.headers, content=request.body)
-    assert response["statusCode"] == answer.status_code, (response, answer.text)
-    if answer.headers["content-type"].startswith("application/json"):
-        mine, theirs = json.loads(response_body(response)), answer.json()
-        mine.pop("request_id", None), theirs.pop("request_id", None)
-        assert mine == theirs
-    else:
-        assert response_body(response) == answer.content
+    # THEN both answer the same status, media type and body
+    assert_same_answer(response, ask_app(client, recorded))

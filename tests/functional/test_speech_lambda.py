@@ -23,7 +23,7 @@ from aimass.http.app import build_app
 from aimass.lambda_context import LocalLambdaContext
 from aimass.settings import Settings
 from tests.conftest import import_handler, load_event, response_body
-from tests.gateway_requests import http_request
+from tests.gateway_requests import ask_app, assert_same_answer, http_request
 from tests.tiny_speech import CLIP, LABELS, TINY_SPEECH, build_tiny_speech, reference_probabilities
 
 REAL_MODEL = "speech-commands"
@@ -109,17 +109,12 @@ def test_v2_binary_infer_event(handler_module: ModuleType, lambda_context: Local
 def test_each_event_is_answered_as_the_app_answers_the_same_request_over_http(
     handler_module: ModuleType, lambda_context: LocalLambdaContext, client: TestClient, event: str
 ) -> None:
-    # GIVEN an event, and the request its client sent, read from it without Mangum
+    # GIVEN a recorded event WHEN the function answers it and the app (over the same store) the request it carries,
+    # read from the event without Mangum
     recorded = load_event(event, model=TINY_SPEECH, recorded=REAL_MODEL)
-    request = http_request(recorded)
-    # WHEN the function answers the event and the app (over the same store) the request
     response = handler_module.handler(recorded, lambda_context)
-    answer = client.request(request.method, request.url, headers=request.headers, content=request.body)
-    # THEN both answer the same status and body: the same words, times and confidences
-    assert response["statusCode"] == answer.status_code, (response, answer.text)
-    mine, theirs = json.loads(response_body(response)), answer.json()
-    mine.pop("request_id", None), theirs.pop("request_id", None)
-    assert mine == theirs
+    # THEN both answer the same status, media type and body
+    assert_same_answer(response, ask_app(client, recorded))
 
 
 def test_a_file_that_is_not_audio_is_a_400_naming_the_field(
