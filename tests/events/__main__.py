@@ -1,23 +1,24 @@
 """``python -m tests.events [--check]``: write every event of ``tests/events/specs.py`` to ``tests/events/``.
 
-With ``--check`` nothing is written; the exit status is 1 when a file is missing, differs from what the
-builder makes, or is not in the table.
+The events are the table's and those of the requests files in ``tests/events/requests/`` (a scaffolded
+domain's). With ``--check`` nothing is written; the exit status is 1 when a file is missing, differs from what
+the builder makes, or is in neither.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from aimass_tools.events import event_text
 from tests.events.specs import SPECS, build
 
 EVENTS = Path(__file__).parent
 
 
 def render(name: str) -> str:
-    """The file's text: two-space JSON, keys in the order API Gateway writes them, one final newline."""
-    return json.dumps(build(name), indent=2) + "\n"
+    """The text of ``tests/events/<name>.json``."""
+    return event_text(build(name))
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> int:
             path.write_text(text, encoding="utf-8")
     strays = sorted(p.name for p in EVENTS.glob("*.json") if p.stem not in SPECS)
     for name in strays:
-        print(f"tests/events/{name} is not in tests/events/specs.py: add its request there", file=sys.stderr)
+        print(f"tests/events/{name} is in neither tests/events/specs.py nor tests/events/requests/", file=sys.stderr)
     if check and stale:
         print(f"out of date (run python -m tests.events): {', '.join(stale)}", file=sys.stderr)
     elif stale:

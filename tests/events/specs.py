@@ -1,9 +1,13 @@
 """The table of generated events: one entry per ``tests/events/<name>.json``, what the client sent.
 
-Each entry is the builder (``http_api_v2``, ``rest_v1``, ``authorizer_request``) with the request's method,
-path, headers and body; ``build(name)`` adds the name, from which the ids and times come. REST resources are the
-ones ``infra.routes`` gives these paths (``/v2/models/<model>/{proxy+}``, ``/v1/<domain>/{proxy+}``, the
-server-wide literals); ``tests/unit/test_events.py`` checks that they still are.
+Each entry is the builder (``http_api_v2``, ``rest_v1``, ``authorizer_request`` of ``aimass_tools.events``) with
+the request's method, path, headers and body; ``build(name)`` adds the name, from which the ids and times come.
+REST resources are the ones ``infra.routes`` gives these paths (``/v2/models/<model>/{proxy+}``,
+``/v1/<domain>/{proxy+}``, the server-wide literals); ``tests/unit/test_events.py`` checks that they still are.
+
+``SPECS`` is this module's ``TABLE`` plus the requests files of ``tests/events/requests/`` (JSON, one per domain
+``aimass new-domain`` scaffolded, written by it), so a scaffolded domain's events regenerate and are checked
+like the rest with no edit here.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
+from aimass_tools.events import REQUESTS, Event, authorizer_request, from_request, http_api_v2, read_requests, rest_v1
 from tests.events.bodies import bytes_tensor, fp32, json_body, kserve_binary, media, multipart
-from tests.events.build import Event, authorizer_request, http_api_v2, rest_v1
 
 Spec = Callable[[str], Event]
 
@@ -103,7 +108,7 @@ SPEECH_INFER_BINARY = kserve_binary(
 v2_post = partial(http_api_v2, method="POST", headers=JSON)
 rest_post = partial(rest_v1, method="POST", headers=JSON)
 
-SPECS: dict[str, Spec] = {
+TABLE: dict[str, Spec] = {
     # --- HTTP API (payload 2.0) ---
     "apigw_http_v2_llm_chat": partial(
         v2_post,
@@ -244,6 +249,20 @@ SPECS: dict[str, Spec] = {
         authorizer_request, method="POST", path=_infer(TEXT_MODEL)[0], resource=_infer(TEXT_MODEL)[1], headers=JSON
     ),
 }
+
+
+def requested(directory: Path, table: dict[str, Spec]) -> dict[str, Spec]:
+    """The events of the requests files in ``directory``; a name the table or another file has is an error."""
+    found: dict[str, Spec] = {}
+    for path in sorted(directory.glob("*.json")):
+        for name, request in read_requests(path).items():
+            if name in table or name in found:
+                raise ValueError(f"{path}: event '{name}' is defined twice; rename one")
+            found[name] = partial(from_request, request=request)
+    return found
+
+
+SPECS: dict[str, Spec] = TABLE | requested(Path(__file__).parents[2] / REQUESTS, TABLE)
 
 
 def build(name: str) -> Event:
