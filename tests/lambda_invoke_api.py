@@ -133,7 +133,8 @@ def lambda_service(functions: Mapping[str, Handler]) -> Iterator[LambdaService]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
     service.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: the server stops within it when the block ends (each test starts its own).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield service
