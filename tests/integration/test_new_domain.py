@@ -5,7 +5,8 @@ GIVEN a copy of the checkout (layers/, tools/, functions/, models/, tests/, temp
 template scaffolds a domain there THEN the model catalogue, the CDK app's functions and route table, the
 local server and the Lambda handlers all pick it up: each model builds with `aimass models build`, answers
 its generated events over real HTTP from `aimass serve`, passes its own generated functional test (V2 and
-the task over HTTP, the handler with the events) and lints clean.
+the task over HTTP, the handler with the events) and lints clean; its events pass the checks that
+tests/unit/test_events.py holds the repository's to, and `python -m tests.events --check` finds them current.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aimass_tools.cli.new_domain import scaffold
 from infra.config import ServingConfig, discover_functions
 from infra.routes import model_paths, route_table, task_prefix
 from models.catalogue import catalogue
+from tests.events.checks import MODELS, duplicates, framing_problems, kind
 
 ROOT = Path(__file__).resolve().parents[2]
 # (template, domain name, served model): every template, one name long enough to test the line lengths.
@@ -50,9 +52,11 @@ def copy_checkout(target: Path) -> None:
         ["git", "ls-files", "-z", "--", *COPIED], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
     paths = {Path(p) for p in listed.split("\0") if p}
-    # The command, its templates and the core module their runtimes build on, whether committed yet or not.
+    # The command, its templates, its events' builder and the core module their runtimes build on, whether
+    # committed yet or not.
     paths |= {p.relative_to(ROOT) for p in (ROOT / "templates").rglob("*") if p.is_file()}
-    paths |= {Path("tools/aimass_tools/cli/new_domain.py"), Path("layers/aimass/serving/classify.py")}
+    paths |= {Path("tools/aimass_tools/cli/new_domain.py"), Path("tools/aimass_tools/events.py")}
+    paths |= {Path("layers/aimass/serving/classify.py")}
     for relative in paths:
         source = ROOT / relative
         if source.is_file() and "__pycache__" not in relative.parts:
@@ -157,6 +161,24 @@ def test_the_command_refuses_an_existing_domain_and_writes_nothing(checkout: Pat
     assert f"domain '{NAMES[0]}' already exists" in flat(result.stderr)
     assert runtime.read_text() == before + "# edited\n"
     runtime.write_text(before)
+
+
+def test_the_new_events_pass_the_event_checks_and_regenerate_unchanged(
+    checkout: Path, scaffolded: dict[str, list[Path]]
+) -> None:
+    # GIVEN the copy's events: the repository's and every new domain's
+    events = {path.stem: json.loads(path.read_text()) for path in (checkout / "tests" / "events").glob("*.json")}
+    new = {path.stem for paths in scaffolded.values() for path in paths if path.parent == Path("tests/events")}
+    assert len(new) == 2 * len(DOMAINS)
+    # THEN each new one is framed as API Gateway frames it and validates against Powertools' model, no id
+    # repeats across all of them (tests/unit/test_events.py's checks) ...
+    for name in sorted(new):
+        assert framing_problems(events[name]) == [], name
+        MODELS[kind(events[name])].model_validate(events[name])
+    assert duplicates(events) == []
+    # ... and the command that regenerates tests/events finds each in its table, written as the builder writes it
+    result = run(checkout, "-m", "tests.events", "--check")
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_catalogue_the_cdk_functions_and_the_routes_pick_the_domains_up(checkout: Path, scaffolded: object) -> None:

@@ -24,9 +24,11 @@ from aimass_tools.cli.new_domain import (
     requirements,
     templates,
 )
+from aimass_tools.events import REQUESTS, event_text, from_request, read_requests
 from aimass_tools.packaging import Copy, read_recipe
 from infra.config import load_function_config
 from models.catalogue import catalogue
+from tests.events.checks import MODELS, duplicates, framing_problems, kind
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = templates(ROOT / "templates")
@@ -73,6 +75,7 @@ def test_a_template_writes_the_whole_domain(template: DomainTemplate) -> None:
         Path(f"tests/functional/test_{LONGEST}_domain.py"),
         Path(f"tests/events/apigw_http_v2_{LONGEST}_infer.json"),
         Path(f"tests/events/apigw_http_v2_{LONGEST}_{template.task}.json"),
+        REQUESTS / f"{LONGEST}.json",
     }
     assert all(LONGEST in str(path) for path in files)
 
@@ -123,13 +126,24 @@ def test_requirements_are_the_core_closure_plus_the_templates_packages(
     assert {pin.split("==")[0] for pin in set(pins) - set(core)} == set(template.packages)
 
 
-def test_the_events_are_api_gateway_events_for_the_model(template: DomainTemplate, rendered: Path) -> None:
-    for event_file in sorted((rendered / "tests" / "events").glob("*.json")):
-        event = json.loads(event_file.read_text())
-        assert event["rawPath"] == event["requestContext"]["http"]["path"]
-        assert int(event["headers"]["content-length"]) == len(event["body"].encode())
+def test_the_events_pass_the_event_checks_and_rebuild_from_their_requests(
+    template: DomainTemplate, rendered: Path
+) -> None:
+    # GIVEN the events and the requests file new-domain wrote
+    requests = read_requests(rendered / REQUESTS / f"{LONGEST}.json")
+    events = {path.stem: json.loads(path.read_text()) for path in (rendered / REQUESTS.parent).glob("*.json")}
+    assert set(events) == set(requests) == {f"apigw_http_v2_{LONGEST}_{what}" for what in template.events}
+    for name, event in events.items():
+        written = (rendered / REQUESTS.parent / f"{name}.json").read_text()
+        # THEN each is what the builder makes of its request (as python -m tests.events regenerates it), is
+        # framed as API Gateway frames it and validates against Powertools' model, as tests/unit/test_events.py
+        # holds the repository's events
+        assert written == event_text(from_request(name, requests[name]))
+        assert framing_problems(event) == [], name
+        MODELS[kind(event)].model_validate(event)
         json.loads(event["body"])
-    infer = json.loads((rendered / "tests" / "events" / f"apigw_http_v2_{LONGEST}_infer.json").read_text())
+    assert duplicates(events) == []
+    infer = events[f"apigw_http_v2_{LONGEST}_infer"]
     assert infer["rawPath"] == f"/v2/models/{model_of(template)}/infer"
 
 

@@ -69,7 +69,7 @@ def test_a_name_that_would_share_another_domains_events_is_refused(checkout: Pat
     # GIVEN domains rl, text and sensor_grid: events are found as apigw_<kind>_<domain>_<what>.json
     for domain in ("rl", "text", "sensor_grid"):
         (checkout / "functions" / domain).mkdir(parents=True, exist_ok=True)
-    with pytest.raises(NewDomainError, match="would share recorded events"):
+    with pytest.raises(NewDomainError, match="would share generated events"):
         check_name(name, checkout)
 
 
@@ -101,7 +101,7 @@ def test_scaffold_writes_every_file_and_returns_them(checkout: Path) -> None:
 
 
 def test_scaffold_never_overwrites_and_then_writes_nothing(checkout: Path) -> None:
-    # GIVEN a file where the new domain would write one (a recorded event, say)
+    # GIVEN a file where the new domain would write one (a generated event, say)
     event = checkout / "tests" / "events" / "apigw_http_v2_shapes_infer.json"
     event.parent.mkdir(parents=True)
     event.write_text("{}")

@@ -3,8 +3,11 @@
 What it writes is found with no list to edit: the local server imports ``functions/NAME/aimass_NAME``
 (``aimass.serving.domains``), ``aimass models build`` and the CDK route table read ``models/NAME/<model>/spec.py``
 (``models.catalogue``), and the CDK app deploys ``functions/NAME/`` because it holds a Dockerfile and a
-``function.toml`` (``infra.config``). The payload test replays the generated ``tests/events`` against the
-function's image, and ``tests/functional/test_NAME_domain.py`` serves the built model over HTTP and Lambda.
+``function.toml`` (``infra.config``). The domain's API Gateway events are built by ``aimass_tools.events``, as
+the repository's are, from the requests it writes to ``tests/events/requests/NAME.json``; ``python -m
+tests.events`` regenerates them from there and ``tests/unit/test_events.py`` checks them with the rest. The
+payload test replays them against the function's image, and ``tests/functional/test_NAME_domain.py`` serves the
+built model over HTTP and Lambda.
 
 A template is a folder of ``string.Template`` files (``$domain``, ``${Domain}``, ``$model``, ...; ``$$`` is a
 literal dollar) laid out as they land in the checkout, with ``DOMAIN`` standing for the name in paths, plus a
@@ -27,9 +30,10 @@ from typing import Annotated, Any
 import typer
 
 from aimass_tools.cli.common import CHECKOUT, console
+from aimass_tools.events import REQUESTS, Request, event_text, from_request, requests_text
 
 COMMON = "common"
-EVENT = "apigw_http_v2_event.json.tmpl"
+EVENTS = REQUESTS.parent  # tests/events, where each event is a file
 SUFFIX = ".tmpl"
 # infra.routes.DOMAIN_NAME, kept short: the name prefixes function, image and log group names.
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
@@ -41,7 +45,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 RESERVED = frozenset(
     {"models", "audio", "embeddings", "chat", "completions", "images", "moderations", "files", "health"}
     | {"buildkit", "catalogue", "authorizer"}
-    | {"v1", "v2", "http", "rest"}  # parts of the recorded events' names, apigw_http_v2_<domain>_<what>.json
+    | {"v1", "v2", "http", "rest"}  # parts of the generated events' names, apigw_http_v2_<domain>_<what>.json
 )
 # The serving core's pinned closure: what every domain image installs before its own packages.
 CORE_REQUIREMENTS = Path("layers/requirements.txt")
@@ -100,12 +104,12 @@ def check_name(name: str, checkout: Path) -> None:
     taken = [f"{top}/{name}" for top in ("functions", "models") if (checkout / top / name).exists()]
     if taken:
         raise NewDomainError(f"domain '{name}' already exists ({', '.join(taken)}); pick another name")
-    # Recorded events are found by name, apigw_<kind>_<domain>_<what>.json: "text" would take "text_x"'s.
+    # Generated events are found by name, apigw_<kind>_<domain>_<what>.json: "text" would take "text_x"'s.
     domains = {path.name for top in ("functions", "models") for path in (checkout / top).glob("*") if path.is_dir()}
     clash = sorted(d for d in domains if name.startswith(f"{d}_") or d.startswith(f"{name}_"))
     if clash:
         raise NewDomainError(
-            f"'{name}' and domain '{clash[0]}' would share recorded events (tests/events/apigw_*_{clash[0]}_*.json); "
+            f"'{name}' and domain '{clash[0]}' would share generated events (tests/events/apigw_*_{clash[0]}_*.json); "
             "pick a name that neither starts another domain's name and '_' nor is started by one"
         )
 
@@ -145,15 +149,32 @@ def render(name: str, template: DomainTemplate, checkout: Path) -> dict[Path, st
         for source in sorted(source_root.rglob(f"*{SUFFIX}")):
             relative = source.relative_to(source_root).as_posix().removesuffix(SUFFIX).replace("DOMAIN", name)
             files[Path(relative)] = _substitute(source.read_text(encoding="utf-8"), values, source)
-    skeleton = (template.directory.parent / EVENT).read_text(encoding="utf-8")
-    for event, spec in template.events.items():
-        path = _substitute(spec["path"], values, template.directory / "template.toml")
-        body = _substitute(spec["body"], values, template.directory / "template.toml")
-        json.loads(body)  # a template's body must be JSON; a mistake fails here, not in a client
-        document = {"path": path, "body": json.dumps(body), "content_length": str(len(body.encode()))}
-        rendered = _substitute(skeleton, document, template.directory.parent / EVENT)
-        files[Path(f"tests/events/apigw_http_v2_{name}_{event}.json")] = rendered
+    requests = event_requests(name, template, values)
+    for event, request in requests.items():
+        files[EVENTS / f"{event}.json"] = event_text(from_request(event, request))
+    files[REQUESTS / f"{name}.json"] = requests_text(requests)
     return files
+
+
+def event_requests(name: str, template: DomainTemplate, values: dict[str, str]) -> dict[str, Request]:
+    """The requests of the domain's events, by event name, as ``aimass_tools.events.from_request`` takes them:
+    each of the template's ``[events.<what>]`` POSTed as JSON by an HTTP client to the HTTP API."""
+    settings = template.directory / "template.toml"
+    requests: dict[str, Request] = {}
+    for event, spec in template.events.items():
+        body = _substitute(spec["body"], values, settings)
+        try:
+            json.loads(body)  # a mistake fails here, not in a client
+        except ValueError as exc:
+            raise NewDomainError(f"{settings}: events.{event}.body is not JSON ({exc})") from None
+        requests[f"apigw_http_v2_{name}_{event}"] = {
+            "builder": "http_api_v2",
+            "method": "POST",
+            "path": _substitute(spec["path"], values, settings),
+            "headers": {"Content-Type": "application/json"},
+            "body": body,
+        }
+    return requests
 
 
 def _substitute(text: str, values: dict[str, str], source: Path) -> str:
