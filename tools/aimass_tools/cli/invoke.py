@@ -28,7 +28,7 @@ def invoke(
     key: Annotated[
         str | None,
         typer.Option(
-            help="an API key to add to the event's headers (recorded events carry none), e.g. $(cat .aimass/dev-key)"
+            help="an API key to add to the event's headers (generated events carry none), e.g. $(cat .aimass/dev-key)"
         ),
     ] = None,
 ) -> None:
