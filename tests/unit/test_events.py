@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aimass_tools.events import REQUESTS, read_requests
+from aimass_tools.events import REQUESTS, EventRequestError, from_request, read_requests
 from infra.routes import route_table
 from models.catalogue import catalogue
 from tests.events.__main__ import render
@@ -82,6 +82,14 @@ def test_a_requests_file_holds_its_own_domains_events() -> None:
     # aimass new-domain writes them and as the payload test finds a domain's events.
     for path in sorted((ROOT / REQUESTS).glob("*.json")):
         assert all(re.fullmatch(rf"apigw_(http_v2|rest_v1)_{path.stem}_\w+", name) for name in read_requests(path))
+
+
+def test_a_request_naming_no_builder_or_an_unknown_argument_is_refused() -> None:
+    with pytest.raises(EventRequestError, match="builder must be one of http_api_v2, rest_v1, authorizer_request"):
+        from_request("apigw_http_v2_x_infer", {"builder": "http_api", "method": "POST", "path": "/"})
+    # a REST resource on an HTTP API event
+    with pytest.raises(EventRequestError, match=r"unexpected keyword argument 'resource'.*http_api_v2"):
+        from_request("apigw_http_v2_x_infer", {"builder": "http_api_v2", "method": "GET", "path": "/", "resource": "/"})
 
 
 @pytest.mark.parametrize("name", [name for name in NAMES if not name.startswith("apigw_http_v2")])

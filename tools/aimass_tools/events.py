@@ -338,9 +338,10 @@ def from_request(name: str, request: Request) -> Event:
     """The event ``name`` for one entry of a requests file: ``builder`` (a key of ``BUILDERS``) and that
     builder's keyword arguments as JSON gives them (a text ``body``; ``headers`` and ``query`` as objects)."""
     arguments = dict(request)
-    builder = BUILDERS.get(str(arguments.pop("builder", None)))
+    named = arguments.pop("builder", None)
+    builder = BUILDERS.get(str(named))
     if builder is None:
-        raise EventRequestError(f"event '{name}': builder must be one of {', '.join(BUILDERS)}, got {request!r}")
+        raise EventRequestError(f"event '{name}': builder must be one of {', '.join(BUILDERS)}, got {named!r}")
     try:
         inspect.signature(builder).bind(name, **arguments)
     except TypeError as exc:
