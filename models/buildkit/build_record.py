@@ -43,18 +43,35 @@ def report_path(store: Path, name: str, version: str) -> Path:
     return store / name / f"{version}.build.json"
 
 
+def this_machine() -> dict[str, Any]:
+    """What a trained model's bytes depend on beyond its code and seeds: the CPU (its kernels' instruction set
+    and reduction order), how many, and the platform."""
+    return {
+        "system": platform.system(),
+        "architecture": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def write_build_report(store: Path, name: str, version: str, *, seconds: float) -> Path:
     """Called by ``publish`` once a version is in place: the build's time and the machine it ran on."""
     path = report_path(store, name, version)
     report = {
         "built_at": timestamp(),
         "seconds": round(seconds, 1),
-        "machine": {
-            "system": platform.system(),
-            "architecture": platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": this_machine(),
     }
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
