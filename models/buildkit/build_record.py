@@ -6,8 +6,8 @@ was written by a script. The record holds:
 - the version's manifest, as the build sealed it (every key at the top level: ``quality``, ``files`` with
   sizes and sha256, ``engine``, ``source`` with the framework versions it names, ``created_at``);
 - ``build``: what the build reported beyond the manifest (its time and the machine), from the report
-  ``publish`` writes beside the version directory (``<store>/<name>/<version>.build.json``), or null where
-  the version was built before builds reported it;
+  ``publish`` writes beside the version directory (``<store>/<name>/.<version>.build.json``, hidden like the
+  build lock, so no image copies it), or null where the version was built before builds reported it;
 - ``constants``: the constants the build's own modules set, by module (``constants.spec.SEED``,
   ``constants.train.EPOCHS``; a settings dataclass as its fields' defaults, ``constants.train.PPOConfig.gamma``):
   the seeds, gates, sizes and training settings it ran with, as they are when
@@ -40,7 +40,7 @@ _RESERVED = ("recorded_at", "build", "constants")
 
 
 def report_path(store: Path, name: str, version: str) -> Path:
-    return store / name / f"{version}.build.json"
+    return store / name / f".{version}.build.json"
 
 
 def this_machine() -> dict[str, Any]:
