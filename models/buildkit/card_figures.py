@@ -34,7 +34,21 @@ _URL = re.compile(r"https?://\S+")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _WHOLE_FIGURE = re.compile(r"\d+(\.\d+)?")
 _VERSION = re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w]|\.\d)")
-_FIGURE = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?(?![\w]|\.\d)(\s?%)?")
+_NUMBER = r"(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?(?P<exponent>[eE][-+]?\d+)?"
+
+
+def figure_pattern(units: str = "") -> re.Pattern[str]:
+    """Figures as the rule above reads them, in groups ``whole``, ``fraction``, ``exponent`` and ``percent``.
+
+    ``units``, a regex alternation, lets a figure carry a unit, glued or after one space (``2.64x``, ``76.9 ms``),
+    in group ``unit``: the README's check reads ratios such as ``2.64x`` as figures, where a card reads them as
+    names.
+    """
+    unit = rf"(?:\s?(?P<unit>{units}))?" if units else ""
+    return re.compile(rf"(?<![\w.])(?<![A-Za-z]-){_NUMBER}{unit}(?![\w]|\.\d)(?P<percent>\s?%)?")
+
+
+_FIGURE = figure_pattern()
 
 
 @dataclass(frozen=True)
@@ -67,10 +81,9 @@ def untraced(text: str, sources: SourceNumbers) -> list[Figure]:
             found.append(Figure(match.group(0), _line(text, match.start())))
     text = _VERSION.sub(_blank, text)
     for match in _FIGURE.finditer(text):
-        whole, fraction, exponent, percent = match.groups()
-        if len(whole) == 1 and not fraction and not exponent:
+        if len(match["whole"]) == 1 and not match["fraction"] and not match["exponent"]:
             continue
-        if not _traced(whole.replace(",", ""), fraction or "", exponent or "", bool(percent), sources.numbers):
+        if not traced(match, sources):
             found.append(Figure(match.group(0).strip(), _line(text, match.start())))
     return found
 
@@ -82,20 +95,25 @@ def source_numbers(sources: Mapping[str, Any]) -> SourceNumbers:
         if isinstance(leaf, str):
             versions.update(_VERSION.findall(leaf))
             for match in _FIGURE.finditer(_VERSION.sub(_blank, leaf)):
-                whole, fraction, exponent, _ = match.groups()
-                numbers.add(float(whole.replace(",", "") + (fraction or "") + (exponent or "")))
+                numbers.add(_value(match))
         elif isinstance(leaf, int | float) and not isinstance(leaf, bool) and math.isfinite(leaf):
             numbers.add(abs(float(leaf)))
     return SourceNumbers(frozenset(numbers), frozenset(versions))
 
 
-def _traced(whole: str, fraction: str, exponent: str, percent: bool, numbers: frozenset[float]) -> bool:
-    figure = float(whole + fraction + exponent)
+def traced(figure: re.Match[str], sources: SourceNumbers) -> bool:
+    """Whether a number of the sources, written to the precision of ``figure`` (``figure_pattern``'s), gives it."""
+    fraction = figure["fraction"] or ""
+    value = _value(figure)
     digits = len(fraction) - 1 if fraction else 0
-    if exponent:
-        return any(float(f"{number:.{digits}e}") == figure for number in numbers)
-    scale = 100.0 if percent else 1.0
-    return any(float(f"{number * scale:.{digits}f}") == figure for number in numbers)
+    if figure["exponent"]:
+        return any(float(f"{number:.{digits}e}") == value for number in sources.numbers)
+    scale = 100.0 if figure["percent"] else 1.0
+    return any(float(f"{number * scale:.{digits}f}") == value for number in sources.numbers)
+
+
+def _value(figure: re.Match[str]) -> float:
+    return float(figure["whole"].replace(",", "") + (figure["fraction"] or "") + (figure["exponent"] or ""))
 
 
 def _leaves(value: Any) -> Iterator[Any]:
