@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from aimass.contract import API_INTEGRATION_TIMEOUT_S
+from bench.sizing_record import SIZED_OTHERWISE
 from infra.app import REPO_ROOT, build_app, cdk_json_context
 from infra.config import (
     AUTHORIZER_FUNCTION,
@@ -216,21 +217,21 @@ def test_every_function_directory_has_a_valid_function_toml() -> None:
 
 def test_text_function_settings() -> None:
     text = discover_functions(REPO_ROOT, ServingConfig())["text"].settings
-    assert (text.memory_mb, text.timeout_s, text.architecture) == (3538, 29, "x86_64")
+    assert (text.memory_mb, text.timeout_s, text.architecture) == (1769, 29, "x86_64")
     assert text.routes == ("/v1/embeddings",)
     assert text.reserved_concurrency is None
-    # 3,008 MB buys about 1.7 vCPU: two intra-op threads.
-    assert text.intra_op_threads == 2
+    # 1,769 MB buys one full vCPU: one intra-op thread.
+    assert text.intra_op_threads == 1
 
 
-def test_function_tomls_explain_themselves() -> None:
-    # Every sized function says why (the comments are the documentation of these numbers): a domain by its
-    # inference measurements, the authorizer by its key check's.
-    for domain in DOCKERFILE_DOMAINS:
-        toml = REPO_ROOT / "functions" / domain / "function.toml"
-        text = toml.read_text(encoding="utf-8")
-        assert "vCPU" in text and "make bench" in text, toml
-    assert "bench" in (REPO_ROOT / "functions" / AUTHORIZER_FUNCTION / "function.toml").read_text(encoding="utf-8")
+def test_function_tomls_cite_where_their_sizes_come_from() -> None:
+    # The sizes themselves are checked against the committed sizing record by
+    # tests/unit/test_bench_sizing_record.py; here, every file names the record its size follows (or, for a
+    # function sized otherwise, the script that measures it), so a reader can find the measurement.
+    for name in (*DOCKERFILE_DOMAINS, AUTHORIZER_FUNCTION):
+        toml = REPO_ROOT / "functions" / name / "function.toml"
+        source = SIZED_OTHERWISE[name].by if name in SIZED_OTHERWISE else "bench/records/sizing.json"
+        assert source in toml.read_text(encoding="utf-8"), (toml, source)
 
 
 def test_function_config_is_frozen() -> None:

@@ -216,11 +216,11 @@ def test_text_function_properties(synthesized: Synthesized) -> None:
         "AWS::Lambda::Function",
         {
             "PackageType": "Image",
-            "MemorySize": 3538,
+            "MemorySize": 1769,
             "Timeout": 29,
             "Architectures": ["x86_64"],
             "Environment": {
-                "Variables": Match.object_like({"AIMASS_DOMAINS": '["text"]', "AIMASS_INTRA_OP_THREADS": "2"})
+                "Variables": Match.object_like({"AIMASS_DOMAINS": '["text"]', "AIMASS_INTRA_OP_THREADS": "1"})
             },
         },
     )
