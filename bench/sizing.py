@@ -389,6 +389,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     # A child process's part: --probe memory --threads N, or --probe timing.
     parser.add_argument("--probe", choices=("memory", "timing"), help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--table", action="store_true", help="print the record as bench/README.md's table only")
     add_explore_flag(parser)
     return parser.parse_args(argv)
 
@@ -485,6 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.probe == "timing":
         print(json.dumps(timing_probe(args.domains[0], store, args.repeats)))
+        return 0
+    if args.table:
+        record = json.loads(args.out.resolve().read_text())
+        print(sizing_record.markdown_table(record, sizing_record.read_functions()))
         return 0
     domains = list(dict.fromkeys(args.domains)) if args.domains else built_domains(store)
     unknown = [d for d in domains if d not in workloads.available()]

@@ -181,3 +181,52 @@ def disagreements(
         else:
             problems += _domain(name, function, domains[name], elsewhere or {})
     return problems
+
+
+# --- The record as bench/README.md shows it ----------------------------------------------------------------------
+
+TABLE_START = "<!-- sizing table: python -m bench.sizing --table (from bench/records/sizing.json) -->"
+TABLE_END = "<!-- end of sizing table -->"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _size(memory_mb: int, timeout_s: int) -> str:
+    return f"{memory_mb:,} MB, {timeout_s} s"
+
+
+def markdown_table(record: Mapping[str, Any], functions: Mapping[str, FunctionSize]) -> str:
+    """Every domain's requests, p50 in ms, peaks, the suggestion and what function.toml says: README's table."""
+    lines = [
+        "| domain | request | 1 thread | 2 threads | speedup | first call, 1 / 2 threads | peak RSS (MB) | suggested "
+        "| `function.toml` |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for domain, entry in record.get("domains", {}).items():
+        suggested, function = entry["suggested"], functions.get(domain)
+        for index, case in enumerate(entry["cases"].values()):
+            head = index == 0
+            peak = f"{entry['peak_rss_mb']:,.0f} ({entry['rss_after_load_mb']:,.0f} loaded)" if head else ""
+            size = _size(suggested["memory_mb"], suggested["timeout_s"]) if head else ""
+            toml = _size(function.memory_mb, function.timeout_s) if head and function else ""
+            cells = [
+                domain if head else "",
+                case["label"],
+                _ms(case["p50_ms_1t"]),
+                _ms(case["p50_ms_2t"]),
+                f"{case['speedup']:.2f}x",
+                f"{_ms(case['first_ms_1t'])} / {_ms(case['first_ms_2t'])}",
+                peak,
+                size,
+                toml,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_table(readme: str) -> str:
+    """The table between TABLE_START and TABLE_END in bench/README.md."""
+    start, end = readme.index(TABLE_START) + len(TABLE_START), readme.index(TABLE_END)
+    return readme[start:end].strip()

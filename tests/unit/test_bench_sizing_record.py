@@ -20,9 +20,11 @@ from bench.sizing_record import (
     SIZED_OTHERWISE,
     FunctionSize,
     disagreements,
+    markdown_table,
     measured_elsewhere,
     merged,
     read_functions,
+    readme_table,
     timed_elsewhere,
 )
 
@@ -32,6 +34,12 @@ SIZED_HERE = ("rl", "speech", "text", "vision")
 def test_every_function_toml_agrees_with_the_committed_sizing_record() -> None:
     record = json.loads(RECORD.read_text())
     assert disagreements(record, read_functions(), measured_elsewhere()) == []
+
+
+def test_the_readme_shows_the_committed_record() -> None:
+    # bench/README.md's sizing table is printed from the record, never typed: `python -m bench.sizing --table`.
+    readme = (RECORD.parents[1] / "README.md").read_text()
+    assert readme_table(readme) == markdown_table(json.loads(RECORD.read_text()), read_functions())
 
 
 def test_the_committed_record_is_dated_and_names_its_machine() -> None:
@@ -175,3 +183,19 @@ def test_read_functions_reads_size_and_text(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "function.toml").write_text("# why\nmemory_mb = 1024\ntimeout_s = 3\n")
     assert read_functions(tmp_path) == {"rl": FunctionSize(1024, 3, "# why\nmemory_mb = 1024\ntimeout_s = 3\n")}
+
+
+def test_markdown_table_rows() -> None:
+    case = {"label": "1 item", "p50_ms_1t": 5.8, "p50_ms_2t": 4.81, "speedup": 1.21, "first_ms_1t": 7.06}
+    big = {"label": "256 items", "p50_ms_1t": 15624.0, "p50_ms_2t": 8322.0, "speedup": 1.88, "first_ms_1t": 15579.0}
+    entry = {
+        "suggested": {"memory_mb": 1769, "timeout_s": 29},
+        "peak_rss_mb": 566.7,
+        "rss_after_load_mb": 354.1,
+        "cases": {"one": {**case, "first_ms_2t": 6.35}, "largest": {**big, "first_ms_2t": 7901.0}},
+    }
+    table = markdown_table({"domains": {"text": entry}}, {"text": FunctionSize(3538, 29, "")}).splitlines()
+    assert table[2] == (
+        "| text | 1 item | 5.8 | 4.81 | 1.21x | 7.06 / 6.35 | 567 (354 loaded) | 1,769 MB, 29 s | 3,538 MB, 29 s |"
+    )
+    assert table[3] == "|  | 256 items | 15,624 | 8,322 | 1.88x | 15,579 / 7,901 |  |  |  |"
