@@ -1,4 +1,4 @@
-"""Imported models: what an import costs, and the memory a served graph takes, by its size (bench/tensor.json).
+"""Imported models: what an import costs, and the memory a served graph takes, by its size (bench/records/tensor.json).
 
     .venv/bin/python bench/tensor.py [--sizes 20 100 400] [--out bench/records/tensor.json] [--explore]
 
