@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aimass_tools.cli.new_domain import scaffold
+from aimass_tools.cli.new_domain import CARD_MODULE, card_commands, scaffold
 from infra.config import ServingConfig, discover_functions
 from infra.routes import model_paths, route_table, task_prefix
 from models.catalogue import catalogue
@@ -146,7 +146,7 @@ def test_the_command_writes_a_whole_domain_and_says_what_next(scaffolded: dict[s
         Path(f"functions/{name}/aimass_{name}/codecs.py"),
         Path(f"models/{name}/digits/build.py"),
         Path(f"models/{name}/digits/spec.py"),
-        Path(f"models/{name}/digits/MODEL_CARD.md"),
+        Path(f"models/{name}/digits/card.md"),
         Path(f"tests/functional/test_{name}_domain.py"),
         Path(f"tests/events/apigw_http_v2_{name}_infer.json"),
     }
@@ -207,6 +207,26 @@ def test_each_model_answers_its_events_from_the_local_server(checkout: Path, sto
                 assert response.status_code == 200, (event_file.name, response.text)
                 body = response.json()
                 assert model in (body.get("model_name"), body.get("model")), event_file.name
+
+
+def test_the_new_cards_render_from_the_builds_and_pass_the_card_check(
+    checkout: Path, scaffolded: dict[str, list[Path]], store: Path
+) -> None:
+    # GIVEN the built models and the commands new-domain prints to finish their cards (record, then render)
+    commands = [command.split() for paths in scaffolded.values() for command in card_commands(paths)]
+    assert {(python, flag, module) for python, flag, module, *_ in commands} == {("python", "-m", CARD_MODULE)}
+    # WHEN they run in the checkout (whose model_store the builds wrote), one process an action: the module
+    # takes every folder at once
+    folders = sorted({folder for *_, folder in commands})
+    assert len(folders) == len(DOMAINS) and [verb for *_, verb, _ in commands] == ["record", "render"] * len(DOMAINS)
+    for action in ("record", "render"):
+        result = run(checkout, "-m", CARD_MODULE, action, *folders)
+        assert result.returncode == 0, result.stderr
+    # THEN each new model's card passes the check tests/unit/test_model_cards.py holds every catalogued model to
+    # (the new ones alone: the copy lacks sources that other cards name outside models/, such as bench/records)
+    result = run(checkout, "-m", CARD_MODULE, "check", *folders)
+    assert result.returncode == 0, result.stderr
+    assert (checkout / folders[0] / "MODEL_CARD.md").read_text().startswith("<!-- Generated from card.md")
 
 
 def test_the_generated_functional_tests_pass(checkout: Path, store: Path) -> None:

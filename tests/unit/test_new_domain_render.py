@@ -8,6 +8,7 @@ replayer).
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -16,10 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from aimass.store.manifest import ModelManifest
 from aimass_tools.cli.new_domain import (
+    CARD_MODULE,
+    CARD_TEMPLATE,
     CORE_REQUIREMENTS,
     DomainTemplate,
     NewDomainError,
+    card_commands,
     render,
     requirements,
     templates,
@@ -27,6 +32,8 @@ from aimass_tools.cli.new_domain import (
 from aimass_tools.events import REQUESTS, event_text, from_request, read_requests
 from aimass_tools.packaging import Copy, read_recipe
 from infra.config import load_function_config
+from models.buildkit import card
+from models.buildkit.build_record import RECORD_FILE
 from models.catalogue import catalogue
 from tests.events.checks import MODELS, duplicates, framing_problems, kind
 
@@ -71,13 +78,14 @@ def test_a_template_writes_the_whole_domain(template: DomainTemplate) -> None:
     assert files >= {
         *(function / name for name in ("Dockerfile", "handler.py", "function.toml", "requirements.txt")),
         *(package / name for name in ("__init__.py", "runtime.py", "codecs.py")),
-        *(model / name for name in ("spec.py", "build.py", "MODEL_CARD.md")),
+        *(model / name for name in ("spec.py", "build.py", "card.md")),
         Path(f"tests/functional/test_{LONGEST}_domain.py"),
         Path(f"tests/events/apigw_http_v2_{LONGEST}_infer.json"),
         Path(f"tests/events/apigw_http_v2_{LONGEST}_{template.task}.json"),
         REQUESTS / f"{LONGEST}.json",
     }
     assert all(LONGEST in str(path) for path in files)
+    assert model / "MODEL_CARD.md" not in files  # rendered from card.md and the build's record, never typed
 
 
 def test_the_domains_own_code_stays_small(template: DomainTemplate) -> None:
@@ -101,6 +109,39 @@ def test_the_catalogue_finds_the_model(template: DomainTemplate, rendered: Path)
     (entry,) = catalogue(rendered / "models")
     assert (entry.domain, entry.name, entry.version) == (LONGEST, model_of(template), "1")
     assert entry.build_script == rendered / "models" / LONGEST / template.model / "build.py"
+
+
+def test_the_card_is_a_template_over_the_builds_record(template: DomainTemplate, rendered: Path) -> None:
+    # GIVEN the card.md new-domain writes, and what the record will hold: the manifest's fields, the build's
+    # report, the constants of spec.py, and the quality keys build.py writes
+    model_dir = rendered / "models" / LONGEST / template.model
+    written = card.read_template(model_dir)
+    spec = {
+        name.id
+        for node in ast.parse((model_dir / "spec.py").read_text()).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        for name in ast.walk(target)
+        if isinstance(name, ast.Name)
+    }
+    build = (model_dir / "build.py").read_text()
+    # THEN it reads the build's record only, through paths that exist in it (the integration test renders it
+    # from a real build and checks it)
+    assert written.source_files == {"record": RECORD_FILE}
+    paths = [match.split("|")[0].split(":")[0].strip() for match in card.PLACEHOLDER.findall(written.body)]
+    assert paths and all(path.startswith("record.") for path in paths)
+    for path in paths:
+        top, *rest = path.removeprefix("record.").replace("[", ".").split(".")
+        assert top in {*ModelManifest.model_fields, "build", "constants", "recorded_at"}, path
+        if top == "constants":
+            assert rest[0] == "spec" and rest[1] in spec, f"{path}: spec.py has no {rest[1]}"
+        elif top == "quality":
+            assert f'"{rest[0]}"' in build or f"{rest[0]}=" in build, f"{path}: build.py records no {rest[0]}"
+    # ... and new-domain's next steps are the card module's own record and render of that folder
+    assert card_commands(render(LONGEST, template, ROOT)) == [
+        f"python -m {CARD_MODULE} {action} models/{LONGEST}/{template.model}" for action in ("record", "render")
+    ]
+    assert (card.__name__, card.TEMPLATE_FILE) == (CARD_MODULE, CARD_TEMPLATE)
 
 
 def test_the_function_settings_validate(rendered: Path) -> None:

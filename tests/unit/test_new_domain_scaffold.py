@@ -125,6 +125,8 @@ def test_the_command_prints_what_it_wrote_and_the_next_commands(checkout: Path) 
     assert "functions/cellar/aimass_cellar/runtime.py" in result.output
     for command in (
         "aimass models build cellar",
+        "python -m models.buildkit.card record models/cellar/wine",
+        "python -m models.buildkit.card render models/cellar/wine",
         "aimass serve",
         "pytest tests/functional/test_cellar_domain.py",
         "aimass invoke cellar tests/events/apigw_http_v2_cellar_infer.json",

@@ -9,6 +9,12 @@ tests.events`` regenerates them from there and ``tests/unit/test_events.py`` che
 payload test replays them against the function's image, and ``tests/functional/test_NAME_domain.py`` serves the
 built model over HTTP and Lambda.
 
+The model's card is generated, as every catalogued model's is (``models/README.md``): the template writes
+``card.md``, whose figures are placeholders into the build's record. new-domain builds nothing, so it prints
+the two commands that finish the card once the model is built (``card_commands``): ``record`` writes the built
+version's ``record.json`` and ``render`` makes ``MODEL_CARD.md`` of the two, which ``tests/unit/test_model_cards.py``
+then holds to its check.
+
 A template is a folder of ``string.Template`` files (``$domain``, ``${Domain}``, ``$model``, ...; ``$$`` is a
 literal dollar) laid out as they land in the checkout, with ``DOMAIN`` standing for the name in paths, plus a
 ``template.toml`` (see ``templates/README.md``). ``templates/common/`` is written for every template.
@@ -47,6 +53,10 @@ RESERVED = frozenset(
     | {"buildkit", "catalogue", "authorizer"}
     | {"v1", "v2", "http", "rest"}  # parts of the generated events' names, apigw_http_v2_<domain>_<what>.json
 )
+# Writes a model's record.json from its build and renders its MODEL_CARD.md (models/buildkit/card.py). Run as a
+# command in the checkout written to, so the card reads that checkout's catalogue and store.
+CARD_MODULE = "models.buildkit.card"
+CARD_TEMPLATE = "card.md"  # the card's prose and placeholders; MODEL_CARD.md is its rendering
 # The serving core's pinned closure: what every domain image installs before its own packages.
 CORE_REQUIREMENTS = Path("layers/requirements.txt")
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>\S+)$")
@@ -128,6 +138,12 @@ def _claimed_paths(checkout: Path) -> set[str]:
 def model_name(name: str, template: DomainTemplate) -> str:
     """The served name of the domain's model: ``shapes`` from image-classification serves ``shapes-digits``."""
     return f"{name.replace('_', '-')}-{template.model}"
+
+
+def card_commands(written: Iterable[Path]) -> list[str]:
+    """What turns each scaffolded ``card.md`` into its model's card once the model is built: record, then render."""
+    folders = sorted(path.parent.as_posix() for path in written if path.name == CARD_TEMPLATE)
+    return [f"python -m {CARD_MODULE} {action} {folder}" for folder in folders for action in ("record", "render")]
 
 
 def render(name: str, template: DomainTemplate, checkout: Path) -> dict[Path, str]:
@@ -252,11 +268,17 @@ def new_domain(
     console.print("Next:", style="bold")
     for command in (
         f"aimass models build {name}",
+        *card_commands(written),
         "aimass serve",
         f"pytest tests/functional/test_{name}_domain.py",
         f"aimass invoke {name} tests/events/apigw_http_v2_{name}_infer.json",
     ):
         console.print(f"  {command}", markup=False)
+    console.print(
+        "After the build (or `make models`), record and render write the model's record.json and MODEL_CARD.md "
+        "from its card.md: commit the three, and run them again whenever a rebuild changes the model.",
+        markup=False,
+    )
 
 
 def main() -> None:
