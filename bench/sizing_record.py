@@ -51,8 +51,8 @@ SIZED_OTHERWISE = {
 }
 
 # Models a function serves that bench/sizing.py does not time (it times each domain's workload model), and
-# the script that measures them. The function's timeout may exceed the suggestion for them, if its
-# function.toml cites that script.
+# the script that times them, which the function's function.toml must cite: the function follows the larger
+# of that script's record's suggestion and this record's.
 TIMED_ELSEWHERE = {"sphinx-en-us": "bench/transcription.py"}
 NOT_MEASURED = "not measured by any bench script"
 
