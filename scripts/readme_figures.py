@@ -12,7 +12,8 @@ A figure is **measured** when it is written
 - with a decimal part or an exponent (``0.72``, ``1e-5``): a quality, a ratio, a rate;
 - or in a table column whose header holds one of those units (``| req/s |``).
 
-Whole numbers without a unit count or name things (``16`` rows, a ``503``, ``384`` dimensions) and are not read.
+Whole numbers without a unit count or name things (``16`` rows, a ``503``, ``384`` dimensions) and are not read,
+so a measured range gives both of its bounds their unit (``15 % to 32 %``).
 A figure that looks measured is a **constant** of the design (a limit, a default, a setting), and may stay
 typed, when the text says so:
 
