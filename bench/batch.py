@@ -71,10 +71,19 @@ def targets(domain: str, result: dict[str, Any]) -> list[Target]:
     """Every run's ratio to the engine, for the domains judged."""
     if domain not in JUDGED:
         return []
-    runs = {name: run for name, run in result.items() if isinstance(run, dict) and "ratio_to_engine" in run}
     return [
-        at_least(f"{domain} {name} ratio_to_engine", run["ratio_to_engine"], RATIO_TARGET) for name, run in runs.items()
+        at_least(f"{domain} {name} ratio_to_engine", run["ratio_to_engine"], RATIO_TARGET)
+        for name, run in batch_runs(result).items()
     ]
+
+
+def batch_runs(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entry's batch runs, each measured against the engine, by name."""
+    return {
+        name: run
+        for name, run in result.items()
+        if isinstance(run, dict) and "items_per_s" in run and "ratio_to_engine" in run
+    }
 
 
 def run_domain(domain: str, store: Path, items_wanted: int) -> dict[str, Any]:
@@ -240,11 +249,11 @@ def main() -> int:
         result["machine"] = {**machine_info(["onnxruntime", "numpy"]), "cpu_busy_before": busy, "gpu": None}
         found = targets(domain, result)
         if found:
-            result["targets"] = {"ratio_to_engine": f">= {RATIO_TARGET}"}
+            result["targets"] = {"min_ratio_to_engine": RATIO_TARGET}
             result["passed"] = passed(found)
         judged += found
         merge_results(args.out, domain, result)
-        runs = {k: v for k, v in result.items() if isinstance(v, dict) and "ratio_to_engine" in v}
+        runs = batch_runs(result)
         summary = ", ".join(f"{name} {run['items_per_s']}/s ({run['ratio_to_engine']}x)" for name, run in runs.items())
         console.print(f"[bold]{domain}[/]: engine {result['engine']['items_per_s']}/s; batch {summary}")
     console.print(f"saved {args.out}")

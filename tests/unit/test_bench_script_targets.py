@@ -36,10 +36,15 @@ def test_batch_judges_text_and_vision_runs_only() -> None:
         "text v2_per_32 ratio_to_engine": True,
         "text embeddings_per_1 ratio_to_engine": True,
     }
-    vision = {"v2_per_32": {"ratio_to_engine": 0.899}}
+    # The entry's own targets and verdicts are not runs
+    vision = {
+        "v2_per_32": {"items_per_s": 134.0, "ratio_to_engine": 0.899},
+        "targets": {"min_ratio_to_engine": 0.9},
+        "passed": {"vision v2_per_32 ratio_to_engine": False},
+    }
     assert _verdicts(batch.targets("vision", vision)) == {"vision v2_per_32 ratio_to_engine": False}
     # Speech's and rl's lines cost more to parse than their engine: reported, not judged.
-    assert batch.targets("speech", {"v2_per_32": {"ratio_to_engine": 0.07}}) == []
+    assert batch.targets("speech", {"v2_per_32": {"items_per_s": 138.0, "ratio_to_engine": 0.07}}) == []
 
 
 def test_batch_scale_checks_are_its_targets() -> None:
