@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from models.buildkit.build_record import cpu_model
+
 
 def make_console() -> Console:
     """A console for the tables; wide enough for them when the output is a file or a pipe."""
@@ -97,16 +99,6 @@ def free_port() -> int:
         return port
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -118,7 +110,7 @@ def machine_info(packages: Sequence[str]) -> dict[str, Any]:
     """What the numbers were measured on, so that results from two machines are never compared blindly."""
     return {
         "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         **{package: _version(package) for package in packages},
