@@ -20,9 +20,9 @@ typed, when the text says so:
 - it is a setting's value, written straight after the code that names it: `` `AIMASS_BODY_TIMEOUT_S` (30 s) ``,
   `` `free` 2/s ``;
 - it is a bound: written after ``at most``, ``up to``, ``default``, ``every``, ``limit``, ``budget``,
-  ``cache``/``cached`` or ``past``, or before ``limit``/``minimum`` (``the 6 MiB body limit``, ``Lambda's 1 ms
-  minimum``);
-- it is a version, after ``Python``.
+  ``cache``/``cached``, ``past``, ``≥`` or ``≤``, or before ``limit``/``minimum`` (``the 6 MiB body limit``,
+  ``Lambda's 1 ms minimum``, ``≥ 0.95x``);
+- it is a version, after ``Python`` or ``HTTP/`` (``HTTP/1.1``).
 
 A block that states a measured figure must **cite** the artefact it comes from: a committed bench record
 ``bench/records/<name>.json``, or a model's ``models/<domain>/<model>/record.json`` or ``MODEL_CARD.md`` (the
@@ -31,7 +31,8 @@ paragraph just above the table; a list item those of the paragraph just above th
 the block must then be **traced** to the artefacts it cites by ``card_figures.traced``: a number of theirs,
 written to the figure's precision, gives it (a ``%`` figure is a fraction's percent).
 
-    python scripts/readme_figures.py [FILE...]   # README.md by default; exit 1 naming each figure that fails
+    python scripts/readme_figures.py [FILE...]   # README.md and bench/README.md by default; exit 1 naming
+                                                 # each figure that fails
 """
 
 from __future__ import annotations
@@ -44,11 +45,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.buildkit.card import CARD_FILE, read_template
-from models.buildkit.card_figures import SourceNumbers, figure_pattern, literal_text, source_numbers, traced
-
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENTS = ("README.md",)
+if str(REPO) not in sys.path:  # run as a script, the repository root is not on sys.path
+    sys.path.insert(0, str(REPO))
+
+from models.buildkit.card import CARD_FILE, read_template  # noqa: E402
+from models.buildkit.card_figures import (  # noqa: E402
+    SourceNumbers,
+    figure_pattern,
+    literal_text,
+    source_numbers,
+    traced,
+)
+
+DOCUMENTS = ("README.md", "bench/README.md")
 
 _RATE = r"(?:req|requests|tok|tokens|sentences|items|rows|images)?/s|per s"
 _UNITS = rf"ms|µs|s|{_RATE}|KB|MB|GB|MiB|GiB|x|\u00d7"
@@ -58,7 +68,8 @@ _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 _HEADER_UNIT = re.compile(rf"(?<![\w/])(?:{_UNITS}|%|\$)(?![\w/])")
 _SETTING_VALUE = re.compile(rf"(?P<code>`[^`\n]+`\s?\(?)(?P<value>\$?{FIGURE.pattern})")
 _BOUND_BEFORE = re.compile(
-    r"\b(?:at most|up to|default:?|every|limit|budget|cached|cache|past|Python)\s*\(?\s*~?$", re.IGNORECASE
+    r"(?:\b(?:at most|up to|default:?|every|limit|budget|cached|cache|past|Python|HTTP/)|[≥≤])\s*\(?\s*~?$",
+    re.IGNORECASE,
 )
 _BOUND_AFTER = re.compile(r"^\s*(?:[\w-]+\s+)?(?:limit|minimum)\b")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -227,5 +238,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     sys.exit(main())

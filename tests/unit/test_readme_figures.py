@@ -61,6 +61,7 @@ def test_constants_of_the_design_are_not_measurements(repo: Path) -> None:
         "A client gets `AIMASS_BODY_TIMEOUT_S` (30 s) to send a body; a file over `AIMASS_MAX_FILE_BYTES` (512 MiB)\n"
         "is a 413, on Lambda the 6 MiB body limit comes first, and a recording is transcribed up to 30 minutes.\n"
         'A plan: `free` 2/s; the history says "p95 3.2 ms, within 1.00% errors". You need Python 3.11; 16 rows.\n'
+        "One keep-alive HTTP/1.1 connection; goal: ≥ 0.95x the engine, ≤ 1.3x its cold start.\n"
     )
     assert problems(text, "README.md", repo) == []
 
