@@ -60,7 +60,7 @@ from models.buildkit.card_figures import (  # noqa: E402
 
 DOCUMENTS = ("README.md", "bench/README.md")
 
-_RATE = r"(?:req|requests|tok|tokens|sentences|items|rows|images)?/s|per s"
+_RATE = r"(?:req|requests|tok|tokens|sentences|items|rows|images|files|clips|observations)?/s|per s"
 _UNITS = rf"ms|µs|s|{_RATE}|KB|MB|GB|MiB|GiB|x|\u00d7"
 FIGURE = figure_pattern(_UNITS)
 CITATION = re.compile(r"bench/records/[\w.-]+\.json|models/[\w-]+/[\w-]+/(?:record\.json|MODEL_CARD\.md)")
