@@ -76,16 +76,22 @@ def _head(values: Any) -> list[float]:
     return flat
 
 
-def cold_handler(spec: dict[str, Any]) -> None:
+def _first_answer(spec: dict[str, Any]) -> tuple[dict[str, float], Any]:
+    """A fresh process's first event through the handler: the phase stamps, and the answer's JSON body."""
     handler, imported = _import_handler(spec)
     loaded = time.perf_counter()
     response = handler(spec["event"], LocalLambdaContext())
     answered = time.perf_counter()
     if response["statusCode"] != 200:
         raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
-    numeric = [out for out in json.loads(response["body"])["outputs"] if out["datatype"] != "BYTES"]
-    head = _head(numeric[0]["data"])
-    _emit({"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered, "head": head})
+    stamps = {"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered}
+    return stamps, json.loads(response["body"])
+
+
+def cold_handler(spec: dict[str, Any]) -> None:
+    stamps, body = _first_answer(spec)
+    numeric = [out for out in body["outputs"] if out["datatype"] != "BYTES"]
+    _emit({**stamps, "head": _head(numeric[0]["data"])})
 
 
 def _session_options(ort: Any, spec: dict[str, Any]) -> Any:
@@ -173,15 +179,8 @@ def _peak_rss_mb() -> float:
 
 
 def cold_transcribe(spec: dict[str, Any]) -> None:
-    handler, imported = _import_handler(spec)
-    loaded = time.perf_counter()
-    response = handler(spec["event"], LocalLambdaContext())
-    answered = time.perf_counter()
-    if response["statusCode"] != 200:
-        raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:500]}")
-    text = json.loads(response["body"])["text"]
-    stamps = {"started": STARTED, "imported": imported, "loaded": loaded, "answered": answered}
-    _emit({**stamps, "head": [], "text": text})
+    stamps, body = _first_answer(spec)
+    _emit({**stamps, "head": [], "text": body["text"]})
 
 
 def cold_sphinx_floor(spec: dict[str, Any]) -> None:
