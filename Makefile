@@ -91,6 +91,9 @@ bench: models
 	$(BIN)/python bench/llm.py --store $(STORE) $(BENCH_FLAGS) || echo bench/llm.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/tensor.py $(BENCH_FLAGS) || echo bench/tensor.py >> $(BENCH_FAILED)
 	$(BIN)/python -m bench.server_mode || echo bench/server_mode.py >> $(BENCH_FAILED)
+	@# The price per million requests at each memory size, from the records above (aimass cost).
+	$(BIN)/aimass cost --json > bench/records/cost.json.tmp && mv bench/records/cost.json.tmp bench/records/cost.json \
+		|| echo "aimass cost" >> $(BENCH_FAILED)
 	@if [ -s $(BENCH_FAILED) ]; then echo "make bench: missed a target or failed:"; sed 's/^/  /' $(BENCH_FAILED); exit 1; fi
 
 payload: models
