@@ -12,7 +12,7 @@ _models = load_models_in_background()
 
 from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
 
-from aimass.http.app import build_app  # noqa: E402
+from aimass.http.app import build_lambda_app  # noqa: E402
 
-app = build_app(in_lambda=True, registry=_models.result())
+app = build_lambda_app(registry=_models.result())
 handler = Mangum(app, lifespan="off")

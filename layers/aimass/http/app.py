@@ -1,4 +1,8 @@
-"""The ASGI application: one for the local server and for every Lambda function."""
+"""The ASGI applications: the FastAPI app of the local server, and a function's lean app (``aimass.http.lean``).
+
+Both serve one route table: the hot routes (the inference endpoints) are built once and are the same Route
+objects in each; on Lambda every other path is the FastAPI app's, built on the first request that needs it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,16 @@ import contextlib
 import math
 import os
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
 
 from aimass import __version__
 from aimass.http import offload as offloads
-from aimass.http.document import install_document
 from aimass.http.errors import install_error_handlers
-from aimass.http.hot_routes import install_hot_routes
+from aimass.http.hot_routes import HotTable, hot_table, install_hot_routes
+from aimass.http.lean import FullApp
 from aimass.http.media import json_body
 from aimass.http.middleware.body_read import BodyReadMiddleware
 from aimass.http.middleware.model_update import ModelUpdateMiddleware
@@ -39,6 +44,8 @@ from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from aimass.batches.dispatch import LineRoutes
     from aimass.batches.service import BatchService
     from aimass.files.base import FileStore
@@ -81,6 +88,7 @@ def create_app(
     files: FileStore | None = None,
     batches: BatchService | None = None,
     background: Sequence[Background] = (),
+    served: Served | None = None,
 ) -> FastAPI:
     """The app over ``registry``; with an ``updater``, models follow their aliases (see aimass.serving.updater).
 
@@ -90,7 +98,14 @@ def create_app(
     On Lambda the update check rides on invocations (a middleware); elsewhere it runs on a background
     thread for as long as the app's lifespan (the local server's, or a TestClient's), as does whatever
     ``background`` holds (the local batch workers).
+
+    ``served``: the services and hot routes to serve, where another app serves them too (``create_lambda_app``).
     """
+    from fastapi import Depends, FastAPI
+
+    from aimass.http.document import install_document
+    from aimass.http.errors import install_validation_handler
+
     lifespan = None
     running: list[Background] = [*background]
     if updater is not None and not in_lambda:
@@ -108,33 +123,16 @@ def create_app(
                     each.stop()
 
     app = FastAPI(title="AI Mass", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    plane, service, tasks = (
-        DataPlane(registry, settings),
-        OpenAIService(registry, settings),
-        TaskService(registry, settings),
-    )
-    app.include_router(v2_router(plane, peers))
-    app.include_router(openai_router(service, peers))
-    hot = [
-        *v2_hot_routes(plane, offload),
-        *v2_generate_hot_routes(GenerateService(registry, Schedule(settings)), offload),
-        *openai_hot_routes(service, offload),
-        *chat_hot_routes(ChatService(registry, Schedule(settings)), offload),
-        transcription_hot_route(tasks, offload),
-        *task_hot_routes(tasks, offload),
-    ]
-    # Requests too large to answer now run as batches when the client prefers it (RFC 7240 respond-async).
-    deferred = batches if metering is not None and files is not None else None
-    install_hot_routes(app, hot, batches=deferred)
-    install_document(app, hot, deferred=deferred is not None)
+    served = served or serve(registry, settings, offload, batches=_deferred(metering, files, batches))
+    app.include_router(v2_router(served.plane, peers))
+    app.include_router(openai_router(served.openai, peers))
+    install_hot_routes(app, served.hot)
+    install_document(app, served.hot.declared, deferred=served.hot.deferred)
     install_error_handlers(app)
-    if not in_lambda:  # a Lambda gets the whole body with its event
-        # Innermost: what it answers for a body that never came is what the usage record says.
-        app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
+    install_validation_handler(app)
     path_limits: dict[str, int] = {}
     if metering is not None:
         from aimass.http.admin import admin_router
-        from aimass.http.middleware.metering import MeteringMiddleware
         from aimass.http.usage import usage_router
 
         # The admin routes' bodies are JSON; each route documents its own errors (aimass.http.admin).
@@ -157,15 +155,114 @@ def create_app(
                 from aimass.http.batches import batches_router
 
                 app.include_router(batches_router(batches))
-        app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if observer is not None:
         from aimass.observability import LocalObserver, metrics_route
 
         if isinstance(observer, LocalObserver):
             app.router.routes.append(metrics_route(observer))
+    install_middleware(
+        app,
+        settings,
+        in_lambda=in_lambda,
+        metering=metering,
+        observer=observer,
+        updater=updater,
+        path_limits=path_limits,
+    )
+    return app
+
+
+@dataclass(frozen=True)
+class Served:
+    """The protocol services and the hot routes over them, built once for every app that serves them."""
+
+    plane: DataPlane
+    openai: OpenAIService
+    hot: HotTable
+
+
+def serve(
+    registry: ModelRegistry, settings: Settings, offload: offloads.Offload, *, batches: BatchService | None
+) -> Served:
+    """With ``batches``, requests too large to answer now run as batches when the client prefers it (RFC 7240
+    respond-async)."""
+    plane, openai = DataPlane(registry, settings), OpenAIService(registry, settings)
+    tasks = TaskService(registry, settings)
+    declared = [
+        *v2_hot_routes(plane, offload),
+        *v2_generate_hot_routes(GenerateService(registry, Schedule(settings)), offload),
+        *openai_hot_routes(openai, offload),
+        *chat_hot_routes(ChatService(registry, Schedule(settings)), offload),
+        transcription_hot_route(tasks, offload),
+        *task_hot_routes(tasks, offload),
+    ]
+    return Served(plane, openai, hot_table(declared, batches=batches))
+
+
+def _deferred(
+    metering: MeteringService | None, files: FileStore | None, batches: BatchService | None
+) -> BatchService | None:
+    # A request runs as a batch only where the Batch API is on: with keys (a batch is its caller's) and files.
+    return batches if metering is not None and files is not None else None
+
+
+def install_middleware(
+    app: Starlette,
+    settings: Settings,
+    *,
+    in_lambda: bool,
+    metering: MeteringService | None,
+    observer: Observer | None,
+    updater: ModelUpdater | None,
+    path_limits: dict[str, int] | None = None,
+) -> None:
+    """The middleware every app has, innermost first (Starlette wraps each one added around the others)."""
+    if not in_lambda:  # a Lambda gets the whole body with its event
+        # Innermost: what it answers for a body that never came is what the usage record says.
+        app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
+    if metering is not None:
+        from aimass.http.middleware.metering import MeteringMiddleware
+
+        app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, path_limits=path_limits)
+    limits = path_limits or {}
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, path_limits=limits)
+
+
+def create_lambda_app(
+    registry: ModelRegistry,
+    settings: Settings,
+    *,
+    peers: Peers | None = None,
+    updater: ModelUpdater | None = None,
+    metering: MeteringService | None = None,
+    observer: Observer | None = None,
+    files: FileStore | None = None,
+    batches: BatchService | None = None,
+) -> Starlette:
+    """A function's app: the hot routes, then every other path on the FastAPI app over the same arguments,
+    built (FastAPI imported) on the first request that needs it (``aimass.http.lean``)."""
+    served = serve(registry, settings, offloads.inline, batches=_deferred(metering, files, batches))
+
+    def full() -> FastAPI:
+        return create_app(
+            registry,
+            settings,
+            offload=offloads.inline,
+            peers=peers,
+            updater=updater,
+            in_lambda=True,
+            metering=metering,
+            observer=observer,
+            files=files,
+            batches=batches,
+            served=served,
+        )
+
+    app = Starlette(routes=[*served.hot.routes, FullApp(full)])
+    install_error_handlers(app)
+    install_middleware(app, settings, in_lambda=True, metering=metering, observer=observer, updater=updater)
     return app
 
 
@@ -173,29 +270,62 @@ def build_app(
     settings: Settings | None = None, *, in_lambda: bool = False, registry: ModelRegistry | None = None
 ) -> FastAPI:
     """Composition root: load every model this process serves (unless given), then build the app around them."""
+    parts = _compose(settings, registry, in_lambda=in_lambda)
+    return create_app(
+        parts.registry,
+        parts.settings,
+        offload=offloads.inline if in_lambda else offloads.threaded,
+        peers=parts.peers,
+        updater=parts.updater,
+        in_lambda=in_lambda,
+        metering=parts.metering,
+        observer=parts.observer,
+        files=parts.files,
+        batches=parts.batches,
+        background=parts.background,
+    )
+
+
+def build_lambda_app(settings: Settings | None = None, *, registry: ModelRegistry | None = None) -> Starlette:
+    """A function's composition root: ``build_app(in_lambda=True)``'s app, with FastAPI off the cold path."""
+    parts = _compose(settings, registry, in_lambda=True)
+    return create_lambda_app(
+        parts.registry,
+        parts.settings,
+        peers=parts.peers,
+        updater=parts.updater,
+        metering=parts.metering,
+        observer=parts.observer,
+        files=parts.files,
+        batches=parts.batches,
+    )
+
+
+@dataclass(frozen=True)
+class _Parts:
+    registry: ModelRegistry
+    settings: Settings
+    peers: Peers | None
+    updater: ModelUpdater
+    metering: MeteringService | None
+    observer: Observer | None
+    files: FileStore | None
+    batches: BatchService | None
+    background: list[Background]
+
+
+def _compose(settings: Settings | None, registry: ModelRegistry | None, *, in_lambda: bool) -> _Parts:
     settings = settings or get_settings()
     configure_logging()
     if registry is None:
         registry = load_models(settings)
     peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
     updater = ModelUpdater(registry, interval_s=settings.alias_check_s, judge=canary_judge(registry))
-    offload = offloads.inline if in_lambda else offloads.threaded
     metering = metering_from_settings(settings)
     files = _files(settings, in_lambda) if metering is not None else None
     batches, background = (None, []) if files is None else _batches(settings, registry, files, in_lambda)
-    return create_app(
-        registry,
-        settings,
-        offload=offload,
-        peers=peers,
-        updater=updater,
-        in_lambda=in_lambda,
-        metering=metering,
-        observer=_observer(settings, in_lambda) if metering is not None else None,
-        files=files,
-        batches=batches,
-        background=background,
-    )
+    observer = _observer(settings, in_lambda) if metering is not None else None
+    return _Parts(registry, settings, peers, updater, metering, observer, files, batches, background)
 
 
 def canary_judge(registry: ModelRegistry) -> CanaryJudge | None:

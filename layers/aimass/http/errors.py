@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
 from starlette.types import Scope
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound, error_document
+
+if TYPE_CHECKING:  # FastAPI is for the routes the Lambda path builds on first need (aimass.http.lean)
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
 log = logging.getLogger("aimass.http")
 
@@ -63,6 +67,8 @@ async def _aimass_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    from fastapi.exceptions import RequestValidationError  # only a FastAPI route raises one: FastAPI is loaded
+
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(err["type"] == "json_invalid" for err in errors):
@@ -125,8 +131,14 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return render(request.scope, as_aimass_error(request.scope, exc), id_header=True)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: Starlette) -> None:
     app.add_exception_handler(AimassError, _aimass_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def install_validation_handler(app: FastAPI) -> None:
+    """The 400 for what FastAPI's validation refuses (its routes only: hot routes check their own bodies)."""
+    from fastapi.exceptions import RequestValidationError
+
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
-from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,6 +34,8 @@ from aimass.protocol.v2_dataplane import HEADER_LENGTH
 from aimass.serving.cost import OverSyncBudget
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from aimass.batches.service import BatchService
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -161,8 +162,21 @@ _ACCEPTED = {
 }
 
 
-def install_hot_routes(app: FastAPI, routes: Sequence[HotRoute], *, batches: BatchService | None = None) -> None:
-    """Put the routes first: they are tried before any other (aimass.http.document puts them in the document).
+@dataclass(frozen=True)
+class HotTable:
+    """The hot routes, declared and built once: the Lambda app and the FastAPI app serve these same Routes."""
 
-    With ``batches``, a request too large to answer now that prefers ``respond-async`` runs as a batch."""
-    app.router.routes[0:0] = [route.route(batches) for route in routes]
+    declared: tuple[HotRoute, ...]
+    routes: tuple[Route, ...]
+    deferred: bool  # whether a request may be answered 202 and run as a batch (the document says so)
+
+
+def hot_table(declared: Sequence[HotRoute], *, batches: BatchService | None = None) -> HotTable:
+    """With ``batches``, a request too large to answer now that prefers ``respond-async`` runs as a batch."""
+    routes = tuple(route.route(batches) for route in declared)
+    return HotTable(tuple(declared), routes, deferred=batches is not None)
+
+
+def install_hot_routes(app: Starlette, table: HotTable) -> None:
+    """Put the routes first: they are tried before any other (aimass.http.document puts them in the document)."""
+    app.router.routes[0:0] = table.routes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import Request
+from starlette.requests import Request
 
 from aimass.errors import UnsupportedMediaType
 

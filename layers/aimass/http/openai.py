@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import TYPE_CHECKING
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,9 @@ from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.peers import Peers
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
+
+if TYPE_CHECKING:  # imported where the router is built: the Lambda path builds it on first need
+    from fastapi import APIRouter
 
 MODEL_VERSION_HEADER = "x-model-version"
 _TAG = "OpenAI-compatible"
@@ -41,6 +45,8 @@ def openai_hot_routes(service: OpenAIService, offload: Offload) -> list[HotRoute
 
 
 def openai_router(service: OpenAIService, peers: Peers | None = None) -> APIRouter:
+    from fastapi import APIRouter
+
     router = APIRouter(prefix="/v1", tags=[_TAG])
 
     @router.get("/models", response_model=ModelList, summary="List models", responses=responses(*KEYED))

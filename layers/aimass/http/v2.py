@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request  # FastAPI's Request: its routes read their annotations from here
 from starlette.responses import Response
 
 from aimass import __version__
@@ -27,6 +27,9 @@ from aimass.protocol.v2_types import (
     ServerMetadata,
 )
 from aimass.serving.registry import ModelState
+
+if TYPE_CHECKING:  # imported where the routers are built: the Lambda path builds them on first need
+    from fastapi import APIRouter
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "generate"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
@@ -66,6 +69,8 @@ def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
 
 
 def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
+    from fastapi import APIRouter, Depends
+
     registry = plane.registry
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 
