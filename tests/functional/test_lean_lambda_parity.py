@@ -1,0 +1,129 @@
+"""Every recorded API Gateway event answered alike by a function's lean app and by the full FastAPI app.
+
+A function serves the hot routes on plain Starlette and hands every other path to the FastAPI app
+(``aimass.http.lean``); both apps hold the same hot routes, middleware and error renderer. Here each event of
+tests/events, retargeted at the tiny models of every domain, goes through Mangum to both apps over one registry,
+with metering off and on (keyless: the 401 and its ``WWW-Authenticate``), and the answers must be the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mangum import Mangum
+
+from aimass.http.app import build_app, build_lambda_app
+from aimass.lambda_context import LocalLambdaContext
+from aimass.serving.boot import load_models
+from aimass.serving.registry import ModelRegistry
+from aimass.settings import Settings
+from tests.conftest import EVENTS, load_event
+from tests.events.specs import RL_MODEL, TEXT_MODEL, VISION_MODEL
+from tests.tiny_llm import TINY_LLM, build_tiny_llm
+from tests.tiny_models import TINY_TEXT, build_tiny_text
+from tests.tiny_rl import TINY_RL, build_tiny_rl
+from tests.tiny_speech import TINY_SPEECH, build_tiny_speech
+from tests.tiny_vision import TINY_VISION, build_tiny_vision
+
+# The recorded model each event names, and the tiny model of its domain that answers it here.
+TINY = {
+    TEXT_MODEL: TINY_TEXT,
+    RL_MODEL: TINY_RL,
+    VISION_MODEL: TINY_VISION,
+    "speech-commands": TINY_SPEECH,
+    "smollm2-135m-instruct": TINY_LLM,
+}
+DOMAINS = ("text", "rl", "vision", "speech", "llm")
+# The authorizer's event goes to the authorizer function, not to an app.
+EVENT_NAMES = sorted(path.stem for path in EVENTS.glob("apigw_*.json") if path.stem != "apigw_authorizer_request")
+# Beside the recorded events, requests only the FastAPI app's router answers: the document, its pages, a path
+# nobody serves and a method a hot route does not take (the 405's Allow is read from the document).
+DERIVED = {
+    "get_openapi_document": "/openapi.json",
+    "get_docs": "/docs",
+    "get_unknown_path": "/v2/nowhere",
+    "get_hot_route_path": f"/v2/models/{TINY_RL}/infer",
+}
+# What differs by design between two answers to one request: each request's own id (its header, the error
+# document's ``request_id``, a completion's ``id``) and the second a completion was made in.
+VARYING = frozenset({"x-request-id"})
+VARYING_FIELDS = frozenset({"request_id", "created"})
+COMPLETION_ID = ("chatcmpl-", "cmpl-")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelRegistry]:
+    store = tmp_path_factory.mktemp("lean-parity-store")
+    for build in (build_tiny_text, build_tiny_rl, build_tiny_vision, build_tiny_speech, build_tiny_llm):
+        build(store)
+    return store, load_models(Settings(model_store=store, domains=DOMAINS))
+
+
+@pytest.fixture(scope="module", params=["off", "sqlite"])
+def handlers(
+    request: pytest.FixtureRequest, registry: tuple[Path, ModelRegistry], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Mangum, Mangum]:
+    store, models = registry
+    state = tmp_path_factory.mktemp(f"lean-parity-state-{request.param}")
+    settings = Settings(model_store=store, domains=DOMAINS, metering=request.param, state_dir=state)
+    lean = Mangum(build_lambda_app(settings, registry=models), lifespan="off")
+    full = Mangum(build_app(settings, in_lambda=True, registry=models), lifespan="off")
+    return lean, full
+
+
+def event(name: str) -> dict[str, Any]:
+    if name in DERIVED:  # the recorded REST GET /v1/models, sent to another path
+        derived = load_event("apigw_rest_v1_models")
+        derived["path"] = derived["resource"] = derived["requestContext"]["resourcePath"] = DERIVED[name]
+        derived["requestContext"]["path"] = f"/prod{DERIVED[name]}"
+        return derived
+    recorded = load_event(name)
+    raw = json.dumps(recorded)
+    for real, tiny in TINY.items():
+        raw = raw.replace(real, tiny)
+    retargeted: dict[str, Any] = json.loads(raw)
+    return retargeted
+
+
+def answer(handler: Mangum, name: str) -> dict[str, Any]:
+    response: dict[str, Any] = handler(event(name), LocalLambdaContext())
+    body = str(response.get("body") or "")
+    headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
+    multi = {key.lower(): value for key, value in (response.get("multiValueHeaders") or {}).items()}
+    return {
+        "status": response["statusCode"],
+        "headers": {key: value for key, value in headers.items() if key not in VARYING},
+        "multi": {key: value for key, value in multi.items() if key not in VARYING},
+        "body": comparable(base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()),
+        "base64": response.get("isBase64Encoded", False),
+    }
+
+
+def comparable(body: bytes) -> object:
+    """A JSON body with its varying fields blanked; any other body as it is."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    return _blank(document)
+
+
+def _blank(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: "..." if key in VARYING_FIELDS else _blank(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_blank(inner) for inner in value]
+    if isinstance(value, str) and value.startswith(COMPLETION_ID):
+        return "..."
+    return value
+
+
+@pytest.mark.parametrize("name", [*EVENT_NAMES, *DERIVED])
+def test_lean_and_full_apps_answer_every_recorded_event_alike(handlers: tuple[Mangum, Mangum], name: str) -> None:
+    lean, full = handlers
+    # GIVEN a recorded event WHEN the lean app and the FastAPI app answer it THEN every part is the same
+    assert answer(lean, name) == answer(full, name)
