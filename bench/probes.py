@@ -56,7 +56,7 @@ def _import_handler(spec: dict[str, Any]) -> tuple[Any, float]:
     first, in the caller: the load then runs alone, which shows each phase's own cost (and a longer total).
     """
     if spec.get("split"):
-        for name in ("fastapi", "mangum", "aimass.http.app"):
+        for name in ("mangum", "aimass.http.app"):  # the web stack a handler imports: FastAPI waits for a request
             importlib.import_module(name)
         importlib.import_module("aimass.serving.domains").runtime_class(spec["domain"])
     imported = time.perf_counter()
