@@ -3,13 +3,16 @@
 A function serves the hot routes on plain Starlette and hands every other path to the FastAPI app
 (``aimass.http.lean``); both apps hold the same hot routes, middleware and error renderer. Here each event of
 tests/events, retargeted at the tiny models of every domain, goes through Mangum to both apps over one registry,
-with metering off and on (keyless: the 401 and its ``WWW-Authenticate``), and the answers must be the same.
+with metering off, on without a key (the 401 and its ``WWW-Authenticate``) and on with one (each app's answer
+then billed as its own request), and the answers must be the same.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,12 @@ from mangum import Mangum
 
 from aimass.http.app import build_app, build_lambda_app
 from aimass.lambda_context import LocalLambdaContext
+from aimass.metering.key_admin import create_key
+from aimass.metering.stores.key_factory import open_key_store
+from aimass.metering.stores.usage_factory import open_usage
 from aimass.serving.boot import load_models
 from aimass.serving.registry import ModelRegistry
-from aimass.settings import Settings
+from aimass.settings import Plan, Settings
 from tests.conftest import EVENTS, load_event
 from tests.events.specs import RL_MODEL, TEXT_MODEL, VISION_MODEL
 from tests.tiny_llm import TINY_LLM, build_tiny_llm
@@ -48,6 +54,7 @@ DERIVED = {
     "get_unknown_path": "/v2/nowhere",
     "get_hot_route_path": f"/v2/models/{TINY_RL}/infer",
 }
+UNBILLED = frozenset({"get_openapi_document", "get_docs"})  # open paths: no key asked, no usage recorded
 # What differs by design between two answers to one request: each request's own id (its header, the error
 # document's ``request_id``, a completion's ``id``) and the second a completion was made in.
 VARYING = frozenset({"x-request-id"})
@@ -63,34 +70,66 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelRegis
     return store, load_models(Settings(model_store=store, domains=DOMAINS))
 
 
-@pytest.fixture(scope="module", params=["off", "sqlite"])
+# A plan no replay reaches the limits of: both apps answer each request as the first.
+UNLIMITED = {"default": Plan(rate_per_s=100_000, burst=100_000, monthly_units=10**9)}
+# What a usage record says of a request, but when it came and how long it took.
+BILLED = ("tenant", "key_id", "model", "version", "domain", "route", "unit", "units", "status", "billed", "cost")
+
+
+@dataclass(frozen=True)
+class Handlers:
+    lean: Mangum
+    full: Mangum
+    settings: Settings
+    key: str | None  # the API key each event is sent with
+
+    def billed(self, request_id: str) -> list[dict[str, object]]:
+        usage, _ = open_usage(self.settings)
+        now = datetime.now(UTC)
+        records = usage.query(now - timedelta(days=1), now + timedelta(days=1))
+        return [record.model_dump(include=set(BILLED)) for record in records if record.request_id == request_id]
+
+
+@pytest.fixture(scope="module", params=["off", "keyless", "keyed"])
 def handlers(
     request: pytest.FixtureRequest, registry: tuple[Path, ModelRegistry], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Mangum, Mangum]:
+) -> Handlers:
     store, models = registry
     state = tmp_path_factory.mktemp(f"lean-parity-state-{request.param}")
-    settings = Settings(model_store=store, domains=DOMAINS, metering=request.param, state_dir=state)
+    metering = "off" if request.param == "off" else "sqlite"
+    settings = Settings(model_store=store, domains=DOMAINS, metering=metering, state_dir=state, plans=UNLIMITED)
     lean = Mangum(build_lambda_app(settings, registry=models), lifespan="off")
     full = Mangum(build_app(settings, in_lambda=True, registry=models), lifespan="off")
-    return lean, full
+    if request.param != "keyed":
+        return Handlers(lean, full, settings, None)
+    keys, now = open_key_store(settings), datetime.now(UTC)
+    issued = create_key(keys, tenant="acme", scopes=("invoke",), plan="default", plans=UNLIMITED, now=now)
+    return Handlers(lean, full, settings, issued.clear_text)
 
 
-def event(name: str) -> dict[str, Any]:
+def event(name: str, key: str | None, app: str) -> dict[str, Any]:
+    """The event ``name``, sent to ``app`` with ``key``: a request id of its own (the usage store answers a
+    request id it has recorded as a retry)."""
     if name in DERIVED:  # the recorded REST GET /v1/models, sent to another path
-        derived = load_event("apigw_rest_v1_models")
-        derived["path"] = derived["resource"] = derived["requestContext"]["resourcePath"] = DERIVED[name]
-        derived["requestContext"]["path"] = f"/prod{DERIVED[name]}"
-        return derived
-    recorded = load_event(name)
-    raw = json.dumps(recorded)
-    for real, tiny in TINY.items():
-        raw = raw.replace(real, tiny)
-    retargeted: dict[str, Any] = json.loads(raw)
-    return retargeted
+        sent = load_event("apigw_rest_v1_models")
+        sent["path"] = sent["resource"] = sent["requestContext"]["resourcePath"] = DERIVED[name]
+        sent["requestContext"]["path"] = f"/prod{DERIVED[name]}"
+        sent["requestContext"]["requestId"] += f"-{name}"
+    else:
+        raw = json.dumps(load_event(name))
+        for real, tiny in TINY.items():
+            raw = raw.replace(real, tiny)
+        sent = json.loads(raw)
+    sent["requestContext"]["requestId"] += f"-{app}"
+    if key is not None:
+        sent["headers"]["x-api-key"] = key
+        if sent.get("multiValueHeaders"):
+            sent["multiValueHeaders"]["x-api-key"] = [key]
+    return sent
 
 
-def answer(handler: Mangum, name: str) -> dict[str, Any]:
-    response: dict[str, Any] = handler(event(name), LocalLambdaContext())
+def answer(handler: Mangum, sent: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handler(sent, LocalLambdaContext())
     body = str(response.get("body") or "")
     headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
     multi = {key.lower(): value for key, value in (response.get("multiValueHeaders") or {}).items()}
@@ -123,7 +162,13 @@ def _blank(value: object) -> object:
 
 
 @pytest.mark.parametrize("name", [*EVENT_NAMES, *DERIVED])
-def test_lean_and_full_apps_answer_every_recorded_event_alike(handlers: tuple[Mangum, Mangum], name: str) -> None:
-    lean, full = handlers
-    # GIVEN a recorded event WHEN the lean app and the FastAPI app answer it THEN every part is the same
-    assert answer(lean, name) == answer(full, name)
+def test_lean_and_full_apps_answer_every_recorded_event_alike(handlers: Handlers, name: str) -> None:
+    # GIVEN a recorded event WHEN the lean app and the FastAPI app answer it
+    lean, full = event(name, handlers.key, "lean"), event(name, handlers.key, "full")
+    # THEN every part of the answers is the same
+    assert answer(handlers.lean, lean) == answer(handlers.full, full)
+    # AND with a key, so is what each request is billed
+    if handlers.key is not None:
+        billed = handlers.billed(lean["requestContext"]["requestId"])
+        assert len(billed) == (0 if name in UNBILLED else 1)
+        assert billed == handlers.billed(full["requestContext"]["requestId"])

@@ -45,6 +45,9 @@ class FullApp(BaseRoute):
         app, stack = self.app()
         # What FastAPI's own __call__ sets: its routes (the 405's Allow, the docs) read their app from the scope.
         scope["app"], scope["router"] = app, app.router
+        # The route is the one the FastAPI router matches (the metering middleware reports by its path), or
+        # none where it matches none, as in the FastAPI app.
+        scope.pop("route", None)
         await stack(scope, receive, send)
 
     def app(self) -> tuple[FastAPI, ASGIApp]:
