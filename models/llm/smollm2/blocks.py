@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.buildkit import BuildError
+from models.buildkit.record import release
 
 if TYPE_CHECKING:
     import onnx
@@ -288,7 +289,7 @@ def carry_blocks(graph: Path, gguf: Path, target: Path, accuracy_level: int) -> 
     model.graph.initializer.extend([*kept, *new.initializers])
     del model.graph.node[:]
     model.graph.node.extend(new.nodes)
-    onnx.save(model, str(target), save_as_external_data=False)
+    save_stable(model, target)
 
 
 def _gather_from_lm_head(new: BlockGraph, gathered: tuple[str, list[str], int], lm_head: Q80) -> None:
@@ -317,3 +318,15 @@ def _indices(found: list[tuple[int, int]]) -> _Array:
 def _same_bits(got: _Array, want: _Array, weight: str) -> None:
     if got.shape != want.shape or not np.array_equal(got.view(np.uint32), want.astype(np.float32).view(np.uint32)):
         raise BuildError(f"{weight}: the GGUF blocks it was matched to dequantize to other values")
+
+
+def save_stable(model: Any, target: Path) -> None:
+    """Save ``model`` as one file that two builds write byte for byte.
+
+    The ONNX builder stamps its producer version with a local tag that changes from run to run (0.18.0+86c52c4,
+    then 0.18.0+6283ffe), the only difference between two builds' graphs: the release alone is kept.
+    """
+    import onnx
+
+    model.producer_version = release(model.producer_version)
+    onnx.save(model, str(target), save_as_external_data=False)

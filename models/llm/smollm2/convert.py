@@ -58,7 +58,7 @@ def fold_into_one_file(graph: Path, target: Path) -> None:
     import onnx
 
     model = onnx.load(str(graph), load_external_data=True)
-    onnx.save(model, str(target), save_as_external_data=False)
+    blocks.save_stable(model, target)
 
 
 _DATATYPES: dict[int, Datatype] = {1: "FP32", 7: "INT64", 10: "FP16"}
