@@ -319,6 +319,11 @@ class ServingConfig(BaseModel):
 _SCHEDULE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 
 
+def _check_bounds(low: int, high: int | None) -> None:
+    if high is not None and high < low:
+        raise ValueError(f"max ({high}) is below min ({low})")
+
+
 class ScheduledCapacity(BaseModel):
     """From ``cron`` on (UTC), keep between ``min`` and ``max`` environments initialised."""
 
@@ -337,8 +342,7 @@ class ScheduledCapacity(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> ScheduledCapacity:
-        if self.max < self.min:
-            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        _check_bounds(self.min, self.max)
         return self
 
 
@@ -346,15 +350,16 @@ class ProvisionedConcurrencyConfig(BaseModel):
     """Execution environments Lambda keeps initialised, so that the requests they take meet no cold start.
 
     They are provisioned on the function's published alias ``live``, which API Gateway then invokes. ``min`` stay
-    initialised at all times; with ``max`` above it, Application Auto Scaling adds environments while their
+    initialised from the deploy on; with ``max`` above it, Application Auto Scaling adds environments while their
     utilization is over ``target_utilization``; ``schedules`` move both bounds by time of day (office hours, a
-    nightly batch window). Every provisioned environment is billed by the second whether it serves or not (the
-    README's "Provisioned concurrency" gives the price).
+    nightly batch window), each action's bounds holding until the next one's, so they come as a cycle. Every
+    provisioned environment is billed by the second whether it serves or not (the README's "Provisioned
+    concurrency" gives the price).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min: int = Field(ge=1, description="environments kept initialised at all times (outside any schedule)")
+    min: int = Field(ge=1, description="environments kept initialised until a schedule first moves the bounds")
     max: int | None = Field(default=None, ge=1, description="utilization scaling's ceiling; absent: fixed at min")
     target_utilization: float = Field(
         default=0.7, gt=0, lt=1, description="the share of provisioned environments busy that scaling keeps"
@@ -363,8 +368,11 @@ class ProvisionedConcurrencyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> ProvisionedConcurrencyConfig:
-        if self.max is not None and self.max < self.min:
-            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        _check_bounds(self.min, self.max)
+        if len(self.schedules) == 1:
+            # A scheduled action's bounds hold until another action fires: one alone would keep its bounds (and
+            # their price) for good after its first run.
+            raise ValueError("schedules come as a cycle: give at least two (e.g. office hours on, then off)")
         return self
 
     @property

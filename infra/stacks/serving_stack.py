@@ -440,17 +440,18 @@ class ServingStack(Stack):
         described = [
             {
                 "domain": domain,
-                "function": function.function.function_name,
+                # The alias where environments are provisioned, so that listings meet them warm too.
+                "function": function.invocable.function_name,
                 "models": sorted(model.name for model in self.catalogued if model.domain == domain),
             }
             for domain, function in peers.items()
         ]
         front.function.add_environment("AIMASS_PEERS", json.dumps(described))
-        # The unqualified ARNs only (what an unqualified invocation needs), not grant_invoke's ':*' as well.
+        # The ARNs invoked only (the function's, or its alias's), not grant_invoke's ':*' as well.
         front.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"],
-                resources=[function.function.function_arn for function in peers.values()],
+                resources=[function.invocable.function_arn for function in peers.values()],
             )
         )
 

@@ -43,6 +43,23 @@ def test_the_context_provisions_environments_on_an_alias_api_gateway_invokes(fak
     assert {"Ref": alias_id} in permissions
 
 
+def test_the_front_function_asks_a_provisioned_peer_through_its_alias(fake_synthesized: Synthesized) -> None:
+    alias_id, _ = _alias(fake_synthesized)
+    front = fake_synthesized.resources["ToyFunction"]["Properties"]["Environment"]["Variables"]
+    parts = front["AIMASS_PEERS"]["Fn::Join"][1]
+    (at,) = [index for index, part in enumerate(parts) if isinstance(part, dict)]
+    # The alias's qualified name, <function name>:live (the name is the seventh field of the alias's ARN).
+    assert parts[at] == {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": alias_id}]}]}
+    assert parts[at + 1].startswith(':live"') and '"domain": "text"' in parts[at - 1]
+    statements = json.dumps(fake_synthesized.role_statements(_role_of(fake_synthesized, "ToyFunction")))
+    assert json.dumps({"Ref": alias_id}) in statements
+
+
+def _role_of(synthesized: Synthesized, function_id: str) -> str:
+    role: str = synthesized.resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role
+
+
 def test_provisioned_environments_scale_on_utilization_and_by_schedule(fake_synthesized: Synthesized) -> None:
     alias_id, _ = _alias(fake_synthesized)
     (target_id, target), *others = fake_synthesized.resources_of_type(
@@ -86,6 +103,7 @@ def test_without_provisioned_concurrency_functions_are_invoked_directly(synthesi
         ({"min": 1, "schedules": [{"cron": "0 7 * * *", "min": 1, "max": 2}]}, "a schedule is 'cron("),
         ({"min": 1, "schedules": [{"cron": "cron(0 7 ? * MON-FRI *)", "min": 5, "max": 2}]}, "max (2) is below min"),
         ({"min": 1, "warm": 3}, "Extra inputs are not permitted"),
+        ({"min": 1, "schedules": [{"cron": "cron(0 7 ? * MON-FRI *)", "min": 2, "max": 4}]}, "come as a cycle"),
     ],
 )
 def test_bad_provisioned_concurrency_is_refused(provisioned: dict[str, Any], message: str) -> None:
@@ -94,7 +112,8 @@ def test_bad_provisioned_concurrency_is_refused(provisioned: dict[str, Any], mes
 
 
 def test_provisioned_environments_must_fit_the_reserved_concurrency() -> None:
-    provisioned = {"min": 2, "max": 4, "schedules": [{"cron": "rate(1 day)", "min": 2, "max": 12}]}
+    schedules = [{"cron": "cron(0 7 ? * * *)", "min": 2, "max": 12}, {"cron": "cron(0 19 ? * * *)", "min": 2, "max": 4}]
+    provisioned = {"min": 2, "max": 4, "schedules": schedules}
     with pytest.raises(ValueError, match=r"provisioned concurrency of up to 12 does not fit the reserved concurrency"):
         FunctionConfig.model_validate({**SIZED, "reserved_concurrency": 10, "provisioned_concurrency": provisioned})
     fits = FunctionConfig.model_validate({**SIZED, "reserved_concurrency": 12, "provisioned_concurrency": provisioned})

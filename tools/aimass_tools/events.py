@@ -127,12 +127,14 @@ def path_parameters(resource: str, path: str) -> dict[str, str] | None:
     found: dict[str, str] = {}
     parts, segments = resource.strip("/").split("/"), path.strip("/").split("/")
     for index, part in enumerate(parts):
+        if index >= len(segments):
+            raise ValueError(f"path '{path}' does not match resource '{resource}'")
         if part.startswith("{") and part.endswith("+}"):
             found[part[1:-2]] = "/".join(segments[index:])
             return found
         if part.startswith("{") and part.endswith("}"):
             found[part[1:-1]] = segments[index]
-        elif index >= len(segments) or segments[index] != part:
+        elif segments[index] != part:
             raise ValueError(f"path '{path}' does not match resource '{resource}'")
     if len(segments) != len(parts):
         raise ValueError(f"path '{path}' does not match resource '{resource}'")

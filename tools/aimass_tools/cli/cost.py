@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from aimass_tools.cli.common import console, reported_errors
+from aimass_tools.cli.common import CHECKOUT, console, reported_errors
 from aimass_tools.cost.records import read_measured
 from aimass_tools.cost.report import ASSUMPTIONS, priced, tables
 
@@ -27,7 +27,7 @@ def cost(
     """Per domain and memory size: warm duration, billed duration, price per million requests, the cheapest size
     within a latency bound, and SageMaker Serverless Inference for the same model on paper."""
     with reported_errors():
-        answer = priced(read_measured(records), latency_ms=latency_ms)
+        answer = priced(read_measured(records, CHECKOUT), latency_ms=latency_ms)
     if as_json:
         typer.echo(json.dumps(answer, indent=1))
         return

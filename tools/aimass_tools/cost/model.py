@@ -15,14 +15,13 @@ A size fits when the function's peak resident memory, with the sizing rules' hea
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aimass.contract import MB_PER_VCPU
 from aimass_tools.cost import prices
 
-RSS_HEADROOM = 1.5  # as bench/sizing.py sizes functions: Lambda kills a function at its memory limit
-AUTHORIZER_MEMORY_MB = 512  # functions/authorizer/function.toml
 PER_MILLION = 1_000_000
 
 
@@ -35,6 +34,7 @@ class Measured:
     stack_ms: float  # the serving stack's share of a warm request on the Lambda handler path
     engine_ms: Mapping[int, float]  # the engine's time for the same request by intra-op threads
     peak_rss_mb: float
+    rss_headroom: float  # the sizing rule's margin over the peak (Lambda kills a function at its memory limit)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def warm_ms(measured: Measured, memory_mb: int) -> float:
 
 
 def fits(measured: Measured, memory_mb: int) -> bool:
-    return measured.peak_rss_mb * RSS_HEADROOM <= memory_mb
+    return measured.peak_rss_mb * measured.rss_headroom <= memory_mb
 
 
 def lambda_request_cost(billed_ms: float, memory_mb: int) -> float:
@@ -77,16 +77,16 @@ def lambda_request_cost(billed_ms: float, memory_mb: int) -> float:
     return duration + prices.LAMBDA_PER_MILLION_REQUESTS / PER_MILLION
 
 
-def authorizer_per_million(decision_ms: float = 0.0) -> float:
+def authorizer_per_million(memory_mb: int, decision_ms: float = 0.0) -> float:
     """The key authorizer API Gateway invokes for every request: Lambda's minimum billed duration at its size."""
     billed = max(prices.LAMBDA_BILLING_MS, math.ceil(decision_ms))
-    return lambda_request_cost(billed, AUTHORIZER_MEMORY_MB) * PER_MILLION
+    return lambda_request_cost(billed, memory_mb) * PER_MILLION
 
 
 def lambda_costs(
-    measured: Measured, sizes: Sequence[int] = prices.LAMBDA_SIZES_MB, *, authorizer_ms: float = 0.0
+    measured: Measured, sizes: Sequence[int] = prices.LAMBDA_SIZES_MB, *, authorizer_mb: int, authorizer_ms: float = 0.0
 ) -> list[SizeCost]:
-    edge = prices.API_GATEWAY_REST_PER_MILLION + authorizer_per_million(authorizer_ms)
+    edge = prices.API_GATEWAY_REST_PER_MILLION + authorizer_per_million(authorizer_mb, authorizer_ms)
     table = []
     for memory_mb in sizes:
         warm = warm_ms(measured, memory_mb)
@@ -96,10 +96,13 @@ def lambda_costs(
     return table
 
 
-def cheapest(table: Sequence[SizeCost], latency_ms: float) -> SizeCost | None:
-    """The size with the lowest price per million requests whose warm duration meets the bound; None if none."""
+Sized = TypeVar("Sized", SizeCost, PaperCost)
+
+
+def cheapest(table: Sequence[Sized], latency_ms: float, price: Callable[[Sized], float]) -> Sized | None:
+    """The size with the lowest ``price`` whose warm duration meets the bound and that fits; None if none."""
     meeting = [size for size in table if size.fits and size.warm_ms <= latency_ms]
-    return min(meeting, key=lambda size: (size.total_per_million, size.memory_mb), default=None)
+    return min(meeting, key=lambda size: (price(size), size.memory_mb), default=None)
 
 
 def sagemaker_costs(

@@ -16,19 +16,19 @@ ASSUMPTIONS = (
     "below it the stack and engine stretch by 1,769/memory, at or above it the engine runs as fast as on "
     "floor(memory/1,769) whole cores, at most the 2 measured. Prices: us-east-1, x86, on demand "
     "(aimass_tools/cost/prices.py). Per request on AI Mass: the function, API Gateway REST and the key "
-    "authorizer (1 ms at 512 MB). SageMaker Serverless Inference on paper, at the same warm duration for the "
-    f"same memory, without its data charge (${prices.SAGEMAKER_DATA_PER_GB} per GB in and out) or cold starts."
+    "authorizer (1 ms at its function.toml size). SageMaker Serverless Inference on paper, at the same warm "
+    "duration for the same memory, without its data charge "
+    f"(${prices.SAGEMAKER_DATA_PER_GB} per GB in and out) or cold starts."
 )
 
 
 def priced(records: Priced, *, latency_ms: float) -> dict[str, Any]:
     domains: dict[str, Any] = {}
     for measured in records.measured:
-        table = lambda_costs(measured)
-        best = cheapest(table, latency_ms)
+        table = lambda_costs(measured, authorizer_mb=records.authorizer_mb)
+        best = cheapest(table, latency_ms, lambda size: size.total_per_million)
         paper = sagemaker_costs(measured)
-        fitting = [size for size in paper if size.fits and size.warm_ms <= latency_ms]
-        paper_best = min(fitting, key=lambda size: size.endpoint_per_million, default=None)
+        paper_best = cheapest(paper, latency_ms, lambda size: size.endpoint_per_million)
         domains[measured.domain] = {
             "model": measured.model,
             "measured_at": records.measured_at[measured.domain],
