@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import socket
 import sys
 import time
+import wave
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,3 +172,14 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
     scratch = path.with_suffix(path.suffix + ".tmp")
     scratch.write_text(json.dumps(document, indent=2) + "\n")
     scratch.replace(path)
+
+
+def wav_of(samples: np.ndarray[Any, Any], rate: int) -> bytes:
+    """A mono 16-bit PCM WAV file of ``samples`` (already in int16's range) at ``rate``."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(samples.astype("<i2").tobytes())
+    return buffer.getvalue()

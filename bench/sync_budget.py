@@ -37,7 +37,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # run as a script, the repository root is not on sys.path
     sys.path.insert(0, str(_REPO))
 
-from bench.common import cpu_busy, machine_info, merge_results  # noqa: E402
+from bench.common import cpu_busy, machine_info, merge_results, wav_of  # noqa: E402
 
 SENTENCE = "A man is playing a guitar on the corner of a busy street."  # 16 tokens, 57 characters
 LONG = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 16)  # ~256 tokens
@@ -58,17 +58,9 @@ def _photo(seed: int) -> bytes:
 
 
 def _wav(seconds: float, rate: int = 16000) -> bytes:
-    import wave
-
     rng = np.random.default_rng(3)
     samples = (np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 440 / rate) * 0.3 * rng.random()) * 32767
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(samples.astype("<i2").tobytes())
-    return out.getvalue()
+    return wav_of(samples, rate)
 
 
 def _median_s(call: Callable[[], object], repeats: int) -> float:

@@ -39,7 +39,7 @@ if str(_REPO) not in sys.path:  # run as a script, the repository root is not on
     sys.path.insert(0, str(_REPO))
 
 from bench.cold_start import PEAK_RSS, PROBES, ColdRun, median_breakdown, run_probe  # noqa: E402
-from bench.common import cpu_busy, load_average, machine_info, make_console, merge_results, sample_interleaved  # noqa: E402
+from bench.common import cpu_busy, load_average, machine_info, make_console, merge_results, sample_interleaved, wav_of  # noqa: E402
 from bench.probes import sphinx_decode  # noqa: E402
 from bench.sizing import RULES, suggest  # noqa: E402
 from bench.sizing_record import read_functions  # noqa: E402
@@ -168,16 +168,6 @@ def pcm_of(wav: bytes) -> np.ndarray[Any, np.dtype[np.int16]]:
         if (reader.getnchannels(), reader.getsampwidth()) != (1, 2):
             raise ValueError("expected 16-bit mono speech")
         return np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
-
-
-def wav_of(pcm: np.ndarray[Any, np.dtype[np.int16]], rate: int) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(pcm.astype("<i2").tobytes())
-    return buffer.getvalue()
 
 
 def make_clips(seconds: Sequence[float]) -> list[Clip]:
