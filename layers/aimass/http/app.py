@@ -230,39 +230,21 @@ def install_middleware(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, path_limits=limits)
 
 
-def create_lambda_app(
-    registry: ModelRegistry,
-    settings: Settings,
-    *,
-    peers: Peers | None = None,
-    updater: ModelUpdater | None = None,
-    metering: MeteringService | None = None,
-    observer: Observer | None = None,
-    files: FileStore | None = None,
-    batches: BatchService | None = None,
-) -> Starlette:
-    """A function's app: the hot routes, then every other path on the FastAPI app over the same arguments,
-    built (FastAPI imported) on the first request that needs it (``aimass.http.lean``)."""
-    served = serve(registry, settings, offloads.inline, batches=_deferred(metering, files, batches))
+def create_lambda_app(parts: _Parts) -> Starlette:
+    """A function's app: the hot routes, then every other path on the FastAPI app over the same parts, built
+    (FastAPI imported) on the first request that needs it (``aimass.http.lean``)."""
+    served = serve(
+        parts.registry, parts.settings, offloads.inline, batches=_deferred(parts.metering, parts.files, parts.batches)
+    )
 
     def full() -> FastAPI:
-        return create_app(
-            registry,
-            settings,
-            offload=offloads.inline,
-            peers=peers,
-            updater=updater,
-            in_lambda=True,
-            metering=metering,
-            observer=observer,
-            files=files,
-            batches=batches,
-            served=served,
-        )
+        return _full_app(parts, in_lambda=True, served=served)
 
     app = Starlette(routes=[*served.hot.routes, FullApp(full)])
     install_error_handlers(app)
-    install_middleware(app, settings, in_lambda=True, metering=metering, observer=observer, updater=updater)
+    install_middleware(
+        app, parts.settings, in_lambda=True, metering=parts.metering, observer=parts.observer, updater=parts.updater
+    )
     return app
 
 
@@ -271,6 +253,17 @@ def build_app(
 ) -> FastAPI:
     """Composition root: load every model this process serves (unless given), then build the app around them."""
     parts = _compose(settings, registry, in_lambda=in_lambda)
+    return _full_app(parts, in_lambda=in_lambda, background=parts.background)
+
+
+def build_lambda_app(settings: Settings | None = None, *, registry: ModelRegistry | None = None) -> Starlette:
+    """A function's composition root: ``build_app(in_lambda=True)``'s app, with FastAPI off the cold path."""
+    return create_lambda_app(_compose(settings, registry, in_lambda=True))
+
+
+def _full_app(
+    parts: _Parts, *, in_lambda: bool, served: Served | None = None, background: Sequence[Background] = ()
+) -> FastAPI:
     return create_app(
         parts.registry,
         parts.settings,
@@ -282,22 +275,8 @@ def build_app(
         observer=parts.observer,
         files=parts.files,
         batches=parts.batches,
-        background=parts.background,
-    )
-
-
-def build_lambda_app(settings: Settings | None = None, *, registry: ModelRegistry | None = None) -> Starlette:
-    """A function's composition root: ``build_app(in_lambda=True)``'s app, with FastAPI off the cold path."""
-    parts = _compose(settings, registry, in_lambda=True)
-    return create_lambda_app(
-        parts.registry,
-        parts.settings,
-        peers=parts.peers,
-        updater=parts.updater,
-        metering=parts.metering,
-        observer=parts.observer,
-        files=parts.files,
-        batches=parts.batches,
+        background=background,
+        served=served,
     )
 
 
