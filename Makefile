@@ -12,11 +12,12 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system models serve test check lint typecheck contracts format bench payload synth deploy clean
+.PHONY: help setup system models console serve test check lint typecheck contracts format bench payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
 	@echo "make test     set up and run every test"
+	@echo "make console  bundle the browser console (console/) into build/console, served at /console"
 	@echo "make check    lint, format, types, import contracts, tests: the one quality gate (what CI runs)"
 	@echo "make bench    measure every domain into bench/records/*.json; fails at the end if a script missed a target"
 	@echo "make payload  assemble every function's image payload without Docker (build/functions/<domain>)"
@@ -45,10 +46,21 @@ system:
 models: setup
 	$(BIN)/aimass models build --store $(STORE)
 
-serve: models
+# The browser console: console/src bundled by esbuild (pinned in package.json) into build/console, which the app
+# serves at /console (aimass.http.console). No CDN at run time: every script and style is in the bundle.
+CONSOLE_SOURCES := $(shell find console -type f 2>/dev/null)
+console: build/console/index.html
+
+build/console/index.html: $(CONSOLE_SOURCES) node_modules/.package-lock.json
+	@mkdir -p build/console
+	npx esbuild console/src/main.js --bundle --minify --format=esm --target=es2020 --log-level=warning \
+		--outfile=build/console/app.js
+	cp console/index.html build/console/index.html
+
+serve: models console
 	$(BIN)/aimass serve --store $(STORE)
 
-test: setup
+test: setup console
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -68,6 +68,15 @@ KEY_CHALLENGE: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer
 OPEN_PATHS = frozenset(
     {"/v2", "/v2/health/live", "/v2/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
 )
+# The browser console's files (aimass.http.console), open too: it asks for the user's key and sends it with every
+# API call it makes. Every path under it is open, as is the folder itself.
+CONSOLE_PATH = "/console"
+
+
+def is_open_path(path: str) -> bool:
+    """Does the app answer ``path`` without a key (``OPEN_PATHS``, the console's files)?"""
+    return path in OPEN_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
+
 
 # --- imported models ----------------------------------------------------------------------------------
 

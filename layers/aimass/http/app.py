@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from aimass import __version__
 from aimass.http import offload as offloads
+from aimass.http.console import console_routes
 from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import HotTable, hot_table, install_hot_routes
 from aimass.http.lean import FullApp
@@ -155,6 +156,7 @@ def create_app(
                 from aimass.http.batches import batches_router
 
                 app.include_router(batches_router(batches))
+    app.router.routes.extend(console_routes())
     if observer is not None:
         from aimass.observability import LocalObserver, metrics_route
 
@@ -240,7 +242,8 @@ def create_lambda_app(parts: _Parts) -> Starlette:
     def full() -> FastAPI:
         return _full_app(parts, in_lambda=True, served=served)
 
-    app = Starlette(routes=[*served.hot.routes, FullApp(full)])
+    # The console's files are plain routes too: its pages load without FastAPI on the cold path.
+    app = Starlette(routes=[*served.hot.routes, *console_routes(), FullApp(full)])
     install_error_handlers(app)
     install_middleware(
         app, parts.settings, in_lambda=True, metering=parts.metering, observer=parts.observer, updater=parts.updater

@@ -1,7 +1,7 @@
 """The metering middleware: every model route needs a key, and every request it serves leaves one usage record.
 
-Open without a key: liveness and readiness, server metadata, the API documents and ``/metrics``
-(``aimass.contract.OPEN_PATHS``, which API Gateway leaves open too). The listings a front function asks its
+Open without a key: liveness and readiness, server metadata, the API documents, ``/metrics`` and the console
+(``aimass.contract.is_open_path``, which API Gateway leaves open too). The listings a front function asks its
 peers for (``aimass.http.peers``) carry a marker only a direct invocation can set (``aimass.http.gateway``), so
 peers answer their front function without a key and clients still need one.
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aimass.contract import OPEN_PATHS
+from aimass.contract import is_open_path
 from aimass.errors import AimassError
 from aimass.http import gateway
 from aimass.http.errors import render
@@ -78,7 +78,7 @@ class MeteringMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS:
+        if scope["type"] != "http" or is_open_path(path):
             await self.app(scope, receive, send)
             return
         if path in LISTING_PATHS and gateway.from_peer(scope):

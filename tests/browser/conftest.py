@@ -1,0 +1,84 @@
+"""The console's browser tests: ``aimass serve`` over the real text and vision models, driven by headless Chromium.
+
+Playwright drives Debian's ``chromium`` (scripts/system-packages.sh): its own browser download is not used. The
+console must be built (``make console``; ``make test`` does it first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, build_domain_models
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BUILT = ROOT / "build" / "console" / "index.html"
+SCREENSHOTS = ROOT / "build" / "screenshots"
+# The models the console's pages try: the text playground's and the vision playground's.
+MODELS = ("all-minilm-l6-v2", "efficientnet-lite0")
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    key: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``aimass serve`` (one worker) on a free port, over the two models, with its own state folder."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("no chromium: run scripts/system-packages.sh")
+    if not BUILT.is_file():
+        pytest.skip("the console is not built: run `make console`")
+    store = build_domain_models("text")
+    build_domain_models("vision")
+    # A store of the two models alone (links to the built ones): the server starts in seconds, not loading the rest.
+    served = tmp_path_factory.mktemp("store")
+    for name in MODELS:
+        (served / name).symlink_to(store / name, target_is_directory=True)
+    state = tmp_path_factory.mktemp("state")
+    port = _free_port()
+    # Metered, as `make serve` is (the test suite turns metering off for its in-process apps).
+    env = {**os.environ, "AIMASS_STATE_DIR": str(state), "AIMASS_METERING": "sqlite", "AIMASS_BATCH_WORKERS": "0"}
+    command = [str(Path(sys.executable).parent / "aimass"), "serve", "--store", str(served)]
+    log = (state / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"aimass serve exited: {(state / 'serve.log').read_text()[-2000:]}"
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "aimass serve was not ready within 60 s"
+            time.sleep(0.2)
+        yield Server(base, (state / "dev-key").read_text().strip())
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -1,0 +1,61 @@
+"""``/console``: the built files with a strict Content-Security-Policy, and nothing outside the build folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from aimass.http.console import console_routes
+from aimass.http.errors import install_error_handlers
+
+
+def client_of(root: Path) -> TestClient:
+    app = Starlette(routes=console_routes(root))
+    install_error_handlers(app)
+    return TestClient(app)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    root = tmp_path / "console"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><title>console</title>")
+    (root / "app.js").write_text("export {};")
+    (root / "app.css").write_text("body{}")
+    (tmp_path / "secret.txt").write_text("not served")
+    return root
+
+
+def test_the_folder_redirects_to_its_index_which_is_served_with_a_strict_policy(built: Path) -> None:
+    client = client_of(built)
+    moved = client.get("/console", follow_redirects=False)
+    assert moved.status_code == 308
+    assert moved.headers["location"] == "console/"  # relative: an API Gateway stage prefix is kept
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_each_file_has_its_type(built: Path) -> None:
+    client = client_of(built)
+    assert client.get("/console/app.js").headers["content-type"] == "text/javascript; charset=utf-8"
+    assert client.get("/console/app.css").headers["content-type"] == "text/css; charset=utf-8"
+
+
+@pytest.mark.parametrize("path", ["/console/missing.js", "/console/../secret.txt", "/console/%2e%2e/secret.txt"])
+def test_a_missing_file_or_one_outside_the_folder_is_a_404(built: Path, path: str) -> None:
+    answer = client_of(built).get(path)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_an_unbuilt_console_says_how_to_build_it(tmp_path: Path) -> None:
+    answer = client_of(tmp_path / "absent").get("/console/")
+    assert answer.status_code == 503
+    assert "make console" in answer.json()["error"]["message"]
