@@ -20,14 +20,14 @@ the literal routes above it) and the management API ``/v1/admin/models[/...]`` (
 API's ``/v1/admin/{proxy+}``);
 
 and the server-wide routes (``/v2``, ``/v2/health/...``, ``/v2/repository/index``, ``/v1/models``,
-``/docs``, ``/openapi.json``) and the account routes (the admin API ``/v1/admin/...``, ``/v1/usage``, the
-files ``/v1/files[/...]`` and ``/v1/uploads[/...]``, the batches ``/v1/batches[/...]``) go to the front domain's
-function.
+``/docs``, ``/openapi.json``, the console's ``/console[/...]``) and the account routes (the admin API
+``/v1/admin/...``, ``/v1/usage``, the files ``/v1/files[/...]`` and ``/v1/uploads[/...]``, the batches
+``/v1/batches[/...]``) go to the front domain's function.
 
 The open routes (``OPEN_PATHS``: the shared routes that hold a path the app serves without a key,
-``aimass.contract.OPEN_PATHS``: the V2 server metadata and health, the docs) are public; every other route
-needs an AI Mass API key, which API Gateway's authorizer checks before the request reaches a function (when
-``aimass:edgeAuthorizer`` is on) and the function checks again.
+``aimass.contract.is_open_path``: the V2 server metadata and health, the docs, the console's files) are public;
+every other route needs an AI Mass API key, which API Gateway's authorizer checks before the request reaches a
+function (when ``aimass:edgeAuthorizer`` is on) and the function checks again.
 
 Each function knows only its own models, so the front function answers the listings of the whole
 namespace (``/v1/models``, ``/v2/repository/index``) by asking the other functions for theirs (``aimass.http.peers``;
@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from aimass.contract import OPEN_PATHS as APP_OPEN_PATHS
+from aimass.contract import is_open_path
 
 ANY = ("ANY",)
 GET = ("GET",)
@@ -66,6 +67,9 @@ SHARED_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/uploads/{proxy+}", ANY),
     ("/v1/batches", ANY),
     ("/v1/batches/{proxy+}", ANY),
+    # The browser console's files (aimass.http.console): open, as the app serves them without a key.
+    ("/console", GET),
+    ("/console/{proxy+}", GET),
 )
 
 
@@ -84,9 +88,10 @@ def holds_open_path(route_path: str) -> bool:
     and the app itself asks for a key on each of them it does not leave open.
     """
     if "{" not in route_path:
-        return route_path in APP_OPEN_PATHS
+        return is_open_path(route_path)
     prefix = route_path.split("{", 1)[0]
-    return any(path.startswith(prefix) for path in APP_OPEN_PATHS)
+    # Either it holds some open paths (the app refuses the rest), or every path under it is open (the console).
+    return any(path.startswith(prefix) for path in APP_OPEN_PATHS) or is_open_path(prefix)
 
 
 # Routes anyone may call without a key: the shared routes that hold what the app itself leaves open. Load

@@ -63,19 +63,29 @@ ASK_FOR_KEY = "send an API key as 'Authorization: Bearer <key>' or 'x-api-key: <
 # The challenge sent with every refused key (a 401).
 KEY_CHALLENGE: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer realm="aimass"'})
 
-# The paths the app answers without a key: liveness and readiness, server metadata, the API documents and
-# the local server's /metrics. Every other path needs one.
+# The paths the app answers without a key: liveness and readiness, server metadata, the API documents, the
+# local server's /metrics and the console. Every other path needs one.
 OPEN_PATHS = frozenset(
-    {"/v2", "/v2/health/live", "/v2/health/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/metrics"}
+    {
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/openapi.json",
+        "/metrics",
+        "/console",
+    }
 )
-# The browser console's files (aimass.http.console), open too: it asks for the user's key and sends it with every
-# API call it makes. Every path under it is open, as is the folder itself.
+# The browser console (aimass.http.console): its files are open, every path under it; the console asks for the
+# user's key and sends it with each API call it makes, so it can do nothing the key could not.
 CONSOLE_PATH = "/console"
+OPEN_PREFIXES = (CONSOLE_PATH + "/",)
 
 
 def is_open_path(path: str) -> bool:
-    """Does the app answer ``path`` without a key (``OPEN_PATHS``, the console's files)?"""
-    return path in OPEN_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
+    """Does the app answer ``path`` without a key (``OPEN_PATHS``, or a path under ``OPEN_PREFIXES``)?"""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 # --- imported models ----------------------------------------------------------------------------------

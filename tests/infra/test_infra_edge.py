@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 
-from aimass.contract import ASK_FOR_KEY
+from aimass.contract import ASK_FOR_KEY, is_open_path
 from aimass.contract import OPEN_PATHS as OPEN
 from infra.routes import OPEN_PATHS, SHARED_ROUTES
 from infra.stacks.serving_stack import AUTHORIZER_LOGICAL_ID, TEXT_FUNCTION_LOGICAL_ID, function_logical_id
@@ -173,7 +173,7 @@ def test_the_authorizer_may_only_read_keys(synthesized: Synthesized) -> None:
 
 
 def test_open_routes_are_the_shared_health_and_docs_routes() -> None:
-    assert {"/v2", "/v2/health/{proxy+}", "/docs", "/openapi.json"} == OPEN_PATHS
+    assert {"/v2", "/v2/health/{proxy+}", "/docs", "/openapi.json", "/console", "/console/{proxy+}"} == OPEN_PATHS
     assert OPEN_PATHS.issubset(path for path, _ in SHARED_ROUTES)
 
 
@@ -192,7 +192,8 @@ def test_what_is_open_at_the_edge_is_open_in_the_app(synthesized: Synthesized) -
         else:
             # A greedy one (/v2/health/{proxy+}) holds the app's open paths under it; anything else there is
             # refused by the app itself, which checks the key of every path not in OPEN.
-            assert covered, route_path
+            # Or every path under it is open (the console's files: aimass.contract.OPEN_PREFIXES).
+            assert covered or is_open_path(route_path.split("{")[0]), route_path
             assert all(path.startswith(route_path.split("{")[0]) for path in covered)
     # And the reverse: no path the app leaves open needs a key at the edge (it would be refused there).
     for path in OPEN:

@@ -57,6 +57,8 @@ def test_shared_routes_go_to_the_front_domain(front: str) -> None:
         "/v1/uploads/{proxy+}",
         "/v1/batches",
         "/v1/batches/{proxy+}",
+        "/console",
+        "/console/{proxy+}",
     }
     assert {route.domain for route in shared} == {front}
 
@@ -77,6 +79,8 @@ def test_the_table_is_exactly_this() -> None:
         ("/v1/uploads/{proxy+}", ("ANY",), "alpha"),
         ("/v1/batches", ("ANY",), "alpha"),
         ("/v1/batches/{proxy+}", ("ANY",), "alpha"),
+        ("/console", ("GET",), "alpha"),
+        ("/console/{proxy+}", ("GET",), "alpha"),
         ("/v2/models/a-one", ("ANY",), "alpha"),
         ("/v2/models/a-one/{proxy+}", ("ANY",), "alpha"),
         ("/v2/models/a-two", ("ANY",), "alpha"),

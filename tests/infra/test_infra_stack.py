@@ -403,6 +403,9 @@ def test_shared_routes_go_to_the_front_function(synthesized: Synthesized) -> Non
         ("ANY", "/v1/uploads/{proxy+}"),
         ("ANY", "/v1/batches"),
         ("ANY", "/v1/batches/{proxy+}"),
+        # The browser console's files.
+        ("GET", "/console"),
+        ("GET", "/console/{proxy+}"),
     }
     for path, methods in SHARED_ROUTES:
         for method in methods:
