@@ -159,13 +159,13 @@ export function Usage() {
     <div class="table">
       <table>
         <caption>Usage per ${range.width === '1h' ? 'hour' : 'day'} (UTC)</caption>
-        <thead><tr><th scope="col">Bucket start</th><th scope="col">${GROUPS[group] || 'Group'}</th>
+        <thead><tr><th scope="col">Bucket start</th>${group && html`<th scope="col">${GROUPS[group]}</th>`}
           <th scope="col">Unit</th><th scope="col">Requests</th><th scope="col">Units</th><th scope="col">Cost (USD)</th></tr></thead>
         <tbody>
           ${rows.length === 0
-            ? html`<tr><td colspan="6">${loading ? 'Loading…' : 'No usage in this range.'}</td></tr>`
+            ? html`<tr><td colspan=${group ? 6 : 5}>${loading ? 'Loading…' : 'No usage in this range.'}</td></tr>`
             : rows.map(
-                (row) => html`<tr><td>${row.start.replace('T', ' ').slice(0, 16)}</td><td>${row.group ?? ''}</td>
+                (row) => html`<tr><td>${row.start.replace('T', ' ').slice(0, 16)}</td>${group && html`<td>${row.group}</td>`}
                   <td>${row.unit}</td><td>${row.requests}</td><td>${row.units}</td><td>${row.cost.toFixed(6)}</td></tr>`,
               )}
         </tbody>
