@@ -108,7 +108,7 @@ bench: models
 		|| echo "aimass cost" >> $(BENCH_FAILED)
 	@if [ -s $(BENCH_FAILED) ]; then echo "make bench: missed a target or failed:"; sed 's/^/  /' $(BENCH_FAILED); exit 1; fi
 
-payload: models
+payload: models console
 	for dockerfile in functions/*/Dockerfile; do \
 		$(BIN)/python -m aimass_tools.packaging $$(basename $$(dirname $$dockerfile)) || exit 1; \
 	done
@@ -119,7 +119,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 synth: $(STAMP) node_modules/.package-lock.json
 	npx cdk synth --quiet
 
-deploy: models node_modules/.package-lock.json
+deploy: models console node_modules/.package-lock.json
 	npx cdk deploy
 
 clean:

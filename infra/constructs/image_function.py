@@ -30,7 +30,10 @@ CONTEXT_EXCLUDE: tuple[str, ...] = (
     # Operator tools (CLI, quantization, payload assembly): never in an image, and a COPY of them fails.
     "tools",
     ".cache",
-    "build",
+    # Build outputs, but for the console's bundle (make console), which the front function's image serves; an
+    # exception ("!") applies only to the images whose Dockerfile copies it (build_context_exclude).
+    "build/*",
+    "!build/console",
     "**/__pycache__",
     "**/*.pyc",
     # Model build scaffolding (models/*/build.py): .build.lock, .build-* work dirs, .old-* swaps.
@@ -69,7 +72,10 @@ def build_context_exclude(dockerfile: str, copy_sources: Sequence[str]) -> list[
     computed over the staged files, so edits elsewhere in the repository (docs, infra, other
     functions) do not produce a new image or a function update.
     """
-    return ["*", f"!{dockerfile}", *(f"!{src}" for src in copy_sources), *CONTEXT_EXCLUDE]
+    # An exception in the excludes lets a path back in for the images that copy it only: staged elsewhere, it
+    # would change their asset hash (and redeploy them) whenever it changes.
+    excludes = [pattern for pattern in CONTEXT_EXCLUDE if not pattern.startswith("!") or pattern[1:] in copy_sources]
+    return ["*", f"!{dockerfile}", *(f"!{src}" for src in copy_sources), *excludes]
 
 
 class ImageFunction(Construct):

@@ -52,6 +52,8 @@ def test_dockerfile_steps_in_order() -> None:
         ("COPY", "functions/text/aimass_text ${LAMBDA_TASK_ROOT}/aimass_text"),
         ("COPY", "functions/text/handler.py ${LAMBDA_TASK_ROOT}/handler.py"),
         ("COPY", "model_store/all-minilm-l6-v2 ${LAMBDA_TASK_ROOT}/model_store/all-minilm-l6-v2"),
+        ("COPY", "build/console ${LAMBDA_TASK_ROOT}/console"),
+        ("ENV", "AIMASS_CONSOLE_DIR=/var/task/console"),
         ("ENV", "AIMASS_MODEL_STORE=/var/task/model_store"),
         ("ENV", "AIMASS_DOMAINS='[\"text\"]'"),
         ("ENTRYPOINT", '["/usr/bin/python3.11", "-m", "awslambdaric"]'),
@@ -78,6 +80,7 @@ def test_copy_sources_are_parsed() -> None:
         "functions/text/aimass_text",
         "functions/text/handler.py",
         "model_store/all-minilm-l6-v2",
+        "build/console",
     )
 
 
@@ -98,7 +101,13 @@ def test_dockerignore_matches_the_asset_excludes() -> None:
 def test_build_context_is_an_allow_list() -> None:
     exclude = build_context_exclude("functions/text/Dockerfile", ["layers/aimass"])
     assert exclude[:3] == ["*", "!functions/text/Dockerfile", "!layers/aimass"]
-    assert exclude[3:] == list(CONTEXT_EXCLUDE)
+    # The console's exception is for the image that copies it only: staged in others, it would change their hash.
+    assert exclude[3:] == [pattern for pattern in CONTEXT_EXCLUDE if pattern != "!build/console"]
+    front = build_context_exclude("functions/text/Dockerfile", ["layers/aimass", "build/console"])
+    # Docker's last matching pattern decides: the exception comes after the build folder's exclusion.
+    assert front[4:] == list(CONTEXT_EXCLUDE) and front.index("build/*") < len(front) - 1 - front[::-1].index(
+        "!build/console"
+    )
 
 
 @pytest.mark.parametrize("domain", [*DOCKERFILE_DOMAINS, AUTHORIZER])
