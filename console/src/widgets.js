@@ -1,6 +1,25 @@
 // Small pieces every page uses: an error line, a copyable block, the latency and usage of an answer.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { listModels } from './api.js';
 import { html } from './html.js';
+
+// The models under this base URL (GET /v1/models), for the pages that list or try them: the list, the error
+// that stopped it, and what to show meanwhile (null once the list is there).
+export function useModels() {
+  const [models, setModels] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    listModels()
+      .then(setModels)
+      .catch((failure) => setError(`Models could not be listed: ${failure.message}`));
+  }, []);
+  const pending = error
+    ? html`<${ErrorLine} error=${error} />`
+    : models
+      ? null
+      : html`<p aria-busy="true">Loading…</p>`;
+  return { models, pending };
+}
 
 export function ErrorLine({ error }) {
   if (!error) return null;

@@ -1,21 +1,12 @@
 // Every model under this base URL (GET /v1/models) with its V2 metadata: domain, task, versions, tensors.
-import { useEffect, useState } from 'preact/hooks';
-import { listModels } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine } from '../widgets.js';
+import { useModels } from '../widgets.js';
 
 const tensors = (list) => (list || []).map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join('; ');
 
 export function Models() {
-  const [models, setModels] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    listModels()
-      .then(setModels)
-      .catch((failure) => setError(`Models could not be listed: ${failure.message}`));
-  }, []);
-  if (error) return html`<${ErrorLine} error=${error} />`;
-  if (!models) return html`<p aria-busy="true">Loading…</p>`;
+  const { models, pending } = useModels();
+  if (pending) return pending;
   return html`<div class="table">
     <table>
       <caption>${models.length} model(s)</caption>

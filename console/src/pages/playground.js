@@ -1,9 +1,9 @@
 // Try the models: text (embed two sentences, their cosine similarity) and vision (an image's top 5 labels).
 // Each answer shows the request as curl, its latency and its usage.
 import { useEffect, useState } from 'preact/hooks';
-import { call, curl, listModels } from '../api.js';
+import { call, curl } from '../api.js';
 import { html } from '../html.js';
-import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { Curl, ErrorLine, Timing, useModels } from '../widgets.js';
 
 function cosine(a, b) {
   let dot = 0;
@@ -128,15 +128,8 @@ function VisionPlayground({ models }) {
 }
 
 export function Playground() {
-  const [models, setModels] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    listModels()
-      .then(setModels)
-      .catch((failure) => setError(`Models could not be listed: ${failure.message}`));
-  }, []);
-  if (error) return html`<${ErrorLine} error=${error} />`;
-  if (!models) return html`<p aria-busy="true">Loading…</p>`;
+  const { models, pending } = useModels();
+  if (pending) return pending;
   const of = (task) => models.filter((model) => model.meta?.parameters?.task === task);
   const text = of('embedding');
   const vision = models.filter((model) => model.meta?.parameters?.domain === 'vision');
