@@ -48,7 +48,18 @@ def test_each_file_has_its_type(built: Path) -> None:
     assert client.get("/console/app.css").headers["content-type"] == "text/css; charset=utf-8"
 
 
-@pytest.mark.parametrize("path", ["/console/missing.js", "/console/../secret.txt", "/console/%2e%2e/secret.txt"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/missing.js",
+        "/console/../secret.txt",
+        "/console/%2e%2e/secret.txt",
+        "/console/%00",  # a NUL byte, which no file name holds
+        "/console/" + "x" * 300,  # one name past the file system's limit
+        "/console/" + "a/" * 3000,  # a path past it
+        "/console/" + "x" * 150 + "/" + "y" * 150,  # within each name's limit, past the bundle's
+    ],
+)
 def test_a_missing_file_or_one_outside_the_folder_is_a_404(built: Path, path: str) -> None:
     answer = client_of(built).get(path)
     assert answer.status_code == 404

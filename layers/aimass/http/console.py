@@ -36,6 +36,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+MAX_NAME = 200  # characters of a file's path under the folder; the bundle's are a few dozen
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".map": "application/json"}
 
 
@@ -73,10 +74,19 @@ def console_file(folder: Path, relative: str) -> Response:
             f"the console is not built here ({folder} has no index.html): run `make console`, "
             f"or set {ENV} to a folder holding its build"
         )
+    missing = NotFound(f"the console has no file {relative[:MAX_NAME]!r}")
+    # The bundle's names are short and plain: anything else (a NUL byte, a name past what the file system takes)
+    # is no file of it, answered before the file system is asked.
+    if len(relative) > MAX_NAME or "\x00" in relative:
+        raise missing
     target = (folder / (relative or "index.html")).resolve()
     # A path that leaves the folder (.., an absolute part, a link out) is a file it does not hold.
-    if not target.is_relative_to(folder) or not target.is_file():
-        raise NotFound(f"the console has no file {relative!r}")
+    try:
+        held = target.is_relative_to(folder) and target.is_file()
+    except OSError:  # a component too long for the file system, a loop of links
+        held = False
+    if not held:
+        raise missing
     media = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if media == "text/html":
         media = "text/html; charset=utf-8"
