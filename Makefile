@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system models console serve test check lint typecheck contracts format bench payload synth deploy clean
+.PHONY: help setup system test-system models console serve test check lint typecheck contracts format bench payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
@@ -41,6 +41,10 @@ setup: $(STAMP) system
 system:
 	@scripts/system-packages.sh
 
+# The same, and the browser the console's tests drive (not needed to serve).
+test-system:
+	@scripts/system-packages.sh --tests
+
 # Every catalogued model (models/<domain>/<model>/); each build is a fast no-op when the verified model is
 # already in the store.
 models: setup
@@ -60,7 +64,7 @@ build/console/index.html: $(CONSOLE_SOURCES) node_modules/.package-lock.json
 serve: models console
 	$(BIN)/aimass serve --store $(STORE)
 
-test: setup console
+test: setup test-system console
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -9,16 +9,19 @@
 #   festival's Czech (dita, krb, machac, ph), Italian (lp, pc), Finnish (lj, mv) and Catalan (ona) voices:
 #               nine more speakers for the speech command model's training set, reading English respelled in
 #               their languages (models/speech/commands/accents.py); flite is its held-out synthesizer.
-#   chromium    the console's browser tests (tests/browser/) drive it headless through Playwright, whose own
-#               browser download is not used.
+#   chromium    with --tests only: the console's browser tests (tests/browser/) drive it headless through
+#               Playwright, whose own browser download is not used. `make serve` needs no browser.
 #
-# Safe to run repeatedly (the Makefile runs it before builds and tests). Uses sudo only when not root.
+# Safe to run repeatedly (the Makefile runs it before builds, and with --tests before the tests). Uses sudo only
+# when not root.
 set -euo pipefail
 
 PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
-PACKAGES+=(chromium)
 PACKAGES+=(festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph festvox-italp16k
     festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts)
+if [ "${1:-}" = "--tests" ]; then
+    PACKAGES+=(chromium)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -43,10 +43,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``aimass serve`` (one worker) on a free port, over the two models, with its own state folder."""
+    # `make test` installs the browser and builds the console first: missing, they fail the run, never skip it.
     if not Path(CHROMIUM).is_file():
-        pytest.skip("no chromium: run scripts/system-packages.sh")
+        pytest.fail("no chromium: run scripts/system-packages.sh --tests (make test does)")
     if not BUILT.is_file():
-        pytest.skip("the console is not built: run `make console`")
+        pytest.fail("the console is not built: run `make console` (make test does)")
     store = build_domain_models("text")
     build_domain_models("vision")
     # A store of the two models alone (links to the built ones): the server starts in seconds, not loading the rest.
