@@ -6,13 +6,19 @@ A caller (``request.state.caller``, set by the metering middleware once its key 
 tenant's usage only. ``tenant=<name>`` reads another tenant's and ``tenant=*`` every tenant's: both need
 a key with the ``admin`` scope. The buckets come in pages (``limit``, ``page`` = the previous answer's
 ``next_page``); a range of more buckets than ``aimass.metering.reports.MAX_BUCKETS`` is refused.
+
+The first page of a caller's own usage also carries ``quota``: its key's plan, the month's units charged to the
+tenant's counter (the one that refuses requests with a 429) and what is left of them, and when they reset, so a
+client (the console) can say how much is left without an admin key. OpenAI's clients ignore the extra field.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,7 +28,8 @@ from aimass.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from aimass.http.error_docs import KEYED, responses
 from aimass.metering.keys import TENANT, Caller
 from aimass.metering.reports import BUCKET_WIDTHS, GROUPS, usage_buckets
-from aimass.metering.usage import Unavailable, UsageStore
+from aimass.metering.service import next_month
+from aimass.metering.usage import QuotaCounter, Unavailable, UsageStore, period_of
 from aimass.protocol import wire
 from aimass.settings import Settings
 
@@ -40,8 +47,12 @@ _GROUP_NAMES_DOC = {"items": {"type": "string", "enum": list(_GROUP_NAMES)}}
 _TENANT_DOC = {"pattern": rf"^(\*|{TENANT.pattern.strip('^$')})$"}
 
 
-def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
+def usage_router(
+    store: UsageStore, settings: Settings, *, counter: Callable[[], QuotaCounter] | None = None
+) -> APIRouter:
+    """``counter`` opens the quota counter on the first read of a quota; by default the settings' one."""
     router = APIRouter(prefix="/v1", tags=["Usage"])
+    counters = functools.cache(counter or (lambda: _open_counter(settings)))
 
     # A plain (not async) endpoint: FastAPI runs it in a worker thread, as the store blocks.
     @router.get("/usage", summary="Usage in time buckets", responses=responses(InvalidInput, NotFound, *KEYED))
@@ -99,14 +110,44 @@ def usage_router(store: UsageStore, settings: Settings) -> APIRouter:
         size = _limit(limit, bucket_width)
         first = _page(page, buckets)
         more = first + size < len(buckets)
-        return {
+        answer: dict[str, Any] = {
             "object": "page",
             "data": buckets[first : first + size],
             "has_more": more,
             "next_page": str(buckets[first + size]["start_time"]) if more else None,
         }
+        if first == 0 and whose == caller.tenant:
+            answer["quota"] = _quota(counters, caller, settings)
+        return answer
 
     return router
+
+
+def _open_counter(settings: Settings) -> QuotaCounter:
+    from aimass.metering.stores.usage_factory import open_usage
+
+    return open_usage(settings)[1]
+
+
+def _quota(counter: Callable[[], QuotaCounter], caller: Caller, settings: Settings) -> dict[str, Any] | None:
+    """The caller's plan and what its tenant has used of it this month; None for a plan the server lacks."""
+    plan = settings.plans.get(caller.plan)
+    if plan is None:
+        return None
+    at = datetime.now(UTC)
+    try:
+        used = counter().used(caller.tenant, period_of(at))
+    except Unavailable as exc:
+        log.error("quota counter unavailable; GET /v1/usage answered without its quota: %s", exc)
+        return None
+    return {
+        "plan": caller.plan,
+        "period": period_of(at),
+        "monthly_units": plan.monthly_units,
+        "used_units": used,
+        "remaining_units": max(0, plan.monthly_units - used),
+        "resets_at": int(next_month(at).timestamp()),
+    }
 
 
 def _tenant(caller: Caller, asked: str | None) -> str:
