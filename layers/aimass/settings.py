@@ -1,15 +1,21 @@
-"""Typed settings, read from ``AIMASS_*`` environment variables once per process and validated at start."""
+"""Typed settings, read from ``AIMASS_*`` environment variables once per process and validated at start.
+
+The variables are read by ``aimass.env_source`` as pydantic-settings read them, without its imports, which
+a function's cold start paid for.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aimass import contract
+from aimass.env_source import deep_update, env_values
+
+ENV_PREFIX = "AIMASS_"
 
 
 class PeerSpec(BaseModel):
@@ -87,8 +93,22 @@ class BatchTarget(BaseModel):
     job_definition: str = Field(min_length=1, description="job definition name, name:revision or ARN")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIMASS_", frozen=True)
+class Settings(BaseModel):
+    """Every field is read from ``AIMASS_<FIELD>`` (any case; JSON for the container fields) unless given."""
+
+    # pydantic-settings' configuration of its settings, which these were: defaults validated too, unknown
+    # fields refused, and its reserved prefixes.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+        arbitrary_types_allowed=True,
+        protected_namespaces=("model_validate", "model_dump", "settings_customise_sources"),
+    )
+
+    def __init__(self, **values: Any) -> None:
+        # What the constructor is given wins over the environment (a JSON object field merged key by key).
+        super().__init__(**deep_update(env_values(ENV_PREFIX, type(self).model_fields), values))
 
     model_store: Path = Field(
         default=Path("model_store"),
