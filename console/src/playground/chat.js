@@ -1,0 +1,90 @@
+// Chat: one prompt to a chat model through POST /v1/chat/completions with "stream": true, the answer shown
+// as its tokens arrive (server-sent events read from fetch's body), then its latency and token usage.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { curl, stream } from '../api.js';
+import { html } from '../html.js';
+import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { ModelSelect } from './shared.js';
+
+const PATH = '/v1/chat/completions';
+
+export function ChatPlayground({ models }) {
+  const [model, setModel] = useState(models[0].id);
+  const [prompt, setPrompt] = useState('What is the capital of France?');
+  const [maxTokens, setMaxTokens] = useState(64);
+  const [answer, setAnswer] = useState('');
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const aborter = useRef(null);
+  useEffect(() => () => aborter.current?.abort(), []);
+
+  const submit = async (event) => {
+    event.preventDefault();
+    const json = {
+      model,
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    aborter.current = new AbortController();
+    setBusy(true);
+    setError(null);
+    setResult(null);
+    setAnswer('');
+    let text = '';
+    let usage = null;
+    let firstMs = null;
+    const started = performance.now();
+    try {
+      const done = await stream(PATH, {
+        json,
+        signal: aborter.current.signal,
+        onEvent: (chunk) => {
+          const delta = chunk.choices?.[0]?.delta?.content;
+          if (delta) {
+            if (firstMs === null) firstMs = performance.now() - started;
+            text += delta;
+            setAnswer(text);
+          }
+          if (chunk.usage) {
+            const { prompt_tokens: prompt, completion_tokens: completion } = chunk.usage;
+            usage = { 'prompt tokens': prompt, 'completion tokens': completion };
+          }
+        },
+      });
+      setResult({ ms: done.ms, firstMs, usage, command: curl(PATH, { method: 'POST', json, stream: true }) });
+    } catch (failure) {
+      setError(failure.name === 'AbortError' ? 'Stopped: the answer so far is kept.' : `Chat failed: ${failure.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return html`<section aria-labelledby="chat-heading" class="card">
+    <h2 id="chat-heading">Chat: ask the model</h2>
+    <form onSubmit=${submit}>
+      <${ModelSelect} id="chat-model" models=${models} value=${model} onChange=${setModel} />
+      <label>Prompt <textarea rows="3" required value=${prompt} onInput=${(e) => setPrompt(e.currentTarget.value)} /></label>
+      <label>Max tokens
+        <input type="number" min="1" max="1024" required value=${maxTokens}
+          onInput=${(e) => setMaxTokens(Math.max(1, Math.min(1024, Number(e.currentTarget.value) || 1)))} />
+      </label>
+      <div class="row play">
+        <button type="submit" disabled=${busy}>Send</button>
+        <button type="button" class="secondary" disabled=${!busy} onClick=${() => aborter.current?.abort()}>
+          Stop answer
+        </button>
+      </div>
+    </form>
+    <${ErrorLine} error=${error} />
+    <div aria-live="polite" aria-busy=${busy ? 'true' : 'false'}>
+      ${(answer || busy) && html`<p class="answer chat-answer" data-testid="chat-answer">${answer || '…'}</p>`}
+      ${result &&
+      html`<${Timing} ms=${result.ms} usage=${result.usage} />
+        ${result.firstMs !== null && html`<p class="timing">First token after <strong>${Math.round(result.firstMs)} ms</strong></p>`}
+        <${Curl} command=${result.command} />`}
+    </div>
+  </section>`;
+}

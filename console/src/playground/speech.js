@@ -1,0 +1,77 @@
+// Speech: an audio file, or a recording from the microphone as WAV, transcribed by the OpenAI-shaped
+// POST /v1/audio/transcriptions (any speech model: open-vocabulary transcription or spoken commands).
+import { useState } from 'preact/hooks';
+import { call, curl } from '../api.js';
+import { html } from '../html.js';
+import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { useRecorder } from './recorder.js';
+import { counted, ModelSelect } from './shared.js';
+
+const PATH = '/v1/audio/transcriptions';
+
+export function SpeechPlayground({ models }) {
+  const [model, setModel] = useState(models[0].id);
+  const [audio, setAudio] = useState(null); // { blob, name, seconds? }
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const recorder = useRecorder((recorded) => {
+    setAudio(recorded);
+    setResult(null);
+  });
+  const choose = (event) => {
+    const file = event.currentTarget.files[0];
+    setAudio(file ? { blob: file, name: file.name } : null);
+    setResult(null);
+  };
+  const submit = async (event) => {
+    event.preventDefault();
+    if (!audio) {
+      setError('Choose an audio file or record one first.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    const form = new FormData();
+    form.append('model', model);
+    form.append('file', audio.blob, audio.name);
+    try {
+      const answer = await call(PATH, { method: 'POST', form });
+      const command = curl(PATH, { method: 'POST', fields: [['model', model], ['file', `@${audio.name}`]] });
+      setResult({ text: answer.body.text, ms: answer.ms, usage: counted(answer.body.usage), command });
+    } catch (failure) {
+      setError(`Transcription failed: ${failure.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<section aria-labelledby="speech-heading" class="card">
+    <h2 id="speech-heading">Speech: transcribe audio</h2>
+    <form onSubmit=${submit}>
+      <${ModelSelect} id="speech-model" models=${models} value=${model} onChange=${setModel} />
+      <label>Audio file
+        <input type="file" accept="audio/*,.wav,.flac,.ogg,.mp3" disabled=${recorder.recording} onChange=${choose} />
+      </label>
+      <div class="row play">
+        ${recorder.recording
+          ? html`<button type="button" class="danger" onClick=${recorder.stop}>Stop recording</button>`
+          : html`<button type="button" class="secondary" onClick=${recorder.start}>Record from microphone</button>`}
+        <span role="status" data-testid="audio-status">
+          ${recorder.recording
+            ? `Recording… ${Math.floor(recorder.seconds)} s`
+            : audio
+              ? `Ready: ${audio.name}${audio.seconds ? ` (${audio.seconds.toFixed(1)} s, 16 kHz WAV)` : ''}`
+              : 'No audio yet'}
+        </span>
+      </div>
+      <button type="submit" disabled=${busy || recorder.recording}>Transcribe</button>
+    </form>
+    <${ErrorLine} error=${recorder.error || error} />
+    <div aria-live="polite">
+      ${result &&
+      html`<p class="answer">Transcript: <strong data-testid="transcript">${result.text || '(no words recognised)'}</strong></p>
+        <${Timing} ms=${result.ms} usage=${result.usage} />
+        <${Curl} command=${result.command} />`}
+    </div>
+  </section>`;
+}
