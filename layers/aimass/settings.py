@@ -149,6 +149,13 @@ class Settings(BaseModel):
         "concurrent one-sentence embeddings on 2 cores without a refusal at ~60 ms p99 (bench/server_mode.py); "
         "a Lambda container runs one request at a time, so it never binds there",
     )
+    micro_batch_rows: int = Field(
+        default=0,
+        ge=0,
+        description="most rows of concurrent requests for one model run as one engine batch "
+        "(aimass.serving.microbatch); 0 or 1: each request runs alone, as a Lambda container's one request at a "
+        "time does. `aimass serve` sets 32",
+    )
     body_timeout_s: float = Field(
         default=30.0,
         gt=0,

@@ -105,7 +105,9 @@ class OpenAIService:
         batch = np.empty(len(call.texts), dtype=object)
         batch[:] = [text.encode() for text in call.texts]
         feeds = {manifest.inputs[0].name: batch}
-        prediction = self.schedule.run(runtime, call.work, lambda: measured(runtime, lambda: runtime.predict(feeds)))
+        prediction = self.schedule.run(
+            runtime, call.work, lambda: measured(runtime, lambda: self.schedule.predict(runtime, feeds))
+        )
         vectors = np.asarray(prediction.outputs[manifest.outputs[0].name], dtype="<f4")
         return self.embeddings_document(call, vectors, prediction.usage.get("prompt_tokens", 0)), runtime
 

@@ -64,7 +64,9 @@ class DataPlane:
         work = _rows(checked, self.settings.max_batch_items)
         self.schedule.admit(runtime, work)  # from the shapes, before any tensor is decoded
         tensors = {spec.name: tensor for spec, tensor in self._decode_inputs(checked, binaries)}
-        prediction = self.schedule.run(runtime, work, lambda: measured(runtime, lambda: runtime.predict(tensors)))
+        prediction = self.schedule.run(
+            runtime, work, lambda: measured(runtime, lambda: self.schedule.predict(runtime, tensors))
+        )
         return self._encode(request, manifest, prediction.outputs, prediction.usage)
 
     def _parse(self, body: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:

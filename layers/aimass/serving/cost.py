@@ -31,7 +31,8 @@ from typing import TypeVar
 
 from aimass.errors import PayloadTooLarge
 from aimass.serving.admission import IN_FLIGHT, InFlight
-from aimass.serving.runtime import ModelRuntime
+from aimass.serving.microbatch import BATCHER, Inputs, MicroBatcher
+from aimass.serving.runtime import ModelRuntime, Prediction
 from aimass.settings import Settings
 
 R = TypeVar("R")
@@ -127,10 +128,17 @@ RATES = Rates()
 
 
 class Schedule:
-    def __init__(self, settings: Settings, rates: Rates = RATES, in_flight: InFlight = IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rates: Rates = RATES,
+        in_flight: InFlight = IN_FLIGHT,
+        batcher: MicroBatcher = BATCHER,
+    ) -> None:
         self.settings = settings
         self.rates = rates
         self.in_flight = in_flight
+        self.batcher = batcher
 
     @property
     def synchronous(self) -> bool:
@@ -169,6 +177,12 @@ class Schedule:
             return self._timed(runtime, work, call)
         with self.in_flight.admitted(runtime.manifest.name, self.settings.max_in_flight):
             return self._timed(runtime, work, call)
+
+    def predict(self, runtime: ModelRuntime, inputs: Inputs) -> Prediction:
+        """``runtime.predict(inputs)``, batched with other requests' where ``micro_batch_rows`` allows
+        (``aimass.serving.microbatch``); a route runs it inside ``run``."""
+        rows = self.settings.micro_batch_rows
+        return self.batcher.predict(runtime, inputs, rows) if rows > 1 else runtime.predict(inputs)
 
     def _timed(self, runtime: ModelRuntime, work: Work, call: Callable[[], R]) -> R:
         started = time.perf_counter()

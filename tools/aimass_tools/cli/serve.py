@@ -20,11 +20,14 @@ def serve(
     port: Annotated[int, typer.Option(help="port [default: PORT or 8000]")] = 0,
     store: StoreOption = None,
     workers: Annotated[int, typer.Option(min=0, help="worker processes sharing the port [default: one per core]")] = 0,
+    micro_batch_rows: Annotated[
+        int, typer.Option(min=1, help="most rows of concurrent requests for a model run as one batch; 1: none")
+    ] = 32,
 ) -> None:
     """Serve every model in the store under the same paths as the API Gateway deployment."""
     import uvicorn
 
-    from aimass_tools.cli.server_mode import NoDelayH11Protocol
+    from aimass_tools.cli.server_mode import NoDelayProtocol
 
     port = port or int(os.environ.get("PORT", "8000"))
     cores = os.cpu_count() or 1
@@ -40,15 +43,17 @@ def serve(
     # The workers are spawned processes: they read their settings from the environment (server_mode.app).
     os.environ["AIMASS_MODEL_STORE"] = str(settings.model_store)
     os.environ["AIMASS_INTRA_OP_THREADS"] = str(settings.intra_op_threads)
+    os.environ["AIMASS_MICRO_BATCH_ROWS"] = str(micro_batch_rows)
     os.environ["AIMASS_PLANS"] = json.dumps({name: plan.model_dump() for name, plan in settings.plans.items()})
     base = f"http://{host}:{port}"
     # The development key is made here, once, before any worker reads it (SQLite in WAL mode is shared by them).
-    _banner(base, settings, workers)
+    _banner(base, settings.model_copy(update={"micro_batch_rows": micro_batch_rows}), workers)
     uvicorn.run(
         "aimass_tools.cli.server_mode:app",
         factory=True,
         workers=workers,
-        http=NoDelayH11Protocol,
+        http=NoDelayProtocol,
+        loop="uvloop",
         host=host,
         port=port,
         log_level="info",
@@ -62,7 +67,8 @@ def _banner(base: str, settings: Settings, workers: int) -> None:
     console.print(f"[bold]AI Mass[/] serving {len(names)} model(s) from {settings.model_store}: {', '.join(names)}")
     console.print(
         f"{workers} worker process(es), {settings.intra_op_threads} ONNX Runtime thread(s) each, at most "
-        f"{settings.max_in_flight} request(s) in flight per model and worker (then 503 with Retry-After)",
+        f"{settings.max_in_flight} request(s) in flight per model and worker (then 503 with Retry-After), "
+        f"concurrent requests batched up to {settings.micro_batch_rows} row(s)",
         markup=False,
     )
     console.print(f"Base URL: [bold cyan]{base}[/]   API docs: {base}/docs")
