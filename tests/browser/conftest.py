@@ -1,4 +1,4 @@
-"""The console's browser tests: ``aimass serve`` over the real text and vision models, driven by headless Chromium.
+"""The console's browser tests: ``aimass serve`` over a real model of each playground, driven by headless Chromium.
 
 Playwright drives Debian's ``chromium`` (scripts/system-packages.sh): its own browser download is not used. The
 console must be built (``make console``; ``make test`` does it first).
@@ -24,8 +24,9 @@ from tests.conftest import ROOT, build_domain_models
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BUILT = ROOT / "build" / "console" / "index.html"
 SCREENSHOTS = ROOT / "build" / "screenshots"
-# The models the console's pages try: the text playground's and the vision playground's.
-MODELS = ("all-minilm-l6-v2", "efficientnet-lite0")
+# The models the console's pages try, one per playground: text, vision, speech, rl and chat.
+MODELS = ("all-minilm-l6-v2", "efficientnet-lite0", "sphinx-en-us", "cartpole-ppo", "smollm2-135m-instruct")
+DOMAINS = ("text", "vision", "speech", "rl", "llm")
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``aimass serve`` (one worker) on a free port, over the two models, with its own state folder."""
+    """``aimass serve`` (one worker) on a free port, over the playgrounds' models, with its own state folder."""
     # `make test` installs the browser and builds the console first: missing, they fail the run, never skip it.
     if not Path(CHROMIUM).is_file():
         pytest.fail("no chromium: run scripts/system-packages.sh --tests (make test does)")
     if not BUILT.is_file():
         pytest.fail("the console is not built: run `make console` (make test does)")
-    store = build_domain_models("text")
-    build_domain_models("vision")
-    # A store of the two models alone (links to the built ones): the server starts in seconds, not loading the rest.
+    for domain in DOMAINS:
+        store = build_domain_models(domain)  # one store, the repository's: each build is a no-op once done
+    # A store of these models alone (links to the built ones): the server starts in seconds, not loading the rest.
     served = tmp_path_factory.mktemp("store")
     for name in MODELS:
         (served / name).symlink_to(store / name, target_is_directory=True)

@@ -1,0 +1,186 @@
+"""The speech, rl and chat playgrounds in a real browser, over real models: a spoken sentence transcribed from a
+WAV file and from the microphone (Chromium's fake device), a CartPole episode the policy plays, a chat answer
+streamed; each playground at phone width, and a screenshot of each in build/screenshots/.
+
+Every expectation names its playground and step, so a failure says where the console broke.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soundfile  # type: ignore[import-untyped]
+from playwright.sync_api import ConsoleMessage, Locator, Page, Route, expect, sync_playwright
+
+from tests.browser.conftest import CHROMIUM, SCREENSHOTS, Server
+from tests.conftest import ROOT
+
+# flite's voice saying "Please call Stella and ask her to bring these things with her from the store."
+STELLA = ROOT / "tests" / "events" / "media" / "stella.flac"
+TIMEOUT_MS = 10_000
+EPISODE_STEPS = 100
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recorded sentence as a 16-bit PCM WAV file, the format a browser's user most often has at hand."""
+    samples, rate = soundfile.read(STELLA, dtype="int16")
+    path = tmp_path_factory.mktemp("audio") / "stella.wav"
+    soundfile.write(path, samples, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def logged() -> list[str]:
+    """Every error the page logs (a refused load, a Content-Security-Policy violation, an uncaught exception)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(console_server: Server, logged: list[str]) -> Iterator[Page]:
+    """A tab signed in with the development key, on the Playground page, with a fake microphone that plays a tone."""
+
+    def console(message: ConsoleMessage) -> None:
+        # The browser asks for /favicon.ico by itself, and the API refuses it without a key: no console error.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            logged.append(f"{message.text} ({message.location.get('url')})")
+
+    # --no-sandbox: Chromium's sandbox needs a user namespace that a root container does not give it. The fake
+    # media flags answer getUserMedia with a generated tone and no permission prompt.
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.on("console", console)
+        tab.on("pageerror", lambda error: logged.append(str(error)))
+        tab.goto(f"{console_server.base}/console/#/playground")
+        tab.get_by_label("API key").fill(console_server.key)
+        tab.get_by_role("button", name="Sign in").click()
+        expect(tab.get_by_role("heading", level=1), "sign-in: the playground follows").to_have_text("Playground")
+        yield tab
+        browser.close()
+
+
+def shot(target: Page | Locator, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = str(SCREENSHOTS / f"console-{name}.png")
+    if isinstance(target, Page):
+        target.screenshot(path=path, full_page=True)
+    else:
+        target.screenshot(path=path)
+
+
+@contextlib.contextmanager
+def step(page: Page, where: str) -> Iterator[None]:
+    """Names the playground and step of whatever fails inside, and keeps a screenshot of what the browser showed."""
+    try:
+        yield
+    except Exception as failure:
+        shot(page, "failed-" + re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-"))
+        raise AssertionError(f"{where}: {failure}") from failure
+
+
+def region(page: Page, heading: str) -> Locator:
+    return page.get_by_role("region", name=heading)
+
+
+def test_speech_transcribes_a_spoken_wav_file(page: Page, spoken: Path) -> None:
+    with step(page, "Speech playground: transcribe a WAV file"):
+        speech = region(page, "Speech: transcribe audio")
+        expect(speech.get_by_label("Model"), "speech: the transcription model first").to_have_value("sphinx-en-us")
+        speech.get_by_label("Audio file").set_input_files(spoken)
+        speech.get_by_role("button", name="Transcribe").click()
+        transcript = speech.get_by_test_id("transcript")
+        expect(transcript, "speech: the sentence comes back as text").to_contain_text("please call")
+        expect(transcript, "speech: the whole sentence").to_contain_text("from the store")
+        expect(speech.get_by_test_id("timing"), "speech: latency and the seconds billed").to_contain_text("seconds")
+        expect(speech.locator("pre"), "speech: the curl command").to_contain_text("-F 'file=@stella.wav'")
+        shot(speech, "playground-speech")
+
+
+def test_speech_records_the_microphone_as_wav(page: Page) -> None:
+    with step(page, "Speech playground: record from the microphone"):
+        speech = region(page, "Speech: transcribe audio")
+        status = speech.get_by_test_id("audio-status")
+        speech.get_by_role("button", name="Record from microphone").click()
+        expect(status, "speech: recording, the seconds counting").to_have_text(re.compile(r"Recording… [1-9] s"))
+        speech.get_by_role("button", name="Stop recording").click()
+        expect(status, "speech: the recording is ready as WAV").to_contain_text("recording.wav")
+        expect(status, "speech: its length and format").to_contain_text("16 kHz WAV")
+        sent: list[bytes] = []
+
+        def keep(route: Route) -> None:
+            # The request's body as the browser sent it (a form's Blob part is not in the response's request).
+            sent.append(route.request.post_data_buffer or b"")
+            route.continue_()
+
+        page.route("**/v1/audio/transcriptions", keep)
+        try:
+            with page.expect_response(lambda answer: answer.url.endswith("/v1/audio/transcriptions")) as answered:
+                speech.get_by_role("button", name="Transcribe").click()
+        finally:
+            page.unroute("**/v1/audio/transcriptions", keep)
+        response = answered.value
+        body = sent[0] if sent else b""
+        assert b'filename="recording.wav"' in body, "speech: the recording is sent as recording.wav"
+        wav = body[body.index(b"RIFF") :] if b"RIFF" in body else b""
+        assert wav[8:16] == b"WAVEfmt ", "speech: the part is a RIFF WAVE file"
+        assert wav[20:24] == bytes([1, 0, 1, 0]), "speech: PCM, one channel"
+        assert response.status == 200, f"speech: the server takes the recording, got {response.status}"
+        expect(speech.get_by_test_id("transcript"), "speech: a transcript (a tone may have no words)").to_be_visible()
+
+
+def test_rl_plays_a_cartpole_episode_the_policy_balances(page: Page) -> None:
+    with step(page, "rl playground: play a CartPole episode"):
+        rl = region(page, "rl: balance a CartPole")
+        limit = rl.get_by_label("Step limit")
+        limit.fill(str(EPISODE_STEPS))
+        limit.press("Enter")  # the keyboard starts an episode as the Start button does
+        expect(rl.get_by_role("button", name="Stop episode"), "rl: the episode runs").to_be_enabled()
+        survived = rl.get_by_test_id("steps-survived")
+        expect(survived, "rl: the policy keeps the pole up to the limit").to_have_text(
+            str(EPISODE_STEPS), timeout=4 * TIMEOUT_MS
+        )
+        expect(rl, "rl: why the episode ended").to_contain_text(f"reached the limit of {EPISODE_STEPS} steps")
+        expect(rl.get_by_test_id("episode-progress"), "rl: the state as text").to_contain_text(
+            f"Step {EPISODE_STEPS}: cart at"
+        )
+        expect(rl.get_by_test_id("timing"), "rl: mean latency and usage").to_contain_text(
+            f"{EPISODE_STEPS} observations"
+        )
+        expect(rl.locator("pre"), "rl: one step as curl").to_contain_text("/v1/rl/act")
+        drawn = rl.locator("canvas").evaluate(
+            "canvas => canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data.some(v => v)"
+        )
+        assert drawn, "rl: the cart and pole are drawn on the canvas"
+        shot(rl, "playground-rl")
+
+
+def test_chat_streams_an_answer(page: Page) -> None:
+    with step(page, "Chat playground: a streamed answer"):
+        chat = region(page, "Chat: ask the model")
+        expect(chat.get_by_label("Max tokens"), "chat: a small default").to_have_value("64")
+        with page.expect_response(lambda answer: answer.url.endswith("/v1/chat/completions")) as answered:
+            chat.get_by_role("button", name="Send").click()
+        assert answered.value.headers["content-type"].startswith("text/event-stream"), "chat: the answer is streamed"
+        expect(chat.get_by_test_id("timing"), "chat: latency and token usage").to_contain_text("completion tokens")
+        answer = chat.get_by_test_id("chat-answer").inner_text().strip()
+        assert answer and answer != "…", f"chat: the answer is written out, got {answer!r}"
+        expect(chat.locator("pre"), "chat: the curl command, streaming").to_contain_text("curl -sN")
+        shot(chat, "playground-chat")
+
+
+def test_the_playgrounds_fit_a_phone_and_nothing_broke(page: Page, logged: list[str]) -> None:
+    with step(page, "Playground page at phone width"):
+        page.set_viewport_size({"width": 390, "height": 844})
+        wide = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert wide <= 0, f"playground at phone width: the page is {wide} px wider than the screen"
+        shot(page, "playground-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        assert not logged, f"the console logged errors (a Content-Security-Policy violation?): {logged}"
