@@ -1,10 +1,12 @@
-// The AI Mass console: a sign-in form, then one page per hash route (#/usage, #/models, #/keys, #/playground).
+// The AI Mass console: a sign-in form, then one page per hash route (#/usage, #/models, #/keys, #/batches,
+// #/playground).
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { call, forgetModels, session } from './api.js';
 import { html } from './html.js';
+import { Batches } from './pages/batches.js';
 import { Keys } from './pages/keys.js';
 import { Models } from './pages/models.js';
 import { Playground } from './pages/playground.js';
@@ -15,6 +17,7 @@ const PAGES = [
   { route: 'usage', title: 'Usage', Page: Usage },
   { route: 'models', title: 'Models', Page: Models },
   { route: 'keys', title: 'Keys', Page: Keys },
+  { route: 'batches', title: 'Batches', Page: Batches },
   { route: 'playground', title: 'Playground', Page: Playground },
 ];
 
@@ -66,7 +69,13 @@ function Shell({ onSignOut }) {
   useEffect(() => {
     document.title = `${page.title} · AI Mass console`;
   }, [page]);
+  // The skip link moves focus to the page's heading: a keyboard user passes the navigation in one key press.
+  const skip = (event) => {
+    event.preventDefault();
+    document.getElementById('page-heading').focus();
+  };
   return html`<div class="shell">
+    <a class="skip" href="#page-heading" onClick=${skip}>Skip to the page</a>
     <header>
       <span class="brand">AI Mass</span>
       <nav aria-label="Console pages">
@@ -79,7 +88,7 @@ function Shell({ onSignOut }) {
       <button type="button" class="secondary" onClick=${onSignOut}>Sign out</button>
     </header>
     <main>
-      <h1>${page.title}</h1>
+      <h1 id="page-heading" tabindex="-1">${page.title}</h1>
       <${page.Page} key=${route} />
     </main>
   </div>`;

@@ -1,6 +1,6 @@
-// Small pieces every page uses: an error line, a copyable block, the latency and usage of an answer.
-import { useEffect, useState } from 'preact/hooks';
-import { listModels } from './api.js';
+// Small pieces every page uses: an error line, a copyable block, the latency and usage of an answer, a loader.
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { call, listModels } from './api.js';
 import { html } from './html.js';
 
 // The models under this base URL (GET /v1/models), for the pages that list or try them: the list, the error
@@ -53,4 +53,38 @@ export function Timing({ ms, usage }) {
   return html`<p class="timing" data-testid="timing">
     Latency <strong>${Math.round(ms)} ms</strong>${spent ? html`; usage <strong>${spent}</strong>` : ''}
   </p>`;
+}
+
+// One GET of the public API, again whenever reload() is called or a dependency changes: the answer's body, the
+// ApiError that stopped it (its status tells a refusal from a failure), and whether it is on its way.
+export function useGet(path, deps = []) {
+  const [state, setState] = useState({ body: null, error: null, loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let current = true;
+    setState((was) => ({ ...was, loading: true }));
+    call(path)
+      .then((answer) => current && setState({ body: answer.body, error: null, loading: false }))
+      .catch((error) => current && setState({ body: null, error, loading: false }));
+    return () => {
+      current = false;
+    };
+  }, [path, tick, ...deps]);
+  const reload = useCallback(() => setTick((n) => n + 1), []);
+  return { ...state, reload };
+}
+
+// A time as the API gives it (unix seconds or ISO 8601), shown in UTC to the minute; '' for none.
+export function when(value) {
+  if (value === null || value === undefined || value === '') return '';
+  const date = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+// What an action answered, for the screen reader too: a status line, or the API's refusal as an alert.
+// The status region is always there, so that what appears in it is read out.
+export function Outcome({ done, error }) {
+  return html`<div class="outcome" role="status">
+    ${error ? html`<${ErrorLine} error=${error} />` : done ? html`<p class="done">${done}</p>` : null}
+  </div>`;
 }

@@ -1,16 +1,21 @@
-// Usage and cost over time: GET /v1/usage in hour or day buckets, grouped as asked, as a chart, a table and CSV.
+// Usage and cost over time: GET /v1/usage in hour or day buckets over a chosen range, grouped as asked, as a chart,
+// a table and CSV; and this month's cost so far with the quota left (the first page's "quota").
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { call } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine } from '../widgets.js';
+import { ErrorLine, when } from '../widgets.js';
 
 const HOUR = 3600;
 const DAY = 86400;
+const WIDTHS = { '1h': { label: 'Hour', step: HOUR, limit: 168, most: 744 }, '1d': { label: 'Day', step: DAY, limit: 31, most: 366 } };
+// Each range: its start and end (unix seconds, the end excluded) at `now`, and the bucket it is best read in.
 const RANGES = {
-  '24h': { label: 'Last 24 hours, hourly', width: '1h', step: HOUR, buckets: 24, limit: 168 },
-  '7d': { label: 'Last 7 days, daily', width: '1d', step: DAY, buckets: 7, limit: 31 },
-  '30d': { label: 'Last 30 days, daily', width: '1d', step: DAY, buckets: 30, limit: 31 },
+  '24h': { label: 'Last 24 hours', width: '1h', span: () => lastSeconds(DAY) },
+  '7d': { label: 'Last 7 days', width: '1d', span: () => lastSeconds(7 * DAY) },
+  '30d': { label: 'Last 30 days', width: '1d', span: () => lastSeconds(30 * DAY) },
+  month: { label: 'This month (UTC)', width: '1d', span: () => [monthStart(), nowSeconds()] },
+  custom: { label: 'Chosen dates (UTC)', width: '1d', span: null },
 };
 const GROUPS = { '': 'Nothing (totals)', model: 'Model', key: 'API key', route: 'Route' };
 const METRICS = { num_model_requests: 'Requests', units: 'Units', cost: 'Cost (USD)' };
@@ -18,20 +23,48 @@ const METRICS = { num_model_requests: 'Requests', units: 'Units', cost: 'Cost (U
 const FIELD = { model: 'model', key: 'api_key_id', route: 'route' };
 const COLOURS = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626'];
 
-// Every page of buckets from the range's first whole hour or day to now.
-async function fetchBuckets(range, group) {
-  const now = Math.floor(Date.now() / 1000);
-  const start = Math.floor(now / range.step) * range.step - (range.buckets - 1) * range.step;
-  const query = new URLSearchParams({ start_time: String(start), bucket_width: range.width, limit: String(range.limit) });
+const nowSeconds = () => Math.ceil(Date.now() / 1000);
+const lastSeconds = (seconds) => [nowSeconds() - seconds, nowSeconds()];
+function monthStart() {
+  const today = new Date();
+  return Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1) / 1000;
+}
+const day = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 10);
+const seconds = (date) => Date.parse(`${date}T00:00:00Z`) / 1000;
+
+// The range asked for, in whole buckets: [start, end) in unix seconds, or a sentence saying what is wrong.
+function spanOf(rangeName, width, from, to) {
+  const step = WIDTHS[width].step;
+  let [start, end] = RANGES[rangeName].span ? RANGES[rangeName].span() : [seconds(from), seconds(to) + DAY];
+  if (Number.isNaN(start) || Number.isNaN(end)) return 'choose both dates';
+  end = Math.min(end, nowSeconds());
+  start = Math.floor(start / step) * step;
+  if (end <= start) return 'the first date must be before the last, and not in the future';
+  const buckets = Math.ceil((end - start) / step);
+  if (buckets > WIDTHS[width].most) {
+    return `${buckets} ${WIDTHS[width].label.toLowerCase()} buckets asked; at most ${WIDTHS[width].most}: choose day buckets or a shorter range`;
+  }
+  return [start, end];
+}
+
+// Every page of buckets of [start, end) and the first page's quota.
+async function fetchBuckets([start, end], width, group) {
+  const query = new URLSearchParams({
+    start_time: String(start), end_time: String(end), bucket_width: width, limit: String(WIDTHS[width].limit),
+  });
   if (group) query.append('group_by', group);
   const buckets = [];
+  let quota;
   for (;;) {
     const answer = await call(`/v1/usage?${query}`);
     buckets.push(...answer.body.data);
-    if (!answer.body.has_more) return buckets;
+    if (quota === undefined) quota = answer.body.quota ?? null;
+    if (!answer.body.has_more) return { buckets, quota };
     query.set('page', answer.body.next_page);
   }
 }
+
+const sum = (buckets, field) => buckets.reduce((total, b) => total + b.results.reduce((s, r) => s + r[field], 0), 0);
 
 // One row per bucket and result: what the table shows and the CSV holds.
 function rowsOf(buckets, group) {
@@ -99,40 +132,91 @@ function Chart({ buckets, group, metric }) {
   return html`<div class="chart" ref=${holder} role="img" aria-label=${`${METRICS[metric]} per bucket`}></div>`;
 }
 
+// This month so far (UTC): cost, units, and what the plan's monthly quota has left.
+function Month({ tick }) {
+  const [month, setMonth] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let current = true;
+    fetchBuckets([monthStart(), nowSeconds()], '1d', '')
+      .then(({ buckets, quota }) => current && setMonth({ cost: sum(buckets, 'cost'), units: sum(buckets, 'units'), quota }))
+      .catch((failure) => current && setError(`This month's usage could not be read: ${failure.message}`));
+    return () => {
+      current = false;
+    };
+  }, [tick]);
+  if (error) return html`<${ErrorLine} error=${error} />`;
+  const quota = month && month.quota;
+  return html`<section aria-labelledby="month-heading" class="month">
+    <h2 id="month-heading">This month (UTC)</h2>
+    <dl class="totals">
+      <div><dt>Cost so far</dt><dd data-testid="month-cost">${month ? `$${month.cost.toFixed(6)}` : '…'}</dd></div>
+      <div><dt>Units used</dt><dd data-testid="month-units">${quota ? quota.used_units : month ? month.units : '…'}</dd></div>
+      <div><dt>Quota left</dt><dd data-testid="quota-left">${quota ? quota.remaining_units : month ? 'not stated' : '…'}</dd></div>
+    </dl>
+    ${quota &&
+    html`<p class="hint" data-testid="quota-plan">Plan <strong>${quota.plan}</strong>: ${quota.monthly_units} units a month
+      for the tenant; resets ${when(quota.resets_at)} UTC.</p>`}
+  </section>`;
+}
+
 export function Usage() {
   const [rangeName, setRange] = useState('24h');
+  const [width, setWidth] = useState('1h');
+  const [from, setFrom] = useState(day(nowSeconds() - 6 * DAY));
+  const [to, setTo] = useState(day(nowSeconds()));
   const [group, setGroup] = useState('');
   const [metric, setMetric] = useState('num_model_requests');
   const [buckets, setBuckets] = useState(null);
   const [error, setError] = useState(null);
   const [loading, setLoading] = useState(false);
   const [tick, setTick] = useState(0);
-  const range = RANGES[rangeName];
+  const span = spanOf(rangeName, width, from, to);
+  const key = typeof span === 'string' ? span : span.join('-');
 
   useEffect(() => {
+    if (typeof span === 'string') {
+      setError(`Usage not asked: ${span}.`);
+      setBuckets(null);
+      return undefined;
+    }
     let current = true;
     setLoading(true);
     setError(null);
-    fetchBuckets(range, group)
-      .then((found) => current && setBuckets(found))
+    fetchBuckets(span, width, group)
+      .then((found) => current && setBuckets(found.buckets))
       .catch((failure) => current && setError(`Usage could not be read: ${failure.message}`))
       .finally(() => current && setLoading(false));
     return () => {
       current = false;
     };
-  }, [rangeName, group, tick]);
+  }, [rangeName, width, from, to, group, tick]);
 
   const rows = useMemo(() => (buckets ? rowsOf(buckets, group) : []), [buckets, group]);
   const totals = rows.reduce(
     (sum, row) => ({ requests: sum.requests + row.requests, units: sum.units + row.units, cost: sum.cost + row.cost }),
     { requests: 0, units: 0, cost: 0 },
   );
+  const pick = (name) => {
+    setRange(name);
+    setWidth(RANGES[name].width);
+  };
 
-  return html`<section aria-busy=${loading}>
+  return html`<${Month} tick=${tick} />
+  <section aria-labelledby="range-heading" aria-busy=${loading} data-span=${key}>
+    <h2 id="range-heading">Over time</h2>
     <form class="controls" onSubmit=${(event) => event.preventDefault()}>
       <label>Range
-        <select value=${rangeName} onChange=${(event) => setRange(event.currentTarget.value)}>
+        <select value=${rangeName} onChange=${(event) => pick(event.currentTarget.value)}>
           ${Object.entries(RANGES).map(([name, each]) => html`<option value=${name}>${each.label}</option>`)}
+        </select>
+      </label>
+      ${rangeName === 'custom' &&
+      html`<label>From <input type="date" value=${from} max=${to} onChange=${(e) => setFrom(e.currentTarget.value)} /></label>
+        <label>To <input type="date" value=${to} min=${from} onChange=${(e) => setTo(e.currentTarget.value)} /></label>`}
+      <label>Buckets
+        <select value=${width} onChange=${(event) => setWidth(event.currentTarget.value)}>
+          ${Object.entries(WIDTHS).map(([name, each]) => html`<option value=${name}>${each.label}</option>`)}
         </select>
       </label>
       <label>Group by
@@ -158,7 +242,7 @@ export function Usage() {
     ${buckets && html`<${Chart} buckets=${buckets} group=${group} metric=${metric} />`}
     <div class="table">
       <table>
-        <caption>Usage per ${range.width === '1h' ? 'hour' : 'day'} (UTC)</caption>
+        <caption>Usage per ${width === '1h' ? 'hour' : 'day'} (UTC)</caption>
         <thead><tr><th scope="col">Bucket start</th>${group && html`<th scope="col">${GROUPS[group]}</th>`}
           <th scope="col">Unit</th><th scope="col">Requests</th><th scope="col">Units</th><th scope="col">Cost (USD)</th></tr></thead>
         <tbody>
