@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 
 # flite's voice saying "Please call Stella and ask her to bring these things with her from the store."
 STELLA = ROOT / "tests" / "events" / "media" / "stella.flac"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # pinned in package.json
 TIMEOUT_MS = 10_000
 EPISODE_STEPS = 100
 
@@ -174,6 +175,18 @@ def test_chat_streams_an_answer(page: Page) -> None:
         assert answer and answer != "…", f"chat: the answer is written out, got {answer!r}"
         expect(chat.locator("pre"), "chat: the curl command, streaming").to_contain_text("curl -sN")
         shot(chat, "playground-chat")
+
+
+def test_the_playgrounds_and_their_answers_pass_axe(page: Page) -> None:
+    with step(page, "Playground page: axe-core's accessibility rules"):
+        # Evaluated through the browser's debugging protocol, which the page's Content-Security-Policy does not
+        # govern: the page itself still runs with no inline script and no eval.
+        page.evaluate(AXE.read_text())
+        violations = page.evaluate(
+            """() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']}).then((found) =>
+                found.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`))"""
+        )
+        assert not violations, f"playgrounds: accessibility violations {violations}"
 
 
 def test_the_playgrounds_fit_a_phone_and_nothing_broke(page: Page, logged: list[str]) -> None:

@@ -26,8 +26,13 @@ export function RlPlayground({ models }) {
   const [error, setError] = useState(null);
   const canvas = useRef(null);
   const stopped = useRef(false);
-  useEffect(() => () => {
-    stopped.current = true; // an episode left running stops when the page goes
+  const pace = useRef(paced); // read at each step: the box may be ticked while an episode runs
+  pace.current = paced;
+  useEffect(() => {
+    draw(canvas.current, [0, 0, 0, 0]); // the cart at rest, the pole upright, before any episode
+    return () => {
+      stopped.current = true; // an episode left running stops when the page goes
+    };
   }, []);
 
   const play = async (event) => {
@@ -56,7 +61,7 @@ export function RlPlayground({ models }) {
         why = ended(state) || (steps >= limit ? `reached the limit of ${limit} steps` : null);
         if (why === null && stopped.current) why = 'stopped';
         // At 50 steps a second the episode plays as fast as the simulated pole moves, and a person can follow it.
-        if (why === null && paced) await wait(TAU * 1000 - (performance.now() - began));
+        if (why === null && pace.current) await wait(TAU * 1000 - (performance.now() - began));
       }
     } catch (failure) {
       setError(`The policy's step failed: ${failure.message}`);
