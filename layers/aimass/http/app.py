@@ -19,27 +19,23 @@ from aimass import __version__
 from aimass.http import offload as offloads
 from aimass.http.console import console_routes
 from aimass.http.errors import install_error_handlers
-from aimass.http.hot_routes import HotTable, hot_table, install_hot_routes
+from aimass.http.hot_routes import HotRoute, HotTable, LazyRoutes, hot_table, install_hot_routes
 from aimass.http.lean import FullApp
 from aimass.http.media import json_body
 from aimass.http.middleware.body_read import BodyReadMiddleware
 from aimass.http.middleware.model_update import ModelUpdateMiddleware
 from aimass.http.middleware.request_context import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
-from aimass.http.openai_chat import chat_hot_routes
+from aimass.http.openai_chat import lazy_chat_routes
 from aimass.http.peers import Peers, peers_from_settings
-from aimass.http.tasks import task_hot_routes, transcription_hot_route
+from aimass.http.tasks import lazy_task_routes
 from aimass.http.v2 import v2_hot_routes, v2_router
-from aimass.http.v2_generate import v2_generate_hot_routes
+from aimass.http.v2_generate import lazy_v2_generate_routes
 from aimass.metering.service import MeteringService
 from aimass.protocol.openai import OpenAIService
-from aimass.protocol.openai_chat import ChatService
-from aimass.protocol.tasks import TaskService
 from aimass.protocol.v2_dataplane import DataPlane
-from aimass.protocol.v2_generate import GenerateService
 from aimass.serving.boot import configure_logging, load_models
 from aimass.serving.canary import AliasesWriter, CanaryJudge
-from aimass.serving.cost import Schedule
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
@@ -187,16 +183,18 @@ def serve(
     registry: ModelRegistry, settings: Settings, offload: offloads.Offload, *, batches: BatchService | None
 ) -> Served:
     """With ``batches``, requests too large to answer now run as batches when the client prefers it (RFC 7240
-    respond-async)."""
+    respond-async).
+
+    Generation, chat and task routes are lazy: their protocols are imported by their first request, so a
+    function whose first request is an inference (V2) or an embedding does not import them on its cold start.
+    """
     plane, openai = DataPlane(registry, settings), OpenAIService(registry, settings)
-    tasks = TaskService(registry, settings)
-    declared = [
+    declared: list[HotRoute | LazyRoutes] = [
         *v2_hot_routes(plane, offload),
-        *v2_generate_hot_routes(GenerateService(registry, Schedule(settings)), offload),
+        lazy_v2_generate_routes(registry, settings, offload),
         *openai_hot_routes(openai, offload),
-        *chat_hot_routes(ChatService(registry, Schedule(settings)), offload),
-        transcription_hot_route(tasks, offload),
-        *task_hot_routes(tasks, offload),
+        lazy_chat_routes(registry, settings, offload),
+        lazy_task_routes(registry, settings, offload),
     ]
     return Served(plane, openai, hot_table(declared, batches=batches))
 

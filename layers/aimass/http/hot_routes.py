@@ -89,6 +89,10 @@ class HotRoute:
     media_type: str = "application/json"  # of a successful answer: a stream's is text/event-stream
 
     def route(self, batches: BatchService | None = None) -> Route:
+        return Route(self.path, self.handler(batches), methods=["POST"], name=self.summary)
+
+    def handler(self, batches: BatchService | None = None) -> Endpoint:
+        """The endpoint its Route calls: the media type checked, and too large a request run as a batch."""
         endpoint, accepted = self.endpoint, tuple(self.body)
 
         async def checked(request: Request) -> Response:
@@ -103,7 +107,7 @@ class HotRoute:
                     raise
                 return deferred
 
-        return Route(self.path, checked, methods=["POST"], name=self.summary)
+        return checked
 
     async def _deferred(self, request: Request, batches: BatchService) -> Response | None:
         """The request submitted as a batch of one line: 202 and the batch; None where it cannot be one."""
@@ -163,18 +167,74 @@ _ACCEPTED = {
 
 
 @dataclass(frozen=True)
+class LazyRoutes:
+    """Hot routes whose module (its protocol's pydantic models above all) is imported on their first request.
+
+    A function's cold start imports only the routes its first request is likely to take; the others' paths
+    and summaries are known without their module, so their Routes are in the table from the start. ``load``
+    returns the HotRoutes of ``paths``, in that order; it is called once, on the first request to one of them
+    or when the OpenAPI document is written.
+    """
+
+    paths: tuple[tuple[str, str], ...]  # (path, summary) of each route
+    load: Callable[[], Sequence[HotRoute]]
+
+
+class _Loaded:
+    """A LazyRoutes' HotRoutes and their handlers, loaded on first need (a function answers one request at a
+    time, and a second load on a threaded server would build the same routes: no lock)."""
+
+    def __init__(self, lazy: LazyRoutes, batches: BatchService | None) -> None:
+        self._lazy, self._batches = lazy, batches
+        self._loaded: tuple[tuple[HotRoute, ...], tuple[Endpoint, ...]] | None = None
+
+    def get(self) -> tuple[tuple[HotRoute, ...], tuple[Endpoint, ...]]:
+        if self._loaded is None:
+            declared = tuple(self._lazy.load())
+            found = tuple((route.path, route.summary) for route in declared)
+            if found != self._lazy.paths:
+                raise RuntimeError(f"lazy hot routes declared {self._lazy.paths}, loaded {found}")
+            self._loaded = declared, tuple(route.handler(self._batches) for route in declared)
+        return self._loaded
+
+    def route(self, index: int) -> Route:
+        path, summary = self._lazy.paths[index]
+
+        async def endpoint(request: Request) -> Response:
+            return await self.get()[1][index](request)
+
+        return Route(path, endpoint, methods=["POST"], name=summary)
+
+
 class HotTable:
     """The hot routes, declared and built once: the Lambda app and the FastAPI app serve these same Routes."""
 
-    declared: tuple[HotRoute, ...]
-    routes: tuple[Route, ...]
-    deferred: bool  # whether a request may be answered 202 and run as a batch (the document says so)
+    def __init__(self, entries: Sequence[HotRoute | LazyRoutes], *, batches: BatchService | None) -> None:
+        self._entries: list[HotRoute | _Loaded] = []
+        routes: list[Route] = []
+        for entry in entries:
+            if isinstance(entry, HotRoute):
+                self._entries.append(entry)
+                routes.append(entry.route(batches))
+            else:
+                loaded = _Loaded(entry, batches)
+                self._entries.append(loaded)
+                routes += [loaded.route(index) for index in range(len(entry.paths))]
+        self.routes = tuple(routes)
+        self.deferred = batches is not None  # whether a request may be answered 202 and run as a batch
+
+    @property
+    def declared(self) -> tuple[HotRoute, ...]:
+        """Every hot route's declaration, in table order (every lazy one loaded): what the document is written from."""
+        declared: list[HotRoute] = []
+        for entry in self._entries:
+            declared += [entry] if isinstance(entry, HotRoute) else entry.get()[0]
+        return tuple(declared)
 
 
-def hot_table(declared: Sequence[HotRoute], *, batches: BatchService | None = None) -> HotTable:
+def hot_table(declared: Sequence[HotRoute | LazyRoutes], *, batches: BatchService | None = None) -> HotTable:
     """With ``batches``, a request too large to answer now that prefers ``respond-async`` runs as a batch."""
-    routes = tuple(route.route(batches) for route in declared)
-    return HotTable(tuple(declared), routes, deferred=batches is not None)
+    return HotTable(declared, batches=batches)
 
 
 def install_hot_routes(app: Starlette, table: HotTable) -> None:

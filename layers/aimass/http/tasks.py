@@ -3,13 +3,15 @@
 One route per task some served model offers, so that each is documented with its own request schema.
 Bodies are JSON or multipart forms; both validate against the same request model. A form too large to
 answer now becomes a batch line as JSON (``line``): its fields as the form route reads them, its files
-base64-encoded, the way the batch dispatcher builds the form again (``aimass.batches.dispatch``).
+base64-encoded, the way the batch dispatcher builds the form again (``aimass.batches.dispatch``). The routes
+are lazy (``aimass.http.hot_routes.LazyRoutes``): their protocol is imported by the first request to one of them.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -18,23 +20,47 @@ from starlette.responses import Response
 
 from aimass.errors import InvalidInput
 from aimass.http.errors import request_id_of
-from aimass.http.hot_routes import HotRoute, json_line, schema_ref
+from aimass.http.hot_routes import HotRoute, LazyRoutes, json_line, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
-from aimass.protocol import openai_audio
-from aimass.protocol.tasks import Answer, TaskEnvelope, TaskService, Upload, accepted_request, envelope
-from aimass.serving.tasks import TaskSpec
+from aimass.serving.tasks import TaskSpec, offered_tasks
+
+if TYPE_CHECKING:
+    from aimass.protocol.tasks import Answer, TaskService, Upload
+    from aimass.serving.registry import ModelRegistry
+    from aimass.settings import Settings
+
+    Form = tuple[dict[str, str], list[Upload]]
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
+TRANSCRIPTION_SUMMARY = "Create transcription"
 # Above the batch limit, so that the request model (not the parser) says what is too many.
 _FORM_LIMITS = {"max_files": 1024, "max_fields": 64}
 
 
+def lazy_task_routes(registry: ModelRegistry, settings: Settings, offload: Offload) -> LazyRoutes:
+    """The transcription route, then one route per task offered now, in order of domain and task."""
+    offered = offered_tasks(registry)
+    paths = [(TRANSCRIPTIONS, TRANSCRIPTION_SUMMARY)]
+    paths += [
+        (f"/v1/{domain}/{task}", _summary(domain, task, spec)) for (domain, task), spec in sorted(offered.items())
+    ]
+
+    def load() -> list[HotRoute]:
+        from aimass.protocol.tasks import TaskService
+
+        tasks = TaskService(registry, settings)
+        return [transcription_hot_route(tasks, offload), *task_hot_routes(tasks, offload, offered)]
+
+    return LazyRoutes(tuple(paths), load)
+
+
+def _summary(domain: str, task: str, spec: TaskSpec) -> str:
+    return spec.summary or f"{domain}: {task}"
+
+
 def is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
-
-
-Form = tuple[dict[str, str], list[Upload]]
 
 
 async def read_form(request: Request) -> Form:
@@ -42,6 +68,8 @@ async def read_form(request: Request) -> Form:
     field (a name ending in ``[]``, as OpenAI's SDK sends ``timestamp_granularities[]``), which keeps every
     value, comma-separated. Kept on the request's state, for the batch line it becomes when it is too large to
     answer now."""
+    from aimass.protocol.tasks import Upload
+
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
     try:
@@ -64,7 +92,12 @@ def _read(request: Request) -> Form | None:
     return form if isinstance(form, tuple) else None
 
 
-def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
+def task_hot_routes(
+    service: TaskService, offload: Offload, offered: Mapping[tuple[str, str], TaskSpec] | None = None
+) -> list[HotRoute]:
+    """One route per task ``offered`` (by default, the tasks the service offers now)."""
+    from aimass.protocol.tasks import TaskEnvelope, accepted_request, envelope
+
     def route(domain: str, task: str, spec: TaskSpec) -> HotRoute:
         async def endpoint(request: Request) -> Response:
             if is_form(request):
@@ -84,7 +117,7 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
         return HotRoute(
             f"/v1/{domain}/{task}",
             endpoint,
-            spec.summary or f"{domain}: {task}",
+            _summary(domain, task, spec),
             f"Tasks: {domain}",
             _body(spec),
             TaskEnvelope,
@@ -93,10 +126,13 @@ def task_hot_routes(service: TaskService, offload: Offload) -> list[HotRoute]:
             line=line,
         )
 
-    return [route(domain, task, spec) for (domain, task), spec in sorted(service.offered().items())]
+    offered = service.offered() if offered is None else offered
+    return [route(domain, task, spec) for (domain, task), spec in sorted(offered.items())]
 
 
 def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
+    from aimass.protocol import openai_audio
+
     async def transcriptions(request: Request) -> Response:
         fields, uploads = await read_form(request)
         rendered = await offload(openai_audio.transcribe, service, fields, uploads)
@@ -121,7 +157,7 @@ def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
     return HotRoute(
         TRANSCRIPTIONS,
         transcriptions,
-        "Create transcription",
+        TRANSCRIPTION_SUMMARY,
         "OpenAI-compatible",
         body,
         openai_audio.Transcription,
@@ -142,6 +178,8 @@ async def _transcription_line(request: Request) -> dict[str, Any] | None:
 
 
 def _body(spec: TaskSpec) -> dict[str, Any]:
+    from aimass.protocol.tasks import accepted_request
+
     body: dict[str, Any] = {"application/json": {"schema": schema_ref(accepted_request(spec.request))}}
     if spec.file_field:
         body["multipart/form-data"] = {

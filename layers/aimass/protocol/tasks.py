@@ -23,7 +23,7 @@ from aimass.serving.batching import check_budget
 from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
-from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
+from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork, offered_tasks
 from aimass.settings import Settings
 
 
@@ -57,16 +57,8 @@ class TaskService:
         self.schedule = Schedule(settings)
 
     def offered(self) -> dict[tuple[str, str], TaskSpec]:
-        """Every (domain, task) some served model offers, with the spec of the first model offering it, and the
-        tasks each served domain's runtime declares before any model offers them (``declared_tasks``)."""
-        found: dict[tuple[str, str], TaskSpec] = {}
-        for runtime in self.registry.runtimes():
-            for task, spec in runtime.tasks().items():
-                found.setdefault((runtime.manifest.domain, task), spec)
-        for domain, declared in self.registry.declared_tasks().items():
-            for task, spec in declared.items():
-                found.setdefault((domain, task), spec)
-        return found
+        """Every (domain, task) some served model offers (``aimass.serving.tasks.offered_tasks``)."""
+        return offered_tasks(self.registry)
 
     def offering(self, domain: str, task: str) -> list[str]:
         return [r.manifest.name for r in self.registry.runtimes() if r.manifest.domain == domain and task in r.tasks()]
