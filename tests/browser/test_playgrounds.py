@@ -143,7 +143,8 @@ def test_rl_plays_a_cartpole_episode_the_policy_balances(page: Page) -> None:
         limit = rl.get_by_label("Step limit")
         limit.fill(str(EPISODE_STEPS))
         limit.press("Enter")  # the keyboard starts an episode as the Start button does
-        expect(rl.get_by_role("button", name="Stop episode"), "rl: the episode runs").to_be_enabled()
+        # The limit's box is disabled while the episode runs: the keyboard's place moves to Stop, then back.
+        expect(rl.get_by_role("button", name="Stop episode"), "rl: the episode runs, Stop at hand").to_be_focused()
         survived = rl.get_by_test_id("steps-survived")
         expect(survived, "rl: the policy keeps the pole up to the limit").to_have_text(
             str(EPISODE_STEPS), timeout=4 * TIMEOUT_MS
@@ -156,6 +157,7 @@ def test_rl_plays_a_cartpole_episode_the_policy_balances(page: Page) -> None:
             f"{EPISODE_STEPS} observations"
         )
         expect(rl.locator("pre"), "rl: one step as curl").to_contain_text("/v1/rl/act")
+        expect(rl.get_by_role("button", name="Start episode"), "rl: Start has the focus again").to_be_focused()
         drawn = rl.locator("canvas").evaluate(
             "canvas => canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data.some(v => v)"
         )
@@ -168,12 +170,14 @@ def test_chat_streams_an_answer(page: Page) -> None:
         chat = region(page, "Chat: ask the model")
         expect(chat.get_by_label("Max tokens"), "chat: a small default").to_have_value("64")
         with page.expect_response(lambda answer: answer.url.endswith("/v1/chat/completions")) as answered:
-            chat.get_by_role("button", name="Send").click()
+            chat.get_by_role("button", name="Send").focus()
+            page.keyboard.press("Enter")
         assert answered.value.headers["content-type"].startswith("text/event-stream"), "chat: the answer is streamed"
         expect(chat.get_by_test_id("timing"), "chat: latency and token usage").to_contain_text("completion tokens")
         answer = chat.get_by_test_id("chat-answer").inner_text().strip()
         assert answer and answer != "…", f"chat: the answer is written out, got {answer!r}"
         expect(chat.locator("pre"), "chat: the curl command, streaming").to_contain_text("curl -sN")
+        expect(chat.get_by_role("button", name="Send"), "chat: the keyboard is back on Send").to_be_focused()
         shot(chat, "playground-chat")
 
 

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { curl, stream } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine, Timing } from '../widgets.js';
-import { ModelSelect } from './shared.js';
+import { ModelSelect, useFocusHandover } from './shared.js';
 
 const PATH = '/v1/chat/completions';
 
@@ -17,6 +17,9 @@ export function ChatPlayground({ models }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const aborter = useRef(null);
+  const sendButton = useRef(null);
+  const stopButton = useRef(null);
+  useFocusHandover(busy, { whenIdle: sendButton, whileBusy: stopButton });
   useEffect(() => () => aborter.current?.abort(), []);
 
   const submit = async (event) => {
@@ -72,8 +75,8 @@ export function ChatPlayground({ models }) {
           onInput=${(e) => setMaxTokens(Math.max(1, Math.min(1024, Number(e.currentTarget.value) || 1)))} />
       </label>
       <div class="row play">
-        <button type="submit" disabled=${busy}>Send</button>
-        <button type="button" class="secondary" disabled=${!busy} onClick=${() => aborter.current?.abort()}>
+        <button type="submit" ref=${sendButton} disabled=${busy}>Send</button>
+        <button type="button" class="secondary" ref=${stopButton} disabled=${!busy} onClick=${() => aborter.current?.abort()}>
           Stop answer
         </button>
       </div>

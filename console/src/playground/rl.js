@@ -5,7 +5,7 @@ import { call, curl } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine } from '../widgets.js';
 import { draw, ended, MAX_STEPS, reset, step, TAU } from './cartpole.js';
-import { ModelSelect } from './shared.js';
+import { ModelSelect, useFocusHandover } from './shared.js';
 
 const PATH = '/v1/rl/act';
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -25,6 +25,9 @@ export function RlPlayground({ models }) {
   const [result, setResult] = useState(null); // { steps, why, meanMs, calls, command }
   const [error, setError] = useState(null);
   const canvas = useRef(null);
+  const startButton = useRef(null);
+  const stopButton = useRef(null);
+  useFocusHandover(running, { whenIdle: startButton, whileBusy: stopButton });
   const stopped = useRef(false);
   const pace = useRef(paced); // read at each step: the box may be ticked while an episode runs
   pace.current = paced;
@@ -86,8 +89,8 @@ export function RlPlayground({ models }) {
         Play at real time (50 steps a second)
       </label>
       <div class="row play">
-        <button type="submit" disabled=${running}>Start episode</button>
-        <button type="button" class="secondary" disabled=${!running} onClick=${() => (stopped.current = true)}>
+        <button type="submit" ref=${startButton} disabled=${running}>Start episode</button>
+        <button type="button" class="secondary" ref=${stopButton} disabled=${!running} onClick=${() => (stopped.current = true)}>
           Stop episode
         </button>
       </div>

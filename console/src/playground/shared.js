@@ -1,4 +1,6 @@
-// What every playground repeats: the model picker, and the usage of an answer as the Timing widget shows it.
+// What every playground repeats: the model picker, the usage of an answer as the Timing widget shows it, and
+// the keyboard's place kept while a request runs.
+import { useEffect, useRef } from 'preact/hooks';
 import { html } from '../html.js';
 
 export function ModelSelect({ id, models, value, onChange }) {
@@ -13,4 +15,18 @@ export function ModelSelect({ id, models, value, onChange }) {
 // not "duration type".
 export function counted(usage) {
   return Object.fromEntries(Object.entries(usage || {}).filter(([, value]) => typeof value === 'number'));
+}
+
+// Keeps the keyboard's place when a run disables the button that started it: focus that fell to the page
+// (the pressed button went disabled) moves to `whileBusy` (a Stop button) as a run starts, and back to
+// `whenIdle` as it ends. Focus the user put elsewhere stays where it is.
+export function useFocusHandover(busy, { whenIdle, whileBusy }) {
+  const before = useRef(busy);
+  useEffect(() => {
+    if (before.current === busy) return;
+    before.current = busy;
+    const target = (busy ? whileBusy : whenIdle)?.current;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (target && !target.disabled && lost) target.focus();
+  }, [busy]);
 }

@@ -1,11 +1,11 @@
 // Speech: an audio file, or a recording from the microphone as WAV, transcribed by the OpenAI-shaped
 // POST /v1/audio/transcriptions (any speech model: open-vocabulary transcription or spoken commands).
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine, Timing } from '../widgets.js';
 import { useRecorder } from './recorder.js';
-import { counted, ModelSelect } from './shared.js';
+import { counted, ModelSelect, useFocusHandover } from './shared.js';
 
 const PATH = '/v1/audio/transcriptions';
 
@@ -15,10 +15,12 @@ export function SpeechPlayground({ models }) {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const transcribeButton = useRef(null);
   const recorder = useRecorder((recorded) => {
     setAudio(recorded);
     setResult(null);
   });
+  useFocusHandover(busy, { whenIdle: transcribeButton });
   const choose = (event) => {
     const file = event.currentTarget.files[0];
     setAudio(file ? { blob: file, name: file.name } : null);
@@ -53,9 +55,10 @@ export function SpeechPlayground({ models }) {
         <input type="file" accept="audio/*,.wav,.flac,.ogg,.mp3" disabled=${recorder.recording} onChange=${choose} />
       </label>
       <div class="row play">
-        ${recorder.recording
-          ? html`<button type="button" class="danger" onClick=${recorder.stop}>Stop recording</button>`
-          : html`<button type="button" class="secondary" onClick=${recorder.start}>Record from microphone</button>`}
+        <button type="button" class=${recorder.recording ? 'danger' : 'secondary'}
+          onClick=${recorder.recording ? recorder.stop : recorder.start}>
+          ${recorder.recording ? 'Stop recording' : 'Record from microphone'}
+        </button>
         <span role="status" data-testid="audio-status">
           ${recorder.recording
             ? `Recording… ${Math.floor(recorder.seconds)} s`
@@ -64,7 +67,7 @@ export function SpeechPlayground({ models }) {
               : 'No audio yet'}
         </span>
       </div>
-      <button type="submit" disabled=${busy || recorder.recording}>Transcribe</button>
+      <button type="submit" ref=${transcribeButton} disabled=${busy || recorder.recording}>Transcribe</button>
     </form>
     <${ErrorLine} error=${recorder.error || error} />
     <div aria-live="polite">

@@ -1,9 +1,9 @@
 // Text: embed two sentences in one request and show their cosine similarity.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine, Timing } from '../widgets.js';
-import { ModelSelect } from './shared.js';
+import { ModelSelect, useFocusHandover } from './shared.js';
 
 function cosine(a, b) {
   let dot = 0;
@@ -24,6 +24,8 @@ export function TextPlayground({ models }) {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const submitButton = useRef(null);
+  useFocusHandover(busy, { whenIdle: submitButton });
   const json = { model, input: [first, second] };
   const submit = async (event) => {
     event.preventDefault();
@@ -45,7 +47,7 @@ export function TextPlayground({ models }) {
       <${ModelSelect} id="text-model" models=${models} value=${model} onChange=${setModel} />
       <label>First sentence <textarea rows="2" value=${first} onInput=${(e) => setFirst(e.currentTarget.value)} /></label>
       <label>Second sentence <textarea rows="2" value=${second} onInput=${(e) => setSecond(e.currentTarget.value)} /></label>
-      <button type="submit" disabled=${busy}>Compare</button>
+      <button type="submit" ref=${submitButton} disabled=${busy}>Compare</button>
     </form>
     <${ErrorLine} error=${error} />
     ${result &&

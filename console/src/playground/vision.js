@@ -1,9 +1,9 @@
 // Vision: upload an image, its top 5 labels with their scores.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine, Timing } from '../widgets.js';
-import { ModelSelect } from './shared.js';
+import { ModelSelect, useFocusHandover } from './shared.js';
 
 export function VisionPlayground({ models }) {
   const [model, setModel] = useState(models[0].id);
@@ -12,6 +12,8 @@ export function VisionPlayground({ models }) {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const submitButton = useRef(null);
+  useFocusHandover(busy, { whenIdle: submitButton });
   useEffect(() => {
     if (!file) return undefined;
     const url = URL.createObjectURL(file);
@@ -49,7 +51,7 @@ export function VisionPlayground({ models }) {
       <${ModelSelect} id="vision-model" models=${models} value=${model} onChange=${setModel} />
       <label>Image <input type="file" accept="image/*" onChange=${(e) => setFile(e.currentTarget.files[0] || null)} /></label>
       ${preview && html`<img class="preview" src=${preview} alt="The chosen image" />`}
-      <button type="submit" disabled=${busy}>Classify</button>
+      <button type="submit" ref=${submitButton} disabled=${busy}>Classify</button>
     </form>
     <${ErrorLine} error=${error} />
     ${result &&
