@@ -88,3 +88,9 @@ export function Outcome({ done, error }) {
     ${error ? html`<${ErrorLine} error=${error} />` : done ? html`<p class="done">${done}</p>` : null}
   </div>`;
 }
+
+// A table's box, scrolled sideways on a narrow screen: a keyboard user can focus it to scroll it, and a screen
+// reader names it.
+export function TableBox({ label, children }) {
+  return html`<div class="table" tabindex="0" role="region" aria-label=${label}>${children}</div>`;
+}

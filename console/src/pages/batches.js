@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, base, call, session } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine, Outcome, useGet, when } from '../widgets.js';
+import { ErrorLine, Outcome, TableBox, useGet, when } from '../widgets.js';
 
 // Statuses that may still be cancelled (the API answers the batch unchanged for the others).
 const RUNNING = new Set(['validating', 'in_progress']);
@@ -131,7 +131,7 @@ export function Batches() {
   return html`<${CreateBatch} onCreated=${created} />
     <section aria-labelledby="batches-heading">
       <h2 id="batches-heading">Your batches</h2>
-      <div class="table">
+      <${TableBox} label="Batches">
         <table>
           <thead><tr><th scope="col">Batch</th><th scope="col">Endpoint</th><th scope="col">Status</th>
             <th scope="col">Requests</th><th scope="col">Created (UTC)</th><th scope="col">Details</th></tr></thead>
@@ -146,12 +146,12 @@ export function Batches() {
                       <td data-testid="batch-row-status">${b.status}</td><td>${counts(b)}</td><td>${when(b.created_at)}</td>
                       <td><button type="button" class="secondary" aria-expanded=${open === b.id}
                         aria-controls="batch-detail" aria-label=${`Details of batch ${b.id}`}
-                        onClick=${() => setOpen(open === b.id ? null : b.id)}>${open === b.id ? 'Hide' : 'Details'}</button></td>
+                        onClick=${() => setOpen(open === b.id ? null : b.id)}>Details</button></td>
                     </tr>`,
                   )}
           </tbody>
         </table>
-      </div>
+      </${TableBox}>
     </section>
     ${open &&
     html`<section id="batch-detail" aria-labelledby="batch-detail-heading">

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api.js';
 import { html } from '../html.js';
-import { CopyButton, ErrorLine, when } from '../widgets.js';
+import { CopyButton, ErrorLine, TableBox, when } from '../widgets.js';
 
 const HOUR = 3600;
 
@@ -128,7 +128,7 @@ export function Keys() {
     <${Secret} issued=${issued} />
     <section aria-labelledby="list-heading">
       <h2 id="list-heading">Keys</h2>
-      <div class="table">
+      <${TableBox} label="Keys">
         <table>
           <thead><tr><th scope="col">Key id</th><th scope="col">Tenant</th><th scope="col">Scopes</th>
             <th scope="col">Plan</th><th scope="col">Created (UTC)</th><th scope="col">State</th>
@@ -139,6 +139,6 @@ export function Keys() {
               : keys.map((item) => html`<${KeyRow} key=${item.key_id} item=${item} onChanged=${reload} onIssued=${issue} />`)}
           </tbody>
         </table>
-      </div>
+      </${TableBox}>
     </section>`;
 }

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { call, forgetModels } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine, Outcome, useGet, useModels, when } from '../widgets.js';
+import { ErrorLine, Outcome, TableBox, useGet, useModels, when } from '../widgets.js';
 
 const tensors = (list) => (list || []).map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join('; ');
 const newest = (versions) => [...versions].sort((a, b) => Number(b) - Number(a));
@@ -126,7 +126,7 @@ function AdminDetail({ name, rejected, onChanged }) {
     </dl>
     ${rejected && html`<p class="error">Rejected: ${rejected}</p>`}
     <h3>Versions</h3>
-    <div class="table">
+    <${TableBox} label=${`Versions of ${name}`}>
       <table>
         <thead><tr><th scope="col">Version</th><th scope="col">Created (UTC)</th><th scope="col">Task</th>
           <th scope="col">State</th><th scope="col">Why rejected</th><th scope="col">Quality</th>
@@ -141,9 +141,9 @@ function AdminDetail({ name, rejected, onChanged }) {
           )}
         </tbody>
       </table>
-    </div>
+    </${TableBox}>
     <h3>Alias history</h3>
-    <div class="table">
+    <${TableBox} label=${`Alias history of ${name}`}>
       <table data-testid="alias-history">
         <thead><tr><th scope="col">At (UTC)</th><th scope="col">Action</th><th scope="col">Production</th>
           <th scope="col">Canary</th><th scope="col">Reason</th></tr></thead>
@@ -156,7 +156,7 @@ function AdminDetail({ name, rejected, onChanged }) {
               )}
         </tbody>
       </table>
-    </div>
+    </${TableBox}>
     <h3>Change what serves</h3>
     <${Outcome} done=${last} />
     <div class="moves">
@@ -190,7 +190,7 @@ export function Models() {
   const shown = rows.find((row) => row.name === open);
   return html`${refusal &&
     html`<p class="note" role="note" data-testid="read-only">Read-only view. The management API answered: ${refusal}</p>`}
-    <div class="table">
+    <${TableBox} label="Models">
       <table>
         <caption>${rows.length} model(s)</caption>
         <thead><tr><th scope="col">Model</th><th scope="col">Domain</th><th scope="col">Task</th>
@@ -204,12 +204,12 @@ export function Models() {
               <td>${newest(row.versions).join(', ')}</td><td>${row.rejected}</td>
               <td><button type="button" class="secondary" aria-expanded=${open === row.name}
                 aria-controls="model-detail" aria-label=${`Details of ${row.name}`}
-                onClick=${() => setOpen(open === row.name ? null : row.name)}>${open === row.name ? 'Hide' : 'Details'}</button></td>
+                onClick=${() => setOpen(open === row.name ? null : row.name)}>Details</button></td>
             </tr>`,
           )}
         </tbody>
       </table>
-    </div>
+    </${TableBox}>
     ${shown &&
     html`<section id="model-detail" aria-labelledby="model-detail-heading">
       <h2 id="model-detail-heading">Model ${shown.name}</h2>

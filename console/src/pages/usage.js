@@ -4,7 +4,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { call } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine, when } from '../widgets.js';
+import { ErrorLine, TableBox, when } from '../widgets.js';
 
 const HOUR = 3600;
 const DAY = 86400;
@@ -240,7 +240,7 @@ export function Usage() {
       <div><dt>Cost</dt><dd data-testid="total-cost">$${totals.cost.toFixed(6)}</dd></div>
     </dl>
     ${buckets && html`<${Chart} buckets=${buckets} group=${group} metric=${metric} />`}
-    <div class="table">
+    <${TableBox} label="Usage per bucket">
       <table>
         <caption>Usage per ${width === '1h' ? 'hour' : 'day'} (UTC)</caption>
         <thead><tr><th scope="col">Bucket start</th>${group && html`<th scope="col">${GROUPS[group]}</th>`}
@@ -254,6 +254,6 @@ export function Usage() {
               )}
         </tbody>
       </table>
-    </div>
+    </${TableBox}>
   </section>`;
 }
