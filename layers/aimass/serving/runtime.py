@@ -86,7 +86,8 @@ class ModelRuntime(ABC):
         """An ONNX Runtime session of the manifest's engine file, refused unless its graph has the engine's
         declared inputs and outputs (names and datatypes)."""
         engine = self.manifest.engine
-        session = self.sessions.create(self.artifact.read(engine.file), label=self.label)
+        # Built while the graph's hash is checked beside it (ModelArtifact.use).
+        session = self.artifact.use(engine.file, lambda graph: self.sessions.create(graph, label=self.label))
         check_signature(session, engine.inputs, engine.outputs, self.label)
         return session
 
