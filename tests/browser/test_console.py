@@ -1,5 +1,6 @@
-"""The console in a real browser: sign in, usage that moves after a call, models, a key created and revoked,
-an image classified and two sentences compared, sign out; a screenshot of each page in build/screenshots/.
+"""The console in a real browser: sign in, usage that moves after a call (over a chosen range, with this month's
+quota), models, a key created and revoked, an image classified and two sentences compared, sign out; a screenshot
+of each page in build/screenshots/.
 
 Every expectation names its page and step, so a failure says where the console broke.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -110,6 +112,39 @@ def test_usage_moves_after_a_call(page: Page, console_server: Server) -> None:
         assert csv.startswith('"bucket_start","model"'), f"usage: the CSV export's header, got {csv[:80]!r}"
         assert "all-minilm-l6-v2" in csv, "usage: the CSV holds the model's rows"
         shot(page, "usage")
+
+
+def test_usage_over_a_chosen_range_and_this_months_quota(page: Page, console_server: Server) -> None:
+    with step(page, "Usage page: this month's cost and quota left; a chosen range in hour and day buckets"):
+        go(page, "Usage")
+        dollars = re.compile(r"^\$\d+\.\d{6}$")
+        expect(page.get_by_test_id("month-cost"), "usage: this month's cost").to_have_text(dollars)
+        left = page.get_by_test_id("quota-left")
+        expect(left, "usage: the quota left").to_have_text(re.compile(r"^\d+$"))
+        month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        answer = httpx.get(
+            f"{console_server.base}/v1/usage",
+            params={"start_time": int(month.timestamp()), "bucket_width": "1d", "limit": 31},
+            headers={"Authorization": f"Bearer {console_server.key}"},
+        )
+        quota = answer.json()["quota"]
+        assert left.inner_text() == str(quota["remaining_units"]), f"usage: the quota left is the API's, {quota}"
+        today = datetime.now(UTC).date()
+        page.get_by_label("Range").select_option("custom")
+        page.get_by_label("First day").fill(today.isoformat())
+        page.get_by_label("Last day").fill(today.isoformat())
+        page.get_by_label("Buckets").select_option("1h")
+        expect(page.locator("caption").filter(has_text="Usage per"), "usage: hour buckets").to_have_text(
+            "Usage per hour (UTC)"
+        )
+        expect(page.get_by_test_id("total-requests"), "usage: today's requests").not_to_have_text("0")
+        page.get_by_label("First day").fill((today - timedelta(days=40)).isoformat())
+        expect(page.get_by_role("alert"), "usage: too many hour buckets, said before asking").to_contain_text(
+            "at most 744"
+        )
+        page.get_by_label("Buckets").select_option("1d")
+        expect(page.get_by_role("alert"), "usage: day buckets over 41 days are fine").to_have_count(0)
+        page.get_by_label("Range").select_option("24h")
 
 
 def test_models_lists_every_model_with_its_metadata(page: Page) -> None:

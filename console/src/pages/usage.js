@@ -212,8 +212,8 @@ export function Usage() {
         </select>
       </label>
       ${rangeName === 'custom' &&
-      html`<label>From <input type="date" value=${from} max=${to} onChange=${(e) => setFrom(e.currentTarget.value)} /></label>
-        <label>To <input type="date" value=${to} min=${from} onChange=${(e) => setTo(e.currentTarget.value)} /></label>`}
+      html`<label>First day <input type="date" value=${from} max=${to} onChange=${(e) => setFrom(e.currentTarget.value)} /></label>
+        <label>Last day <input type="date" value=${to} min=${from} onChange=${(e) => setTo(e.currentTarget.value)} /></label>`}
       <label>Buckets
         <select value=${width} onChange=${(event) => setWidth(event.currentTarget.value)}>
           ${Object.entries(WIDTHS).map(([name, each]) => html`<option value=${name}>${each.label}</option>`)}
