@@ -46,8 +46,9 @@ function Secret({ issued }) {
     <p>Key <strong>${issued.key.key_id}</strong> for tenant <strong>${issued.key.tenant}</strong> was ${issued.what}.
       Copy its secret now: it is shown this once.</p>
     ${old &&
-    html`<p data-testid="grace">The old key <strong>${old.key_id}</strong> keeps working until
-      <strong>${when(old.revoked_at)} UTC</strong>.</p>`}
+    html`<p data-testid="grace">
+      The old key <strong>${old.key_id}</strong> keeps working until <strong>${when(old.revoked_at)} UTC</strong>.
+    </p>`}
     <div class="row"><code data-testid="new-secret">${issued.api_key}</code><${CopyButton} text=${issued.api_key} label="Copy key" /></div>
   </div>`;
 }
