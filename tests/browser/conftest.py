@@ -25,7 +25,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BUILT = ROOT / "build" / "console" / "index.html"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 # The models the console's pages try, one per playground: text, vision, speech, rl and chat.
-MODELS = ("all-minilm-l6-v2", "efficientnet-lite0", "sphinx-en-us", "cartpole-ppo", "smollm2-135m-instruct")
+MODELS = (
+    "all-minilm-l6-v2",
+    "efficientnet-lite0",
+    "sphinx-en-us",
+    "speech-commands",
+    "cartpole-ppo",
+    "smollm2-135m-instruct",
+)
 DOMAINS = ("text", "vision", "speech", "rl", "llm")
 
 

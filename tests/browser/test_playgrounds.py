@@ -20,7 +20,10 @@ from tests.browser.conftest import CHROMIUM, SCREENSHOTS, Server
 from tests.conftest import ROOT
 
 # flite's voice saying "Please call Stella and ask her to bring these things with her from the store."
-STELLA = ROOT / "tests" / "events" / "media" / "stella.flac"
+MEDIA = ROOT / "tests" / "events" / "media"
+STELLA = MEDIA / "stella.flac"
+# A held-out speaker saying "up up left stop" for the spoken-commands model, and a red square for vision.
+COMMANDS, RED = MEDIA / "commands.wav", MEDIA / "red.png"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # pinned in package.json
 TIMEOUT_MS = 10_000
 EPISODE_STEPS = 100
@@ -105,6 +108,16 @@ def test_speech_transcribes_a_spoken_wav_file(page: Page, spoken: Path) -> None:
         shot(speech, "playground-speech")
 
 
+def test_speech_spots_spoken_commands(page: Page) -> None:
+    with step(page, "Speech playground: spoken commands"):
+        speech = region(page, "Speech: transcribe audio")
+        speech.get_by_label("Model").select_option("speech-commands")
+        speech.get_by_label("Audio file").set_input_files(COMMANDS)
+        speech.get_by_role("button", name="Transcribe").click()
+        expect(speech.get_by_test_id("transcript"), "speech: the commands spoken").to_have_text("up up left stop")
+        speech.get_by_label("Model").select_option("sphinx-en-us")
+
+
 def test_speech_records_the_microphone_as_wav(page: Page) -> None:
     with step(page, "Speech playground: record from the microphone"):
         speech = region(page, "Speech: transcribe audio")
@@ -182,7 +195,16 @@ def test_chat_streams_an_answer(page: Page) -> None:
 
 
 def test_the_playgrounds_and_their_answers_pass_axe(page: Page) -> None:
-    with step(page, "Playground page: axe-core's accessibility rules"):
+    with step(page, "Playground page: axe-core's accessibility rules, every playground answered"):
+        text = region(page, "Text: sentence similarity")
+        text.get_by_role("button", name="Compare").click()
+        expect(text.get_by_test_id("similarity"), "text: a similarity").to_be_visible()
+        shot(text, "playground-text")
+        vision = region(page, "Vision: classify an image")
+        vision.get_by_label("Image").set_input_files(RED)
+        vision.get_by_role("button", name="Classify").click()
+        expect(vision.locator("table.labels tbody tr"), "vision: the top 5").to_have_count(5)
+        shot(vision, "playground-vision")
         # Evaluated through the browser's debugging protocol, which the page's Content-Security-Policy does not
         # govern: the page itself still runs with no inline script and no eval.
         page.evaluate(AXE.read_text())
