@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system test-system models console serve test check lint typecheck contracts format bench payload synth deploy clean
+.PHONY: help setup system test-system models console serve test check lint typecheck contracts format bench bench-peers payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
@@ -86,12 +86,21 @@ format: $(STAMP)
 
 check: lint typecheck contracts test
 
+# The servers bench/server_mode.py compares with (MLServer, LitServe), in an environment of their own: each pins a
+# web stack of its own, and neither belongs in the project's.
+PEERS_VENV := build/peers-venv
+bench-peers: $(PEERS_VENV)/.installed
+$(PEERS_VENV)/.installed: bench/peers/requirements.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r bench/peers/requirements.txt
+	touch $@
+
 # Every benchmark runs, whatever the ones before it found. A script that misses a stated target exits 1 and names
 # the miss; each failure is noted in $(BENCH_FAILED) and the target fails at the end, listing them.
 # `make bench BENCH_FLAGS=--explore`: the scripts with targets report their misses and exit 0.
 BENCH_FLAGS ?=
 BENCH_FAILED := build/bench-failed
-bench: models
+bench: models bench-peers
 	@mkdir -p build && rm -f $(BENCH_FAILED)
 	$(BIN)/python bench/run.py --store $(STORE) $(BENCH_FLAGS) || echo bench/run.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/sizing.py --store $(STORE) $(BENCH_FLAGS) || echo bench/sizing.py >> $(BENCH_FAILED)
@@ -106,7 +115,7 @@ bench: models
 	$(BIN)/python bench/batch_scale.py --store $(STORE) $(BENCH_FLAGS) || echo bench/batch_scale.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/llm.py --store $(STORE) $(BENCH_FLAGS) || echo bench/llm.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/tensor.py $(BENCH_FLAGS) || echo bench/tensor.py >> $(BENCH_FAILED)
-	$(BIN)/python -m bench.server_mode || echo bench/server_mode.py >> $(BENCH_FAILED)
+	$(BIN)/python -m bench.server_mode $(BENCH_FLAGS) || echo bench/server_mode.py >> $(BENCH_FAILED)
 	@# The price per million requests at each memory size, from the records above (aimass cost).
 	$(BIN)/aimass cost --json > bench/records/cost.json.tmp && mv bench/records/cost.json.tmp bench/records/cost.json \
 		|| echo "aimass cost" >> $(BENCH_FAILED)

@@ -59,14 +59,16 @@ def local_server(store: Path, env: dict[str, str], log: Path, *, workers: int = 
             process.wait()
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+def wait_ready(
+    port: int, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120, *, path: str = "/v2/health/ready"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/v2/health/ready")
+            connection.request("GET", path)
             if connection.getresponse().status == 200:
                 connection.close()
                 return
