@@ -1,6 +1,6 @@
 """The console's accessibility, checked in a real browser: axe-core on every page (sign-in, usage, models, keys,
-batches, playground) at desktop and at phone width, failing on any serious or critical violation; and the keyboard
-reaching the skip link, the navigation, sign-out and each page's main controls.
+batches, playground) at desktop and at phone width, failing on any serious or critical violation or a page wider than
+the screen; and the keyboard reaching the skip link, the navigation, sign-out and each page's main controls.
 
 axe-core is pinned in package.json and injected into the page by Playwright (the console's Content-Security-Policy
 allows no such script, so the checking tab alone bypasses it).
@@ -65,6 +65,9 @@ def test_no_page_has_a_serious_accessibility_violation(tab: Tab, console_server:
         with step(page, f"{title} page at {width} width: axe"):
             go(page, title)
             found += violations(page, f"{title} ({width})")
+            wide = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            if wide > 0:
+                found.append(f"{title} ({width}): the page is {wide} px wider than the screen (sideways scroll)")
             if title == "Models":  # a model's versions, alias history and the forms that move them
                 page.get_by_role("button", name="Details of all-minilm-l6-v2").click()
                 expect(page.get_by_role("heading", name="Alias history"), "models: the details").to_be_visible()
