@@ -27,11 +27,9 @@ from aimass.http.middleware.model_update import ModelUpdateMiddleware
 from aimass.http.middleware.request_context import RequestContextMiddleware
 from aimass.http.openai import openai_hot_routes, openai_router
 from aimass.http.openai_chat import lazy_chat_routes
-from aimass.http.peers import Peers, peers_from_settings
 from aimass.http.tasks import lazy_task_routes
 from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.http.v2_generate import lazy_v2_generate_routes
-from aimass.metering.service import MeteringService
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.v2_dataplane import DataPlane
 from aimass.serving.boot import configure_logging, load_models
@@ -46,6 +44,8 @@ if TYPE_CHECKING:
     from aimass.batches.dispatch import LineRoutes
     from aimass.batches.service import BatchService
     from aimass.files.base import FileStore
+    from aimass.http.peers import Peers
+    from aimass.metering.service import MeteringService
     from aimass.observability import Observer
 
 
@@ -299,13 +299,23 @@ def _compose(settings: Settings | None, registry: ModelRegistry | None, *, in_la
     configure_logging()
     if registry is None:
         registry = load_models(settings)
-    peers = peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
+    peers = _peers(settings)
     updater = ModelUpdater(registry, interval_s=settings.alias_check_s, judge=canary_judge(registry))
     metering = metering_from_settings(settings)
     files = _files(settings, in_lambda) if metering is not None else None
     batches, background = (None, []) if files is None else _batches(settings, registry, files, in_lambda)
     observer = _observer(settings, in_lambda) if metering is not None else None
     return _Parts(registry, settings, peers, updater, metering, observer, files, batches, background)
+
+
+def _peers(settings: Settings) -> Peers | None:
+    # Imported here: only a front function has peers, and their module (boto3's client among them) is not for
+    # every cold start.
+    if not settings.peers:
+        return None
+    from aimass.http.peers import peers_from_settings
+
+    return peers_from_settings(settings.peers, settings.peer_cache_s, settings.peer_timeout_s)
 
 
 def canary_judge(registry: ModelRegistry) -> CanaryJudge | None:
@@ -386,6 +396,7 @@ def metering_from_settings(settings: Settings) -> MeteringService | None:
     """Keys, usage records and quota counters from the settings' backend; None when metering is off."""
     if settings.metering == "off":
         return None
+    from aimass.metering.service import MeteringService
     from aimass.metering.stores.key_factory import open_key_store
     from aimass.metering.stores.usage_factory import open_usage
 

@@ -29,7 +29,6 @@ from starlette.routing import Route
 from aimass.errors import UnsupportedMediaType
 from aimass.http.error_docs import Responses, operation_responses
 from aimass.http.media import JSON, accepted_type
-from aimass.metering.keys import Caller
 from aimass.protocol.v2_dataplane import HEADER_LENGTH
 from aimass.serving.cost import OverSyncBudget
 
@@ -111,6 +110,8 @@ class HotRoute:
 
     async def _deferred(self, request: Request, batches: BatchService) -> Response | None:
         """The request submitted as a batch of one line: 202 and the batch; None where it cannot be one."""
+        from aimass.metering.keys import Caller  # only a function with keys and batches gets here
+
         caller = getattr(request.state, "caller", None)
         body = await self.line(request)
         if not isinstance(caller, Caller) or body is None:

@@ -12,11 +12,12 @@ from aimass.errors import ModelNotReady, NotFound
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.offload import Offload
-from aimass.http.peers import Peers
 from aimass.protocol.openai import EmbeddingsRequest, EmbeddingsResponse, ModelList, OpenAIService
 
 if TYPE_CHECKING:  # imported where the router is built: the Lambda path builds it on first need
     from fastapi import APIRouter
+
+    from aimass.http.peers import Peers
 
 MODEL_VERSION_HEADER = "x-model-version"
 _TAG = "OpenAI-compatible"

@@ -15,7 +15,6 @@ from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import HotRoute, schema_ref
 from aimass.http.media import json_body
 from aimass.http.offload import Offload
-from aimass.http.peers import Peers
 from aimass.protocol import wire
 from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
 from aimass.protocol.v2_types import (
@@ -30,6 +29,8 @@ from aimass.serving.registry import ModelState
 
 if TYPE_CHECKING:  # imported where the routers are built: the Lambda path builds them on first need
     from fastapi import APIRouter
+
+    from aimass.http.peers import Peers
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "generate"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
