@@ -256,16 +256,38 @@ SERVERS = [
 ]
 
 
-def judge(best: dict[str, dict[str, Any]], engine_p50_ms: float) -> list[Target]:
+def ratios(best: dict[str, dict[str, Any]], engine_p50_ms: float) -> dict[str, Any]:
+    """AI Mass (micro-batching) against the peers at c=16, and its c=1 p50 over the engine's one call."""
     ours = best.get(f"{SERVERS[0].name}, c=16")
-    peers = [result for name, result in best.items() if name.endswith("c=16") and not name.startswith("aimass")]
-    targets: list[Target] = []
-    if ours and peers:
-        top = max(result["req_per_s"] for result in peers)
-        targets.append(at_least("c16_throughput_vs_best_peer", ours["req_per_s"] / top, THROUGHPUT_RATIO, "x"))
     alone = best.get(f"{SERVERS[0].name}, c=1")
+    peers = {
+        name.removesuffix(", c=16"): result["req_per_s"]
+        for name, result in best.items()
+        if name.endswith("c=16") and not name.startswith(("aimass", "raw"))
+    }
+    found: dict[str, Any] = {}
+    if ours and peers:
+        top = max(peers, key=lambda name: peers[name])
+        stock = {name: rate for name, rate in peers.items() if "batching" not in name}
+        top_stock = max(stock, key=lambda name: stock[name])
+        found |= {
+            "best_peer_c16": top,
+            "c16_vs_best_peer": round(ours["req_per_s"] / peers[top], 2),
+            "best_stock_peer_c16": top_stock,
+            "c16_vs_best_stock_peer": round(ours["req_per_s"] / stock[top_stock], 2),
+        }
     if alone:
-        targets.append(at_most("c1_p50_added_ms", alone["p50_ms"] - engine_p50_ms, LATENCY_ADDED_MS, " ms"))
+        found["c1_p50_added_ms"] = round(alone["p50_ms"] - engine_p50_ms, 2)
+    return found
+
+
+def judge(found: dict[str, Any]) -> list[Target]:
+    """The c=16 target is judged against every peer's best configuration, its own batching included."""
+    targets: list[Target] = []
+    if "c16_vs_best_peer" in found:
+        targets.append(at_least("c16_throughput_vs_best_peer", found["c16_vs_best_peer"], THROUGHPUT_RATIO, "x"))
+    if "c1_p50_added_ms" in found:
+        targets.append(at_most("c1_p50_added_ms", found["c1_p50_added_ms"], LATENCY_ADDED_MS, " ms"))
     return targets
 
 
@@ -301,7 +323,8 @@ def main() -> int:
     for name, result in best.items():
         console.print(f"{name:48} " + "  ".join(f"{key} {value}" for key, value in result.items()), markup=False)
     engine_p50 = best[f"raw engine, {WORKERS} processes, batch 1"]["p50_ms_per_call"]
-    targets = judge(best, engine_p50)
+    found = ratios(best, engine_p50)
+    targets = judge(found)
     machine = machine_info(["onnxruntime", "uvicorn"])
     write_json(
         OUT,
@@ -312,7 +335,7 @@ def main() -> int:
             "sentence": SENTENCE,
             "workers": WORKERS,
             "targets": {"c16_throughput_vs_best_peer": THROUGHPUT_RATIO, "c1_p50_added_ms": LATENCY_ADDED_MS},
-            "judged": {target.name: target.detail for target in targets},
+            "ratios": found,
             "passed": passed(targets),
             "best": best,
             "rounds": runs,

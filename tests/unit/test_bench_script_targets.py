@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench import batch, batch_scale, budgets, llm, metering, quantization, tensor
+from bench import batch, batch_scale, budgets, llm, metering, quantization, server_mode, tensor
 
 
 def _verdicts(targets: list[Any]) -> dict[str, bool]:
@@ -114,3 +114,25 @@ def test_quantization_judges_every_report_and_skips_refusals() -> None:
         "all-minilm-l6-v2 int8-dynamic speedup": False,
     }
     assert found[1].detail == "1.1 (>= 1.2)"
+
+
+def test_server_mode_judges_aimass_against_every_peer_configuration_and_the_engine() -> None:
+    best = {
+        "raw engine, 2 processes, batch 1": {"sentences_per_s": 700.0, "p50_ms_per_call": 2.7},
+        "aimass serve (micro-batching), c=1": {"req_per_s": 300.0, "p50_ms": 3.1},
+        "aimass serve (micro-batching), c=16": {"req_per_s": 800.0, "p50_ms": 20.0},
+        "aimass serve (each request alone), c=16": {"req_per_s": 500.0, "p50_ms": 30.0},
+        "FastAPI + uvicorn, c=16": {"req_per_s": 500.0, "p50_ms": 30.0},
+        "MLServer, c=16": {"req_per_s": 400.0, "p50_ms": 40.0},
+        "MLServer (adaptive batching 8, 2 ms), c=16": {"req_per_s": 640.0, "p50_ms": 25.0},
+    }
+    found = server_mode.ratios(best, 2.7)
+    # The best peer is the batching one; its stock configurations are recorded apart; AI Mass's other row is none
+    assert found == {
+        "best_peer_c16": "MLServer (adaptive batching 8, 2 ms)",
+        "c16_vs_best_peer": 1.25,
+        "best_stock_peer_c16": "FastAPI + uvicorn",
+        "c16_vs_best_stock_peer": 1.6,
+        "c1_p50_added_ms": 0.4,
+    }
+    assert _verdicts(server_mode.judge(found)) == {"c16_throughput_vs_best_peer": False, "c1_p50_added_ms": True}
