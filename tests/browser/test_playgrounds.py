@@ -127,6 +127,10 @@ def test_speech_records_the_microphone_as_wav(page: Page) -> None:
         speech.get_by_role("button", name="Stop recording").click()
         expect(status, "speech: the recording is ready as WAV").to_contain_text("recording.wav")
         expect(status, "speech: its length and format").to_contain_text("16 kHz WAV")
+        with page.expect_download() as download:
+            speech.get_by_role("link", name="Save recording.wav").click()
+        saved = download.value.path().read_bytes()
+        assert saved[:4] == b"RIFF" and saved[8:12] == b"WAVE", "speech: the recording saves as the WAV file sent"
         sent: list[bytes] = []
 
         def keep(route: Route) -> None:

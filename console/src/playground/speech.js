@@ -1,6 +1,6 @@
 // Speech: an audio file, or a recording from the microphone as WAV, transcribed by the OpenAI-shaped
 // POST /v1/audio/transcriptions (any speech model: open-vocabulary transcription or spoken commands).
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
 import { Curl, ErrorLine, Timing } from '../widgets.js';
@@ -11,7 +11,8 @@ const PATH = '/v1/audio/transcriptions';
 
 export function SpeechPlayground({ models }) {
   const [model, setModel] = useState(models[0].id);
-  const [audio, setAudio] = useState(null); // { blob, name, seconds? }
+  const [audio, setAudio] = useState(null); // { blob, name, seconds? }: seconds for a recording only
+  const [saved, setSaved] = useState(null); // a recording's object URL, to save it: the curl shown names it
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -21,6 +22,15 @@ export function SpeechPlayground({ models }) {
     setResult(null);
   });
   useFocusHandover(busy, { whenIdle: transcribeButton });
+  useEffect(() => {
+    if (!audio || !audio.seconds) {
+      setSaved(null);
+      return undefined;
+    }
+    const url = URL.createObjectURL(audio.blob);
+    setSaved(url);
+    return () => URL.revokeObjectURL(url);
+  }, [audio]);
   const choose = (event) => {
     const file = event.currentTarget.files[0];
     setAudio(file ? { blob: file, name: file.name } : null);
@@ -66,6 +76,7 @@ export function SpeechPlayground({ models }) {
               ? `Ready: ${audio.name}${audio.seconds ? ` (${audio.seconds.toFixed(1)} s, 16 kHz WAV)` : ''}`
               : 'No audio yet'}
         </span>
+        ${saved && html`<a href=${saved} download=${audio.name}>Save ${audio.name}</a>`}
       </div>
       <button type="submit" ref=${transcribeButton} disabled=${busy || recorder.recording}>Transcribe</button>
     </form>
