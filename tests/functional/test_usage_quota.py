@@ -46,7 +46,7 @@ def test_a_tenant_reads_its_quota_left_with_its_usage(client: TestClient, settin
     key = cli_key(settings.state_dir, "acme", "invoke")
     start = int((now - timedelta(days=1)).timestamp())
     # WHEN acme's key reads its usage
-    hourly = {"start_time": start, "bucket_width": "1h", "limit": 1}
+    hourly: dict[str, str | int] = {"start_time": start, "bucket_width": "1h", "limit": 1}
     answer = client.get("/v1/usage", params=hourly, headers=bearer(key))
     # THEN the first page has its plan, the units used and left, and when they reset
     assert answer.status_code == 200, answer.text
