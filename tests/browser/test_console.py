@@ -7,66 +7,31 @@ Every expectation names its page and step, so a failure says where the console b
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import CHROMIUM, SCREENSHOTS, Server
+from tests.browser.conftest import Server
+from tests.browser.tabs import Tab, go, open_tab, shot, step
 from tests.conftest import ROOT
 
 IMAGE = ROOT / "tests" / "events" / "media" / "red.png"
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="module")
-def logged() -> list[str]:
-    """Every error the page logs (a refused load, a Content-Security-Policy violation, an uncaught exception)."""
-    return []
-
-
-@pytest.fixture(scope="module")
-def page(console_server: Server, logged: list[str]) -> Iterator[Page]:
+def tab() -> Iterator[Tab]:
     """One signed-out tab on the console, at desktop width."""
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            logged.append(message.text)
-
-    with sync_playwright() as driver:
-        # --no-sandbox: Chromium's sandbox needs a user namespace that a root container does not give it.
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.on("console", console)
-        tab.on("pageerror", lambda error: logged.append(str(error)))
-        yield tab
-        browser.close()
+    with open_tab() as opened:
+        yield opened
 
 
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
-
-
-@contextlib.contextmanager
-def step(page: Page, where: str) -> Iterator[None]:
-    """Names the page and step of whatever fails inside, and keeps a screenshot of what the browser showed."""
-    try:
-        yield
-    except Exception as failure:
-        shot(page, "failed-" + re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-"))
-        raise AssertionError(f"{where}: {failure}") from failure
-
-
-def go(page: Page, title: str) -> None:
-    page.get_by_role("navigation").get_by_role("link", name=title).click()
-    expect(page.get_by_role("heading", level=1), f"{title}: the page opens").to_have_text(title)
+@pytest.fixture(scope="module")
+def page(tab: Tab) -> Page:
+    return tab.page
 
 
 def test_sign_in_refuses_a_wrong_key_then_takes_the_right_one(page: Page, console_server: Server) -> None:
@@ -222,11 +187,11 @@ def test_a_key_without_admin_sees_the_api_refuse_its_keys(page: Page, console_se
         )
 
 
-def test_sign_out_forgets_the_key_and_nothing_broke(page: Page, logged: list[str]) -> None:
+def test_sign_out_forgets_the_key_and_nothing_broke(page: Page, tab: Tab) -> None:
     with step(page, "Sign out"):
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API key"), "sign-out: the sign-in form is back").to_be_visible()
         assert page.evaluate("() => sessionStorage.length") == 0, "sign-out: sessionStorage is empty"
         # Refusals the tests asked for (a wrong key, a non-admin key) are logged as failed loads; nothing else.
-        unexpected = [text for text in logged if "status of 401" not in text and "status of 403" not in text]
+        unexpected = [text for text in tab.logged if "status of 401" not in text and "status of 403" not in text]
         assert not unexpected, f"the console logged errors (a Content-Security-Policy violation?): {unexpected}"
