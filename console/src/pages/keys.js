@@ -129,7 +129,7 @@ export function Keys() {
     <${Secret} issued=${issued} />
     <section aria-labelledby="list-heading">
       <h2 id="list-heading">Keys</h2>
-      <${TableBox} label="Keys">
+      <${TableBox} label="Keys table">
         <table>
           <thead><tr><th scope="col">Key id</th><th scope="col">Tenant</th><th scope="col">Scopes</th>
             <th scope="col">Plan</th><th scope="col">Created (UTC)</th><th scope="col">State</th>
