@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # imported where the routers are built: the Lambda path build
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "generate"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
-_INDEX_QUERY = RepositoryIndexRequest.model_json_schema()
 INFER_BODY = {
     "application/json": {"schema": schema_ref(InferenceRequest)},
     "application/octet-stream": {
@@ -74,6 +73,7 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
 
     registry = plane.registry
     router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
+    index_query = RepositoryIndexRequest.model_json_schema()
 
     def metadata(name: str, version: str | None = None) -> ModelMetadata:
         serving, canary, percent = registry.serving(name)
@@ -119,7 +119,7 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
         dependencies=[Depends(json_body)],
         responses=responses(*BODY, *KEYED, v2=True),
         # The body is read raw (an empty one is {}), so FastAPI does not document it itself.
-        openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": _INDEX_QUERY}}}},
+        openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": index_query}}}},
     )
     async def index(request: Request) -> list[RepositoryModel]:
         query = wire.parse(RepositoryIndexRequest, await request.body() or b"{}", "repository index request")

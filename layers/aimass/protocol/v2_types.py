@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Parameter values the protocol allows.
 Parameters = dict[str, bool | int | float | str]
+# The documents an inference never validates (responses are written without pydantic; the rest are the FastAPI
+# routes' and the OpenAPI document's): built on first use, off a function's cold start.
+_LATER = ConfigDict(defer_build=True)
 
 
 class _Wire(BaseModel):
@@ -39,6 +42,8 @@ class InferenceRequest(_Wire):
 
 
 class ResponseOutput(BaseModel):
+    model_config = _LATER
+
     name: str
     shape: list[int]
     datatype: str
@@ -47,6 +52,8 @@ class ResponseOutput(BaseModel):
 
 
 class InferenceResponse(BaseModel):
+    model_config = _LATER
+
     model_name: str
     model_version: str | None = None
     id: str | None = None
@@ -55,12 +62,16 @@ class InferenceResponse(BaseModel):
 
 
 class TensorMetadata(BaseModel):
+    model_config = _LATER
+
     name: str
     datatype: str
     shape: list[int]
 
 
 class ModelMetadata(BaseModel):
+    model_config = _LATER
+
     name: str
     versions: list[str]
     platform: str
@@ -70,16 +81,22 @@ class ModelMetadata(BaseModel):
 
 
 class ServerMetadata(BaseModel):
+    model_config = _LATER
+
     name: str
     version: str
     extensions: list[str]
 
 
 class RepositoryIndexRequest(_Wire):
+    model_config = ConfigDict(defer_build=True)
+
     ready: bool = False
 
 
 class RepositoryModel(BaseModel):
+    model_config = _LATER
+
     name: str
     version: str
     state: str
@@ -87,4 +104,6 @@ class RepositoryModel(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    model_config = _LATER
+
     error: str
