@@ -12,6 +12,11 @@ _models = load_models_in_background()
 
 from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
 
+# aimass.http.sse and aimass.protocol.*: what its chat and generate routes import on their first request (lazy
+# hot routes), imported here beside the load rather than after it.
+import aimass.http.sse  # noqa: E402
+import aimass.protocol.openai_chat  # noqa: E402
+import aimass.protocol.v2_generate  # noqa: E402,F401
 from aimass.http.app import build_lambda_app  # noqa: E402
 
 app = build_lambda_app(registry=_models.result())
