@@ -102,6 +102,38 @@ def test_an_admin_sets_a_canary_promotes_and_rolls_back(tab: Tab, console_server
     ], f"models: the store's aliases history after the console's moves, got {changes}"
 
 
+def test_a_canary_its_policy_rejects_shows_why(tab: Tab, console_server: Server, demo: str) -> None:
+    page = tab.page
+    detail = page.get_by_role("region", name=f"Model {demo}")
+    with step(page, "Models page (admin): a 99 % canary with a policy no version meets"):
+        policy = {"Decide after (requests)": "1", "p95 limit (ms)": "0.000001"}
+        _move(page, "Set canary", {"Version": "2", "Share (%)": "99", **policy, "Reason": "a policy trial"})
+        expect(detail.get_by_test_id("canary-policy"), "models: the policy").to_contain_text("after 1 requests")
+    # Requests the canary serves (99 % of them), then an alias check: a serving process judges the canary at each,
+    # and an admin call that changes nothing (the newest version imported again) makes this one check now.
+    rows = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [[0.1, 0.2, 0.3, 0.4]]}]}
+    for _ in range(4):
+        served = httpx.post(
+            f"{console_server.base}/v2/models/{demo}/infer", json=rows, headers=_headers(console_server.key)
+        )
+        assert served.status_code == 200, f"models: the canary trial's request failed: {served.text}"
+    _import(console_server, tiny.mlp(seed=22), quality={"accuracy": 0.86})
+    with step(page, "Models page (admin): the policy rolled the canary back, and says why"):
+        detail.get_by_role("button", name="Refresh").click()
+        expect(detail.get_by_test_id("canary"), "models: the canary ended").to_have_text("none")
+        newest = detail.get_by_test_id("alias-history").get_by_role("row").nth(1)
+        expect(newest, "models: why version 2 was rejected").to_contain_text("canary policy")
+        expect(newest, "models: the rule it broke").to_contain_text("p95 over")
+        version = detail.get_by_role("row").filter(has=page.get_by_role("rowheader", name="2", exact=True))
+        expect(version.get_by_test_id("why-rejected"), "models: the version's row says why").to_contain_text(
+            "canary ended: canary policy"
+        )
+        expect(
+            page.get_by_role("row").filter(has_text=demo).get_by_test_id("canary-share"), "models: list"
+        ).to_have_text("none")
+        shot(page, "models-canary-rejected")
+
+
 def test_a_move_the_api_refuses_is_shown_in_its_words(tab: Tab, demo: str) -> None:
     page = tab.page
     with step(page, "Models page (admin): a canary of the serving version is refused"):

@@ -36,6 +36,31 @@ function rowsOf(admin, models) {
   });
 }
 
+// Why each version last left service, from the aliases history: a canary ended (by an operator, or by its policy
+// with the numbers it judged on) or a production version rolled back; forgotten once it serves again.
+function rejections(history) {
+  const why = {};
+  let production = null;
+  let canary = null;
+  for (const change of history) {
+    if (change.action === 'end-canary' && canary) why[canary] = `canary ended: ${change.reason || 'no reason given'}`;
+    if (change.action === 'rollback' && production && production !== change.production) {
+      why[production] = `rolled back: ${change.reason || 'no reason given'}`;
+    }
+    if (change.action === 'promote') delete why[change.production];
+    if (change.action === 'canary') delete why[change.canary];
+    production = change.production;
+    canary = change.canary;
+  }
+  return why;
+}
+
+// As the API's own CanaryPolicy.describe() says it.
+function policyOf(policy) {
+  const latency = policy.max_latency_ms !== null ? `, p95 within ${policy.max_latency_ms} ms` : '';
+  return `promoted after ${policy.min_requests} requests with at most ${(policy.max_error_rate * 100).toFixed(2)} % errors${latency}; rolled back past them`;
+}
+
 function canaryOf(row) {
   return row.canary ? `${row.canary} (${row.canary_percent} %)` : 'none';
 }
@@ -57,6 +82,7 @@ function Quality({ quality }) {
 function Move({ name, action, label, versions, fields, onMoved }) {
   const [version, setVersion] = useState(versions[0] || '');
   const [percent, setPercent] = useState('10');
+  const [policy, setPolicy] = useState({ min_requests: '', max_error_rate: '0', max_latency_ms: '' });
   const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
   const [error, setError] = useState(null);
@@ -68,6 +94,11 @@ function Move({ name, action, label, versions, fields, onMoved }) {
     const json = { reason };
     if (fields.version) Object.assign(json, { version, force });
     if (fields.percent) json.percent = Number(percent);
+    // A policy only when the requests before a decision are given: without one an operator ends the canary.
+    if (fields.policy && policy.min_requests !== '') {
+      json.policy = { min_requests: Number(policy.min_requests), max_error_rate: Number(policy.max_error_rate) / 100 };
+      if (policy.max_latency_ms !== '') json.policy.max_latency_ms = Number(policy.max_latency_ms);
+    }
     try {
       const answer = await call(`${path(name)}/${action}`, { method: 'POST', json });
       const aliases = answer.body;
@@ -91,6 +122,19 @@ function Move({ name, action, label, versions, fields, onMoved }) {
     html`<label for=${`${id}-percent`}>Share (%)</label>
       <input id=${`${id}-percent`} type="number" min="1" max="99" required value=${percent}
         onInput=${(e) => setPercent(e.currentTarget.value)} />`}
+    ${fields.policy &&
+    html`<fieldset>
+      <legend>Ends by itself (optional)</legend>
+      ${[
+        ['min_requests', 'Decide after (requests)', { min: '1', step: '1' }],
+        ['max_error_rate', 'Errors allowed (%)', { min: '0', max: '100', step: 'any' }],
+        ['max_latency_ms', 'p95 limit (ms)', { min: '0', step: 'any' }],
+      ].map(
+        ([field, text, bounds]) => html`<label for=${`${id}-${field}`}>${text}</label>
+          <input id=${`${id}-${field}`} type="number" ...${bounds} value=${policy[field]}
+            onInput=${(e) => setPolicy({ ...policy, [field]: e.currentTarget.value })} />`,
+      )}
+    </fieldset>`}
     <label for=${`${id}-reason`}>Reason</label>
     <input id=${`${id}-reason`} maxlength="500" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)} />
     ${fields.version &&
@@ -109,7 +153,13 @@ function AdminDetail({ name, rejected, onChanged }) {
   if (!detail.body) return html`<p aria-busy="true">Loading…</p>`;
   const { versions, aliases } = detail.body;
   const numbers = newest(versions.map((v) => v.version));
+  const left = rejections(aliases.history);
   const others = numbers.filter((v) => v !== aliases.serving);
+  const refresh = () => {
+    setLast(null);
+    detail.reload();
+    onChanged();
+  };
   const moved = (message) => {
     setLast(message);
     forgetModels();
@@ -122,8 +172,9 @@ function AdminDetail({ name, rejected, onChanged }) {
       <div><dt>Production</dt><dd>${aliases.production ?? 'none promoted (the newest serves)'}</dd></div>
       <div><dt>Canary</dt><dd data-testid="canary">${aliases.canary ? `${aliases.canary} at ${aliases.canary_percent} %` : 'none'}</dd></div>
       ${aliases.canary_policy &&
-      html`<div><dt>Canary policy</dt><dd>${JSON.stringify(aliases.canary_policy)}</dd></div>`}
+      html`<div><dt>Canary policy</dt><dd data-testid="canary-policy">${policyOf(aliases.canary_policy)}</dd></div>`}
     </dl>
+    <button type="button" class="secondary" onClick=${refresh}>Refresh</button>
     ${rejected && html`<p class="error">Rejected: ${rejected}</p>`}
     <h3>Versions</h3>
     <${TableBox} label=${`Versions of ${name}`}>
@@ -135,7 +186,7 @@ function AdminDetail({ name, rejected, onChanged }) {
           ${[...versions].reverse().map(
             (v) => html`<tr data-version=${v.version}>
               <th scope="row">${v.version}</th><td>${when(v.created_at)}</td><td>${v.task}</td>
-              <td>${v.state ?? 'not loaded here'}</td><td>${v.reason ?? ''}</td>
+              <td>${v.state ?? 'not loaded here'}</td><td data-testid="why-rejected">${[v.reason, left[v.version]].filter(Boolean).join('; ')}</td>
               <td><${Quality} quality=${v.quality} /></td><td>${size(v.bytes)}</td>
             </tr>`,
           )}
@@ -164,7 +215,7 @@ function AdminDetail({ name, rejected, onChanged }) {
         versions=${aliases.canary ? [aliases.canary, ...others.filter((v) => v !== aliases.canary)] : others}
         fields=${{ version: true }} />
       <${Move} key=${`c${numbers.join()}-${aliases.serving}`} name=${name} action="canary" label="Set canary" onMoved=${moved}
-        versions=${others} fields=${{ version: true, percent: true }} />
+        versions=${others} fields=${{ version: true, percent: true, policy: true }} />
       <${Move} name=${name} action="rollback" label="Roll back" onMoved=${moved} versions=${[]} fields=${{}} />
     </div>`;
 }
