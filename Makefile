@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system test-system models console serve test check lint typecheck contracts format bench bench-peers payload synth deploy clean
+.PHONY: help setup system test-system models console console-screenshots serve test check lint typecheck contracts format bench bench-peers payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
@@ -60,6 +60,12 @@ build/console/index.html: $(CONSOLE_SOURCES) node_modules/.package-lock.json
 	npx esbuild console/src/main.js --bundle --minify --format=esm --target=es2020 --log-level=warning \
 		--outfile=build/console/app.js
 	cp console/index.html build/console/index.html
+
+# The README's pictures of the console: the browser tests' own screenshots of the usage page and the playground.
+console-screenshots: console
+	$(BIN)/python -m pytest -q tests/browser/test_console.py tests/browser/test_playgrounds.py
+	mkdir -p docs/console
+	cp build/screenshots/console-usage.png build/screenshots/console-playground.png docs/console/
 
 serve: models console
 	$(BIN)/aimass serve --store $(STORE)

@@ -56,6 +56,9 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
         pytest.fail("no chromium: run scripts/system-packages.sh --tests (make test does)")
     if not BUILT.is_file():
         pytest.fail("the console is not built: run `make console` (make test does)")
+    # This run's screenshots only: a failure's picture from an earlier run would read as this run's.
+    for stale in SCREENSHOTS.glob("console-*.png"):
+        stale.unlink()
     for domain in DOMAINS:
         store = build_domain_models(domain)  # one store, the repository's: each build is a no-op once done
     # A store of these models alone (links to the built ones): the server starts in seconds, not loading the rest.

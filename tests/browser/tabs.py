@@ -35,11 +35,8 @@ def open_tab(*, bypass_csp: bool = False) -> Iterator[Tab]:
             tab = Tab(context.new_page())
 
             def console(message: ConsoleMessage) -> None:
-                # The browser's own ask for /favicon.ico (which needs a key, as every path outside the console's
-                # folder does) is not the console's.
-                url = message.location.get("url", "")
-                if message.type == "error" and not url.endswith("/favicon.ico"):
-                    tab.logged.append(f"{message.text} ({url})")
+                if message.type == "error":
+                    tab.logged.append(f"{message.text} ({message.location.get('url', '')})")
 
             tab.page.set_default_timeout(TIMEOUT_MS)
             tab.page.on("console", console)

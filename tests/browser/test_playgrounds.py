@@ -49,8 +49,7 @@ def page(console_server: Server, logged: list[str]) -> Iterator[Page]:
     """A tab signed in with the development key, on the Playground page, with a fake microphone that plays a tone."""
 
     def console(message: ConsoleMessage) -> None:
-        # The browser asks for /favicon.ico by itself, and the API refuses it without a key: no console error.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             logged.append(f"{message.text} ({message.location.get('url')})")
 
     # --no-sandbox: Chromium's sandbox needs a user namespace that a root container does not give it. The fake
