@@ -2,7 +2,8 @@
 
 Only the standard library is imported at the top, so a Lambda entrypoint can start the load before it
 imports the web stack: ONNX Runtime builds sessions and hashlib checks files with the GIL released, so
-that work overlaps FastAPI's and pydantic's imports, which are most of the rest of a cold start.
+that work overlaps the imports of Starlette, Mangum and the inference protocols, which are most of the rest of
+a cold start (FastAPI waits for the first request that needs it: ``aimass.http.lean``).
 """
 
 from __future__ import annotations
