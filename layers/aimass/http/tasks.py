@@ -23,7 +23,7 @@ from aimass.http.errors import request_id_of
 from aimass.http.hot_routes import HotRoute, LazyRoutes, json_line, schema_ref
 from aimass.http.offload import Offload
 from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
-from aimass.serving.tasks import TaskSpec, offered_tasks
+from aimass.serving.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from aimass.protocol.tasks import Answer, TaskService, Upload
@@ -40,7 +40,7 @@ _FORM_LIMITS = {"max_files": 1024, "max_fields": 64}
 
 def lazy_task_routes(registry: ModelRegistry, settings: Settings, offload: Offload) -> LazyRoutes:
     """The transcription route, then one route per task offered now, in order of domain and task."""
-    offered = offered_tasks(registry)
+    offered = registry.offered_tasks()
     paths = [(TRANSCRIPTIONS, TRANSCRIPTION_SUMMARY)]
     paths += [
         (f"/v1/{domain}/{task}", _summary(domain, task, spec)) for (domain, task), spec in sorted(offered.items())

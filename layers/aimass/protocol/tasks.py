@@ -23,7 +23,7 @@ from aimass.serving.batching import check_budget
 from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
-from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork, offered_tasks
+from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
 from aimass.settings import Settings
 
 
@@ -57,8 +57,8 @@ class TaskService:
         self.schedule = Schedule(settings)
 
     def offered(self) -> dict[tuple[str, str], TaskSpec]:
-        """Every (domain, task) some served model offers (``aimass.serving.tasks.offered_tasks``)."""
-        return offered_tasks(self.registry)
+        """Every (domain, task) some served model offers (``ModelRegistry.offered_tasks``)."""
+        return self.registry.offered_tasks()
 
     def offering(self, domain: str, task: str) -> list[str]:
         return [r.manifest.name for r in self.registry.runtimes() if r.manifest.domain == domain and task in r.tasks()]

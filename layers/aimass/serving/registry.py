@@ -205,6 +205,18 @@ class ModelRegistry:
             )
         return runtime
 
+    def offered_tasks(self) -> dict[tuple[str, str], TaskSpec]:
+        """Every (domain, task) some served model offers, with the spec of the first model offering it, and the
+        tasks each served domain's runtime declares before any model offers them (``declared_tasks``)."""
+        found: dict[tuple[str, str], TaskSpec] = {}
+        for runtime in self.runtimes():
+            for task, spec in runtime.tasks().items():
+                found.setdefault((runtime.manifest.domain, task), spec)
+        for domain, declared in self.declared_tasks().items():
+            for task, spec in declared.items():
+                found.setdefault((domain, task), spec)
+        return found
+
     def declared_tasks(self) -> dict[str, dict[str, TaskSpec]]:
         """The tasks each domain this process serves declares for models it may load later, by domain."""
         found: dict[str, dict[str, TaskSpec]] = {}

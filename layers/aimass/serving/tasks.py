@@ -12,12 +12,9 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, PlainValidator, WithJsonSchema
-
-if TYPE_CHECKING:
-    from aimass.serving.registry import ModelRegistry
 
 
 def _base64(value: object) -> bytes:
@@ -74,16 +71,3 @@ class TaskSpec:
     file_field: str | None = None
     summary: str = ""
     work: Callable[[Any], TaskWork] | None = None
-
-
-def offered_tasks(registry: ModelRegistry) -> dict[tuple[str, str], TaskSpec]:
-    """Every (domain, task) some served model offers, with the spec of the first model offering it, and the
-    tasks each served domain's runtime declares before any model offers them (``declared_tasks``)."""
-    found: dict[tuple[str, str], TaskSpec] = {}
-    for runtime in registry.runtimes():
-        for task, spec in runtime.tasks().items():
-            found.setdefault((runtime.manifest.domain, task), spec)
-    for domain, declared in registry.declared_tasks().items():
-        for task, spec in declared.items():
-            found.setdefault((domain, task), spec)
-    return found
