@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from aimass.errors import (
     AimassError,
@@ -30,6 +30,9 @@ Responses = dict[int | str, dict[str, Any]]
 
 
 class ErrorDetail(BaseModel):
+    # The document's shapes only (aimass.http.errors writes the answers): built when the document is written.
+    model_config = ConfigDict(defer_build=True)
+
     message: str
     type: str
     code: str
@@ -38,6 +41,8 @@ class ErrorDetail(BaseModel):
 
 class ApiError(BaseModel):
     """An error outside ``/v2``, in the shape OpenAI clients parse."""
+
+    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
     request_id: str
