@@ -1,5 +1,6 @@
-"""Cross-request micro-batching over real HTTP: requests that arrive while a model's engine is busy run as one
-engine call, and each is answered as it would be alone (vectors, usage), errors included."""
+"""Server mode's scheduling over real HTTP (the worker app and protocol of `aimass serve`): requests that arrive
+while a model's engine is busy run as one engine call, and each is answered as it would be alone (vectors, usage),
+errors included; a small embeddings request alone in its worker runs on the event loop, without the thread hop."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aimass.errors import InvalidInput
 from aimass.http.app import build_app
 from aimass.serving.boot import load_models
 from aimass.settings import Settings
-from aimass_tools.cli.server_mode import NoDelayProtocol
+from aimass_tools.cli.server_mode import HeldRequests, NoDelayProtocol
 from tests.integration.test_clients import free_port
 from tests.tiny_models import TINY_TEXT
 
@@ -43,11 +44,13 @@ class Served:
         runtime = registry.get(TINY_TEXT)
         predict = runtime.predict
         self.calls: list[list[str]] = []
+        self.threads: list[str] = []
         self.slow_s = 0.0
 
         def recorded(inputs: Mapping[str, Any]) -> Any:
             texts = [value.decode() for value in next(iter(inputs.values())).tolist()]
             self.calls.append(texts)
+            self.threads.append(threading.current_thread().name)
             if "poison" in texts:  # what the runtime refuses: only a lone run may answer with it
                 raise InvalidInput("the text 'poison' is refused", param="input")
             time.sleep(self.slow_s)
@@ -55,12 +58,11 @@ class Served:
 
         runtime.predict = recorded  # type: ignore[method-assign]
         self.port = free_port()
-        config = uvicorn.Config(
-            build_app(settings, registry=registry), host="127.0.0.1", port=self.port, http=NoDelayProtocol
-        )
+        app = HeldRequests(build_app(settings, registry=registry))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, http=NoDelayProtocol)
         config.log_level = "warning"
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="event-loop")
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -128,3 +130,22 @@ def test_the_v2_route_and_the_embeddings_route_batch_together(served: Served) ->
         (output,) = future.result().json()["outputs"]
         assert output["shape"] == [1, len(output["data"])]
     assert any(set(call) & set(texts[:2]) and set(call) & set(texts[2:]) for call in served.calls), served.calls
+
+
+def test_a_small_embeddings_request_alone_in_its_worker_runs_on_the_event_loop_and_others_on_threads(
+    served: Served,
+) -> None:
+    # GIVEN an idle worker
+    # WHEN one small embeddings request comes, then one with a body over the inline bound, then a V2 request
+    assert served.embed("the cat sat").status_code == 200
+    assert served.embed("word " * 1000).status_code == 200
+    assert served.infer("the cat sat").status_code == 200
+    # THEN the first ran on the event loop's thread: no hop; the large one and V2 infer on worker threads
+    assert served.threads[0] == "event-loop"
+    assert served.threads[1] != "event-loop" and served.threads[2] != "event-loop", served.threads
+    # AND WHEN requests arrive while one is held, they go to the threads (and so to micro-batching)
+    served.threads.clear()
+    served.slow_s = 0.2
+    with ThreadPoolExecutor(4) as pool:
+        assert all(answer.status_code == 200 for answer in pool.map(served.embed, ["a b", "c d", "e f", "g h"]))
+    assert served.threads.count("event-loop") <= 1, served.threads

@@ -189,10 +189,13 @@ def serve(
     function whose first request is an inference (V2) or an embedding does not import them on its cold start.
     """
     plane, openai = DataPlane(registry, settings), OpenAIService(registry, settings)
+    # Embeddings are milliseconds a sentence: one alone in a long-lived server's worker skips the thread hop.
+    # (V2 infer may name a generative model, seconds long for a few bytes of prompt: it always takes a thread.)
+    short = offloads.threaded_unless_alone if offload is offloads.threaded else offload
     declared: list[HotRoute | LazyRoutes] = [
         *v2_hot_routes(plane, offload),
         lazy_v2_generate_routes(registry, settings, offload),
-        *openai_hot_routes(openai, offload),
+        *openai_hot_routes(openai, short),
         lazy_chat_routes(registry, settings, offload),
         lazy_task_routes(registry, settings, offload),
     ]

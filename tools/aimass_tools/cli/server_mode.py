@@ -12,8 +12,13 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from aimass.http.offload import ALONE_MAX_BODY, HELD
+
+# Where a request's scope carries the set of requests its worker holds (uvicorn's running request tasks).
+HELD_EXTENSION = "aimass.held"
 
 
 def no_delay(transport: asyncio.BaseTransport) -> None:
@@ -29,11 +34,46 @@ def no_delay(transport: asyncio.BaseTransport) -> None:
 
 
 class NoDelayProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with TCP_NODELAY set on every accepted connection."""
+    """uvicorn's httptools protocol with TCP_NODELAY set on every accepted connection, telling each request what
+    its worker holds: the live set of request tasks, which a request is counted in from the moment its headers
+    are read (before its own task runs)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         no_delay(transport)
         super().connection_made(transport)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        # ASGI extensions are dicts: the live set under "tasks".
+        self.scope["extensions"] = {HELD_EXTENSION: {"tasks": self.tasks}}
+
+
+class HeldRequests:
+    """Hands the app, per request, what its worker holds (``aimass.http.offload.HELD``): a request alone in its
+    worker, with a small body, runs inline (``threaded_unless_alone``); any other, on a worker thread."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extension = scope.get("extensions", {}).get(HELD_EXTENSION) if scope["type"] == "http" else None
+        held = extension["tasks"] if extension else None
+        if held is None or _body_size(scope) > ALONE_MAX_BODY:
+            await self.app(scope, receive, send)
+            return
+        token = HELD.set(held)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            HELD.reset(token)
+
+
+def _body_size(scope: Scope) -> int:
+    """The declared body size; a chunked body (no Content-Length) counts as large."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else ALONE_MAX_BODY + 1
+    return 0 if scope.get("method") in ("GET", "HEAD") else ALONE_MAX_BODY + 1
 
 
 def app() -> ASGIApp:
@@ -41,4 +81,4 @@ def app() -> ASGIApp:
     from aimass.http.app import build_app
     from aimass.settings import Settings
 
-    return build_app(Settings())
+    return HeldRequests(build_app(Settings()))
