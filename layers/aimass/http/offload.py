@@ -5,11 +5,11 @@ The local server hands it to a worker thread so that one slow batch does not sta
 inline and skips the thread hop.
 
 Between the two, ``threaded_unless_alone``: a long-lived server's request that is the only one its process
-holds runs inline too. The hop is two thread wake-ups (~0.3 ms of a 3 ms sentence embedding on two cores,
-``bench/server_mode.py``) and buys nothing when nothing else waits. The server's protocol says what its process
-holds (``HELD``, set per request by ``aimass serve``'s worker app): while the inline call runs, the event loop
-reads nothing new, so only routes whose small requests are short take it, and only for bodies up to
-``ALONE_MAX_BODY`` bytes; any second request sends the next ones to the threads (and to micro-batching).
+holds runs inline too. The hop is two thread wake-ups, a tenth of a sentence embedding's time on two cores, and
+buys nothing when nothing else waits. The server's protocol says what its process holds (``HELD``, set per
+request by ``aimass serve``'s worker app): while the inline call runs, the event loop reads nothing new, so only
+routes whose small requests are short take it, and only for bodies up to ``ALONE_MAX_BODY`` bytes; any second
+request sends the next ones to the threads (and to micro-batching).
 """
 
 from __future__ import annotations
