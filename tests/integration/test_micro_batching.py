@@ -143,9 +143,21 @@ def test_a_small_embeddings_request_alone_in_its_worker_runs_on_the_event_loop_a
     # THEN the first ran on the event loop's thread: no hop; the large one and V2 infer on worker threads
     assert served.threads[0] == "event-loop"
     assert served.threads[1] != "event-loop" and served.threads[2] != "event-loop", served.threads
-    # AND WHEN requests arrive while one is held, they go to the threads (and so to micro-batching)
+    # AND WHEN three requests arrive on open connections while one is held, they go to the threads
     served.threads.clear()
-    served.slow_s = 0.2
-    with ThreadPoolExecutor(4) as pool:
-        assert all(answer.status_code == 200 for answer in pool.map(served.embed, ["a b", "c d", "e f", "g h"]))
-    assert served.threads.count("event-loop") <= 1, served.threads
+    served.slow_s = 0.5
+    base = f"http://127.0.0.1:{served.port}"
+    clients = [httpx.Client(base_url=base, timeout=20) for _ in range(4)]
+    try:
+        for client in clients:  # connected before anything is timed: a slow client start cannot stagger them
+            assert client.get("/v2/health/live").status_code == 200
+        body = {"model": TINY_TEXT, "input": "a b"}
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(clients[0].post, "/v1/embeddings", json=body)
+            time.sleep(0.1)
+            others = [pool.submit(client.post, "/v1/embeddings", json=body) for client in clients[1:]]
+            assert all(future.result().status_code == 200 for future in [first, *others])
+    finally:
+        for client in clients:
+            client.close()
+    assert served.threads[0] == "event-loop" and "event-loop" not in served.threads[1:], served.threads
