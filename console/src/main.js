@@ -11,7 +11,7 @@ import { Keys } from './pages/keys.js';
 import { Models } from './pages/models.js';
 import { Playground } from './pages/playground.js';
 import { Usage } from './pages/usage.js';
-import { ErrorLine } from './widgets.js';
+import { ErrorLine, useSubmit } from './widgets.js';
 
 const PAGES = [
   { route: 'usage', title: 'Usage', Page: Usage },
@@ -28,23 +28,15 @@ function currentRoute() {
 
 function SignIn({ onSignedIn }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, submit } = useSubmit(
+    async () => {
       // A key the API accepts lists models; a wrong one is the API's 401, shown as it says it.
       await call('/v1/models', { key: key.trim() });
       session.signIn(key.trim());
       onSignedIn();
-    } catch (failure) {
-      setError(`Sign-in failed: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+    (failure) => `Sign-in failed: ${failure.message}`,
+  );
   return html`<main class="signin">
     <h1>AI Mass console</h1>
     <form onSubmit=${submit}>

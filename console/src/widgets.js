@@ -1,4 +1,5 @@
-// Small pieces every page uses: an error line, a copyable block, the latency and usage of an answer, a loader.
+// Small pieces every page uses: an error line, a copyable block, the latency and usage of an answer, a loader,
+// a form's submission.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { call, listModels } from './api.js';
 import { html } from './html.js';
@@ -19,6 +20,32 @@ export function useModels() {
       ? null
       : html`<p aria-busy="true">Loading…</p>`;
   return { models, pending };
+}
+
+// A form that sends one request: submit() runs `action` (async) with the form busy, and shows the failure it
+// throws as `refused(failure)` words it. `lacking`, when given, names what the form still needs (a file not yet
+// chosen): its message is shown and nothing is sent, the form never busy.
+export function useSubmit(action, refused, lacking = () => null) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const submit = async (event) => {
+    event.preventDefault();
+    const missing = lacking();
+    if (missing) {
+      setError(missing);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (failure) {
+      setError(refused(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
 }
 
 export function ErrorLine({ error }) {

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, base, call, session } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine, Outcome, TableBox, useGet, when } from '../widgets.js';
+import { ErrorLine, Outcome, TableBox, useGet, useSubmit, when } from '../widgets.js';
 
 // Statuses that may still be cancelled (the API answers the batch unchanged for the others).
 const RUNNING = new Set(['validating', 'in_progress']);
@@ -34,30 +34,20 @@ function CreateBatch({ onCreated }) {
   const [file, setFile] = useState(null);
   const [endpoint, setEndpoint] = useState(ENDPOINTS[0]);
   const [note, setNote] = useState('');
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(null);
-  const [error, setError] = useState(null);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
+  const create = async () => {
     setDone(null);
-    setError(null);
-    try {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', file);
-      const uploaded = await call('/v1/files', { method: 'POST', form });
-      const json = { input_file_id: uploaded.body.id, endpoint, completion_window: '24h' };
-      if (note.trim()) json.metadata = { description: note.trim() };
-      const made = await call('/v1/batches', { method: 'POST', json });
-      setDone(`Batch ${made.body.id} was created (${made.body.status}).`);
-      onCreated(made.body.id);
-    } catch (failure) {
-      setError(`The batch was not created: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', file);
+    const uploaded = await call('/v1/files', { method: 'POST', form });
+    const json = { input_file_id: uploaded.body.id, endpoint, completion_window: '24h' };
+    if (note.trim()) json.metadata = { description: note.trim() };
+    const made = await call('/v1/batches', { method: 'POST', json });
+    setDone(`Batch ${made.body.id} was created (${made.body.status}).`);
+    onCreated(made.body.id);
   };
+  const { busy, error, submit } = useSubmit(create, (failure) => `The batch was not created: ${failure.message}`);
   return html`<section aria-labelledby="create-batch-heading">
     <h2 id="create-batch-heading">Create a batch</h2>
     <form class="controls" onSubmit=${submit}>

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { call, forgetModels } from '../api.js';
 import { html } from '../html.js';
-import { ErrorLine, Outcome, TableBox, useGet, useModels, when } from '../widgets.js';
+import { ErrorLine, Outcome, TableBox, useGet, useModels, useSubmit, when } from '../widgets.js';
 
 const tensors = (list) => (list || []).map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join('; ');
 const newest = (versions) => [...versions].sort((a, b) => Number(b) - Number(a));
@@ -85,12 +85,7 @@ function Move({ name, action, label, versions, fields, onMoved }) {
   const [policy, setPolicy] = useState({ min_requests: '', max_error_rate: '0', max_latency_ms: '' });
   const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const move = async () => {
     const json = { reason };
     if (fields.version) Object.assign(json, { version, force });
     if (fields.percent) json.percent = Number(percent);
@@ -99,17 +94,12 @@ function Move({ name, action, label, versions, fields, onMoved }) {
       json.policy = { min_requests: Number(policy.min_requests), max_error_rate: Number(policy.max_error_rate) / 100 };
       if (policy.max_latency_ms !== '') json.policy.max_latency_ms = Number(policy.max_latency_ms);
     }
-    try {
-      const answer = await call(`${path(name)}/${action}`, { method: 'POST', json });
-      const aliases = answer.body;
-      const canary = aliases.canary ? `; canary ${aliases.canary} at ${aliases.canary_percent} %` : '';
-      onMoved(`${label}: done. Serving version ${aliases.serving}${canary}.`);
-    } catch (failure) {
-      setError(`${label} was refused: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
+    const answer = await call(`${path(name)}/${action}`, { method: 'POST', json });
+    const aliases = answer.body;
+    const canary = aliases.canary ? `; canary ${aliases.canary} at ${aliases.canary_percent} %` : '';
+    onMoved(`${label}: done. Serving version ${aliases.serving}${canary}.`);
   };
+  const { busy, error, submit } = useSubmit(move, (failure) => `${label} was refused: ${failure.message}`);
   const id = `${action}-${name}`;
   return html`<form class="move" aria-label=${label} onSubmit=${submit}>
     <h4>${label}</h4>

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { curl, stream } from '../api.js';
 import { html } from '../html.js';
-import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { Curl, ErrorLine, Timing, useSubmit } from '../widgets.js';
 import { ModelSelect, useFocusHandover } from './shared.js';
 
 const PATH = '/v1/chat/completions';
@@ -14,16 +14,10 @@ export function ChatPlayground({ models }) {
   const [maxTokens, setMaxTokens] = useState(64);
   const [answer, setAnswer] = useState('');
   const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const aborter = useRef(null);
-  const sendButton = useRef(null);
-  const stopButton = useRef(null);
-  useFocusHandover(busy, { whenIdle: sendButton, whileBusy: stopButton });
   useEffect(() => () => aborter.current?.abort(), []);
 
-  const submit = async (event) => {
-    event.preventDefault();
+  const send = async () => {
     const json = {
       model,
       messages: [{ role: 'user', content: prompt }],
@@ -32,38 +26,37 @@ export function ChatPlayground({ models }) {
       stream_options: { include_usage: true },
     };
     aborter.current = new AbortController();
-    setBusy(true);
-    setError(null);
     setResult(null);
     setAnswer('');
     let text = '';
     let usage = null;
     let firstMs = null;
     const started = performance.now();
-    try {
-      const done = await stream(PATH, {
-        json,
-        signal: aborter.current.signal,
-        onEvent: (chunk) => {
-          const delta = chunk.choices?.[0]?.delta?.content;
-          if (delta) {
-            if (firstMs === null) firstMs = performance.now() - started;
-            text += delta;
-            setAnswer(text);
-          }
-          if (chunk.usage) {
-            const { prompt_tokens: prompt, completion_tokens: completion } = chunk.usage;
-            usage = { 'prompt tokens': prompt, 'completion tokens': completion };
-          }
-        },
-      });
-      setResult({ ms: done.ms, firstMs, usage, command: curl(PATH, { method: 'POST', json, stream: true }) });
-    } catch (failure) {
-      setError(failure.name === 'AbortError' ? 'Stopped: the answer so far is kept.' : `Chat failed: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
+    const done = await stream(PATH, {
+      json,
+      signal: aborter.current.signal,
+      onEvent: (chunk) => {
+        const delta = chunk.choices?.[0]?.delta?.content;
+        if (delta) {
+          if (firstMs === null) firstMs = performance.now() - started;
+          text += delta;
+          setAnswer(text);
+        }
+        if (chunk.usage) {
+          const { prompt_tokens: prompt, completion_tokens: completion } = chunk.usage;
+          usage = { 'prompt tokens': prompt, 'completion tokens': completion };
+        }
+      },
+    });
+    setResult({ ms: done.ms, firstMs, usage, command: curl(PATH, { method: 'POST', json, stream: true }) });
   };
+  // Stopped by the Stop button (an abort), the answer streamed so far stays on the page.
+  const { busy, error, submit } = useSubmit(send, (failure) =>
+    failure.name === 'AbortError' ? 'Stopped: the answer so far is kept.' : `Chat failed: ${failure.message}`,
+  );
+  const sendButton = useRef(null);
+  const stopButton = useRef(null);
+  useFocusHandover(busy, { whenIdle: sendButton, whileBusy: stopButton });
 
   return html`<section aria-labelledby="chat-heading" class="card">
     <h2 id="chat-heading">Chat: ask the model</h2>

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
-import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { Curl, ErrorLine, Timing, useSubmit } from '../widgets.js';
 import { useRecorder } from './recorder.js';
 import { counted, ModelSelect, useFocusHandover } from './shared.js';
 
@@ -14,8 +14,19 @@ export function SpeechPlayground({ models }) {
   const [audio, setAudio] = useState(null); // { blob, name, seconds? }: seconds for a recording only
   const [saved, setSaved] = useState(null); // a recording's object URL, to save it: the curl shown names it
   const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const transcribe = async () => {
+    const form = new FormData();
+    form.append('model', model);
+    form.append('file', audio.blob, audio.name);
+    const answer = await call(PATH, { method: 'POST', form });
+    const command = curl(PATH, { method: 'POST', fields: [['model', model], ['file', `@${audio.name}`]] });
+    setResult({ text: answer.body.text, ms: answer.ms, usage: counted(answer.body.usage), command });
+  };
+  const { busy, error, submit } = useSubmit(
+    transcribe,
+    (failure) => `Transcription failed: ${failure.message}`,
+    () => (audio ? null : 'Choose an audio file or record one first.'),
+  );
   const transcribeButton = useRef(null);
   const recorder = useRecorder((recorded) => {
     setAudio(recorded);
@@ -35,27 +46,6 @@ export function SpeechPlayground({ models }) {
     const file = event.currentTarget.files[0];
     setAudio(file ? { blob: file, name: file.name } : null);
     setResult(null);
-  };
-  const submit = async (event) => {
-    event.preventDefault();
-    if (!audio) {
-      setError('Choose an audio file or record one first.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const form = new FormData();
-    form.append('model', model);
-    form.append('file', audio.blob, audio.name);
-    try {
-      const answer = await call(PATH, { method: 'POST', form });
-      const command = curl(PATH, { method: 'POST', fields: [['model', model], ['file', `@${audio.name}`]] });
-      setResult({ text: answer.body.text, ms: answer.ms, usage: counted(answer.body.usage), command });
-    } catch (failure) {
-      setError(`Transcription failed: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
   };
   return html`<section aria-labelledby="speech-heading" class="card">
     <h2 id="speech-heading">Speech: transcribe audio</h2>

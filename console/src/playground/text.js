@@ -2,7 +2,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
-import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { Curl, ErrorLine, Timing, useSubmit } from '../widgets.js';
 import { ModelSelect, useFocusHandover } from './shared.js';
 
 function cosine(a, b) {
@@ -22,25 +22,15 @@ export function TextPlayground({ models }) {
   const [first, setFirst] = useState('A cat sits on the mat.');
   const [second, setSecond] = useState('A kitten rests on a rug.');
   const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const json = { model, input: [first, second] };
+  const compare = async () => {
+    const answer = await call('/v1/embeddings', { method: 'POST', json });
+    const [a, b] = answer.body.data.map((item) => item.embedding);
+    setResult({ similarity: cosine(a, b), ms: answer.ms, usage: answer.body.usage, command: curl('/v1/embeddings', { method: 'POST', json }) });
+  };
+  const { busy, error, submit } = useSubmit(compare, (failure) => `Embedding failed: ${failure.message}`);
   const submitButton = useRef(null);
   useFocusHandover(busy, { whenIdle: submitButton });
-  const json = { model, input: [first, second] };
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const answer = await call('/v1/embeddings', { method: 'POST', json });
-      const [a, b] = answer.body.data.map((item) => item.embedding);
-      setResult({ similarity: cosine(a, b), ms: answer.ms, usage: answer.body.usage, command: curl('/v1/embeddings', { method: 'POST', json }) });
-    } catch (failure) {
-      setError(`Embedding failed: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
-  };
   return html`<section aria-labelledby="text-heading" class="card">
     <h2 id="text-heading">Text: sentence similarity</h2>
     <form onSubmit=${submit}>

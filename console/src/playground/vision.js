@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, curl } from '../api.js';
 import { html } from '../html.js';
-import { Curl, ErrorLine, Timing } from '../widgets.js';
+import { Curl, ErrorLine, Timing, useSubmit } from '../widgets.js';
 import { ModelSelect, useFocusHandover } from './shared.js';
 
 export function VisionPlayground({ models }) {
@@ -10,8 +10,23 @@ export function VisionPlayground({ models }) {
   const [file, setFile] = useState(null);
   const [preview, setPreview] = useState(null);
   const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const classify = async () => {
+    const form = new FormData();
+    form.append('model', model);
+    form.append('top_k', '5');
+    form.append('images', file, file.name);
+    const answer = await call('/v1/vision/classify', { method: 'POST', form });
+    const command = curl('/v1/vision/classify', {
+      method: 'POST',
+      fields: [['model', model], ['top_k', '5'], ['images', `@${file.name}`]],
+    });
+    setResult({ labels: answer.body.outputs[0], ms: answer.ms, usage: answer.body.usage, command });
+  };
+  const { busy, error, submit } = useSubmit(
+    classify,
+    (failure) => `Classification failed: ${failure.message}`,
+    () => (file ? null : 'Choose an image first.'),
+  );
   const submitButton = useRef(null);
   useFocusHandover(busy, { whenIdle: submitButton });
   useEffect(() => {
@@ -20,31 +35,6 @@ export function VisionPlayground({ models }) {
     setPreview(url);
     return () => URL.revokeObjectURL(url);
   }, [file]);
-  const submit = async (event) => {
-    event.preventDefault();
-    if (!file) {
-      setError('Choose an image first.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const form = new FormData();
-    form.append('model', model);
-    form.append('top_k', '5');
-    form.append('images', file, file.name);
-    try {
-      const answer = await call('/v1/vision/classify', { method: 'POST', form });
-      const command = curl('/v1/vision/classify', {
-        method: 'POST',
-        fields: [['model', model], ['top_k', '5'], ['images', `@${file.name}`]],
-      });
-      setResult({ labels: answer.body.outputs[0], ms: answer.ms, usage: answer.body.usage, command });
-    } catch (failure) {
-      setError(`Classification failed: ${failure.message}`);
-    } finally {
-      setBusy(false);
-    }
-  };
   return html`<section aria-labelledby="vision-heading" class="card">
     <h2 id="vision-heading">Vision: classify an image</h2>
     <form onSubmit=${submit}>
