@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from playwright.sync_api import ConsoleMessage, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Locator, Page, ViewportSize, expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, SCREENSHOTS
 
 TIMEOUT_MS = 10_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# Answer getUserMedia with a generated tone, and no permission prompt.
+FAKE_MICROPHONE = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
 
 
 @dataclass
@@ -24,12 +26,13 @@ class Tab:
 
 
 @contextlib.contextmanager
-def open_tab(*, bypass_csp: bool = False) -> Iterator[Tab]:
+def open_tab(*, bypass_csp: bool = False, args: Sequence[str] = ()) -> Iterator[Tab]:
     """One signed-out tab at desktop width; every error the page logs (a refused load, a Content-Security-Policy
-    violation, an uncaught exception) is kept in ``logged``. ``bypass_csp`` only to inject a checker (axe-core)."""
+    violation, an uncaught exception) is kept in ``logged``. ``bypass_csp`` only to inject a checker (axe-core);
+    ``args``: more Chromium switches (``FAKE_MICROPHONE``)."""
     with sync_playwright() as driver:
         # --no-sandbox: Chromium's sandbox needs a user namespace that a root container does not give it.
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", *args])
         try:
             context = browser.new_context(viewport=DESKTOP, bypass_csp=bypass_csp)
             tab = Tab(context.new_page())
@@ -46,9 +49,14 @@ def open_tab(*, bypass_csp: bool = False) -> Iterator[Tab]:
             browser.close()
 
 
-def shot(page: Page, name: str) -> None:
+def shot(target: Page | Locator, name: str) -> None:
+    """A screenshot of the whole page, or of one part of it (a playground's card)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+    path = str(SCREENSHOTS / f"console-{name}.png")
+    if isinstance(target, Page):
+        target.screenshot(path=path, full_page=True)
+    else:
+        target.screenshot(path=path)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
-from tests.browser.tabs import Tab, go, open_tab, shot, step
+from tests.browser.tabs import DESKTOP, PHONE, Tab, go, open_tab, shot, step
 from tests.conftest import ROOT
 
 IMAGE = ROOT / "tests" / "events" / "media" / "red.png"
@@ -161,13 +161,13 @@ def test_the_playground_compares_sentences_and_classifies_an_image(page: Page) -
 
 def test_phone_width_has_no_sideways_scroll(page: Page) -> None:
     with step(page, "Usage page at phone width"):
-        page.set_viewport_size({"width": 390, "height": 844})
+        page.set_viewport_size(PHONE)
         go(page, "Usage")
         page.wait_for_load_state("networkidle")
         wide = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, f"usage at phone width: the page is {wide} px wider than the screen"
         shot(page, "usage-phone")
-        page.set_viewport_size({"width": 1280, "height": 900})
+        page.set_viewport_size(DESKTOP)
 
 
 def test_a_key_without_admin_sees_the_api_refuse_its_keys(page: Page, console_server: Server) -> None:

@@ -7,16 +7,16 @@ Every expectation names its playground and step, so a failure says where the con
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import soundfile  # type: ignore[import-untyped]
-from playwright.sync_api import ConsoleMessage, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.conftest import CHROMIUM, SCREENSHOTS, Server
+from tests.browser.conftest import Server
+from tests.browser.tabs import DESKTOP, FAKE_MICROPHONE, PHONE, TIMEOUT_MS, Tab, go, open_tab, shot, sign_in, step
 from tests.conftest import ROOT
 
 # flite's voice saying "Please call Stella and ask her to bring these things with her from the store."
@@ -25,7 +25,6 @@ STELLA = MEDIA / "stella.flac"
 # A held-out speaker saying "up up left stop" for the spoken-commands model, and a red square for vision.
 COMMANDS, RED = MEDIA / "commands.wav", MEDIA / "red.png"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # pinned in package.json
-TIMEOUT_MS = 10_000
 EPISODE_STEPS = 100
 
 
@@ -39,54 +38,23 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def logged() -> list[str]:
-    """Every error the page logs (a refused load, a Content-Security-Policy violation, an uncaught exception)."""
-    return []
+def tab(console_server: Server) -> Iterator[Tab]:
+    """A tab signed in with the development key, on the Playground page, with a fake microphone that plays a tone."""
+    with open_tab(args=FAKE_MICROPHONE) as opened:
+        sign_in(opened.page, console_server.base, console_server.key)
+        go(opened.page, "Playground")
+        yield opened
 
 
 @pytest.fixture(scope="module")
-def page(console_server: Server, logged: list[str]) -> Iterator[Page]:
-    """A tab signed in with the development key, on the Playground page, with a fake microphone that plays a tone."""
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            logged.append(f"{message.text} ({message.location.get('url')})")
-
-    # --no-sandbox: Chromium's sandbox needs a user namespace that a root container does not give it. The fake
-    # media flags answer getUserMedia with a generated tone and no permission prompt.
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.on("console", console)
-        tab.on("pageerror", lambda error: logged.append(str(error)))
-        tab.goto(f"{console_server.base}/console/#/playground")
-        tab.get_by_label("API key").fill(console_server.key)
-        tab.get_by_role("button", name="Sign in").click()
-        expect(tab.get_by_role("heading", level=1), "sign-in: the playground follows").to_have_text("Playground")
-        yield tab
-        browser.close()
+def page(tab: Tab) -> Page:
+    return tab.page
 
 
-def shot(target: Page | Locator, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = str(SCREENSHOTS / f"console-{name}.png")
-    if isinstance(target, Page):
-        target.screenshot(path=path, full_page=True)
-    else:
-        target.screenshot(path=path)
-
-
-@contextlib.contextmanager
-def step(page: Page, where: str) -> Iterator[None]:
-    """Names the playground and step of whatever fails inside, and keeps a screenshot of what the browser showed."""
-    try:
-        yield
-    except Exception as failure:
-        shot(page, "failed-" + re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-"))
-        raise AssertionError(f"{where}: {failure}") from failure
+@pytest.fixture(scope="module")
+def logged(tab: Tab) -> list[str]:
+    """Every error the page logs (a refused load, a Content-Security-Policy violation, an uncaught exception)."""
+    return tab.logged
 
 
 def region(page: Page, heading: str) -> Locator:
@@ -220,9 +188,9 @@ def test_the_playgrounds_and_their_answers_pass_axe(page: Page) -> None:
 
 def test_the_playgrounds_fit_a_phone_and_nothing_broke(page: Page, logged: list[str]) -> None:
     with step(page, "Playground page at phone width"):
-        page.set_viewport_size({"width": 390, "height": 844})
+        page.set_viewport_size(PHONE)
         wide = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, f"playground at phone width: the page is {wide} px wider than the screen"
         shot(page, "playground-phone")
-        page.set_viewport_size({"width": 1280, "height": 900})
+        page.set_viewport_size(DESKTOP)
         assert not logged, f"the console logged errors (a Content-Security-Policy violation?): {logged}"
