@@ -1,7 +1,8 @@
 """Server mode beside the servers users would otherwise pick: `aimass serve` (2 workers, micro-batching on and
 off), FastAPI on stock uvicorn, LitServe and MLServer (each without and with its own dynamic batching), the same
 MiniLM file behind each, one sentence per request, closed loop at 1 and 16 concurrent keep-alive clients; and
-the raw engine in process (ONNX Runtime on pre-tokenized input, 2 processes, batch 1 and 8): the limit.
+the raw engine in process (ONNX Runtime on pre-tokenized input, one thread a process: 2 processes at batch 1 and 8,
+the limit; one process at batch 1, the latency a lone request cannot beat).
 Writes bench/records/server_mode.json.
 
     .venv/bin/python -m bench.server_mode [--seconds 6] [--rounds 2] [--explore]
@@ -19,16 +20,18 @@ The client is one asyncio loop writing prepared requests on raw sockets (Nagle o
 the cores it shares with the servers. Rounds interleave the configurations; each one's best round is kept.
 
 Targets: at c=16, AI Mass answers at least 1.5x the best peer's requests per second; at c=1, its p50 is at most
-the raw engine's latency (one sentence, one process, one thread) + 0.5 ms.
+0.5 ms over the raw engine's (one sentence, one process alone, one thread, as a lone request runs in a worker).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -164,10 +167,10 @@ def _engine_loop(batch: int, seconds: float) -> tuple[int, float]:
     return calls * batch, Stats.of(times).p50_ms
 
 
-def raw_engine(batch: int, seconds: float) -> dict[str, Any]:
-    """Sentences per second of one bare session per worker, one thread each, and one call's p50 latency."""
-    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
-        runs = pool.starmap(_engine_loop, [(batch, seconds)] * WORKERS)
+def raw_engine(processes: int, batch: int, seconds: float) -> dict[str, Any]:
+    """Sentences per second of one bare session per process, one thread each, and one call's p50 latency."""
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        runs = pool.starmap(_engine_loop, [(batch, seconds)] * processes)
     return {
         "sentences_per_s": round(sum(count for count, _ in runs) / seconds, 1),
         "p50_ms_per_call": round(float(np.median([p50 for _, p50 in runs])), 3),
@@ -179,18 +182,22 @@ def raw_engine(batch: int, seconds: float) -> dict[str, Any]:
 
 @contextmanager
 def _process(command: list[str], port: int, log: Path, env: dict[str, str], ready: str) -> Iterator[tuple[int, int]]:
+    # A session of its own: the servers spawn workers (LitServe's outlive a terminated parent), and the whole
+    # group goes at the end, so that no server of one run takes CPU from the next.
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+        )
     try:
         wait_ready(port, process, log, path=ready)
         yield port, process.pid
     finally:
-        process.terminate()
-        try:
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -304,9 +311,9 @@ def main() -> int:
     runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.rounds):
-            for batch in (1, 8):
-                runs.setdefault(f"raw engine, {WORKERS} processes, batch {batch}", []).append(
-                    raw_engine(batch, args.seconds)
+            for processes, batch in ((1, 1), (WORKERS, 1), (WORKERS, 8)):
+                runs.setdefault(f"raw engine, {processes} process(es), batch {batch}", []).append(
+                    raw_engine(processes, batch, args.seconds)
                 )
             for server in servers:
                 request = _request(server.path, server.body)
@@ -322,7 +329,7 @@ def main() -> int:
     }
     for name, result in best.items():
         console.print(f"{name:48} " + "  ".join(f"{key} {value}" for key, value in result.items()), markup=False)
-    engine_p50 = best[f"raw engine, {WORKERS} processes, batch 1"]["p50_ms_per_call"]
+    engine_p50 = best["raw engine, 1 process(es), batch 1"]["p50_ms_per_call"]
     found = ratios(best, engine_p50)
     targets = judge(found)
     machine = machine_info(["onnxruntime", "uvicorn"])

@@ -118,7 +118,7 @@ def test_quantization_judges_every_report_and_skips_refusals() -> None:
 
 def test_server_mode_judges_aimass_against_every_peer_configuration_and_the_engine() -> None:
     best = {
-        "raw engine, 2 processes, batch 1": {"sentences_per_s": 700.0, "p50_ms_per_call": 2.7},
+        "raw engine, 1 process(es), batch 1": {"sentences_per_s": 370.0, "p50_ms_per_call": 2.7},
         "aimass serve (micro-batching), c=1": {"req_per_s": 300.0, "p50_ms": 3.1},
         "aimass serve (micro-batching), c=16": {"req_per_s": 800.0, "p50_ms": 20.0},
         "aimass serve (each request alone), c=16": {"req_per_s": 500.0, "p50_ms": 30.0},
