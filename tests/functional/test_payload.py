@@ -245,8 +245,13 @@ def test_payload_lays_out_the_image(payload: Path) -> None:
     assert (payload / "handler.py").is_file()
     assert (payload / "aimass" / "http" / "app.py").is_file()
     assert (payload / package).is_dir()
-    # .dockerignore keeps the project's own compiled files out of the image.
-    assert not [*(payload / "aimass").rglob("*.pyc"), *(payload / package).rglob("*.pyc")]
+    # The project's own compiled files stay out (.dockerignore); the image compiles what it copied, into unchecked
+    # hash-based .pyc files (flags 0b01, PEP 552), so no cold start compiles the core in a read-only task root.
+    sources = [*(payload / "aimass").rglob("*.py"), *(payload / package).rglob("*.py"), payload / "handler.py"]
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        assert compiled.is_file(), f"{source.relative_to(payload)} is not compiled in the image"
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, f"{compiled} is not unchecked-hash"
     assert not (payload / "requirements.txt").exists(), "the Dockerfile removes it after pip install"
     # The operator tools (tools/aimass_tools: the CLI, quantization, this assembler) are in no image.
     assert not {"cli", "quantize", "packaging"} & {entry.name for entry in (payload / "aimass").iterdir()}
@@ -412,6 +417,8 @@ def test_env_values_lose_their_quotes_as_in_docker(tmp_path: Path) -> None:
         ("RUN pip install -r ${LAMBDA_TASK_ROOT}/r.txt --target ${LAMBDA_TASK_ROOT}", "--no-deps"),
         ("RUN pip install --no-deps --upgrade -r ${LAMBDA_TASK_ROOT}/r.txt --target ${LAMBDA_TASK_ROOT}", "--upgrade"),
         ("RUN dnf install -y gcc", "not replayed"),
+        ("RUN python3.11 -m compileall ${LAMBDA_TASK_ROOT}/aimass", "not replayed"),
+        ("RUN python3.11 -m compileall -q --invalidation-mode unchecked-hash /opt/aimass", "outside"),
         ("WORKDIR /var/task", "WORKDIR"),
         ("COPY --from=builder /x ${LAMBDA_TASK_ROOT}/x", "--from"),
         ("COPY handler.py /opt/handler.py", "outside"),

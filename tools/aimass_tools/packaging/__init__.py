@@ -32,7 +32,7 @@ from aimass_tools.packaging.payload import build_payload, local_env
 from aimass_tools.packaging.platform import ARCH, BASE_IMAGES, ENTRYPOINT, TASK_ROOT, Platform
 from aimass_tools.packaging.recipe import Recipe, read_recipe
 from aimass_tools.packaging.report import Report, print_report
-from aimass_tools.packaging.steps import Copy, PipInstall, Remove, Step
+from aimass_tools.packaging.steps import Compile, Copy, PipInstall, Remove, Step
 
 __all__ = [
     "ARCH",
@@ -43,6 +43,7 @@ __all__ = [
     "REPO",
     "REPORT_FILE",
     "TASK_ROOT",
+    "Compile",
     "Copy",
     "PackagingError",
     "PipInstall",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from aimass_tools.packaging.errors import PackagingError
-from aimass_tools.packaging.steps import Copy, PipInstall, Remove, Step, task_path
+from aimass_tools.packaging.steps import Compile, Copy, PipInstall, Remove, Step, task_path
 
 
 def parse_copy(rest: str, where: str) -> Copy:
@@ -30,7 +30,8 @@ def parse_copy(rest: str, where: str) -> Copy:
 
 
 def parse_run(rest: str, where: str) -> list[Step]:
-    """RUN is replayed only as ``pip install -r ... --target ${LAMBDA_TASK_ROOT}`` and ``rm`` commands.
+    """RUN is replayed only as ``pip install -r ... --target ${LAMBDA_TASK_ROOT}``, ``rm`` and
+    ``python3.11 -m compileall -q --invalidation-mode unchecked-hash <paths>`` commands.
 
     ``dnf`` lines that install the base image's Python are accepted and skipped: the interpreter running
     the twin stands in for it (BASE_IMAGES says which version that must be).
@@ -42,9 +43,25 @@ def parse_run(rest: str, where: str) -> list[Step]:
         if command and command[0] == "rm":
             paths = [word for word in command[1:] if not word.startswith("-")]
             steps.append(Remove(tuple(task_path(path, where) for path in paths)))
+        elif command[:3] == ["python3.11", "-m", "compileall"]:
+            steps.append(_parse_compile(command[3:], where))
         else:
             steps.append(_parse_pip(command, where))
     return steps
+
+
+# The one way the images compile: quietly, into unchecked hash-based .pyc files. The task root never changes
+# once built, so Python may load them without reading the source's time or hash (PEP 552).
+_COMPILE_FLAGS = ["-q", "--invalidation-mode", "unchecked-hash"]
+
+
+def _parse_compile(arguments: list[str], where: str) -> Compile:
+    if arguments[: len(_COMPILE_FLAGS)] != _COMPILE_FLAGS or len(arguments) == len(_COMPILE_FLAGS):
+        raise PackagingError(
+            f"{where}: RUN python3.11 -m compileall {' '.join(arguments)!r} is not replayed "
+            f"(only compileall {' '.join(_COMPILE_FLAGS)} <paths in the task root>)"
+        )
+    return Compile(tuple(task_path(path, where) for path in arguments[len(_COMPILE_FLAGS) :]))
 
 
 def _installs_python(command: list[str]) -> bool:

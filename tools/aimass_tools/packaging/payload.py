@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import compileall
 import json
+import py_compile
 import shutil
 import time
 from dataclasses import asdict
@@ -16,7 +18,7 @@ from aimass_tools.packaging.pip_cache import pip_install
 from aimass_tools.packaging.platform import TASK_ROOT
 from aimass_tools.packaging.recipe import Recipe, read_recipe
 from aimass_tools.packaging.report import Report, size_report
-from aimass_tools.packaging.steps import Copy, PipInstall
+from aimass_tools.packaging.steps import Compile, Copy, PipInstall
 
 
 def build_payload(
@@ -41,6 +43,8 @@ def build_payload(
             copy_step(step, out, sources, where)
         elif isinstance(step, PipInstall):
             pip_cached = pip_install(step, out, recipe.platform, pip_cache)
+        elif isinstance(step, Compile):
+            _compile(out, step, where)
         else:
             for path in step.paths:
                 _remove(out / path)
@@ -50,6 +54,22 @@ def build_payload(
     report = size_report(function, recipe, out, time.perf_counter() - started, pip_cached)
     (out / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
+
+
+def _compile(out: Path, step: Compile, where: str) -> None:
+    """``compileall`` as the image runs it, with this interpreter standing in for the image's (the same
+    version: BASE_IMAGES)."""
+    mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    for path in step.paths:
+        target = out / path
+        if target.is_dir():
+            done = compileall.compile_dir(target, quiet=1, invalidation_mode=mode)
+        elif target.is_file():
+            done = compileall.compile_file(target, quiet=1, invalidation_mode=mode)
+        else:
+            raise PackagingError(f"{where}: {path} is not in the task root to compile")
+        if not done:
+            raise PackagingError(f"{where}: {path} does not compile")
 
 
 def local_env(payload: Path) -> dict[str, str]:

@@ -29,7 +29,14 @@ class Remove:
     paths: tuple[PurePosixPath, ...]
 
 
-Step = Copy | PipInstall | Remove
+@dataclass(frozen=True)
+class Compile:
+    """``python3.11 -m compileall``: bytecode for the code the image copied, written beside it at build time."""
+
+    paths: tuple[PurePosixPath, ...]
+
+
+Step = Copy | PipInstall | Remove | Compile
 
 
 def task_path(raw: str, where: str) -> PurePosixPath:
