@@ -51,6 +51,11 @@ def test_dockerfile_steps_in_order() -> None:
         ("COPY", "layers/aimass ${LAMBDA_TASK_ROOT}/aimass"),
         ("COPY", "functions/text/aimass_text ${LAMBDA_TASK_ROOT}/aimass_text"),
         ("COPY", "functions/text/handler.py ${LAMBDA_TASK_ROOT}/handler.py"),
+        (
+            "RUN",
+            "python3.11 -m compileall -q --invalidation-mode unchecked-hash ${LAMBDA_TASK_ROOT}/aimass"
+            " ${LAMBDA_TASK_ROOT}/aimass_text ${LAMBDA_TASK_ROOT}/handler.py",
+        ),
         ("COPY", "model_store/all-minilm-l6-v2 ${LAMBDA_TASK_ROOT}/model_store/all-minilm-l6-v2"),
         ("COPY", "build/console ${LAMBDA_TASK_ROOT}/console"),
         ("ENV", "AIMASS_CONSOLE_DIR=/var/task/console"),
