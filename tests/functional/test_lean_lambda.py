@@ -1,7 +1,8 @@
-"""A function's cold path imports no FastAPI: the rl handler, imported in a fresh interpreter as a new Lambda
-container would, answers an inference event with FastAPI still out of ``sys.modules``; the first request no hot
-route takes (a model's V2 metadata, the docs page) builds the FastAPI app then, and is answered through the
-same handler.
+"""A function's cold path imports only what its first request needs. The rl handler, imported in a fresh
+interpreter as a new Lambda container would, answers a V2 inference without importing FastAPI or any module below
+(each one cost the cold start of every function before it was made lazy); the first request no hot route takes (a
+model's V2 metadata, the docs page) builds the FastAPI app then, and a chat request imports its protocol on first
+need, each answered through the same handler.
 """
 
 from __future__ import annotations
@@ -19,8 +20,28 @@ from tests.conftest import ROOT, load_event
 from tests.events.specs import RL_MODEL
 from tests.tiny_rl import TINY_RL, build_tiny_rl
 
+# Not on the cold path of a function without keys, peers or batches, whose first request is an inference.
+OFF_THE_COLD_PATH = (
+    "pydantic_settings",  # aimass.env_source reads the settings
+    "fastapi",  # aimass.http.lean: built for the first request no hot route takes
+    "boto3",
+    "botocore",
+    "aws_lambda_powertools",
+    "aimass.protocol.openai_chat",  # the lazy hot routes' protocols (aimass.http.hot_routes.LazyRoutes)
+    "aimass.protocol.v2_generate",
+    "aimass.protocol.generating",
+    "aimass.protocol.tasks",
+    "aimass.protocol.openai_audio",
+    "aimass.http.sse",
+    "aimass.http.peers",  # a front function's
+    "aimass.metering.service",  # a function's with keys
+    "aimass.metering.keys",
+    "aimass.observability",
+    "aimass.batches",
+)
+
 # Run in the fresh interpreter: import the handler, then answer the events the test names, in order, saying
-# after each whether FastAPI has been imported.
+# what is imported once the handler is and after each answer.
 PROBE = """
 import importlib.util, json, sys
 from aimass.lambda_context import LocalLambdaContext
@@ -29,10 +50,10 @@ spec = importlib.util.spec_from_file_location("rl_handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules["rl_handler"] = module
 spec.loader.exec_module(module)
-answers = [{"fastapi": "fastapi" in sys.modules}]
+answers = [{"modules": sorted(sys.modules)}]
 for event in json.loads(sys.argv[2]):
     response = module.handler(event, LocalLambdaContext())
-    answers.append({"response": response, "fastapi": "fastapi" in sys.modules})
+    answers.append({"response": response, "modules": sorted(sys.modules)})
 print(json.dumps(answers))
 """
 
@@ -57,8 +78,17 @@ def at(name: str, path: str) -> dict[str, Any]:
     return event
 
 
+def imported(answer: dict[str, Any], name: str) -> bool:
+    return any(module == name or module.startswith(f"{name}.") for module in answer["modules"])
+
+
 def run_handler(store: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    env = {**os.environ, "AIMASS_MODEL_STORE": str(store), "AIMASS_DOMAINS": json.dumps(["rl"])}
+    env = {
+        **os.environ,
+        "AIMASS_MODEL_STORE": str(store),
+        "AIMASS_DOMAINS": json.dumps(["rl"]),
+        "AIMASS_METERING": "off",
+    }
     handler = str(ROOT / "functions/rl/handler.py")
     done = subprocess.run(
         [sys.executable, "-c", PROBE, handler, json.dumps(events)],
@@ -79,13 +109,27 @@ def test_hot_routes_answer_without_fastapi_and_the_rest_builds_it_on_first_need(
     metadata = at("apigw_rest_v1_models", f"/v2/models/{TINY_RL}")
     docs = at("apigw_rest_v1_models", "/docs")
     infer = recorded("apigw_rest_v1_rl_infer")
-    imported, first, described, page, again = run_handler(store, [infer, metadata, docs, infer])
+    loaded, first, described, page, again = run_handler(store, [infer, metadata, docs, infer])
     # THEN FastAPI is not imported until the first request that needs it, and each answer is the right one
-    assert imported["fastapi"] is False
-    assert first["fastapi"] is False and first["response"]["statusCode"] == 200, first
+    assert not imported(loaded, "fastapi")
+    assert not imported(first, "fastapi") and first["response"]["statusCode"] == 200, first
     assert json.loads(first["response"]["body"])["model_name"] == TINY_RL
-    assert described["fastapi"] is True and described["response"]["statusCode"] == 200, described
+    assert imported(described, "fastapi") and described["response"]["statusCode"] == 200, described
     body = json.loads(described["response"]["body"])
     assert body["name"] == TINY_RL and body["platform"] and body["inputs"][0]["name"] == "observation"
     assert page["response"]["statusCode"] == 200 and "swagger" in page["response"]["body"].lower(), page
     assert again["response"]["body"] == first["response"]["body"]
+
+
+def test_the_first_inference_imports_nothing_it_does_not_need(store: Path) -> None:
+    # GIVEN a fresh interpreter WHEN it imports the rl handler and answers a V2 inference, then a chat request
+    infer = recorded("apigw_rest_v1_rl_infer")
+    chat = at("apigw_rest_v1_rl_infer", "/v1/chat/completions")
+    chat["body"] = json.dumps({"model": TINY_RL, "messages": [{"role": "user", "content": "hi"}]})
+    _, first, chatted = run_handler(store, [infer, chat])
+    # THEN the inference is answered with none of them imported
+    assert first["response"]["statusCode"] == 200
+    assert [name for name in OFF_THE_COLD_PATH if imported(first, name)] == []
+    # AND the chat route imports its protocol on its first request, which it answers (an rl model does not chat)
+    assert imported(chatted, "aimass.protocol.openai_chat")
+    assert 400 <= chatted["response"]["statusCode"] < 500
