@@ -74,7 +74,8 @@ class TextEmbeddingRuntime(ModelRuntime):
 
         def embed(chunk: list[str]) -> Tensor:
             # Each chunk is padded to its own longest text: no row pays for a long one elsewhere in the request.
-            encodings = self.tokenizer.encode_batch(chunk)
+            # One text alone skips the batch call's parallel dispatch: a third of its cost, the same tokens.
+            encodings = [self.tokenizer.encode(chunk[0])] if len(chunk) == 1 else self.tokenizer.encode_batch(chunk)
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
