@@ -8,11 +8,13 @@ through both adapters, and come back as the same Lambda response.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from mangum import Mangum
-from mangum.types import Message, Receive, Scope, Send
+from mangum.types import ASGI, Message, Receive, Scope, Send
+from starlette.responses import StreamingResponse
 
 from aimass.http.lambda_adapter import lambda_handler
 from aimass.lambda_context import LocalLambdaContext
@@ -68,4 +70,39 @@ def test_an_alb_event_stays_mangums() -> None:
     got = lambda_handler(app)(alb, LocalLambdaContext())
 
     # THEN it is answered as an ALB event by both
+    assert got == expected
+
+
+async def _streamed(scope: Scope, receive: Receive, send: Send) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for index in range(3):
+            yield f"data: {index}\n\n".encode()
+
+    await StreamingResponse(chunks(), media_type="text/event-stream")(scope, receive, send)
+
+
+async def _fails_before_answering(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("broken")
+
+
+async def _fails_while_answering(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"part", "more_body": True})
+    raise RuntimeError("broken")
+
+
+async def _sends_out_of_order(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.body", "body": b"first"})
+
+
+@pytest.mark.parametrize("app", [_streamed, _fails_before_answering, _fails_while_answering, _sends_out_of_order])
+def test_streams_and_failures_are_answered_as_mangum_answers_them(app: ASGI) -> None:
+    # GIVEN an app that streams its answer or fails in one of the ways Mangum turns into a 500
+    sent = load_event("apigw_http_v2_text_infer")
+
+    # WHEN both adapters run it
+    expected = Mangum(app, lifespan="off")(sent, LocalLambdaContext())
+    got = lambda_handler(app)(sent, LocalLambdaContext())
+
+    # THEN the answers are the same
     assert got == expected
