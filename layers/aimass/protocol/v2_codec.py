@@ -56,6 +56,13 @@ def from_json(data: Any, datatype: str, shape: list[int], where: str) -> Tensor:
         raise InvalidInput(f"{where} has no 'data' and no binary_data_size parameter", param=f"{where}.data")
     if not isinstance(data, list):
         data = [data]
+    if datatype == "BYTES" and all(type(leaf) is str for leaf in data):
+        # Flat strings, every text request: numpy's string array below would only confirm what this did.
+        if len(data) != count:
+            raise InvalidInput(
+                f"{where}.data has {len(data)} elements but shape {shape} needs {count}", param=f"{where}.data"
+            )
+        return _objects([leaf.encode() for leaf in data], count, shape)
     try:
         parsed = np.array(data)
     except ValueError:
@@ -81,9 +88,7 @@ def from_json(data: Any, datatype: str, shape: list[int], where: str) -> Tensor:
         leaves = list(_leaves(data))
         if not all(isinstance(leaf, str) for leaf in leaves):
             raise InvalidInput(f"{where}.data must hold strings for datatype BYTES", param=f"{where}.data")
-        flat = np.empty(count, dtype=object)
-        flat[:] = [leaf.encode() for leaf in leaves]
-        return flat.reshape(shape)
+        return _objects([leaf.encode() for leaf in leaves], count, shape)
     if family in ("INT", "UINT") and parsed.size:
         _check_range([int(parsed.min()), int(parsed.max())], dtype, datatype, where)
     with np.errstate(over="ignore"):
@@ -139,6 +144,12 @@ def to_binary(array: Tensor, datatype: str) -> bytes:
             parts += (_LENGTH.pack(len(blob)), blob)
         return b"".join(parts)
     return np.ascontiguousarray(array, dtype=DTYPES[datatype]).tobytes()
+
+
+def _objects(items: list[bytes], count: int, shape: list[int]) -> Tensor:
+    flat = np.empty(count, dtype=object)
+    flat[:] = items
+    return flat.reshape(shape)
 
 
 def _check_range(extremes: list[int], dtype: np.dtype[Any], datatype: str, where: str) -> None:
