@@ -232,6 +232,10 @@ class WatchedTokenizer:
         self.longest = max(self.longest, *(len(text) for text in texts))
         return self.tokenizer.encode_batch(texts)
 
+    def encode(self, text: str) -> Any:  # one string alone
+        self.longest = max(self.longest, len(text))
+        return self.tokenizer.encode(text)
+
 
 def test_a_string_of_megabytes_is_cut_before_it_is_tokenised(
     client: TestClient, registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
