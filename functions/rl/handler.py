@@ -8,8 +8,7 @@ from aimass.serving.boot import load_models_in_background
 
 _models = load_models_in_background()
 
-from mangum import Mangum  # noqa: E402  (after the load has started, on purpose)
+from aimass.http.app import build_lambda_app  # noqa: E402  (after the load has started, on purpose)
+from aimass.http.lambda_adapter import lambda_handler  # noqa: E402
 
-from aimass.http.app import build_lambda_app  # noqa: E402
-
-handler = Mangum(build_lambda_app(registry=_models.result()), lifespan="off")
+handler = lambda_handler(build_lambda_app(registry=_models.result()))

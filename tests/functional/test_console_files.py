@@ -76,14 +76,14 @@ def test_a_function_serves_the_console_without_fastapi(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a function (the rl handler, in a fresh interpreter) with a built console
-    from tests.functional.test_lean_lambda import at, run_handler
+    from tests.functional.test_lean_lambda import at, imported, run_handler
     from tests.tiny_rl import build_tiny_rl
 
     store = tmp_path / "store"
     build_tiny_rl(store)
     monkeypatch.setenv("AIMASS_CONSOLE_DIR", str(built))
     # WHEN API Gateway sends it the console's page and a file it lacks
-    imported, page, missing = run_handler(
+    loaded, page, missing = run_handler(
         store, [at("apigw_rest_v1_models", "/console/"), at("apigw_rest_v1_models", "/console/absent.js")]
     )
     # THEN both are answered by the lean app: FastAPI stays off the cold path
@@ -92,4 +92,4 @@ def test_a_function_serves_the_console_without_fastapi(
     headers = {name.lower(): value for name, value in page["response"]["headers"].items()}
     assert "default-src 'self'" in headers["content-security-policy"]
     assert missing["response"]["statusCode"] == 404, missing
-    assert imported["fastapi"] is missing["fastapi"] is False
+    assert not imported(loaded, "fastapi") and not imported(missing, "fastapi")
