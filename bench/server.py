@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +15,8 @@ from pathlib import Path
 
 from bench.common import free_port
 from bench.workload import Request
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class KeepAliveClient:
@@ -34,29 +39,48 @@ class KeepAliveClient:
         self.connection.close()
 
 
+def serve_command(store: Path, port: int, workers: int, *options: str) -> list[str]:
+    """The command line of `aimass serve` over ``store`` on ``port`` with ``workers`` worker processes."""
+    command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--port", str(port), "--store", str(store)]
+    return [*command, "--workers", str(workers), *options]
+
+
+@contextmanager
+def server_process(
+    command: list[str], port: int, log: Path, env: dict[str, str], *, ready: str = "/v2/health/ready"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server started in a session of its own, once it answers ``ready`` on ``port``.
+
+    Servers spawn workers (LitServe's outlive a terminated parent), so the whole process group goes at the end:
+    no server of one run takes CPU from the next.
+    """
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+        )
+    try:
+        wait_ready(port, process, log, path=ready)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @contextmanager
 def local_server(store: Path, env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[KeepAliveClient]:
     """`aimass serve` in its own process (AIMASS_DOMAINS narrows it to one domain); one worker process unless
     asked, as the latency benchmarks compare one request at a time with the engine on every core."""
     port = free_port()
-    command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--port", str(port), "--store", str(store)]
-    command += ["--workers", str(workers)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_ready(port, process, log)
+    with server_process(serve_command(store, port, workers), port, log, env):
         client = KeepAliveClient(port)
         try:
             yield client
         finally:
             client.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_ready(

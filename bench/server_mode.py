@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +43,7 @@ import numpy as np
 
 from bench.common import Stats, free_port, machine_info, make_console, now_utc, write_json
 from bench.peers.embedder import FOLDER
-from bench.server import wait_ready
+from bench.server import serve_command, server_process
 from bench.targets import Target, add_explore_flag, at_least, at_most, exit_status, passed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,22 +179,8 @@ def raw_engine(processes: int, batch: int, seconds: float) -> dict[str, Any]:
 
 @contextmanager
 def _process(command: list[str], port: int, log: Path, env: dict[str, str], ready: str) -> Iterator[tuple[int, int]]:
-    # A session of its own: the servers spawn workers (LitServe's outlive a terminated parent), and the whole
-    # group goes at the end, so that no server of one run takes CPU from the next.
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
-        )
-    try:
-        wait_ready(port, process, log, path=ready)
+    with server_process(command, port, log, env, ready=ready) as process:
         yield port, process.pid
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -207,8 +190,7 @@ def _env(**extra: str) -> dict[str, str]:
 def aimass(micro_batch_rows: int) -> Callable[[Path], Any]:
     def start(folder: Path) -> Any:
         port = free_port()
-        command = [sys.executable, "-m", "aimass_tools.cli", "serve", "--port", str(port), "--store", str(STORE)]
-        command += ["--workers", str(WORKERS), "--micro-batch-rows", str(micro_batch_rows)]
+        command = serve_command(STORE, port, WORKERS, "--micro-batch-rows", str(micro_batch_rows))
         env = _env(AIMASS_METERING="off", AIMASS_DOMAINS='["text"]', AIMASS_ALIAS_CHECK_S="0")
         env["AIMASS_INTRA_OP_THREADS"] = "1"
         return _process(command, port, folder / f"aimass-{micro_batch_rows}.log", env, "/v2/health/ready")
