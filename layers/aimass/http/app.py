@@ -134,7 +134,7 @@ def create_app(
 
         # The admin routes' bodies are JSON; each route documents its own errors (aimass.http.admin).
         app.include_router(admin_router(metering.keys, settings), dependencies=[Depends(json_body)])
-        app.include_router(usage_router(metering.usage, settings))
+        app.include_router(usage_router(metering.usage, settings, counter=metering.counter))
         if files is not None:
             from aimass.http.files import PATH, files_router, upload_body_limit
             from aimass.http.model_admin import model_admin_router
@@ -403,7 +403,9 @@ def metering_from_settings(settings: Settings) -> MeteringService | None:
     from aimass.metering.stores.key_factory import open_key_store
     from aimass.metering.stores.usage_factory import open_usage
 
-    usage, _ = open_usage(settings)  # quota counters are charged with the record (UsageStore.record_billed)
+    # Quota counters are charged with the record (UsageStore.record_billed); the service keeps the counter for
+    # GET /v1/usage to read what is left.
+    usage, counter = open_usage(settings)
     # Lambda states the function's configured memory; the usage record carries it (0 locally).
     memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0"))
-    return MeteringService(open_key_store(settings), usage, settings, memory_mb=memory_mb)
+    return MeteringService(open_key_store(settings), usage, settings, memory_mb=memory_mb, counter=counter)

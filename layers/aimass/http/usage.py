@@ -47,12 +47,11 @@ _GROUP_NAMES_DOC = {"items": {"type": "string", "enum": list(_GROUP_NAMES)}}
 _TENANT_DOC = {"pattern": rf"^(\*|{TENANT.pattern.strip('^$')})$"}
 
 
-def usage_router(
-    store: UsageStore, settings: Settings, *, counter: Callable[[], QuotaCounter] | None = None
-) -> APIRouter:
-    """``counter`` opens the quota counter on the first read of a quota; by default the settings' one."""
+def usage_router(store: UsageStore, settings: Settings, *, counter: QuotaCounter | None = None) -> APIRouter:
+    """``counter``: the quota counter requests are charged to (the metering service's); without one, the settings'
+    is opened on the first read of a quota."""
     router = APIRouter(prefix="/v1", tags=["Usage"])
-    counters = functools.cache(counter or (lambda: _open_counter(settings)))
+    counters = functools.cache(lambda: counter if counter is not None else _open_counter(settings))
 
     # A plain (not async) endpoint: FastAPI runs it in a worker thread, as the store blocks.
     @router.get("/usage", summary="Usage in time buckets", responses=responses(InvalidInput, NotFound, *KEYED))

@@ -40,7 +40,7 @@ from aimass.metering.bounded import BoundedCache
 from aimass.metering.key_check import KNOWN_KEYS, UNKNOWN_KEYS, ForgetfulKeyStore, KeyChecker
 from aimass.metering.keys import Caller, KeyStore, Scope
 from aimass.metering.meter import Metered
-from aimass.metering.usage import Unavailable, UsageRecord, UsageStore
+from aimass.metering.usage import QuotaCounter, Unavailable, UsageRecord, UsageStore
 from aimass.settings import Plan, Settings
 
 log = logging.getLogger("aimass.metering")
@@ -104,7 +104,11 @@ class MeteringService:
         known_keys: int = KNOWN_KEYS,
         unknown_keys: int = UNKNOWN_KEYS,
         buckets: int = BUCKETS,
+        counter: QuotaCounter | None = None,
     ) -> None:
+        # ``counter``: the quota counter the usage store charges (UsageStore.record_billed), for reading what is
+        # left (GET /v1/usage); None where nothing reads it here.
+        self.counter = counter
         self.checker = KeyChecker(
             keys, cache_s=settings.key_cache_s, clock=clock, known_keys=known_keys, unknown_keys=unknown_keys
         )
