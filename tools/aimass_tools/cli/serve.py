@@ -1,5 +1,8 @@
 """``aimass serve``: every model in the store, every domain, the API Gateway paths, on worker processes that
-share the port (one per core by default), each with its share of the cores for ONNX Runtime."""
+share the port (one per core by default), each with its share of the cores for ONNX Runtime.
+
+Server mode itself is ``aimass_server`` (what a function image's ``server`` stage runs too); this command adds
+the operator's side: options, the development key and plan, and the banner."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import typer
 from aimass.errors import AimassError
 from aimass.settings import Settings
 from aimass.store.local import LocalModelStore
+from aimass_server.sizing import MICRO_BATCH_ROWS
 from aimass_tools.cli.common import StoreOption, console, settings_for
 
 
@@ -22,43 +26,25 @@ def serve(
     workers: Annotated[int, typer.Option(min=0, help="worker processes sharing the port [default: one per core]")] = 0,
     micro_batch_rows: Annotated[
         int, typer.Option(min=1, help="most rows of concurrent requests for a model run as one batch; 1: none")
-    ] = 32,
+    ] = MICRO_BATCH_ROWS,
 ) -> None:
     """Serve every model in the store under the same paths as the API Gateway deployment."""
-    import uvicorn
-
-    from aimass_tools.cli.server_mode import NoDelayProtocol
+    from aimass_server.launch import serve as serve_workers
+    from aimass_server.sizing import available_cores, worker_settings
 
     port = port or int(os.environ.get("PORT", "8000"))
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     workers = workers or cores
-    settings = settings_for(store)
-    if settings.intra_op_threads == 0:
-        # "Every core" is each worker's share of them: N processes each taking every core would contend.
-        settings = settings.model_copy(update={"intra_op_threads": max(1, cores // workers)})
+    settings = worker_settings(settings_for(store), workers=workers, cores=cores)
+    settings = settings.model_copy(update={"micro_batch_rows": micro_batch_rows})
     if settings.metering != "off":
         from aimass.metering.dev_key import with_development_plan
 
         settings = with_development_plan(settings)
-    # The workers are spawned processes: they read their settings from the environment (server_mode.app).
-    os.environ["AIMASS_MODEL_STORE"] = str(settings.model_store)
-    os.environ["AIMASS_INTRA_OP_THREADS"] = str(settings.intra_op_threads)
-    os.environ["AIMASS_MICRO_BATCH_ROWS"] = str(micro_batch_rows)
-    os.environ["AIMASS_PLANS"] = json.dumps({name: plan.model_dump() for name, plan in settings.plans.items()})
     base = f"http://{host}:{port}"
     # The development key is made here, once, before any worker reads it (SQLite in WAL mode is shared by them).
-    _banner(base, settings.model_copy(update={"micro_batch_rows": micro_batch_rows}), workers)
-    uvicorn.run(
-        "aimass_tools.cli.server_mode:app",
-        factory=True,
-        workers=workers,
-        http=NoDelayProtocol,
-        loop="uvloop",
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-    )
+    _banner(base, settings, workers)
+    serve_workers(settings, host=host, port=port, workers=workers)
 
 
 def _banner(base: str, settings: Settings, workers: int) -> None:
