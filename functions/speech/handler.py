@@ -1,18 +1,17 @@
 """Lambda entrypoint of the speech function: API Gateway events in, the shared ASGI app, responses out.
 
-The models load once per container, here at import (Mangum would rerun an ASGI lifespan on every call),
-and on a thread that runs while the web stack below is imported: a shorter cold start.
+The models load once per container, from here at import (Mangum would rerun an ASGI lifespan on every call),
+on a thread that runs while the web stack below is imported; the app is built at once, and a request waits
+for the model it names alone (``aimass.serving.boot.start_loading``): a V2 request for the keyword model is
+answered while the PocketSphinx decoder still loads. The transcription and task routes import their protocols
+on their first request (lazy hot routes), not here: a V2 request needs neither.
 """
 
-from aimass.serving.boot import load_models_in_background
+from aimass.serving.boot import start_loading
 
-_models = load_models_in_background()
+models = start_loading()
 
-# aimass.protocol.*: what its transcription and task routes import on their first request (lazy hot routes),
-# imported here beside the sphinx decoder's long load rather than after it.
-import aimass.protocol.openai_audio  # noqa: E402
-import aimass.protocol.tasks  # noqa: E402,F401
-from aimass.http.app import build_lambda_app  # noqa: E402
+from aimass.http.app import build_lambda_app  # noqa: E402  (after the load has started, on purpose)
 from aimass.http.lambda_adapter import lambda_handler  # noqa: E402
 
-handler = lambda_handler(build_lambda_app(registry=_models.result()))
+handler = lambda_handler(build_lambda_app(registry=models))

@@ -1,13 +1,14 @@
 """Lambda entrypoint of the tensor function (imported models): API Gateway events in, the shared ASGI app, out.
 
-The models load once per container, here at import, on a thread that runs while the web stack is imported.
+The models load once per container, from here at import, on a thread that runs while the web stack is imported;
+the app is built at once, and a request waits for the model it names alone (``aimass.serving.boot.start_loading``).
 """
 
-from aimass.serving.boot import load_models_in_background
+from aimass.serving.boot import start_loading
 
-_models = load_models_in_background()
+models = start_loading()
 
 from aimass.http.app import build_lambda_app  # noqa: E402  (after the load has started, on purpose)
 from aimass.http.lambda_adapter import lambda_handler  # noqa: E402
 
-handler = lambda_handler(build_lambda_app(registry=_models.result()))
+handler = lambda_handler(build_lambda_app(registry=models))

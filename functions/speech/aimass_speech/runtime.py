@@ -17,7 +17,14 @@ from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import TaskResult, TaskSpec
 from aimass_speech.audio import decode, resample
 from aimass_speech.transcript import TranscribeRequest as TranscribeRequest
-from aimass_speech.transcript import Word, billed_seconds, check_language, transcript
+from aimass_speech.transcript import (
+    Word,
+    billed_seconds,
+    check_language,
+    declared_transcribe,
+    transcribe_task,
+    transcript,
+)
 from aimass_speech.words import cut_words
 
 
@@ -36,7 +43,14 @@ def is_word(label: str) -> bool:
     return not (label.startswith("_") and label.endswith("_"))
 
 
+TRANSCRIBE = "Recognise the spoken commands in an audio file (WAV, FLAC, OGG or MP3)"
+
+
 class SpeechCommandsRuntime(ModelRuntime):
+    @classmethod
+    def declared_tasks(cls) -> dict[str, TaskSpec]:
+        return declared_transcribe(TRANSCRIBE)
+
     def load(self) -> None:
         self.pre = self.preprocessing(SpeechPreprocessing)
         self.session = self.engine_session()
@@ -55,10 +69,7 @@ class SpeechCommandsRuntime(ModelRuntime):
         return Prediction(outputs={self.served_output: self._classify(waveforms)}, usage={"seconds": seconds})
 
     def tasks(self) -> dict[str, TaskSpec]:
-        summary = "Recognise the spoken commands in an audio file (WAV, FLAC, OGG or MP3)"
-        return {
-            "transcribe": TaskSpec(request=TranscribeRequest, run=self.transcribe, file_field="file", summary=summary)
-        }
+        return {"transcribe": transcribe_task(self.transcribe, TRANSCRIBE)}
 
     def transcribe(self, request: TranscribeRequest) -> TaskResult:
         check_language(request.language)

@@ -34,6 +34,8 @@ from aimass_speech.transcript import (
     audio_work,
     billed_seconds,
     check_language,
+    declared_transcribe,
+    transcribe_task,
     transcript,
 )
 
@@ -59,7 +61,14 @@ class SphinxPreprocessing(BaseModel):
         return self.max_batch_seconds or self.max_seconds
 
 
+TRANSCRIBE = "Transcribe the English speech in an audio file (WAV, FLAC, OGG or MP3)"
+
+
 class SphinxRuntime(ModelRuntime):
+    @classmethod
+    def declared_tasks(cls) -> dict[str, TaskSpec]:
+        return declared_transcribe(TRANSCRIBE)
+
     def load(self) -> None:
         self.pre = self.preprocessing(SphinxPreprocessing)
         if self.pre.sample_rate != SAMPLE_RATE:
@@ -84,11 +93,7 @@ class SphinxRuntime(ModelRuntime):
         return Prediction(outputs={self.served_output: text}, usage={"seconds": seconds})
 
     def tasks(self) -> dict[str, TaskSpec]:
-        summary = "Transcribe the English speech in an audio file (WAV, FLAC, OGG or MP3)"
-        spec = TaskSpec(
-            request=TranscribeRequest, run=self.transcribe, file_field="file", summary=summary, work=self._work
-        )
-        return {"transcribe": spec}
+        return {"transcribe": transcribe_task(self.transcribe, TRANSCRIBE, work=self._work)}
 
     def _work(self, request: TranscribeRequest) -> TaskWork:
         return audio_work(request, synchronous_s=self.pre.max_seconds, batch_s=self.pre.longest_s)

@@ -14,8 +14,8 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aimass.errors import InvalidInput
-from aimass.serving.tasks import Base64File, TaskWork
+from aimass.errors import InvalidInput, ModelNotReady
+from aimass.serving.tasks import Base64File, TaskResult, TaskSpec, TaskWork
 from aimass_speech.audio import duration
 
 LANGUAGE = "english"
@@ -46,6 +46,21 @@ class Segment(TypedDict):
     start: float
     end: float
     text: str
+
+
+def transcribe_task(run: Any, summary: str, **extra: Any) -> TaskSpec:
+    """The ``transcribe`` task of a speech runtime, with its ``run``; every speech model's reads one request."""
+    return TaskSpec(request=TranscribeRequest, run=run, file_field="file", summary=summary, **extra)
+
+
+def declared_transcribe(summary: str) -> dict[str, TaskSpec]:
+    """``transcribe`` as a speech runtime declares it (``ModelRuntime.declared_tasks``): routed while the
+    function's models still load; a request always runs the spec of the model it reaches, never this one."""
+    return {"transcribe": transcribe_task(_not_loaded, summary)}
+
+
+def _not_loaded(request: TranscribeRequest) -> TaskResult:
+    raise ModelNotReady("no speech model that transcribes has loaded yet; retry in a moment")
 
 
 def check_language(language: str | None) -> None:

@@ -8,7 +8,7 @@ full-size image is alive whatever the request's size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy.typing as npt
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from aimass.errors import InvalidInput, ModelLoadError
+from aimass.errors import InvalidInput, ModelLoadError, ModelNotReady
 from aimass.serving.batching import check_budget, decode_within, in_chunks
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
@@ -50,7 +50,20 @@ class ClassifyRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=1000, description="classes per image, most likely first (at most all)")
 
 
+def _classify_task(run: Callable[[ClassifyRequest], TaskResult]) -> TaskSpec:
+    return TaskSpec(ClassifyRequest, run, file_field="images", summary="Classify images")
+
+
+def _not_loaded(request: ClassifyRequest) -> TaskResult:
+    # Declared tasks are routed while the models load; a request runs the spec of the model it reaches.
+    raise ModelNotReady("no vision model has loaded yet; retry in a moment")
+
+
 class ImageClassificationRuntime(ModelRuntime):
+    @classmethod
+    def declared_tasks(cls) -> dict[str, TaskSpec]:
+        return {"classify": _classify_task(_not_loaded)}
+
     def load(self) -> None:
         self.pre = self.preprocessing(VisionPreprocessing)
         self.session = self.engine_session()
@@ -75,9 +88,7 @@ class ImageClassificationRuntime(ModelRuntime):
         self.encoded, self.decoded = served.get("BYTES"), served.get("UINT8")
         self.fed, self.logits = engine.inputs[0].name, engine.outputs[0].name
         self.served_output = self.manifest.outputs[0].name
-        self._tasks = {
-            "classify": TaskSpec(ClassifyRequest, self.classify, file_field="images", summary="Classify images"),
-        }
+        self._tasks = {"classify": _classify_task(self.classify)}
 
     def predict(self, inputs: Mapping[str, Tensor]) -> Prediction:
         logits = self._run(self._images(inputs))

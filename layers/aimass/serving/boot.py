@@ -4,13 +4,14 @@ Only the standard library is imported at the top, so a Lambda entrypoint can sta
 imports the web stack: ONNX Runtime builds sessions and hashlib checks files with the GIL released, so
 that work overlaps the imports of Starlette, Mangum and the inference protocols, which are most of the rest of
 a cold start (FastAPI waits for the first request that needs it: ``aimass.http.lean``).
+
+A function builds its app over the registry ``start_loading`` returns at once, while the models load model by
+model, cheapest first: its first request waits for the model it names alone (``aimass.serving.loading``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,27 +53,33 @@ def lazy_unsealer(settings: Settings) -> Unsealer:
 
 def load_models(settings: Settings) -> ModelRegistry:
     """The store the settings name (local directory or S3), and every model of this process's domains loaded."""
+    registry = open_registry(settings)
+    registry.load_all()
+    return registry
+
+
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The registry over the store the settings name (local directory or S3), nothing loaded yet."""
     from aimass.serving.registry import ModelRegistry
     from aimass.serving.session import SessionFactory
     from aimass.serving.validation import validate
     from aimass.store.factory import open_store
 
-    registry = ModelRegistry(
+    return ModelRegistry(
         open_store(settings, unsealer=lazy_unsealer(settings)),
         SessionFactory(settings),
         domains=settings.domains,
         validate=validate,
         keep_versions=settings.keep_versions,
     )
-    registry.load_all()
-    return registry
 
 
-def load_models_in_background(settings: Settings | None = None) -> Future[ModelRegistry]:
-    """Start ``load_models`` on a thread; the future raises whatever the load raised.
+def start_loading(settings: Settings | None = None) -> ModelRegistry:
+    """The registry of this process's models at once, their load running on a thread (``load_in_background``).
 
-    The modules the load needs are imported here, first: Python-level imports on two threads only take
-    turns on the GIL, while the thread's file hashing and session building run beside the caller's imports.
+    A request waits for the model it names alone, so an app can be built over it at once. The domain runtimes
+    are imported here, first: Python-level imports on two threads only take turns on the GIL, while the
+    thread's file hashing and session building run beside the caller's imports.
     """
     from aimass.serving.domains import runtime_class
     from aimass.settings import get_settings
@@ -81,13 +88,6 @@ def load_models_in_background(settings: Settings | None = None) -> Future[ModelR
     for domain in settings.domains or ():
         runtime_class(domain)
     configure_logging()
-    future: Future[ModelRegistry] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(load_models(settings))
-        except BaseException as exc:  # handed to the caller of result(), not swallowed
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="aimass-model-load", daemon=True).start()
-    return future
+    registry = open_registry(settings)
+    registry.load_in_background()
+    return registry

@@ -6,6 +6,10 @@ so a swap never disturbs a request in flight: it finishes on the version it star
 gets the new version. Versions are prepared (fetched, verified, loaded, validated) *before* they are
 installed, by ``prepare``; nothing half-loaded is ever reachable.
 
+The first load runs model by model, cheapest first, and may run on a thread of its own
+(``load_in_background``): meanwhile ``get`` waits for the model it is asked for alone, bounded, and the
+listings (``states``, ``ready``) say which models are still loading (``aimass.serving.loading``).
+
 A version that cannot serve is recorded with two reasons (``Rejection``): the public one, in the version's own
 terms ("file model.onnx failed its integrity check"), is all that ``rejected``, ``states`` and the errors of
 ``get`` ever say, since any client reads them; the detail (paths, checksums, other libraries' errors) is the
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
 from aimass.serving.domains import checkout_domains, runtime_class
+from aimass.serving.loading import LOAD_WAIT_S, Loading, Pending
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.serving.tasks import TaskSpec
@@ -31,6 +36,7 @@ from aimass.serving.updater import ModelUpdater
 from aimass.store.base import ModelStore
 
 log = logging.getLogger("aimass.registry")
+LOADING = "it is still loading"  # the public reason of a model's state while the first load runs
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class ModelRegistry:
         validate: Validate = _no_validation,
         keep_versions: int = 2,
         chance: Callable[[], float] = random.random,
+        load_wait_s: float = LOAD_WAIT_S,
     ) -> None:
         self.store = store
         self._sessions = sessions
@@ -93,16 +100,71 @@ class ModelRegistry:
         self._chance = chance
         self._models: dict[str, _Served] = {}
         self._write = threading.Lock()  # writers only: readers take a record without locking
+        self._loading = Loading(wait_s=load_wait_s)
+        self._loader: threading.Thread | None = None
 
     # --- loading -------------------------------------------------------------------------------
 
     def load_all(self) -> None:
         """Load each model's serving version (its ``production`` alias, else its newest) and any canary.
 
-        The very check a running process repeats to follow its aliases (``aimass.serving.updater``), run once: a
-        start is an update from nothing. A bad model is recorded as rejected and the healthy ones serve.
+        The very check a running process repeats to follow its aliases (``aimass.serving.updater``), run once
+        per model, cheapest first: a start is an update from nothing. A bad model is recorded as rejected and
+        the healthy ones serve. Raises the store's error if its models cannot be listed.
         """
-        ModelUpdater(self, interval_s=0).check()
+        self._loader = threading.current_thread()
+        failure: str | None = "the models served here could not be listed from the model store"
+        try:
+            order = self._loading.catalogued(self._catalogue())
+            failure = None
+            updater = ModelUpdater(self, interval_s=0)
+            for pending in order:
+                try:
+                    updater.check([pending.name])
+                except Exception as exc:  # one model's unforeseen error must not keep the others from serving
+                    log.exception("model '%s' version %s failed to load", pending.name, pending.version)
+                    self.reject(pending.name, pending.version, ModelLoadError(repr(exc), public="it failed to load"))
+                finally:
+                    self._loading.done(pending.name)
+        finally:
+            self._loading.finish(failure)
+            self._loader = None
+
+    def load_in_background(self) -> threading.Thread:
+        """``load_all`` on a daemon thread; ``get`` waits per model meanwhile. A failure is logged, and kept as
+        the reason requests get (``ModelNotReady``)."""
+        self._loading.begin()  # before the thread starts: no request may find the catalogue empty
+
+        def run() -> None:
+            try:
+                self.load_all()
+            except Exception:
+                log.exception("the models could not be loaded")
+
+        thread = threading.Thread(target=run, name="aimass-model-load", daemon=True)
+        thread.start()
+        return thread
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Wait until the first load is over; False if ``timeout`` passed first."""
+        return self._loading.wait_all(timeout)
+
+    def _catalogue(self) -> list[Pending]:
+        """This process's models and the version each will serve first, from their manifests alone."""
+        found = []
+        for name in self.store.model_names():
+            try:
+                target = self.store.aliases(name).serving(self.store.versions(name))
+                manifest = None if target is None else self.store.manifest(name, target)
+            except AimassError as exc:  # the load's check of it says why again, and retries
+                log.warning("cannot read the serving version of model '%s': %s", name, exc.message)
+                continue
+            if target is not None and manifest is not None and self._serves(manifest.domain):
+                found.append(Pending(name, target, manifest))
+        return found
+
+    def _serves(self, domain: str) -> bool:
+        return self._domains is None or domain in self._domains
 
     def wants(self, name: str, version: str) -> bool:
         """Is this model this process's to serve? Read from the manifest alone: nothing else is fetched."""
@@ -118,11 +180,19 @@ class ModelRegistry:
         """Fetch, verify, load and validate a version, without installing it; None if not this process's domain.
 
         Raises the ModelLoadError that says why the version cannot serve, with its ``public`` reason always set.
+        A version the first load is preparing on another thread is its: the caller (an update check that came
+        due meanwhile) waits for it and gets it, rather than loading it a second time.
         """
+        if threading.current_thread() is not self._loader and not self._loading.settled:
+            with contextlib.suppress(ModelNotReady):
+                self._loading.wait_for(name)
+            runtime = self.loaded(name, version)
+            if runtime is not None:
+                return runtime
         with _step("its files could not be read from the model store"):
             artifact = self.store.fetch(name, version)
         domain = artifact.manifest.domain
-        if self._domains is not None and domain not in self._domains:
+        if not self._serves(domain):
             return None
         # A domain runtime's own refusals name what in the manifest or graph it cannot serve: the version's terms.
         with _step(f"the {domain} runtime could not load it", own_terms=True):
@@ -142,6 +212,7 @@ class ModelRegistry:
             rejected = {v: why for v, why in served.rejected.items() if v != version}
             runtimes = {**served.runtimes, version: runtime}
             self._models[name] = replace(served, runtimes=runtimes, rejected=rejected)
+            self._loading.failure = None  # the store answers again
         log.info("loaded model '%s' version %s (%s/%s)", name, version, runtime.manifest.domain, runtime.manifest.task)
 
     def route(self, name: str, serving: str, *, canary: str | None = None, canary_percent: int = 0) -> None:
@@ -179,7 +250,14 @@ class ModelRegistry:
 
     # --- answering -----------------------------------------------------------------------------
 
-    def get(self, name: str, version: str | None = None) -> ModelRuntime:
+    def get(self, name: str, version: str | None = None, *, wait: bool = True) -> ModelRuntime:
+        """The runtime that answers a request for ``name`` (pinned to ``version``, else the serving one, or now
+        and then the canary). While the first load runs, a model still loading is waited for, up to its bound
+        (``wait``: not at all): then ModelNotReady."""
+        if not self._loading.settled:
+            self._loading.wait_for(name, wait=wait)
+        if self._loading.failure is not None and name not in self._models:
+            raise ModelNotReady(self._loading.failure)
         served = self._models.get(name)
         if served is not None and not self._visible(served):
             served = None  # another tenant's model is one this process does not have
@@ -207,9 +285,16 @@ class ModelRegistry:
 
     def offered_tasks(self) -> dict[tuple[str, str], TaskSpec]:
         """Every (domain, task) some served model offers, with the spec of the first model offering it, and the
-        tasks each served domain's runtime declares before any model offers them (``declared_tasks``)."""
+        tasks each served domain's runtime declares before any model offers them (``declared_tasks``).
+
+        While the first load runs, a loading model's runtime declares its tasks for it; one whose runtime
+        declares none (its tasks are known once it has loaded) is waited for, bounded."""
+        for pending in self._loading.pending(wait=True):
+            if not _declared(pending):
+                with contextlib.suppress(ModelNotReady):
+                    self._loading.wait_for(pending.name)
         found: dict[tuple[str, str], TaskSpec] = {}
-        for runtime in self.runtimes():
+        for runtime in self.runtimes(wait=False):
             for task, spec in runtime.tasks().items():
                 found.setdefault((runtime.manifest.domain, task), spec)
         for domain, declared in self.declared_tasks().items():
@@ -227,6 +312,9 @@ class ModelRegistry:
                 continue
             if declared:
                 found[domain] = declared
+        for pending in self._loading.pending():
+            for task, spec in _declared(pending).items():
+                found.setdefault(pending.manifest.domain, {}).setdefault(task, spec)
         return found
 
     def names(self) -> list[str]:
@@ -240,8 +328,11 @@ class ModelRegistry:
         owners = {runtime.manifest.tenant for runtime in served.runtimes.values()}
         return all(visible(owner) for owner in owners)
 
-    def runtimes(self) -> list[ModelRuntime]:
-        """Each model's serving runtime."""
+    def runtimes(self, *, wait: bool = True) -> list[ModelRuntime]:
+        """Each model's serving runtime: while the first load runs, once it is over (bounded; ``wait``: those
+        loaded so far). A listing, or a request that names no model, is answered from every model."""
+        if wait and not self._loading.settled:
+            self._loading.wait_all(self._loading.wait_s)
         found = []
         for name in self.names():
             served = self._models[name]
@@ -279,12 +370,28 @@ class ModelRegistry:
             rows = {v: ModelState(name, v, "READY") for v in served.runtimes}
             rows.update({v: ModelState(name, v, "UNAVAILABLE", why.public) for v, why in served.rejected.items()})
             found.extend(rows[v] for v in sorted(rows, key=int))
-        return found
+        for pending in self._loading.pending():
+            if pending.version not in self._models.get(pending.name, _Served()).runtimes:
+                found.append(ModelState(pending.name, pending.version, "UNAVAILABLE", LOADING))
+        return sorted(found, key=lambda s: (s.name, int(s.version)))
 
     @property
     def ready(self) -> bool:
-        """Every model has a serving version (a rejected update does not make a serving model unready)."""
-        return bool(self._models) and all(served.serving is not None for served in self._models.values())
+        """The first load is over and every model has a serving version (a rejected update does not make a
+        serving model unready)."""
+        return (
+            self._loading.settled
+            and bool(self._models)
+            and all(served.serving is not None for served in self._models.values())
+        )
+
+
+def _declared(pending: Pending) -> dict[str, TaskSpec]:
+    """The tasks the runtime of a model still loading declares for it (none where it is not installed)."""
+    try:
+        return runtime_class(pending.manifest.domain, pending.manifest.engine.format).declared_tasks()
+    except ModelLoadError:
+        return {}
 
 
 @contextlib.contextmanager

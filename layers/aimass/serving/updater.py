@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,16 +107,16 @@ class ModelUpdater:
         finally:
             self._checking.release()
 
-    def check(self) -> list[Change]:
-        """Check every model now."""
+    def check(self, names: Sequence[str] | None = None) -> list[Change]:
+        """Check every model now (or only ``names``, in that order)."""
         with self._checking:
-            return self._check()
+            return self._check(names)
 
-    def _check(self) -> list[Change]:
+    def _check(self, names: Sequence[str] | None = None) -> list[Change]:
         self._last = self._clock()
         store = self.registry.store
         changes: list[Change] = []
-        for name in store.model_names():
+        for name in store.model_names() if names is None else names:
             try:
                 versions = store.versions(name)
                 aliases = store.aliases(name)
