@@ -80,6 +80,7 @@ def load_handler(domain: str) -> LoadedHandler:
 
     with swapped(SessionFactory, "create", watched):
         module = _exec_handler(domain, f"handler_{domain}")
+        module.models.wait_loaded()  # the handler's models load on a thread (aimass.serving.boot.start_loading)
     get_settings.cache_clear()
     return LoadedHandler(handler=module.handler, sessions=created)
 
