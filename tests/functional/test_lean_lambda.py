@@ -1,6 +1,7 @@
 """A function's cold path imports only what its first request needs. The rl handler, imported in a fresh
-interpreter as a new Lambda container would, answers a V2 inference without importing FastAPI or any module below
-(each one cost the cold start of every function before it was made lazy); the first request no hot route takes (a
+interpreter as a new Lambda container would, answers a V2 inference without importing FastAPI, the ASGI stack
+(Mangum, Starlette's app, asyncio) or any module below (each one cost the cold start of every function before it
+was made lazy); the first request no hot route takes (a
 model's V2 metadata, the docs page) builds the FastAPI app then, and a chat request imports its protocol on first
 need, each answered through the same handler.
 """
@@ -24,6 +25,13 @@ from tests.tiny_rl import TINY_RL, build_tiny_rl
 OFF_THE_COLD_PATH = (
     "pydantic_settings",  # aimass.env_source reads the settings
     "fastapi",  # aimass.http.lean: built for the first request no hot route takes
+    # aimass.http.lambda_direct answers an inference from the event: no ASGI, so none of the web stack
+    "mangum",
+    "asyncio",
+    "anyio",
+    "starlette.requests",
+    "starlette.applications",
+    "starlette.routing",
     "boto3",
     "botocore",
     "aws_lambda_powertools",

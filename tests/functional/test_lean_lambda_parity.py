@@ -1,10 +1,13 @@
-"""Every recorded API Gateway event answered alike by a function's lean app and by the full FastAPI app.
+"""Every recorded API Gateway event answered alike by a function's direct path, its lean app and the FastAPI app.
 
 A function serves the hot routes on plain Starlette and hands every other path to the FastAPI app
 (``aimass.http.lean``); both apps hold the same hot routes, middleware and error renderer. Here each event of
 tests/events, retargeted at the tiny models of every domain, goes through Mangum to both apps over one registry,
 with metering off, on without a key (the 401 and its ``WWW-Authenticate``) and on with one (each app's answer
-then billed as its own request), and the answers must be the same.
+then billed as its own request), and the answers must be the same. The function's own handler
+(``aimass.http.lambda_direct``: the inference routes answered from the event, the rest through Mangum and the lean
+app) must answer each as the lean app does, the events its direct path takes (and variants of them: bad headers,
+bodies, types, keys) included.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import pytest
 from mangum import Mangum
 
 from aimass.http.app import build_app, build_lambda_app
+from aimass.http.lambda_adapter import lambda_handler
+from aimass.http.lambda_direct import DirectHandler, read_event
 from aimass.lambda_context import LocalLambdaContext
 from aimass.metering.key_admin import create_key
 from aimass.metering.stores.key_factory import open_key_store
@@ -80,6 +85,7 @@ BILLED = ("tenant", "key_id", "model", "version", "domain", "route", "unit", "un
 class Handlers:
     lean: Mangum
     full: Mangum
+    direct: DirectHandler
     settings: Settings
     key: str | None  # the API key each event is sent with
 
@@ -100,11 +106,13 @@ def handlers(
     settings = Settings(model_store=store, domains=DOMAINS, metering=metering, state_dir=state, plans=UNLIMITED)
     lean = Mangum(build_lambda_app(settings, registry=models), lifespan="off")
     full = Mangum(build_app(settings, in_lambda=True, registry=models), lifespan="off")
+    direct = lambda_handler(build_lambda_app(settings, registry=models))
+    assert isinstance(direct, DirectHandler)
     if request.param != "keyed":
-        return Handlers(lean, full, settings, None)
+        return Handlers(lean, full, direct, settings, None)
     keys, now = open_key_store(settings), datetime.now(UTC)
     issued = create_key(keys, tenant="acme", scopes=("invoke",), plan="default", plans=UNLIMITED, now=now)
-    return Handlers(lean, full, settings, issued.clear_text)
+    return Handlers(lean, full, direct, settings, issued.clear_text)
 
 
 def event(name: str, key: str | None, app: str) -> dict[str, Any]:
@@ -128,7 +136,7 @@ def event(name: str, key: str | None, app: str) -> dict[str, Any]:
     return sent
 
 
-def answer(handler: Mangum, sent: dict[str, Any]) -> dict[str, Any]:
+def answer(handler: Mangum | DirectHandler, sent: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = handler(sent, LocalLambdaContext())
     body = str(response.get("body") or "")
     headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
@@ -172,3 +180,99 @@ def test_lean_and_full_apps_answer_every_recorded_event_alike(handlers: Handlers
         billed = handlers.billed(lean["requestContext"]["requestId"])
         assert len(billed) == (0 if name in UNBILLED else 1)
         assert billed == handlers.billed(full["requestContext"]["requestId"])
+
+
+def _header(sent: dict[str, Any], name: str, value: str) -> None:
+    sent["headers"][name] = value
+    if sent.get("multiValueHeaders"):
+        sent["multiValueHeaders"][name] = [value]
+
+
+def _json_body(sent: dict[str, Any], body: str) -> None:
+    sent["body"], sent["isBase64Encoded"] = body, False
+    _header(sent, "content-length", str(len(body.encode())))
+
+
+# Variants of events the direct path takes: each mends a copy of the recorded event.
+VARIANTS: dict[str, tuple[str, Any]] = {
+    "declared_length_not_digits": ("apigw_rest_v1_rl_infer", lambda e: _header(e, "content-length", "1_0")),
+    "declared_length_over_limit": ("apigw_http_v2_rl_infer", lambda e: _header(e, "content-length", str(10**9))),
+    "wrong_media_type": ("apigw_http_v2_text_embeddings", lambda e: _header(e, "content-type", "text/plain")),
+    "json_with_latin1_charset": (
+        "apigw_rest_v1_text_infer",
+        lambda e: _header(e, "content-type", "application/json; charset=latin-1"),
+    ),
+    "no_media_type": ("apigw_http_v2_rl_infer", lambda e: e["headers"].pop("content-type", None)),
+    "unknown_model": ("apigw_http_v2_rl_infer", lambda e: _retarget(e, "no-such-model")),
+    "pinned_version_unknown": ("apigw_rest_v1_rl_infer", lambda e: _pin(e, "99")),
+    "not_json": ("apigw_http_v2_rl_infer", lambda e: _json_body(e, '{"inputs": [')),
+    "embeddings_of_nothing": ("apigw_http_v2_text_embeddings", lambda e: _json_body(e, '{"model": "x"}')),
+    "client_request_id": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-request-id", "client-id.42")),
+    "client_request_id_refused": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-request-id", "bad id!")),
+    "cookies_and_non_ascii_header": (
+        "apigw_http_v2_rl_infer",
+        lambda e: (e.update(cookies=["a=1", "b=2"]), _header(e, "x-note", "café")),
+    ),
+    "prefers_async": ("apigw_rest_v1_text_infer", lambda e: _header(e, "prefer", "respond-async")),
+    "wrong_key": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-api-key", "am_wrong")),
+    "get_on_infer": ("apigw_http_v2_rl_infer", lambda e: e["requestContext"]["http"].update(method="GET")),
+    "trailing_slash": ("apigw_rest_v1_rl_infer", lambda e: e.update(path=e["path"] + "/")),
+}
+
+
+def _retarget(sent: dict[str, Any], model: str) -> None:
+    sent["rawPath"] = sent["rawPath"].replace(TINY_RL, model)
+    sent["requestContext"]["http"]["path"] = sent["requestContext"]["http"]["path"].replace(TINY_RL, model)
+
+
+def _pin(sent: dict[str, Any], version: str) -> None:
+    sent["path"] = sent["path"].replace("/infer", f"/versions/{version}/infer")
+
+
+def variant(name: str, key: str | None, app: str) -> dict[str, Any]:
+    recorded, mend = VARIANTS[name]
+    sent = event(recorded, key, app)
+    sent["requestContext"]["requestId"] += f"-{name}"
+    mend(sent)
+    return sent
+
+
+@pytest.mark.parametrize("name", [*EVENT_NAMES, *DERIVED, *VARIANTS])
+def test_the_functions_handler_answers_every_event_as_its_lean_app(handlers: Handlers, name: str) -> None:
+    # GIVEN an event (recorded, or a variant of one the direct path takes)
+    make = variant if name in VARIANTS else event
+    # (app names of one length: an answer that quotes its request id is as long on either)
+    direct, lean = make(name, handlers.key, "direct"), make(name, handlers.key, "asgi00")
+    # WHEN the function's handler and Mangum over its lean app answer it THEN every part of the answers is the same
+    assert answer(handlers.direct, direct) == answer(handlers.lean, lean)
+    # AND with a key, so is what each request is billed
+    if handlers.key is not None:
+        assert handlers.billed(direct["requestContext"]["requestId"]) == handlers.billed(
+            lean["requestContext"]["requestId"]
+        )
+
+
+def test_the_direct_path_takes_the_inference_routes_and_leaves_the_rest(handlers: Handlers) -> None:
+    # GIVEN the function's handler WHEN each recorded event is routed THEN V2 infer and embeddings are its own
+    taken = {
+        name
+        for name in EVENT_NAMES
+        if (request := read_event(event(name, None, "direct"))) is not None
+        and handlers.direct.app.route(request) is not None
+    }
+    assert taken == {
+        "apigw_http_v2_rl_infer",
+        "apigw_http_v2_rl_infer_binary",
+        "apigw_http_v2_tensor_infer",
+        "apigw_http_v2_text_bad_json",
+        "apigw_http_v2_text_embeddings",
+        "apigw_http_v2_text_infer",
+        "apigw_http_v2_text_infer_binary",
+        "apigw_http_v2_vision_infer_binary",
+        "apigw_rest_v1_rl_infer",
+        "apigw_rest_v1_rl_infer_binary",
+        "apigw_rest_v1_speech_infer_binary",
+        "apigw_rest_v1_text_infer",
+        "apigw_rest_v1_text_infer_binary",
+        "apigw_rest_v1_vision_infer",
+    }

@@ -21,6 +21,7 @@ from mangum import Mangum
 from starlette.types import Message, Receive, Scope, Send
 
 from aimass.http.app import build_app, metering_from_settings
+from aimass.http.metered import MeteringGate
 from aimass.http.middleware.metering import MeteringMiddleware
 from aimass.lambda_context import LocalLambdaContext
 from aimass.metering.key_admin import create_key, revoke_key
@@ -218,7 +219,7 @@ def streamed_through_metering(service: MeteringService, presented: str) -> tuple
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    middleware = MeteringMiddleware(download, service=service)
+    middleware = MeteringMiddleware(download, gate=MeteringGate(service))
     scope: Scope = {
         "type": "http",
         "method": "GET",

@@ -13,22 +13,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from starlette.applications import Starlette
-
 from aimass import __version__
 from aimass.http import offload as offloads
-from aimass.http.console import console_routes
-from aimass.http.errors import install_error_handlers
 from aimass.http.hot_routes import HotRoute, HotTable, LazyRoutes, hot_table, install_hot_routes
-from aimass.http.lean import FullApp
-from aimass.http.media import json_body
-from aimass.http.middleware.body_read import BodyReadMiddleware
-from aimass.http.middleware.model_update import ModelUpdateMiddleware
-from aimass.http.middleware.request_context import RequestContextMiddleware
-from aimass.http.openai import openai_hot_routes, openai_router
+from aimass.http.inference_routes import openai_hot_routes, v2_hot_routes
+from aimass.http.lambda_direct import LambdaApp
 from aimass.http.openai_chat import lazy_chat_routes
 from aimass.http.tasks import lazy_task_routes
-from aimass.http.v2 import v2_hot_routes, v2_router
 from aimass.http.v2_generate import lazy_v2_generate_routes
 from aimass.protocol.openai import OpenAIService
 from aimass.protocol.v2_dataplane import DataPlane
@@ -38,12 +29,14 @@ from aimass.serving.registry import ModelRegistry
 from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings, get_settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the web stack: a function's direct path answers its hot routes without it (LambdaApp)
     from fastapi import FastAPI
+    from starlette.applications import Starlette
 
     from aimass.batches.dispatch import LineRoutes
     from aimass.batches.service import BatchService
     from aimass.files.base import FileStore
+    from aimass.http.metered import MeteringGate
     from aimass.http.peers import Peers
     from aimass.metering.service import MeteringService
     from aimass.observability import Observer
@@ -100,8 +93,12 @@ def create_app(
     """
     from fastapi import Depends, FastAPI
 
+    from aimass.http.console import console_routes
+    from aimass.http.dependencies import json_body
     from aimass.http.document import install_document
-    from aimass.http.errors import install_validation_handler
+    from aimass.http.errors import install_error_handlers, install_validation_handler
+    from aimass.http.openai import openai_router
+    from aimass.http.v2 import v2_router
 
     lifespan = None
     running: list[Background] = [*background]
@@ -218,38 +215,67 @@ def install_middleware(
     observer: Observer | None,
     updater: ModelUpdater | None,
     path_limits: dict[str, int] | None = None,
+    gate: MeteringGate | None = None,
 ) -> None:
-    """The middleware every app has, innermost first (Starlette wraps each one added around the others)."""
+    """The middleware every app has, innermost first (Starlette wraps each one added around the others).
+
+    ``gate``: the metering gate to share with a function's direct path (one per function), else one of its own."""
+    from aimass.http.middleware.body_read import BodyReadMiddleware
+    from aimass.http.middleware.model_update import ModelUpdateMiddleware
+    from aimass.http.middleware.request_context import RequestContextMiddleware
+
     if not in_lambda:  # a Lambda gets the whole body with its event
         # Innermost: what it answers for a body that never came is what the usage record says.
         app.add_middleware(BodyReadMiddleware, timeout_s=settings.body_timeout_s)
     if metering is not None:
+        from aimass.http.metered import MeteringGate
         from aimass.http.middleware.metering import MeteringMiddleware
 
-        app.add_middleware(MeteringMiddleware, service=metering, observer=observer)
+        app.add_middleware(MeteringMiddleware, gate=gate or MeteringGate(metering, observer))
     if updater is not None and in_lambda:
         app.add_middleware(ModelUpdateMiddleware, updater=updater)
     limits = path_limits or {}
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, path_limits=limits)
 
 
-def create_lambda_app(parts: _Parts) -> Starlette:
-    """A function's app: the hot routes, then every other path on the FastAPI app over the same parts, built
-    (FastAPI imported) on the first request that needs it (``aimass.http.lean``)."""
+def create_lambda_app(parts: _Parts) -> LambdaApp:
+    """A function's app: its inference routes answered straight from the Lambda event (``aimass.http.lambda_direct``);
+    every other request on a Starlette app of the hot routes that hands the rest of the paths to the FastAPI app
+    over the same parts, built (FastAPI imported) on the first request that needs it (``aimass.http.lean``)."""
     served = serve(
         parts.registry, parts.settings, offloads.inline, batches=_deferred(parts.metering, parts.files, parts.batches)
     )
+    gate = None
+    if parts.metering is not None:
+        from aimass.http.metered import MeteringGate
+
+        gate = MeteringGate(parts.metering, parts.observer)
 
     def full() -> FastAPI:
         return _full_app(parts, in_lambda=True, served=served)
 
-    # The console's files are plain routes too: its pages load without FastAPI on the cold path.
-    app = Starlette(routes=[*served.hot.routes, *console_routes(), FullApp(full)])
-    install_error_handlers(app)
-    install_middleware(
-        app, parts.settings, in_lambda=True, metering=parts.metering, observer=parts.observer, updater=parts.updater
-    )
-    return app
+    def starlette_app() -> Starlette:
+        from starlette.applications import Starlette
+
+        from aimass.http.console import console_routes
+        from aimass.http.errors import install_error_handlers
+        from aimass.http.lean import FullApp
+
+        # The console's files are plain routes too: its pages load without FastAPI.
+        app = Starlette(routes=[*served.hot.routes, *console_routes(), FullApp(full)])
+        install_error_handlers(app)
+        install_middleware(
+            app,
+            parts.settings,
+            in_lambda=True,
+            metering=parts.metering,
+            observer=parts.observer,
+            updater=parts.updater,
+            gate=gate,
+        )
+        return app
+
+    return LambdaApp(served.hot, parts.settings, starlette_app, updater=parts.updater, gate=gate)
 
 
 def build_app(
@@ -260,7 +286,7 @@ def build_app(
     return _full_app(parts, in_lambda=in_lambda, background=parts.background)
 
 
-def build_lambda_app(settings: Settings | None = None, *, registry: ModelRegistry | None = None) -> Starlette:
+def build_lambda_app(settings: Settings | None = None, *, registry: ModelRegistry | None = None) -> LambdaApp:
     """A function's composition root: ``build_app(in_lambda=True)``'s app, with FastAPI off the cold path."""
     return create_lambda_app(_compose(settings, registry, in_lambda=True))
 

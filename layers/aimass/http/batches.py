@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from aimass.batches.model import BATCH_ID, BatchRecord
 from aimass.batches.service import BatchService
 from aimass.errors import InvalidInput, NotFound
+from aimass.http.dependencies import json_body
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.files import caller_of
-from aimass.http.media import json_body
 from aimass.http.pages import page_after, page_size
 
 _MOST_PER_PAGE = 100  # OpenAI's most; its default is 20

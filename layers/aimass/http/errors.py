@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Scope
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound, error_document
+from aimass.http.answers import REQUEST_ID_HEADER, error_body
 
 if TYPE_CHECKING:  # FastAPI is for the routes the Lambda path builds on first need (aimass.http.lean)
     from fastapi import FastAPI
@@ -24,7 +25,6 @@ if TYPE_CHECKING:  # FastAPI is for the routes the Lambda path builds on first n
 
 log = logging.getLogger("aimass.http")
 
-REQUEST_ID_HEADER = "x-request-id"
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
 _STATUS_CODES = {405: "method_not_allowed", 404: "not_found", 413: "payload_too_large"}
 
@@ -54,11 +54,11 @@ def document(scope: Scope, error: AimassError) -> dict[str, object]:
 def render(scope: Scope, error: AimassError, *, id_header: bool = False) -> Response:
     """The error response; ``id_header`` where no RequestContextMiddleware wraps the sender."""
     request_id = request_id_of(scope)
-    body = document(scope, error)
     headers = dict(error.headers)
     if id_header and request_id:
         headers[REQUEST_ID_HEADER] = request_id
-    return JSONResponse(body, status_code=error.status_code, headers=headers or None)
+    body = error_body(error, request_id, scope.get("path", ""))
+    return Response(body, status_code=error.status_code, headers=headers or None, media_type="application/json")
 
 
 async def _aimass_error(request: Request, exc: Exception) -> Response:

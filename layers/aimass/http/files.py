@@ -35,8 +35,9 @@ from starlette.responses import StreamingResponse
 
 from aimass.errors import Forbidden, InvalidInput, NotFound
 from aimass.files.base import FILE_ID, TENANT, FileRecord, FileShare, FileStore, is_tenant
+from aimass.http.dependencies import json_body
 from aimass.http.error_docs import BODY, KEYED, responses
-from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type, json_body
+from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type
 from aimass.http.pages import page_after, page_size
 from aimass.metering.keys import Caller
 from aimass.settings import Settings

@@ -17,29 +17,31 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from aimass.errors import UnsupportedMediaType
+from aimass.http.answers import Call, Handler
 from aimass.http.error_docs import Responses, operation_responses
 from aimass.http.media import JSON, accepted_type
 from aimass.protocol.v2_dataplane import HEADER_LENGTH
 from aimass.serving.cost import OverSyncBudget
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the web stack is imported where a Route is built: a function's direct path never builds one
     from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
 
     from aimass.batches.service import BatchService
+    from aimass.http.offload import Offload
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[["Request"], Awaitable["Response"]]
 # The JSON body a batch line carries for the request; None where it cannot be one (binary tensors).
-LineBody = Callable[[Request], Awaitable[dict[str, Any] | None]]
+LineBody = Callable[["Request"], Awaitable[dict[str, Any] | None]]
 _PARAM = re.compile(r"{(\w+)}")
 RESPOND_ASYNC = "respond-async"
 BATCH_OBJECT = "BatchObject"  # aimass.http.batches, documented with the Batch API's routes
@@ -48,7 +50,12 @@ BATCH_OBJECT = "BatchObject"  # aimass.http.batches, documented with the Batch A
 def prefers_async(request: Request) -> bool:
     """Whether a ``Prefer`` header (RFC 7240: preferences separated by commas, each with ``;`` parameters, in
     one header or several) asks for ``respond-async``."""
-    for header in request.headers.getlist("prefer"):
+    return asks_async(request.headers.getlist("prefer"))
+
+
+def asks_async(headers: Sequence[str]) -> bool:
+    """``prefers_async`` of the ``Prefer`` headers' values."""
+    for header in headers:
         for preference in header.split(","):
             if preference.split(";")[0].split("=")[0].strip().lower() == RESPOND_ASYNC:
                 return True
@@ -70,6 +77,25 @@ async def json_line(request: Request) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+def calling(handler: Handler, offload: Offload) -> Endpoint:
+    """The endpoint of a route whose handler is a plain function of the request (``aimass.http.answers``): the
+    ASGI apps call it through this, a function's direct Lambda path calls it as it is."""
+
+    async def endpoint(request: Request) -> Response:
+        from starlette.responses import Response
+
+        call = Call(request.method, request.scope["path"], request.path_params, request.headers, await request.body())
+        answer = await offload(handler, call)
+        return Response(answer.body, answer.status, headers=dict(answer.headers), media_type=answer.media_type)
+
+    return endpoint
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """The template's regular expression, as Starlette compiles it: a ``{name}`` is one path segment."""
+    return re.compile("^" + _PARAM.sub(lambda found: f"(?P<{found[1]}>[^/]+)", path) + "$")
+
+
 def schema_ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -86,8 +112,13 @@ class HotRoute:
     models: tuple[type[BaseModel], ...] = ()  # schemas the body refers to
     line: LineBody = json_line
     media_type: str = "application/json"  # of a successful answer: a stream's is text/event-stream
+    # The handler ``endpoint`` calls (``calling``), where the route has one: a function's direct Lambda path
+    # answers the route with it, without the web stack (aimass.http.lambda_direct).
+    call: Handler | None = None
 
     def route(self, batches: BatchService | None = None) -> Route:
+        from starlette.routing import Route
+
         return Route(self.path, self.handler(batches), methods=["POST"], name=self.summary)
 
     def handler(self, batches: BatchService | None = None) -> Endpoint:
@@ -110,6 +141,9 @@ class HotRoute:
 
     async def _deferred(self, request: Request, batches: BatchService) -> Response | None:
         """The request submitted as a batch of one line: 202 and the batch; None where it cannot be one."""
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse
+
         from aimass.metering.keys import Caller  # only a function with keys and batches gets here
 
         caller = getattr(request.state, "caller", None)
@@ -198,7 +232,13 @@ class _Loaded:
             self._loaded = declared, tuple(route.handler(self._batches) for route in declared)
         return self._loaded
 
+    @property
+    def count(self) -> int:
+        return len(self._lazy.paths)
+
     def route(self, index: int) -> Route:
+        from starlette.routing import Route
+
         path, summary = self._lazy.paths[index]
 
         async def endpoint(request: Request) -> Response:
@@ -211,18 +251,28 @@ class HotTable:
     """The hot routes, declared and built once: the Lambda app and the FastAPI app serve these same Routes."""
 
     def __init__(self, entries: Sequence[HotRoute | LazyRoutes], *, batches: BatchService | None) -> None:
-        self._entries: list[HotRoute | _Loaded] = []
-        routes: list[Route] = []
-        for entry in entries:
-            if isinstance(entry, HotRoute):
-                self._entries.append(entry)
-                routes.append(entry.route(batches))
-            else:
-                loaded = _Loaded(entry, batches)
-                self._entries.append(loaded)
-                routes += [loaded.route(index) for index in range(len(entry.paths))]
-        self.routes = tuple(routes)
+        self._entries: list[HotRoute | _Loaded] = [
+            entry if isinstance(entry, HotRoute) else _Loaded(entry, batches) for entry in entries
+        ]
+        self._batches = batches
         self.deferred = batches is not None  # whether a request may be answered 202 and run as a batch
+        # The routes with a handler of their own, for the direct Lambda path: (pattern, route), in table order.
+        self.direct = tuple(
+            (path_pattern(entry.path), entry)
+            for entry in self._entries
+            if isinstance(entry, HotRoute) and entry.call is not None
+        )
+
+    @cached_property
+    def routes(self) -> tuple[Route, ...]:
+        """The Starlette routes, built once on first need (the ASGI apps'), each app holding the same objects."""
+        routes: list[Route] = []
+        for entry in self._entries:
+            if isinstance(entry, HotRoute):
+                routes.append(entry.route(self._batches))
+            else:
+                routes += [entry.route(index) for index in range(entry.count)]
+        return tuple(routes)
 
     @property
     def declared(self) -> tuple[HotRoute, ...]:

@@ -1,55 +1,35 @@
-"""A function's Lambda entrypoint: Mangum, with the ASGI scope built once per request.
+"""A function's Lambda entrypoint: its direct routes answered from the event (``aimass.http.lambda_direct``), and
+every other event through Mangum, with the ASGI scope built once per request.
 
-Mangum's API Gateway handlers build the scope, every header lowered and encoded, each time it is read, and a
-request reads it twice (to run the app, then to shape the answer): about 8 µs of a warm request, paid after the
-model's run has pushed the code out of the CPU's caches. The handlers here are Mangum's, with the scope read once.
-
-tests/unit/test_lambda_adapter.py replays every recorded event through this and through Mangum.
+tests/unit/test_lambda_adapter.py replays every recorded event through Mangum's handlers and ours.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from mangum import Mangum
-from mangum.handlers import ALB, APIGateway, HTTPGateway
-from mangum.types import (
-    ASGI,
-    LambdaConfig,
-    LambdaContext,
-    LambdaEvent,
-    LambdaHandler,
-    Scope,
-)
+if TYPE_CHECKING:
+    from mangum import Mangum
+    from mangum.types import ASGI
 
 
-class _HTTPAPI(HTTPGateway):
-    @classmethod
-    def infer(cls, event: LambdaEvent, context: LambdaContext, config: LambdaConfig) -> bool:
-        # Mangum asks ALB first: what it takes stays its.
-        return not ALB.infer(event, context, config) and super().infer(event, context, config)
+def lambda_handler(app: Any) -> Callable[[Any, Any], dict[str, Any]]:
+    """The Lambda handler of ``app``: a function's ``LambdaApp`` answers its direct routes itself and the rest
+    through ``mangum_handler``, made (Mangum imported) on the first event that needs it; any other ASGI app is
+    answered by ``mangum_handler``."""
+    from aimass.http.lambda_direct import DirectHandler, LambdaApp
 
-    @cached_property
-    def scope(self) -> Scope:  # a property in Mangum's class, read once here
-        return super().scope
-
-
-class _RESTAPI(APIGateway):
-    @classmethod
-    def infer(cls, event: LambdaEvent, context: LambdaContext, config: LambdaConfig) -> bool:
-        return not ALB.infer(event, context, config) and super().infer(event, context, config)
-
-    @cached_property
-    def scope(self) -> Scope:
-        return super().scope
+    if isinstance(app, LambdaApp):
+        return DirectHandler(app, lambda: mangum_handler(app))
+    return mangum_handler(app)
 
 
-# Tried before Mangum's own, in Mangum's order: every event goes to the same kind of handler as under Mangum.
-HANDLERS: list[type[LambdaHandler]] = [cast("type[LambdaHandler]", _HTTPAPI), cast("type[LambdaHandler]", _RESTAPI)]
+def mangum_handler(app: Any) -> Mangum:
+    """Mangum over ``app``, an ASGI app (Starlette's type and Mangum's differ in name only), with lifespan off
+    (models load at import, not per invocation) and the handlers of ``aimass.http.mangum_handlers``."""
+    from mangum import Mangum
 
+    from aimass.http.mangum_handlers import HANDLERS
 
-def lambda_handler(app: Any) -> Mangum:
-    """The Lambda handler of ``app``, an ASGI app (Starlette's type and Mangum's differ in name only): Mangum with
-    lifespan off (models load at import, not per invocation) and the handlers above."""
     return Mangum(cast("ASGI", app), lifespan="off", custom_handlers=HANDLERS)

@@ -9,10 +9,12 @@ reads first. Where a route takes no JSON (a multipart-only upload), a missing ty
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING
 
 from aimass.errors import UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -22,7 +24,11 @@ _UTF8 = ("utf-8", "utf8")
 
 def accepted_type(request: Request, accepted: Sequence[str]) -> str:
     """Which of ``accepted`` the request's body is in; UnsupportedMediaType if none."""
-    header = request.headers.get("content-type")
+    return accepted_media(request.headers.get("content-type"), accepted, request.method, request.scope["path"])
+
+
+def accepted_media(header: str | None, accepted: Sequence[str], method: str, path: str) -> str:
+    """``accepted_type`` of a request's ``Content-Type`` value (None: none sent), method and path."""
     if header is None and JSON in accepted:
         return JSON
     essence, _, parameters = (header or "").partition(";")
@@ -34,15 +40,9 @@ def accepted_type(request: Request, accepted: Sequence[str]) -> str:
     received = f"'{header}'" if header is not None else "no Content-Type"
     utf8 = " (JSON as UTF-8)" if JSON in accepted else ""
     raise UnsupportedMediaType(
-        f"{request.method} {request.url.path} reads {' or '.join(accepted)}{utf8}, got {received}",
+        f"{method} {path} reads {' or '.join(accepted)}{utf8}, got {received}",
         param="Content-Type",
     )
-
-
-async def json_body(request: Request) -> None:
-    """A FastAPI dependency for routes whose body is JSON, checked on the methods that carry one."""
-    if request.method in ("POST", "PUT", "PATCH"):
-        accepted_type(request, (JSON,))
 
 
 def _is_json(essence: str) -> bool:

@@ -14,12 +14,9 @@ request sends the next ones to the threads (and to micro-batching).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sized
 from contextvars import ContextVar
 from typing import ParamSpec, Protocol, TypeVar
-
-from starlette.concurrency import run_in_threadpool
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,11 +35,21 @@ async def inline(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     return fn(*args, **kwargs)
 
 
+# The web stack (asyncio, anyio) is imported by the offloads that use it: a function's direct Lambda path calls
+# handlers without either.
+
+
 async def threaded(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    from starlette.concurrency import run_in_threadpool
+
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
 async def threaded_unless_alone(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    import asyncio
+
+    from starlette.concurrency import run_in_threadpool
+
     held = HELD.get()
     if held is not None and len(held) <= 1:
         # Two turns of the loop first: the first accepts a connection waiting behind this request, the second

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from aimass.http.hot_routes import Endpoint, HotRoute, LazyRoutes, schema_ref
+from aimass.http.inference_routes import INFERENCE_ERRORS, MODEL_VERSION_HEADER, TAG
 from aimass.http.offload import Offload
-from aimass.http.openai import _TAG, INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.serving.cost import Schedule
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from aimass.protocol.openai_chat import ChatService, GenerationCall
     from aimass.serving.registry import ModelRegistry
     from aimass.settings import Settings
@@ -35,6 +35,8 @@ def lazy_chat_routes(registry: ModelRegistry, settings: Settings, offload: Offlo
 
 
 def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
+    from starlette.responses import Response
+
     from aimass.http.sse import sse_response
     from aimass.protocol.openai_chat import (
         ChatCompletion,
@@ -60,7 +62,7 @@ def chat_hot_routes(service: ChatService, offload: Offload) -> list[HotRoute]:
     ) -> HotRoute:
         body = {"application/json": {"schema": schema_ref(request)}}
         models = (request, StreamOptions)
-        return HotRoute(path, answer(prepare), summary, _TAG, body, response, INFERENCE_ERRORS, models=models)
+        return HotRoute(path, answer(prepare), summary, TAG, body, response, INFERENCE_ERRORS, models=models)
 
     (chat_path, chat_summary), (completion_path, completion_summary) = PATHS
     return [

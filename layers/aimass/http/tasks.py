@@ -13,19 +13,16 @@ import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
-from starlette.responses import Response
-
 from aimass.errors import InvalidInput
-from aimass.http.errors import request_id_of
 from aimass.http.hot_routes import HotRoute, LazyRoutes, json_line, schema_ref
+from aimass.http.inference_routes import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.http.offload import Offload
-from aimass.http.openai import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.serving.tasks import TaskSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the web stack: imported by the routes' first request (these routes are lazy)
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from aimass.protocol.tasks import Answer, TaskService, Upload
     from aimass.serving.registry import ModelRegistry
     from aimass.settings import Settings
@@ -68,6 +65,8 @@ async def read_form(request: Request) -> Form:
     field (a name ending in ``[]``, as OpenAI's SDK sends ``timestamp_granularities[]``), which keeps every
     value, comma-separated. Kept on the request's state, for the batch line it becomes when it is too large to
     answer now."""
+    from starlette.datastructures import UploadFile
+
     from aimass.protocol.tasks import Upload
 
     fields: dict[str, str] = {}
@@ -96,6 +95,10 @@ def task_hot_routes(
     service: TaskService, offload: Offload, offered: Mapping[tuple[str, str], TaskSpec] | None = None
 ) -> list[HotRoute]:
     """One route per task ``offered`` (by default, the tasks the service offers now)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+
+    from aimass.http.errors import request_id_of
     from aimass.protocol.tasks import TaskEnvelope, accepted_request, envelope
 
     def route(domain: str, task: str, spec: TaskSpec) -> HotRoute:
@@ -131,6 +134,8 @@ def task_hot_routes(
 
 
 def transcription_hot_route(service: TaskService, offload: Offload) -> HotRoute:
+    from starlette.responses import Response
+
     from aimass.protocol import openai_audio
 
     async def transcriptions(request: Request) -> Response:

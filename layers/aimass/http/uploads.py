@@ -27,6 +27,7 @@ from aimass.errors import InvalidInput, NotFound
 from aimass.files.base import FileRecord, FileStore
 from aimass.files.factory import open_uploads
 from aimass.files.uploads import PART_MAX_BYTES, UPLOAD_PREFIX, UploadRecord, Uploads, is_id
+from aimass.http.dependencies import json_body
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.files import (
     FORM_OVERHEAD_BYTES,
@@ -37,7 +38,6 @@ from aimass.http.files import (
     multipart_body,
     tenant_of,
 )
-from aimass.http.media import json_body
 from aimass.settings import Settings
 
 PARTS_PATH = "/v1/uploads/{upload_id}/parts"

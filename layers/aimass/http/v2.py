@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request  # FastAPI's Request: its routes read their annotations from here
-from starlette.responses import Response
 
 from aimass import __version__
 from aimass.errors import ModelNotReady, NotFound
+from aimass.http.dependencies import json_body
 from aimass.http.error_docs import BODY, KEYED, responses
-from aimass.http.hot_routes import HotRoute, schema_ref
-from aimass.http.media import json_body
-from aimass.http.offload import Offload
 from aimass.protocol import wire
-from aimass.protocol.v2_dataplane import HEADER_LENGTH, DataPlane, describe
+from aimass.protocol.v2_dataplane import DataPlane, describe
 from aimass.protocol.v2_types import (
-    InferenceRequest,
-    InferenceResponse,
     ModelMetadata,
     RepositoryIndexRequest,
     RepositoryModel,
@@ -34,38 +28,6 @@ if TYPE_CHECKING:  # imported where the routers are built: the Lambda path build
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "generate"]
 _MODEL_ERRORS = responses(NotFound, ModelNotReady, *KEYED, v2=True)
-INFER_BODY = {
-    "application/json": {"schema": schema_ref(InferenceRequest)},
-    "application/octet-stream": {
-        "schema": {"type": "string", "format": "binary"},
-        "description": "binary tensor extension: a JSON header of Inference-Header-Content-Length bytes, "
-        "then the tensors' bytes in input order",
-    },
-}
-
-
-def v2_hot_routes(plane: DataPlane, offload: Offload) -> list[HotRoute]:
-    async def infer(request: Request) -> Response:
-        name, version = request.path_params["name"], request.path_params.get("version")
-        answer = await offload(plane.infer, name, version, await request.body(), request.headers.get(HEADER_LENGTH))
-        return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
-
-    return [
-        HotRoute(
-            path,
-            infer,
-            summary,
-            "Open Inference Protocol (V2)",
-            INFER_BODY,
-            InferenceResponse,
-            responses(*BODY, NotFound, ModelNotReady, *KEYED, v2=True),
-            models=(InferenceRequest,),
-        )
-        for path, summary in (
-            ("/v2/models/{name}/infer", "Inference"),
-            ("/v2/models/{name}/versions/{version}/infer", "Inference (pinned version)"),
-        )
-    ]
 
 
 def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
@@ -125,6 +87,8 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
         query = wire.parse(RepositoryIndexRequest, await request.body() or b"{}", "repository index request")
         states = registry.states()
         if peers is not None:  # the front function on AWS: every other domain's models too
+            from starlette.concurrency import run_in_threadpool
+
             states = sorted(states + await run_in_threadpool(peers.states, request.state.request_id), key=_name)
         return [
             RepositoryModel(name=s.name, version=s.version, state=s.state, reason=s.reason)

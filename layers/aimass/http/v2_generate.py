@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from aimass.errors import ModelNotReady, NotFound
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.hot_routes import Endpoint, HotRoute, LazyRoutes, schema_ref
@@ -20,6 +17,8 @@ from aimass.serving.cost import Schedule
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from starlette.requests import Request
+    from starlette.responses import Response
 
     from aimass.protocol.v2_generate import GenerateService
     from aimass.serving.registry import ModelRegistry
@@ -45,6 +44,8 @@ def lazy_v2_generate_routes(registry: ModelRegistry, settings: Settings, offload
 
 
 def v2_generate_hot_routes(service: GenerateService, offload: Offload) -> list[HotRoute]:
+    from starlette.responses import Response
+
     from aimass.http.sse import MEDIA_TYPE, sse_response
     from aimass.protocol.v2_generate import GenerateResponse, GenerateStreamEvent
 

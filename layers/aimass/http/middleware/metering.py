@@ -24,9 +24,6 @@ logged.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,47 +31,33 @@ from aimass.contract import is_open_path
 from aimass.errors import AimassError
 from aimass.http import gateway
 from aimass.http.errors import render
+from aimass.http.metered import Admitted, MeteringGate, key_of, route_label
 from aimass.http.peers import LISTING_PATHS
-from aimass.metering.key_check import presented_key
-from aimass.metering.keys import Caller
-from aimass.metering.meter import open_meter
-from aimass.metering.service import MeteringService
 from aimass.serving.tenancy import acting_for
 
-if TYPE_CHECKING:
-    from aimass.observability import Observer
-
-ADMIN_PREFIX = "/v1/admin/"
 log = logging.getLogger("aimass.metering")
-
-
-def _presented_key(scope: Scope) -> str | None:
-    headers = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope.get("headers", ())
-        if name in (b"authorization", b"x-api-key")
-    }
-    return presented_key(headers)
 
 
 def _route(scope: Scope) -> str:
     """``POST /v2/models/{name}/infer``: the path with its parameters named, so reports group by route."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        # Plain Starlette routes leave only the matched parameters: put their names back into the path.
-        by_value = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
-        parts = str(scope.get("path", "")).split("/")
-        path = "/".join(f"{{{by_value[part]}}}" if part in by_value else part for part in parts)
-    return f"{scope.get('method', '')} {path}"
+    template = getattr(route, "path", None)
+    return route_label(
+        scope.get("method", ""),
+        str(scope.get("path", "")),
+        scope.get("path_params"),
+        template if isinstance(template, str) else None,
+    )
+
+
+def _key(scope: Scope) -> str | None:
+    return key_of((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", ()))
 
 
 class MeteringMiddleware:
-    def __init__(self, app: ASGIApp, *, service: MeteringService, observer: Observer | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, gate: MeteringGate) -> None:
         self.app = app
-        self.service = service
-        self.observer = observer
-        self._cold = True
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -85,24 +68,16 @@ class MeteringMiddleware:
             acting_for(gateway.peer_tenant(scope))  # the front function's caller's tenant: what it may see
             await self.app(scope, receive, send)
             return
-        started, at = time.perf_counter(), self.service.now()
-        # API Gateway's id is the same for a retried invocation of one request: the record is written once.
-        metering_id = gateway.request_id(scope) or uuid.uuid4().hex
-        caller: Caller | None = None
         try:
-            caller = self.service.authenticate(_presented_key(scope))
-            self.service.admit(caller, "admin" if path.startswith(ADMIN_PREFIX) else "invoke")
+            admitted = self.gate.admit(_key(scope), path, _route(scope), gateway.request_id(scope))
         except AimassError as exc:
-            if caller is not None:
-                self.service.record_refusal(
-                    metering_id=metering_id, caller=caller, route=_route(scope), at=at, error=exc
-                )
             await render(scope, exc)(scope, receive, send)
             return
+        scope.setdefault("state", {})["caller"] = admitted.caller
+        await self._metered(admitted, scope, receive, send)
 
-        scope.setdefault("state", {})["caller"] = caller
-        acting_for(caller.tenant)  # models scoped to another tenant are not this caller's to see
-        meter = open_meter()
+    async def _metered(self, admitted: Admitted, scope: Scope, receive: Receive, send: Send) -> None:
+        meter = admitted.meter
         held: list[Message] = []
         streaming = False
         settle_at_end: int | None = None  # a streamed answer's status, settled once its body has ended
@@ -110,24 +85,8 @@ class MeteringMiddleware:
 
         def settle(status: int, *, delivered: bool = False) -> bool:
             nonlocal refused
-            try:
-                record = self.service.settle(
-                    metering_id=metering_id,
-                    caller=caller,
-                    route=_route(scope),
-                    at=at,
-                    status=status,
-                    metered=meter.metered,
-                    total_ms=(time.perf_counter() - started) * 1e3,
-                    delivered=delivered,
-                )
-            except AimassError as exc:
-                refused = exc
-                return False
-            if self.observer is not None:
-                self.observer.request(record, cold_start=self._cold)
-            self._cold = False
-            return True
+            refused = self.gate.settle(admitted, _route(scope), status, delivered=delivered)
+            return refused is None
 
         async def forward(message: Message) -> None:
             nonlocal streaming, settle_at_end
@@ -152,7 +111,7 @@ class MeteringMiddleware:
             await self.app(scope, receive, forward)
         finally:
             if settle_at_end is not None and not settle(settle_at_end, delivered=True):
-                log.error("streamed request %s was answered but not settled: %s", metering_id, refused)
+                log.error("streamed request %s was answered but not settled: %s", admitted.metering_id, refused)
         if settle_at_end is not None:
             return
         if not streaming and refused is None:

@@ -10,41 +10,19 @@ every request's hot path.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aimass.errors import AimassError, InvalidInput, PayloadTooLarge
 from aimass.http import gateway
-from aimass.http.errors import REQUEST_ID_HEADER, BodyReadError, render
-from aimass.protocol import wire
-
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from aimass.http.answers import REQUEST_ID_HEADER, choose_request_id, declared_length_refusal, too_large
+from aimass.http.errors import BodyReadError, render
 
 
 def _request_id(scope: Scope) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _CLIENT_ID.fullmatch(candidate):
-                return candidate
-    # Behind API Gateway, reuse its id so logs on both sides line up.
-    gateway_id = gateway.request_id(scope)
-    if gateway_id is not None and _CLIENT_ID.fullmatch(gateway_id):
-        return gateway_id
-    return _random_id()
-
-
-def _random_id() -> str:
-    """``uuid.uuid4().hex`` (random, version 4, RFC 4122 variant) without the UUID object: an HTTP API's own
-    ids end in '=' and take this path on every request, where the object cost about as much as the rest."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # the version nibble
-    raw[8] = (raw[8] & 0x3F) | 0x80  # the variant bits
-    return raw.hex()
+    client = next((value.decode("latin-1") for key, value in scope.get("headers", ()) if key == b"x-request-id"), None)
+    return choose_request_id(client, gateway.request_id(scope))
 
 
 class RequestContextMiddleware:
@@ -71,13 +49,7 @@ class RequestContextMiddleware:
         for key, value in scope.get("headers", ()):
             if key != b"content-length":
                 continue
-            size = wire.decimal(value)
-            refusal: AimassError | None = None
-            if size is None:
-                shown = value.decode("latin-1")
-                refusal = InvalidInput(f"Content-Length must be decimal digits, got '{shown}'", param="Content-Length")
-            elif size > limit:
-                refusal = _too_large(size, limit)
+            refusal = declared_length_refusal(value.decode("latin-1"), limit)
             if refusal is not None:
                 await render(scope, refusal)(scope, receive, send_with_id)
                 return
@@ -90,7 +62,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyReadError(_too_large(received, limit))
+                    raise BodyReadError(too_large(received, limit))
             return message
 
         await self.app(scope, counted_receive, send_with_id)
@@ -99,7 +71,3 @@ class RequestContextMiddleware:
         if path in self.path_limits:
             return self.path_limits[path]
         return next((limit for template, limit in self._templates if template.match(path)), self.max_body_bytes)
-
-
-def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body of {size} bytes is over the limit of {limit} bytes", param="body")
