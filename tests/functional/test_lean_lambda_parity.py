@@ -209,15 +209,17 @@ VARIANTS: dict[str, tuple[str, Any]] = {
     "embeddings_of_nothing": ("apigw_http_v2_text_embeddings", lambda e: _json_body(e, '{"model": "x"}')),
     "client_request_id": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-request-id", "client-id.42")),
     "client_request_id_refused": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-request-id", "bad id!")),
-    "cookies_and_non_ascii_header": (
-        "apigw_http_v2_rl_infer",
-        lambda e: (e.update(cookies=["a=1", "b=2"]), _header(e, "x-note", "café")),
-    ),
+    "cookies_and_non_ascii_header": ("apigw_http_v2_rl_infer", lambda e: _cookies_and_note(e)),
     "prefers_async": ("apigw_rest_v1_text_infer", lambda e: _header(e, "prefer", "respond-async")),
     "wrong_key": ("apigw_http_v2_rl_infer", lambda e: _header(e, "x-api-key", "am_wrong")),
     "get_on_infer": ("apigw_http_v2_rl_infer", lambda e: e["requestContext"]["http"].update(method="GET")),
     "trailing_slash": ("apigw_rest_v1_rl_infer", lambda e: e.update(path=e["path"] + "/")),
 }
+
+
+def _cookies_and_note(sent: dict[str, Any]) -> None:
+    sent["cookies"] = ["a=1", "b=2"]
+    _header(sent, "x-note", "café")
 
 
 def _retarget(sent: dict[str, Any], model: str) -> None:
