@@ -41,6 +41,11 @@ CONTEXT_EXCLUDE: tuple[str, ...] = (
 )
 
 _COPY = re.compile(r"^COPY\s+(?P<src>\S+)\s+(?P<dest>\S+)\s*$")
+_FROM = re.compile(r"^FROM\s+(?P<base>\S+)(?:\s+AS\s+(?P<name>\S+))?\s*$", re.IGNORECASE)
+# The Lambda stage of every function's Dockerfile (``FROM <base image> AS function``): what the functions run.
+# Docker builds the last stage when none is named, and a domain's last stage is its long-lived server
+# (``FROM function AS server``), so each image asset names this one.
+LAMBDA_STAGE = "function"
 
 _PLATFORMS: Mapping[str, tuple[lambda_.Architecture, ecr_assets.Platform]] = {
     "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
@@ -48,17 +53,41 @@ _PLATFORMS: Mapping[str, tuple[lambda_.Architecture, ecr_assets.Platform]] = {
 }
 
 
-def dockerfile_copy_sources(dockerfile: Path) -> tuple[str, ...]:
-    """The repository paths a Dockerfile COPYs (one plain ``COPY <src> <dest>`` per line)."""
+def dockerfile_copy_sources(dockerfile: Path, target: str | None = None) -> tuple[str, ...]:
+    """The repository paths a Dockerfile COPYs (one plain ``COPY <src> <dest>`` per line): every stage's, or
+    those of the stages ``target`` is built from (itself and each earlier stage it is ``FROM``).
+
+    A later stage's sources stay out of an earlier target's build context, so editing them changes neither its
+    asset hash nor the function.
+    """
+    stages: dict[str | None, tuple[str, list[str]]] = {}  # name -> (base, sources)
+    current: list[str] = []
     sources: list[str] = []
     for number, line in enumerate(dockerfile.read_text(encoding="utf-8").splitlines(), start=1):
         stripped = line.strip()
+        start = _FROM.match(stripped)
+        if start is not None:
+            current = []
+            stages[start["name"]] = (start["base"], current)
+            continue
         if not stripped.upper().startswith("COPY"):
             continue
         match = _COPY.match(stripped)
         if match is None or match["src"].startswith(("--", "[")):
             raise ValueError(f"{dockerfile}:{number}: expected 'COPY <src> <dest>', got {stripped!r}")
+        current.append(match["src"].rstrip("/"))
         sources.append(match["src"].rstrip("/"))
+    if target is not None:
+        if target not in stages:
+            raise ValueError(
+                f"{dockerfile}: no stage named {target!r}; name the Lambda stage 'FROM <base image> AS {target}'"
+            )
+        sources = []
+        stage: str | None = target
+        while stage in stages:
+            base, copied = stages.pop(stage)
+            sources[:0] = copied
+            stage = base
     if not sources:
         raise ValueError(f"{dockerfile}: no COPY lines")
     return tuple(sources)
@@ -81,9 +110,9 @@ def build_context_exclude(dockerfile: str, copy_sources: Sequence[str]) -> list[
 class ImageFunction(Construct):
     """A container-image Lambda function with its own log group, role and X-Ray tracing.
 
-    The image is built from ``dockerfile`` with the repository root as context, sized by ``settings`` (its
-    function.toml). The role may write only to the function's log group (and send traces); the composing stack
-    grants access to other resources.
+    The image is built from ``dockerfile``'s Lambda stage (``LAMBDA_STAGE``) with the repository root as context,
+    sized by ``settings`` (its function.toml). The role may write only to the function's log group (and send
+    traces); the composing stack grants access to other resources.
 
     ``cmd`` replaces the image's CMD (another handler in the same image: the image is built and stored once);
     ``timeout`` replaces ``settings.timeout_s`` for a function no API request waits on.
@@ -108,7 +137,7 @@ class ImageFunction(Construct):
         self.settings = settings
         lambda_architecture, image_platform = _PLATFORMS[settings.architecture]
 
-        copy_sources = dockerfile_copy_sources(repo_root / dockerfile)
+        copy_sources = dockerfile_copy_sources(repo_root / dockerfile, LAMBDA_STAGE)
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
 
         # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: the function
@@ -132,6 +161,8 @@ class ImageFunction(Construct):
                 ignore_mode=IgnoreMode.DOCKER,
                 # The image must match the function's instruction set.
                 platform=image_platform,
+                # The Lambda stage, not the Dockerfile's last (the long-lived server built on it).
+                target=LAMBDA_STAGE,
                 cmd=list(cmd) if cmd is not None else None,
             ),
             memory_size=settings.memory_mb,

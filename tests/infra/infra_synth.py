@@ -150,7 +150,7 @@ architecture = "x86_64"
 routes = ["/v1/toy-compat"]
 streaming = true
 """
-TOY_DOCKERFILE = """FROM public.ecr.aws/lambda/provided:al2023
+TOY_DOCKERFILE = """FROM public.ecr.aws/lambda/provided:al2023 AS function
 COPY layers/aimass ${LAMBDA_TASK_ROOT}/aimass
 COPY functions/toy/handler.py ${LAMBDA_TASK_ROOT}/handler.py
 COPY model_store/toy-model ${LAMBDA_TASK_ROOT}/model_store/toy-model

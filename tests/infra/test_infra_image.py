@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra.constructs.domain_function import IMAGE_MODEL_STORE
 from infra.constructs.image_function import (
     CONTEXT_EXCLUDE,
+    LAMBDA_STAGE,
     build_context_exclude,
     dockerfile_copy_sources,
 )
@@ -40,7 +42,7 @@ def _env(dockerfile: Path) -> dict[str, str]:
 
 def test_dockerfile_steps_in_order() -> None:
     assert _instructions(DOCKERFILE) == [
-        ("FROM", "public.ecr.aws/lambda/provided:al2023"),
+        ("FROM", "public.ecr.aws/lambda/provided:al2023 AS function"),
         ("RUN", "dnf install -y python3.11 python3.11-pip && dnf clean all"),
         ("COPY", "functions/text/requirements.txt ${LAMBDA_TASK_ROOT}/requirements.txt"),
         (
@@ -63,6 +65,24 @@ def test_dockerfile_steps_in_order() -> None:
         ("ENV", "AIMASS_DOMAINS='[\"text\"]'"),
         ("ENTRYPOINT", '["/usr/bin/python3.11", "-m", "awslambdaric"]'),
         ("CMD", '["handler.handler"]'),
+        # The same image as a long-lived server, built on the Lambda stage (which the CDK app names as its target).
+        ("FROM", "function AS server"),
+        ("COPY", "layers/server-requirements.txt ${LAMBDA_TASK_ROOT}/server-requirements.txt"),
+        (
+            "RUN",
+            "python3.11 -m pip install --no-cache-dir --no-deps -r ${LAMBDA_TASK_ROOT}/server-requirements.txt"
+            " --target ${LAMBDA_TASK_ROOT} && rm ${LAMBDA_TASK_ROOT}/server-requirements.txt",
+        ),
+        ("COPY", "layers/aimass_server ${LAMBDA_TASK_ROOT}/aimass_server"),
+        ("RUN", "python3.11 -m compileall -q --invalidation-mode unchecked-hash ${LAMBDA_TASK_ROOT}/aimass_server"),
+        ("ENV", "PYTHONPATH=${LAMBDA_TASK_ROOT}"),
+        ("EXPOSE", "8080"),
+        (
+            "HEALTHCHECK",
+            '--interval=15s --timeout=5s --start-period=60s CMD ["/usr/bin/python3.11", "-m", "aimass_server.health"]',
+        ),
+        ("ENTRYPOINT", '["/usr/bin/python3.11", "-m", "aimass_server"]'),
+        ("CMD", "[]"),
     ]
 
 
@@ -79,7 +99,7 @@ def test_dockerfile_env_matches_the_function(synthesized: Synthesized, domain: s
 
 
 def test_copy_sources_are_parsed() -> None:
-    assert dockerfile_copy_sources(DOCKERFILE) == (
+    function = (
         "functions/text/requirements.txt",
         "layers/aimass",
         "functions/text/aimass_text",
@@ -87,6 +107,17 @@ def test_copy_sources_are_parsed() -> None:
         "model_store/all-minilm-l6-v2",
         "build/console",
     )
+    assert dockerfile_copy_sources(DOCKERFILE, LAMBDA_STAGE) == function
+    # The server stage builds on the Lambda stage; no target: every stage's
+    server = (*function, "layers/server-requirements.txt", "layers/aimass_server")
+    assert dockerfile_copy_sources(DOCKERFILE, "server") == dockerfile_copy_sources(DOCKERFILE) == server
+
+
+def test_an_image_without_the_lambda_stage_is_refused(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM public.ecr.aws/lambda/provided:al2023\nCOPY a ${LAMBDA_TASK_ROOT}/a\n")
+    with pytest.raises(ValueError, match="AS function"):
+        dockerfile_copy_sources(dockerfile, LAMBDA_STAGE)
 
 
 @pytest.mark.parametrize("line", ["COPY --from=build /a /b", "COPY a b c", 'COPY ["a", "b"]'])
@@ -118,7 +149,7 @@ def test_build_context_is_an_allow_list() -> None:
 @pytest.mark.parametrize("domain", [*DOCKERFILE_DOMAINS, AUTHORIZER])
 def test_staged_build_context_holds_only_the_image_inputs(synthesized: Synthesized, domain: str) -> None:
     dockerfile = f"functions/{domain}/Dockerfile"
-    sources = dockerfile_copy_sources(REPO_ROOT / dockerfile)
+    sources = dockerfile_copy_sources(REPO_ROOT / dockerfile, LAMBDA_STAGE)
     function = synthesized.resources[function_logical_id(domain)]
     asset = synthesized.outdir / function["Metadata"]["aws:asset:path"]
     staged = {path.relative_to(asset).as_posix() for path in asset.rglob("*")}
@@ -150,3 +181,27 @@ def test_synth_works_without_a_built_model(fake_synthesized: Synthesized) -> Non
         assert not (asset / "model_store").exists()
         # Another domain's files never enter this image (nor change its hash).
         assert {path.name for path in (asset / "functions").iterdir()} == {domain}
+
+
+@pytest.mark.parametrize("domain", [*DOCKERFILE_DOMAINS, AUTHORIZER])
+def test_every_function_image_builds_the_lambda_stage(synthesized: Synthesized, domain: str) -> None:
+    # GIVEN the Dockerfile, whose last stage (Docker's default) is the long-lived server for a domain
+    # WHEN the CDK app stages the function's image asset
+    function = synthesized.resources[function_logical_id(domain)]
+    source = _image_asset_sources(synthesized)[function["Metadata"]["aws:asset:path"]]
+    # THEN the asset names the Lambda stage as its build target
+    assert source["dockerBuildTarget"] == LAMBDA_STAGE
+    assert source["dockerFile"] == f"functions/{domain}/Dockerfile"
+    # ...and the server stage's own inputs stay out of its build context (editing them redeploys no function)
+    asset = synthesized.outdir / function["Metadata"]["aws:asset:path"]
+    assert not (asset / "layers" / "aimass_server").exists()
+    assert not (asset / "layers" / "server-requirements.txt").exists()
+
+
+def _image_asset_sources(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """Each Docker image asset's source in the cloud assembly's asset manifests, by its staged directory."""
+    sources: dict[str, dict[str, Any]] = {}
+    for manifest in synthesized.outdir.glob("*.assets.json"):
+        for image in json.loads(manifest.read_text(encoding="utf-8")).get("dockerImages", {}).values():
+            sources[image["source"]["directory"]] = image["source"]
+    return sources

@@ -29,11 +29,13 @@ def build_payload(
     context: Path = REPO,
     model_store: Path | None = None,
     pip_cache: Path = PIP_CACHE,
+    target: str | None = None,
 ) -> Report:
-    """Replay ``functions/<function>/Dockerfile`` into ``out`` (replaced); return the size report."""
+    """Replay ``functions/<function>/Dockerfile``'s ``target`` stage (by default the Lambda stage) into ``out``
+    (replaced); return the size report."""
     started = time.perf_counter()
     dockerfile = dockerfile or context / "functions" / function / "Dockerfile"
-    recipe = read_recipe(dockerfile)
+    recipe = read_recipe(dockerfile, target)
     _prepare_out(out)
     sources = Sources(context, model_store, read_dockerignore(context))
     pip_cached = False
@@ -48,8 +50,16 @@ def build_payload(
         else:
             for path in step.paths:
                 _remove(out / path)
-    _check_cmd(recipe, out)
-    environment = {"task_root": TASK_ROOT, "env": recipe.env, "cmd": recipe.cmd}
+    _check_entry(recipe, out)
+    environment = {
+        "task_root": TASK_ROOT,
+        "env": recipe.env,
+        "cmd": recipe.cmd,
+        "stage": recipe.stage,
+        "entrypoint": recipe.entrypoint,
+        "expose": recipe.expose,
+        "healthcheck": recipe.healthcheck,
+    }
     (out / ENV_FILE).write_text(json.dumps(environment, indent=2) + "\n")
     report = size_report(function, recipe, out, time.perf_counter() - started, pip_cached)
     (out / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -100,7 +110,13 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-def _check_cmd(recipe: Recipe, out: Path) -> None:
+def _check_entry(recipe: Recipe, out: Path) -> None:
+    """What the image starts is in the payload: the handler's module for Lambda, server mode's package for a server."""
+    if recipe.serves_http:
+        module = recipe.entrypoint[-1]
+        if not (out / Path(*module.split(".")) / "__main__.py").is_file():
+            raise PackagingError(f"ENTRYPOINT {recipe.entrypoint!r}: the payload has no package {module!r} to run")
+        return
     module, _, _ = recipe.cmd[0].rpartition(".")
     relative = Path(*module.split("."))
     if not (out / relative.with_suffix(".py")).is_file() and not (out / relative / "__init__.py").is_file():

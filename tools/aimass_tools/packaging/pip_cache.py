@@ -32,8 +32,15 @@ def pip_install(step: PipInstall, out: Path, platform: Platform, cache_root: Pat
     if not hit:
         _fill_cache(requirements, args, cached, platform)
     # Hard links: the cache is never modified in place, and linking takes milliseconds where copying
-    # a few hundred MB would not.
-    shutil.copytree(cached, out, dirs_exist_ok=True, copy_function=_link_or_copy)
+    # a few hundred MB would not. pip --target leaves an entry that is already there as it is (a warning, no
+    # --upgrade): a later stage's install into the task root does not replace the first one's (its bin/).
+    for entry in sorted(cached.iterdir()):
+        if (out / entry.name).exists():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, out / entry.name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(out / entry.name))
     return hit
 
 

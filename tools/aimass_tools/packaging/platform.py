@@ -44,3 +44,6 @@ ENTRYPOINT = ["/usr/bin/python3.11", "-m", "awslambdaric"]
 # A function that streams its answers runs AI Mass's own Runtime API loop instead (aimass.http.lambda_streaming);
 # its CMD names the app it serves, and its handler module still offers a buffered ``handler`` for local runs.
 STREAMING_ENTRYPOINT = ["/usr/bin/python3.11", "-m", "aimass.http.lambda_streaming"]
+# A function image's ``server`` stage: the same payload, plus server mode, serving HTTP itself as a long-lived
+# container (``python -m aimass_server``); its CMD is empty, as nothing is handed to the server on the command line.
+SERVER_ENTRYPOINT = ["/usr/bin/python3.11", "-m", "aimass_server"]

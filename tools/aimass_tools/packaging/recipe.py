@@ -1,41 +1,88 @@
-"""The Dockerfile, parsed into a recipe: the base image, the steps to replay, ENV and CMD."""
+"""The Dockerfile, parsed into a recipe: the base image, the steps to replay, ENV, ENTRYPOINT and CMD.
+
+One target stage's recipe (``aimass_tools.packaging.stages``): the steps of every stage it builds on, then its
+own; ENV accumulates; ENTRYPOINT and CMD carry over as Docker carries them (a stage that sets ENTRYPOINT and no
+CMD runs with none).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimass_tools.packaging.errors import PackagingError
 from aimass_tools.packaging.instructions import parse_copy, parse_run
-from aimass_tools.packaging.platform import BASE_IMAGES, ENTRYPOINT, STREAMING_ENTRYPOINT, TASK_ROOT, Platform
+from aimass_tools.packaging.platform import (
+    BASE_IMAGES,
+    ENTRYPOINT,
+    SERVER_ENTRYPOINT,
+    STREAMING_ENTRYPOINT,
+    TASK_ROOT,
+    Platform,
+)
+from aimass_tools.packaging.stages import Stage, chain, read_stages
 from aimass_tools.packaging.steps import Step
+
+# The entrypoints a recipe may end with: the Lambda runtime interface client, AI Mass's streaming Runtime API
+# loop, and server mode. None set: the base image's own (the Lambda bootstrap of the python:3.x images).
+_LAMBDA_ENTRYPOINTS = (ENTRYPOINT, STREAMING_ENTRYPOINT)
+_HEALTHCHECK_OPTIONS = ("--interval=", "--timeout=", "--start-period=", "--start-interval=", "--retries=")
 
 
 @dataclass
 class Recipe:
     base: str
     platform: Platform
+    stage: str | None = None  # the target stage's name (None: a Dockerfile's one unnamed stage)
     steps: list[Step] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     cmd: list[str] = field(default_factory=list)
+    entrypoint: list[str] = field(default_factory=list)
+    expose: list[int] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)  # the exec form HEALTHCHECK runs; empty: none
+
+    @property
+    def serves_http(self) -> bool:
+        """Whether the image is a long-lived server (``python -m aimass_server``) rather than a Lambda function."""
+        return self.entrypoint == SERVER_ENTRYPOINT
 
 
-def read_recipe(dockerfile: Path) -> Recipe:
-    """Parse the Dockerfile into the steps this script replays; anything else is an error."""
-    recipe: Recipe | None = None
-    for number, instruction, rest in _instructions(dockerfile.read_text()):
-        where = f"{dockerfile}:{number}"
-        if instruction == "FROM":
-            if recipe is not None:
-                raise PackagingError(f"{where}: one FROM only; multi-stage builds are not replayed")
-            recipe = Recipe(base=rest, platform=_platform(rest, where))
-            continue
-        if recipe is None:
-            raise PackagingError(f"{where}: {instruction} before FROM")
+def read_recipe(dockerfile: Path, target: str | None = None) -> Recipe:
+    """Parse the Dockerfile's ``target`` stage (by default the Lambda stage) into the steps this script replays;
+    anything else is an error, in any stage."""
+    stages = read_stages(dockerfile)
+    recipes = {id(stage): _stage_recipe(stage, dockerfile) for stage in stages}  # every stage must replay
+    built = chain(stages, target, dockerfile)
+    recipe = recipes[id(built[-1])]
+    if recipe.serves_http:
+        if recipe.cmd:
+            raise PackagingError(f"{dockerfile}: the server stage passes no CMD to {json.dumps(SERVER_ENTRYPOINT)}")
+    elif not recipe.cmd:
+        raise PackagingError(f"{dockerfile}: needs a FROM and a CMD")
+    return recipe
+
+
+def _stage_recipe(stage: Stage, dockerfile: Path) -> Recipe:
+    if stage.parent is not None:
+        parent = _stage_recipe(stage.parent, dockerfile)
+        recipe = Recipe(
+            base=parent.base,
+            platform=parent.platform,
+            steps=list(parent.steps),
+            env=dict(parent.env),
+            cmd=list(parent.cmd),
+            entrypoint=list(parent.entrypoint),
+            expose=list(parent.expose),
+            healthcheck=list(parent.healthcheck),
+        )
+    else:
+        recipe = Recipe(base=stage.base, platform=_platform(stage.base, stage.where))
+    recipe.stage = stage.name
+    cmd_set = False
+    for where, instruction, rest in stage.instructions:
         if instruction == "COPY":
             recipe.steps.append(parse_copy(rest, where))
         elif instruction == "RUN":
@@ -43,39 +90,18 @@ def read_recipe(dockerfile: Path) -> Recipe:
         elif instruction == "ENV":
             recipe.env.update(_parse_env(rest, where))
         elif instruction == "CMD":
-            recipe.cmd = _parse_cmd(rest, where)
+            recipe.cmd, cmd_set = _parse_cmd(rest, where), True
         elif instruction == "ENTRYPOINT":
-            if json.loads(rest) not in (ENTRYPOINT, STREAMING_ENTRYPOINT) or recipe.platform.python != "3.11":
-                raise PackagingError(
-                    f"{where}: ENTRYPOINT must be {json.dumps(ENTRYPOINT)} (or, for a streaming function, "
-                    f"{json.dumps(STREAMING_ENTRYPOINT)}) on a Python 3.11 base"
-                )
+            recipe.entrypoint = _parse_entrypoint(rest, where, recipe.platform)
+            if not cmd_set:  # Docker: an ENTRYPOINT resets the CMD a stage inherited
+                recipe.cmd = []
+        elif instruction == "EXPOSE":
+            recipe.expose.extend(_parse_expose(rest, where))
+        elif instruction == "HEALTHCHECK":
+            recipe.healthcheck = _parse_healthcheck(rest, where)
         else:
             raise PackagingError(f"{where}: {instruction} is not replayed; extend aimass_tools/packaging/recipe.py")
-    if recipe is None or not recipe.cmd:
-        raise PackagingError(f"{dockerfile}: needs a FROM and a CMD")
     return recipe
-
-
-def _instructions(text: str) -> Iterator[tuple[int, str, str]]:
-    """(line number, INSTRUCTION, arguments), comments and blank lines dropped, continuations joined."""
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending.append(line[:-1])
-            continue
-        joined = " ".join([*pending, line]).strip()
-        pending = []
-        instruction, _, rest = joined.partition(" ")
-        yield start, instruction.upper(), rest.strip()
-    if pending:
-        raise PackagingError(f"line {start}: the last instruction ends in a line continuation")
 
 
 def _platform(image: str, where: str) -> Platform:
@@ -100,11 +126,47 @@ def _expand(value: str) -> str:
     return value.replace("${LAMBDA_TASK_ROOT}", TASK_ROOT).replace("$LAMBDA_TASK_ROOT", TASK_ROOT)
 
 
-def _parse_cmd(rest: str, where: str) -> list[str]:
+def _exec_form(rest: str) -> list[str] | None:
     try:
-        cmd = json.loads(rest)
+        words = json.loads(rest)
     except json.JSONDecodeError:
-        cmd = None
-    if not (isinstance(cmd, list) and len(cmd) == 1 and re.fullmatch(r"[\w.]+\.\w+", str(cmd[0]))):
-        raise PackagingError(f'{where}: CMD must be the exec form ["module.function"]')
-    return [str(cmd[0])]
+        return None
+    return [str(word) for word in words] if isinstance(words, list) and all(isinstance(w, str) for w in words) else None
+
+
+def _parse_cmd(rest: str, where: str) -> list[str]:
+    cmd = _exec_form(rest)
+    if cmd is None or not (cmd == [] or (len(cmd) == 1 and re.fullmatch(r"[\w.]+\.\w+", cmd[0]))):
+        raise PackagingError(f'{where}: CMD must be the exec form ["module.function"] (or [] for the server stage)')
+    return cmd
+
+
+def _parse_entrypoint(rest: str, where: str, platform: Platform) -> list[str]:
+    entrypoint = _exec_form(rest)
+    if entrypoint not in (*_LAMBDA_ENTRYPOINTS, SERVER_ENTRYPOINT) or platform.python != "3.11":
+        raise PackagingError(
+            f"{where}: ENTRYPOINT must be {json.dumps(ENTRYPOINT)} (or, for a streaming function, "
+            f"{json.dumps(STREAMING_ENTRYPOINT)}; for the server stage, {json.dumps(SERVER_ENTRYPOINT)}) on a "
+            "Python 3.11 base"
+        )
+    return list(entrypoint)
+
+
+def _parse_expose(rest: str, where: str) -> list[int]:
+    ports = [word.removesuffix("/tcp") for word in rest.split()]
+    if not ports or not all(port.isdigit() and 0 < int(port) < 65536 for port in ports):
+        raise PackagingError(f"{where}: EXPOSE expects TCP port numbers, got {rest!r}")
+    return [int(port) for port in ports]
+
+
+def _parse_healthcheck(rest: str, where: str) -> list[str]:
+    """HEALTHCHECK [options] CMD ["exec", "form"], or NONE; the options (timing) change no file."""
+    words = rest.split()
+    while words and words[0].startswith(_HEALTHCHECK_OPTIONS):
+        words.pop(0)
+    if words == ["NONE"]:
+        return []
+    command = _exec_form(" ".join(words[1:])) if words[:1] == ["CMD"] else None
+    if not command:
+        raise PackagingError(f'{where}: HEALTHCHECK must be [options] CMD ["exec", "form"] or NONE')
+    return command
