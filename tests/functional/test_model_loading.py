@@ -22,6 +22,7 @@ from aimass.errors import ModelNotReady
 from aimass.lambda_context import LocalLambdaContext
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.session import SessionFactory
+from aimass.serving.updater import ModelUpdater
 from aimass.settings import Settings
 from aimass.store.factory import open_store
 from tests.conftest import import_handler, load_event, response_body
@@ -44,12 +45,14 @@ class Gate:
 
     def __init__(self, fail: bool = False) -> None:
         self.reached = threading.Event()
+        self.entered = 0  # how many times SLOW's session was begun
         self._open = threading.Event()
         self._fail = fail
         self._create = SessionFactory.create
 
     def create(self, factory: SessionFactory, model: bytes, *, label: str) -> ort.InferenceSession:
         if SLOW in label:
+            self.entered += 1
             self.reached.set()
             assert self._open.wait(GATE_S)
             if self._fail:
@@ -149,13 +152,19 @@ def test_a_request_for_a_loading_model_waits_for_its_load(function: ModuleType, 
     assert call(function, event("GET", "/v2/health/ready")) == (200, {"ready": True})
 
 
-def test_a_wait_is_bounded_and_a_failed_load_is_not_ready(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    gate = Gate(fail=True)
+def loading_registry(store: Path, monkeypatch: pytest.MonkeyPatch, gate: Gate, wait_s: float) -> ModelRegistry:
     monkeypatch.setattr(SessionFactory, "create", lambda f, m, *, label: gate.create(f, m, label=label))
     settings = Settings(model_store=store, domains=("speech",), metering="off")
-    registry = ModelRegistry(open_store(settings), SessionFactory(settings), domains=settings.domains, load_wait_s=0.01)
+    sessions = SessionFactory(settings)
+    registry = ModelRegistry(open_store(settings), sessions, domains=settings.domains, load_wait_s=wait_s)
     registry.load_in_background()
     assert gate.reached.wait(GATE_S)
+    return registry
+
+
+def test_a_wait_is_bounded_and_a_failed_load_is_not_ready(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = Gate(fail=True)
+    registry = loading_registry(store, monkeypatch, gate, wait_s=0.01)
     # GIVEN a model held in its load: a request for it waits no longer than the bound, and one that will not
     # wait is told at once
     with pytest.raises(ModelNotReady, match=f"model '{SLOW}' is still loading"):
@@ -171,3 +180,19 @@ def test_a_wait_is_bounded_and_a_failed_load_is_not_ready(store: Path, monkeypat
         registry.get(SLOW)
     assert [s.state for s in registry.states()] == ["READY", "UNAVAILABLE"]
     assert not registry.ready
+
+
+def test_an_update_check_during_the_first_load_takes_its_version(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a model held in its first load, and an update check that comes due meanwhile (a Lambda invocation's)
+    gate = Gate()
+    registry = loading_registry(store, monkeypatch, gate, wait_s=GATE_S)
+    checking = threading.Thread(target=ModelUpdater(registry, interval_s=0).check)
+    checking.start()
+    checking.join(0.2)
+    assert checking.is_alive()  # it waits for the version the first load is preparing
+    # WHEN the first load finishes
+    gate.open()
+    checking.join(GATE_S)
+    # THEN both serve the one version that load prepared: it was not loaded a second time
+    assert registry.wait_loaded(GATE_S) and not checking.is_alive()
+    assert gate.entered == 1 and registry.get(SLOW).manifest.name == SLOW
