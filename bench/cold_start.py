@@ -121,6 +121,7 @@ def write_specs(
     handler = {
         "domain": workload.domain,
         "handler_dir": str(handler_file(workload.domain).parent),
+        "model": manifest.name,
         "event": api_gateway_event(route.template, route.request(manifest, items[:1])),
     }
     floor = {
