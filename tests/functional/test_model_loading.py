@@ -196,3 +196,14 @@ def test_an_update_check_during_the_first_load_takes_its_version(store: Path, mo
     # THEN both serve the one version that load prepared: it was not loaded a second time
     assert registry.wait_loaded(GATE_S) and not checking.is_alive()
     assert gate.entered == 1 and registry.get(SLOW).manifest.name == SLOW
+
+
+def test_an_environment_started_ahead_of_its_requests_is_loaded_when_its_import_ends(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an environment Lambda starts for provisioned concurrency (frozen once its start ends)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")
+    # WHEN the handler is imported
+    module = import_handler(store, monkeypatch, "speech")
+    # THEN every model has loaded by then
+    assert module.models.wait_loaded(0) and module.models.ready

@@ -12,6 +12,7 @@ model, cheapest first: its first request waits for the model it names alone (``a
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from aimass.settings import Settings
     from aimass.store.base import Unsealer
     from aimass.store.manifest import FileEntry, ModelManifest
+
+
+# Lambda's AWS_LAMBDA_INITIALIZATION_TYPE where it starts an environment ahead of any request: no request waits
+# for that start, and the environment is frozen once it ends (a thread loading models would stop half way).
+AHEAD_OF_REQUESTS = ("provisioned-concurrency", "snap-start")
 
 
 def configure_logging() -> None:
@@ -79,7 +85,8 @@ def start_loading(settings: Settings | None = None) -> ModelRegistry:
 
     A request waits for the model it names alone, so an app can be built over it at once. The domain runtimes
     are imported here, first: Python-level imports on two threads only take turns on the GIL, while the
-    thread's file hashing and session building run beside the caller's imports.
+    thread's file hashing and session building run beside the caller's imports. Where Lambda starts the
+    environment ahead of its requests (``AHEAD_OF_REQUESTS``), every model is loaded before this returns.
     """
     from aimass.serving.domains import runtime_class
     from aimass.settings import get_settings
@@ -89,5 +96,8 @@ def start_loading(settings: Settings | None = None) -> ModelRegistry:
         runtime_class(domain)
     configure_logging()
     registry = open_registry(settings)
-    registry.load_in_background()
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in AHEAD_OF_REQUESTS:
+        registry.load_all()
+    else:
+        registry.load_in_background()
     return registry
