@@ -255,7 +255,8 @@ def test_the_functions_handler_answers_every_event_as_its_lean_app(handlers: Han
 
 
 def test_the_direct_path_takes_the_inference_routes_and_leaves_the_rest(handlers: Handlers) -> None:
-    # GIVEN the function's handler WHEN each recorded event is routed THEN V2 infer and embeddings are its own
+    # GIVEN the function's handler WHEN each recorded event is routed THEN V2 infer, embeddings and the tasks' JSON
+    # requests are its own; forms (a transcription, a multipart image), chat, metadata and listings are not
     taken = {
         name
         for name in EVENT_NAMES
@@ -263,14 +264,20 @@ def test_the_direct_path_takes_the_inference_routes_and_leaves_the_rest(handlers
         and handlers.direct.app.route(request) is not None
     }
     assert taken == {
+        "apigw_http_v2_rl_act",
+        "apigw_http_v2_rl_act_bad_nan",
         "apigw_http_v2_rl_infer",
         "apigw_http_v2_rl_infer_binary",
+        "apigw_http_v2_speech_transcribe",
+        "apigw_http_v2_speech_transcribe_bad_file",
         "apigw_http_v2_tensor_infer",
         "apigw_http_v2_text_bad_json",
         "apigw_http_v2_text_embeddings",
         "apigw_http_v2_text_infer",
         "apigw_http_v2_text_infer_binary",
+        "apigw_http_v2_vision_classify",
         "apigw_http_v2_vision_infer_binary",
+        "apigw_rest_v1_rl_act",
         "apigw_rest_v1_rl_infer",
         "apigw_rest_v1_rl_infer_binary",
         "apigw_rest_v1_speech_infer_binary",

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aimass.errors import AimassError, InvalidInput, PayloadTooLarge, error_document
 from aimass.protocol import wire
@@ -23,13 +24,15 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A request as a hot route's handler reads it: path parameters, headers (names lower-cased) and body."""
+    """A request as a hot route's handler reads it: path parameters, headers (names lower-cased), body, and the id
+    its answer carries."""
 
     method: str
     path: str
     path_params: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,12 @@ class Answer:
 
 
 Handler = Callable[[Call], Answer]
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str:
+    """The id the request context gave an ASGI request (``aimass.http.middleware.request_context``)."""
+    state = scope.get("state") or {}
+    return str(state.get("request_id", ""))
 
 
 def choose_request_id(client: str | None, gateway: str | None) -> str:

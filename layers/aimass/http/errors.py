@@ -17,7 +17,7 @@ from starlette.routing import compile_path
 from starlette.types import Scope
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound, error_document
-from aimass.http.answers import REQUEST_ID_HEADER, error_body
+from aimass.http.answers import REQUEST_ID_HEADER, error_body, request_id_of
 
 if TYPE_CHECKING:  # FastAPI is for the routes the Lambda path builds on first need (aimass.http.lean)
     from fastapi import FastAPI
@@ -39,11 +39,6 @@ class BodyReadError(HTTPException):
     def __init__(self, error: AimassError) -> None:
         super().__init__(error.status_code, error.message)
         self.error = error
-
-
-def request_id_of(scope: Scope) -> str:
-    state = scope.get("state") or {}
-    return str(state.get("request_id", ""))
 
 
 def document(scope: Scope, error: AimassError) -> dict[str, object]:

@@ -24,7 +24,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from aimass.errors import UnsupportedMediaType
-from aimass.http.answers import Call, Handler
+from aimass.http.answers import Call, Handler, request_id_of
 from aimass.http.error_docs import Responses, operation_responses
 from aimass.http.media import JSON, accepted_type
 from aimass.protocol.v2_dataplane import HEADER_LENGTH
@@ -84,7 +84,9 @@ def calling(handler: Handler, offload: Offload) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         from starlette.responses import Response
 
-        call = Call(request.method, request.scope["path"], request.path_params, request.headers, await request.body())
+        scope = request.scope
+        body = await request.body()
+        call = Call(request.method, scope["path"], request.path_params, request.headers, body, request_id_of(scope))
         answer = await offload(handler, call)
         return Response(answer.body, answer.status, headers=dict(answer.headers), media_type=answer.media_type)
 
@@ -233,6 +235,13 @@ class _Loaded:
         return self._loaded
 
     @property
+    def paths(self) -> tuple[tuple[str, str], ...]:
+        return self._lazy.paths
+
+    def declared(self, index: int) -> Callable[[], HotRoute]:
+        return lambda: self.get()[0][index]
+
+    @property
     def count(self) -> int:
         return len(self._lazy.paths)
 
@@ -256,12 +265,15 @@ class HotTable:
         ]
         self._batches = batches
         self.deferred = batches is not None  # whether a request may be answered 202 and run as a batch
-        # The routes with a handler of their own, for the direct Lambda path: (pattern, route), in table order.
-        self.direct = tuple(
-            (path_pattern(entry.path), entry)
-            for entry in self._entries
-            if isinstance(entry, HotRoute) and entry.call is not None
-        )
+        # Every route, for the direct Lambda path: its pattern, and how to get its declaration (a lazy one's loads
+        # its module on the first request that matches), in table order.
+        direct: list[tuple[re.Pattern[str], Callable[[], HotRoute]]] = []
+        for entry in self._entries:
+            if isinstance(entry, HotRoute):
+                direct.append((path_pattern(entry.path), _constant(entry)))
+            else:
+                direct += [(path_pattern(path), entry.declared(index)) for index, (path, _) in enumerate(entry.paths)]
+        self.direct = tuple(direct)
 
     @cached_property
     def routes(self) -> tuple[Route, ...]:
@@ -281,6 +293,10 @@ class HotTable:
         for entry in self._entries:
             declared += [entry] if isinstance(entry, HotRoute) else entry.get()[0]
         return tuple(declared)
+
+
+def _constant(route: HotRoute) -> Callable[[], HotRoute]:
+    return lambda: route
 
 
 def hot_table(declared: Sequence[HotRoute | LazyRoutes], *, batches: BatchService | None = None) -> HotTable:

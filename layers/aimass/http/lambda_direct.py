@@ -34,7 +34,7 @@ from aimass.http.answers import (
     too_large,
 )
 from aimass.http.hot_routes import RESPOND_ASYNC, HotRoute, HotTable
-from aimass.http.media import accepted_media
+from aimass.http.media import MULTIPART, accepted_media
 
 if TYPE_CHECKING:
     from aimass.http.metered import MeteringGate
@@ -82,40 +82,43 @@ def read_event(event: object) -> EventRequest | None:
     else:
         return None
     if http_api:
-        raw = event.get("headers", {})
         http = context.get("http")
-        if not isinstance(raw, dict) or not isinstance(http, dict):
+        if not isinstance(http, dict):
             return None
-        headers: dict[str, Any] | None = {str(name).lower(): value for name, value in raw.items()}
+        headers = _headers_read(event.get("headers", {}), None)
         if event.get("cookies") and headers is not None:
-            headers["cookie"] = "; ".join(event["cookies"])
+            headers["cookie"] = _as_read("; ".join(event["cookies"]))
         method, path = http.get("method"), http.get("path")
     else:
-        headers = _rest_headers(event)
+        headers = _headers_read(event.get("headers") or {}, event.get("multiValueHeaders"))
         method, path = event.get("httpMethod"), event.get("path")
     if headers is None or not isinstance(method, str) or not (path is None or isinstance(path, str)):
-        return None
-    if not all(isinstance(value, str) for value in headers.values()):
         return None
     found = context.get("requestId")
     return EventRequest(
         http_api,
         method,
         unquote(path) if path else "/",
-        {_as_read(name): _as_read(value) for name, value in headers.items()},
+        headers,
         _body(event),
         found if isinstance(found, str) and found else None,
     )
 
 
-def _rest_headers(event: dict[str, Any]) -> dict[str, Any] | None:
-    headers = event.get("headers") or {}
-    multi = event.get("multiValueHeaders")
-    if not isinstance(headers, dict) or not (multi is None or isinstance(multi, dict)):
+def _headers_read(single: object, multi: object) -> dict[str, str] | None:
+    """The event's headers as Mangum puts them in the scope (names lower-cased; a REST event's multi-value ones
+    joined, over the single ones) and Starlette reads them back; None where they are not strings."""
+    if not isinstance(single, dict) or not (multi is None or isinstance(multi, dict)):
         return None
-    read = {str(name).lower(): value for name, value in headers.items()}
-    if multi:
-        read.update({str(k).lower(): ", ".join(v) if isinstance(v, list) else "" for k, v in multi.items()})
+    read: dict[str, str] = {}
+    for name, value in single.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            return None
+        read[_as_read(name.lower())] = _as_read(value)
+    for name, values in (multi or {}).items():
+        if not isinstance(name, str) or not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+            return None
+        read[_as_read(name.lower())] = _as_read(", ".join(values))
     return read
 
 
@@ -169,11 +172,14 @@ class LambdaApp:
 
     def route(self, request: EventRequest) -> tuple[HotRoute, dict[str, str]] | None:
         """The direct route the request takes with its path parameters; None where the ASGI app must answer."""
-        if request.method != "POST":
-            return None
-        for pattern, route in self.table.direct:
+        if request.method != "POST" or request.headers.get("content-type", "").startswith(MULTIPART):
+            return None  # a form is read by Starlette's parser: the ASGI route reads it
+        for pattern, declared in self.table.direct:
             found = pattern.match(request.path)
             if found is not None:
+                route = declared()
+                if route.call is None:
+                    return None  # a form or a stream: the ASGI route answers it
                 if self.table.deferred and RESPOND_ASYNC in request.headers.get("prefer", "").lower():
                     return None  # it may be answered 202 and run as a batch: the ASGI route knows how
                 return route, found.groupdict()
@@ -227,7 +233,7 @@ class LambdaApp:
             accepted_media(request.headers.get("content-type"), tuple(route.body), request.method, request.path)
             if len(request.body) > self.limit:
                 raise too_large(len(request.body), self.limit)
-            answer = route.call(Call(request.method, request.path, params, request.headers, request.body))
+            answer = route.call(Call(request.method, request.path, params, request.headers, request.body, request_id))
         except AimassError as exc:
             if exc.status_code >= 500:
                 log.error("%s %s failed: %s", request.method, request.path, exc.message)

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aimass.errors import InvalidInput
-from aimass.http.hot_routes import HotRoute, LazyRoutes, json_line, schema_ref
+from aimass.http.answers import Answer, Call, request_id_of
+from aimass.http.hot_routes import HotRoute, LazyRoutes, calling, json_line, schema_ref
 from aimass.http.inference_routes import INFERENCE_ERRORS, MODEL_VERSION_HEADER
 from aimass.http.offload import Offload
 from aimass.serving.tasks import TaskSpec
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # the web stack: imported by the routes' first request (these
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from aimass.protocol.tasks import Answer, TaskService, Upload
+    from aimass.protocol.tasks import TaskService, Upload
     from aimass.serving.registry import ModelRegistry
     from aimass.settings import Settings
 
@@ -98,18 +99,20 @@ def task_hot_routes(
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
 
-    from aimass.http.errors import request_id_of
     from aimass.protocol.tasks import TaskEnvelope, accepted_request, envelope
 
     def route(domain: str, task: str, spec: TaskSpec) -> HotRoute:
+        def run_json(call: Call) -> Answer:
+            return Answer(envelope(service.run_json(domain, task, call.body), call.request_id), "application/json")
+
+        json_endpoint = calling(run_json, offload)
+
         async def endpoint(request: Request) -> Response:
-            if is_form(request):
-                fields, uploads = await read_form(request)
-                answer: Answer = await offload(service.run_form, domain, task, fields, uploads)
-            else:
-                answer = await offload(service.run_json, domain, task, await request.body())
-            body = envelope(answer, request_id_of(request.scope))
-            return Response(body, media_type="application/json")
+            if not is_form(request):
+                return await json_endpoint(request)
+            fields, uploads = await read_form(request)
+            answered = await offload(service.run_form, domain, task, fields, uploads)
+            return Response(envelope(answered, request_id_of(request.scope)), media_type="application/json")
 
         async def line(request: Request) -> dict[str, Any] | None:
             form = _read(request)
@@ -127,6 +130,7 @@ def task_hot_routes(
             INFERENCE_ERRORS,
             models=(accepted_request(spec.request),),
             line=line,
+            call=run_json,  # a form is the ASGI route's: the direct path leaves multipart bodies to it
         )
 
     offered = service.offered() if offered is None else offered

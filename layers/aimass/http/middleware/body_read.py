@@ -23,7 +23,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aimass.errors import AimassError, ClientClosedRequest, RequestTimeout
-from aimass.http.errors import render, request_id_of
+from aimass.http.answers import request_id_of
+from aimass.http.errors import render
 from aimass.protocol import wire
 
 log = logging.getLogger("aimass.http")
