@@ -14,6 +14,7 @@ as does one whose load failed (its rejection, recorded by the registry, says why
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -29,18 +30,25 @@ LOAD_WAIT_S = 20.0
 
 @dataclass(frozen=True)
 class Pending:
-    """A model of the catalogue whose first load has not finished: the version it will serve first."""
+    """A model of the catalogue whose first load has not finished: the version it will serve first (``manifest``
+    None where it could not be read: its load says why)."""
 
     name: str
     version: str
-    manifest: ModelManifest
+    manifest: ModelManifest | None
     done: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property
     def cost(self) -> tuple[bool, int, str]:
         """ONNX Runtime builds its sessions with the GIL released; another engine (PocketSphinx) holds it while
         it loads, stalling every request beside it: those go last, and smaller versions before larger ones."""
+        if self.manifest is None:
+            return True, sys.maxsize, self.name
         return self.manifest.engine.format != "onnx", sum(f.size for f in self.manifest.files), self.name
+
+    @property
+    def tenant(self) -> str | None:
+        return None if self.manifest is None else self.manifest.tenant
 
 
 class Loading:
@@ -89,7 +97,7 @@ class Loading:
         once the catalogue is read (bounded: those known by then)."""
         if wait and not self.settled:
             self._listed.wait(self.wait_s)
-        return [p for p in list(self._pending.values()) if visible(p.manifest.tenant)]
+        return [p for p in list(self._pending.values()) if visible(p.tenant)]
 
     def wait_for(self, name: str, *, wait: bool = True) -> None:
         """Return once ``name`` is not loading (a name outside the catalogue never is); ModelNotReady if it still
@@ -98,7 +106,7 @@ class Loading:
         if not self._listed.wait(max(0.0, deadline - time.monotonic())):
             raise ModelNotReady("the models served here are still being listed; retry in a moment")
         pending = self._pending.get(name)
-        if pending is None or not visible(pending.manifest.tenant):
+        if pending is None or not visible(pending.tenant):
             return
         if not pending.done.wait(max(0.0, deadline - time.monotonic())):
             raise ModelNotReady(f"model '{name}' is still loading; retry in a moment")

@@ -34,6 +34,7 @@ from aimass.serving.tasks import TaskSpec
 from aimass.serving.tenancy import visible
 from aimass.serving.updater import ModelUpdater
 from aimass.store.base import ModelStore
+from aimass.store.manifest import ModelManifest
 
 log = logging.getLogger("aimass.registry")
 LOADING = "it is still loading"  # the public reason of a model's state while the first load runs
@@ -155,11 +156,16 @@ class ModelRegistry:
         for name in self.store.model_names():
             try:
                 target = self.store.aliases(name).serving(self.store.versions(name))
-                manifest = None if target is None else self.store.manifest(name, target)
-            except AimassError as exc:  # the load's check of it says why again, and retries
-                log.warning("cannot read the serving version of model '%s': %s", name, exc.message)
+            except AimassError as exc:  # as the update check does: nothing to load until they can be read
+                log.warning("cannot read the aliases of model '%s': %s", name, exc.message)
                 continue
-            if target is not None and manifest is not None and self._serves(manifest.domain):
+            if target is None:
+                continue
+            try:
+                manifest: ModelManifest | None = self.store.manifest(name, target)
+            except AimassError:
+                manifest = None  # its load records why: rejected, or not this process's (``wants``)
+            if manifest is None or self._serves(manifest.domain):
                 found.append(Pending(name, target, manifest))
         return found
 
@@ -313,8 +319,9 @@ class ModelRegistry:
             if declared:
                 found[domain] = declared
         for pending in self._loading.pending():
-            for task, spec in _declared(pending).items():
-                found.setdefault(pending.manifest.domain, {}).setdefault(task, spec)
+            if pending.manifest is not None:
+                for task, spec in _declared(pending).items():
+                    found.setdefault(pending.manifest.domain, {}).setdefault(task, spec)
         return found
 
     def names(self) -> list[str]:
@@ -388,6 +395,8 @@ class ModelRegistry:
 
 def _declared(pending: Pending) -> dict[str, TaskSpec]:
     """The tasks the runtime of a model still loading declares for it (none where it is not installed)."""
+    if pending.manifest is None:
+        return {}
     try:
         return runtime_class(pending.manifest.domain, pending.manifest.engine.format).declared_tasks()
     except ModelLoadError:
