@@ -285,3 +285,24 @@ def test_the_direct_path_takes_the_inference_routes_and_leaves_the_rest(handlers
         "apigw_rest_v1_text_infer_binary",
         "apigw_rest_v1_vision_infer",
     }
+
+
+def test_an_unexpected_error_is_the_same_500_on_either_path(
+    handlers: Handlers, registry: tuple[Path, ModelRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a registry that fails in a way no error of AI Mass describes
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(registry[1], "get", broken)
+    # WHEN an inference event reaches the function's handler and the lean app
+    name = "apigw_http_v2_rl_infer"
+    direct, lean = event(name, handlers.key, "direct"), event(name, handlers.key, "asgi00")
+    got = answer(handlers.direct, direct)
+    # THEN both answer the same 500, which names no detail but the request id to quote (without a key: the 401)
+    assert got == answer(handlers.lean, lean)
+    if handlers.settings.metering != "off" and handlers.key is None:
+        assert got["status"] == 401
+        return
+    assert got["status"] == 500 and "disk on fire" not in str(got["body"])
+    assert "request id" in str(got["body"])
