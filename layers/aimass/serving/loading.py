@@ -14,15 +14,21 @@ as does one whose load failed (its rejection, recorded by the registry, says why
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aimass.errors import ModelNotReady
+from aimass.errors import AimassError, ModelLoadError, ModelNotReady
+from aimass.serving.domains import runtime_class
+from aimass.serving.tasks import TaskSpec
 from aimass.serving.tenancy import visible
+from aimass.store.base import ModelStore
 from aimass.store.manifest import ModelManifest
+
+log = logging.getLogger("aimass.registry")
 
 # A request waits this long at most for its model's first load (API Gateway gives up at 29 s).
 LOAD_WAIT_S = 20.0
@@ -49,6 +55,37 @@ class Pending:
     @property
     def tenant(self) -> str | None:
         return None if self.manifest is None else self.manifest.tenant
+
+
+def catalogue(store: ModelStore, serves: Callable[[str], bool]) -> list[Pending]:
+    """The models of ``store`` whose domain ``serves`` accepts, with the version each will serve first, from
+    their aliases and manifests alone."""
+    found = []
+    for name in store.model_names():
+        try:
+            target = store.aliases(name).serving(store.versions(name))
+        except AimassError as exc:  # as the update check does: nothing to load until they can be read
+            log.warning("cannot read the aliases of model '%s': %s", name, exc.message)
+            continue
+        if target is None:
+            continue
+        try:
+            manifest: ModelManifest | None = store.manifest(name, target)
+        except AimassError:
+            manifest = None  # its load records why: rejected, or not this process's (ModelRegistry.wants)
+        if manifest is None or serves(manifest.domain):
+            found.append(Pending(name, target, manifest))
+    return found
+
+
+def declared_tasks(pending: Pending) -> dict[str, TaskSpec]:
+    """The tasks the runtime of a model still loading declares for it (none where it is not installed)."""
+    if pending.manifest is None:
+        return {}
+    try:
+        return runtime_class(pending.manifest.domain, pending.manifest.engine.format).declared_tasks()
+    except ModelLoadError:
+        return {}
 
 
 class Loading:

@@ -27,14 +27,13 @@ from dataclasses import dataclass, field, replace
 
 from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
 from aimass.serving.domains import checkout_domains, runtime_class
-from aimass.serving.loading import LOAD_WAIT_S, Loading, Pending
+from aimass.serving.loading import LOAD_WAIT_S, Loading, catalogue, declared_tasks
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
 from aimass.serving.tasks import TaskSpec
 from aimass.serving.tenancy import visible
 from aimass.serving.updater import ModelUpdater
 from aimass.store.base import ModelStore
-from aimass.store.manifest import ModelManifest
 
 log = logging.getLogger("aimass.registry")
 LOADING = "it is still loading"  # the public reason of a model's state while the first load runs
@@ -116,7 +115,7 @@ class ModelRegistry:
         self._loader = threading.current_thread()
         failure: str | None = "the models served here could not be listed from the model store"
         try:
-            order = self._loading.catalogued(self._catalogue())
+            order = self._loading.catalogued(catalogue(self.store, self._serves))
             failure = None
             updater = ModelUpdater(self, interval_s=0)
             for pending in order:
@@ -149,25 +148,6 @@ class ModelRegistry:
     def wait_loaded(self, timeout: float | None = None) -> bool:
         """Wait until the first load is over; False if ``timeout`` passed first."""
         return self._loading.wait_all(timeout)
-
-    def _catalogue(self) -> list[Pending]:
-        """This process's models and the version each will serve first, from their manifests alone."""
-        found = []
-        for name in self.store.model_names():
-            try:
-                target = self.store.aliases(name).serving(self.store.versions(name))
-            except AimassError as exc:  # as the update check does: nothing to load until they can be read
-                log.warning("cannot read the aliases of model '%s': %s", name, exc.message)
-                continue
-            if target is None:
-                continue
-            try:
-                manifest: ModelManifest | None = self.store.manifest(name, target)
-            except AimassError:
-                manifest = None  # its load records why: rejected, or not this process's (``wants``)
-            if manifest is None or self._serves(manifest.domain):
-                found.append(Pending(name, target, manifest))
-        return found
 
     def _serves(self, domain: str) -> bool:
         return self._domains is None or domain in self._domains
@@ -296,7 +276,7 @@ class ModelRegistry:
         While the first load runs, a loading model's runtime declares its tasks for it; one whose runtime
         declares none (its tasks are known once it has loaded) is waited for, bounded."""
         for pending in self._loading.pending(wait=True):
-            if not _declared(pending):
+            if not declared_tasks(pending):
                 with contextlib.suppress(ModelNotReady):
                     self._loading.wait_for(pending.name)
         found: dict[tuple[str, str], TaskSpec] = {}
@@ -320,7 +300,7 @@ class ModelRegistry:
                 found[domain] = declared
         for pending in self._loading.pending():
             if pending.manifest is not None:
-                for task, spec in _declared(pending).items():
+                for task, spec in declared_tasks(pending).items():
                     found.setdefault(pending.manifest.domain, {}).setdefault(task, spec)
         return found
 
@@ -391,16 +371,6 @@ class ModelRegistry:
             and bool(self._models)
             and all(served.serving is not None for served in self._models.values())
         )
-
-
-def _declared(pending: Pending) -> dict[str, TaskSpec]:
-    """The tasks the runtime of a model still loading declares for it (none where it is not installed)."""
-    if pending.manifest is None:
-        return {}
-    try:
-        return runtime_class(pending.manifest.domain, pending.manifest.engine.format).declared_tasks()
-    except ModelLoadError:
-        return {}
 
 
 @contextlib.contextmanager
