@@ -122,6 +122,9 @@ def test_readiness_says_which_model_is_loading(function: ModuleType) -> None:
     assert status == 503 and body["error"] == f"not ready: {SLOW}: it is still loading"
     ready = {"name": TINY_SPEECH, "ready": True}
     assert call(function, event("GET", f"/v2/models/{TINY_SPEECH}/ready")) == (200, ready)
+    # AND the loading model's own readiness says so at once (a probe is not held while it loads)
+    status, body = call(function, event("GET", f"/v2/models/{SLOW}/ready"))
+    assert status == 503 and "still loading" in body["error"]
     # AND the repository index lists the loading model as unavailable, saying why
     status, index = call(function, event("POST", "/v2/repository/index", {}))
     assert status == 200

@@ -51,7 +51,7 @@ def v2_router(plane: DataPlane, peers: Peers | None = None) -> APIRouter:
         return described.model_copy(update={"parameters": parameters})
 
     def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
-        registry.get(name, version)
+        registry.get(name, version, wait=False)  # a readiness probe is told at once, not held while a model loads
         return {"name": name, "ready": True}
 
     _versioned(router, "GET", "", metadata, "Model metadata", response_model=ModelMetadata, responses=_MODEL_ERRORS)
