@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openai import BadRequestError, OpenAI
 
-from tests.integration.test_clients import free_port, start_server
+from tests.integration.test_clients import free_port, start_server, stop_server
 from tests.tiny_speech import TINY_SPEECH, build_tiny_speech, encoded, pcm_wav, utterance
 
 
@@ -20,7 +20,7 @@ def openai_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenAI]:
     port = free_port()
     process: subprocess.Popen[str] = start_server(store, port)
     yield OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="not-needed-locally", max_retries=0)
-    process.kill()
+    stop_server(process)
     process.wait()
 
 

@@ -30,7 +30,7 @@ from models.speech.commands.quality import edit_distance
 from models.speech.commands.spec import NAME, TEST_VARIANTS, TRAIN_VARIANTS, VERSION
 from models.speech.commands.synth import Voice, speak
 from tests.conftest import build_domain_models, import_handler, load_event, response_body
-from tests.integration.test_clients import free_port, start_server
+from tests.integration.test_clients import free_port, start_server, stop_server
 
 checkout_domains()
 from aimass_speech.audio import decode, resample  # noqa: E402
@@ -178,5 +178,5 @@ def test_the_openai_sdk_against_a_live_server(store: Path, tmp_path_factory: pyt
             transcription = client.audio.transcriptions.create(model=NAME, file=audio)
         assert transcription.text == COMMANDS
     finally:
-        process.kill()
+        stop_server(process)
         process.wait()

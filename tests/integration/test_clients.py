@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ def start_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: stop_server takes its workers with it
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -57,8 +59,15 @@ def start_server(
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}") from None
             time.sleep(0.1)
-    process.kill()
+    stop_server(process)
     raise RuntimeError("server did not become ready in 30 s")
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    """Kill the server and its workers: uvicorn's worker processes outlive a supervisor killed alone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +81,7 @@ def server(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     process = start_server(store, port)
     yield f"127.0.0.1:{port}", process
     if process.poll() is None:
-        process.kill()
+        stop_server(process)
         process.wait()
 
 
@@ -107,7 +116,7 @@ def metered(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port()
     process = start_server(tiny_store, port, {"AIMASS_METERING": "sqlite", "AIMASS_STATE_DIR": str(state)})
     yield f"127.0.0.1:{port}", key.clear_text, state
-    process.kill()
+    stop_server(process)
     process.wait()
 
 

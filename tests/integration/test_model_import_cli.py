@@ -22,7 +22,7 @@ from aimass.settings import DEFAULT_PLANS, Settings
 from aimass.store.local import LocalModelStore
 from aimass_tools.cli import app
 from tests import tiny_imports as tiny
-from tests.integration.test_clients import free_port, start_server
+from tests.integration.test_clients import free_port, start_server, stop_server
 from tests.tiny_models import build_tiny_text
 
 
@@ -73,7 +73,7 @@ def test_an_onnx_file_is_answered_through_the_triton_client_after_one_command(st
         y = answer.as_numpy("y")
         assert y is not None and y.shape == (3, 3) and np.all(np.abs(y) <= 1)  # tanh
     finally:
-        server.kill()
+        stop_server(server)
         server.wait()
 
 
@@ -103,7 +103,7 @@ def test_the_same_command_imports_through_the_management_api_of_a_running_server
         y = client.infer("remote", [x], headers={"x-api-key": admin}).as_numpy("y")
         assert y is not None and y.shape == (1, 3)
     finally:
-        server.kill()
+        stop_server(server)
         server.wait()
 
 
