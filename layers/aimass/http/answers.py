@@ -9,6 +9,7 @@ the direct path answers a function's first request without importing Starlette, 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,8 @@ from typing import Any
 
 from aimass.errors import AimassError, InvalidInput, PayloadTooLarge, error_document
 from aimass.protocol import wire
+
+log = logging.getLogger("aimass.http")
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -92,3 +95,14 @@ def error_body(error: AimassError, request_id: str, path: str) -> bytes:
 def json_bytes(document: object) -> bytes:
     """Compact UTF-8 JSON, byte for byte what Starlette's JSONResponse renders."""
     return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+def client_error(method: str, path: str, exc: Exception) -> AimassError:
+    """``exc`` as the error a client is told of: itself when it is one (logged where it is the server's); any other
+    exception logged, and an internal error: details stay in the log, the client gets the request id to quote."""
+    if isinstance(exc, AimassError):
+        if exc.status_code >= 500:
+            log.error("%s %s failed: %s", method, path, exc.message)
+        return exc
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return AimassError("internal error; quote the request id when reporting it")

@@ -6,7 +6,6 @@ V2 routes keep the Open Inference Protocol's ``{"error": "<message>"}``. Every o
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,13 +16,11 @@ from starlette.routing import compile_path
 from starlette.types import Scope
 
 from aimass.errors import AimassError, HTTPRefusal, InvalidInput, NotFound, error_document
-from aimass.http.answers import REQUEST_ID_HEADER, error_body, request_id_of
+from aimass.http.answers import REQUEST_ID_HEADER, client_error, error_body, request_id_of
 
 if TYPE_CHECKING:  # FastAPI is for the routes the Lambda path builds on first need (aimass.http.lean)
     from fastapi import FastAPI
     from starlette.applications import Starlette
-
-log = logging.getLogger("aimass.http")
 
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
 _STATUS_CODES = {405: "method_not_allowed", 404: "not_found", 413: "payload_too_large"}
@@ -111,14 +108,8 @@ def _allowed_methods(request: Request, starlette_allows: str) -> list[str]:
 
 
 def as_aimass_error(scope: Scope, exc: Exception) -> AimassError:
-    """``exc`` as the error a client is told of: itself when it is one; else logged, and an internal error."""
-    if isinstance(exc, AimassError):
-        if exc.status_code >= 500:
-            log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), exc.message)
-        return exc
-    # Details stay in the log; the client gets the request id to quote.
-    log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
-    return AimassError("internal error; quote the request id when reporting it")
+    """``exc`` as the error a client is told of (``aimass.http.answers.client_error``)."""
+    return client_error(str(scope.get("method")), str(scope.get("path")), exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

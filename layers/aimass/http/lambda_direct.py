@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextvars
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from aimass.http.answers import (
     REQUEST_ID_HEADER,
     Call,
     choose_request_id,
+    client_error,
     declared_length_refusal,
     error_body,
     too_large,
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from aimass.http.metered import MeteringGate
     from aimass.serving.updater import ModelUpdater
     from aimass.settings import Settings
-
-log = logging.getLogger("aimass.http")
 
 ASGIApp = Callable[..., Any]
 Headers = list[tuple[str, str]]
@@ -200,14 +198,14 @@ class LambdaApp:
         refusal = None if declared is None else declared_length_refusal(declared, self.limit)
         if refusal is not None:
             return _with(_error(refusal, request_id, path), id_header)
-        if self.updater is not None and self.updater.due():
-            self.updater.check_if_due()
         try:
+            if self.updater is not None and self.updater.due():
+                self.updater.check_if_due()
             if self.gate is None or is_open_path(path):
                 return _with(self._run(request, route, params, request_id), id_header)
             return _with(self._metered(self.gate, request, route, params, request_id), id_header)
         except Exception as exc:  # as Starlette's outermost handler: logged, a 500 with the id to quote
-            error = _internal(request, exc)
+            error = client_error(request.method, path, exc)
             return _error(error, request_id, path, {REQUEST_ID_HEADER: request_id})
 
     def _metered(
@@ -235,17 +233,8 @@ class LambdaApp:
                 raise too_large(len(request.body), self.limit)
             answer = route.call(Call(request.method, request.path, params, request.headers, request.body, request_id))
         except AimassError as exc:
-            if exc.status_code >= 500:
-                log.error("%s %s failed: %s", request.method, request.path, exc.message)
-            return _error(exc, request_id, request.path)
+            return _error(client_error(request.method, request.path, exc), request_id, request.path)
         return Reply(answer.status, _headers(answer.headers, answer.body, answer.media_type), answer.body)
-
-
-def _internal(request: EventRequest, exc: Exception) -> AimassError:
-    if isinstance(exc, AimassError):
-        return exc
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    return AimassError("internal error; quote the request id when reporting it")
 
 
 def _error(error: AimassError, request_id: str, path: str, extra: Mapping[str, str] | None = None) -> Reply:
