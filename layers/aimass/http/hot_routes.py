@@ -50,12 +50,7 @@ BATCH_OBJECT = "BatchObject"  # aimass.http.batches, documented with the Batch A
 def prefers_async(request: Request) -> bool:
     """Whether a ``Prefer`` header (RFC 7240: preferences separated by commas, each with ``;`` parameters, in
     one header or several) asks for ``respond-async``."""
-    return asks_async(request.headers.getlist("prefer"))
-
-
-def asks_async(headers: Sequence[str]) -> bool:
-    """``prefers_async`` of the ``Prefer`` headers' values."""
-    for header in headers:
+    for header in request.headers.getlist("prefer"):
         for preference in header.split(","):
             if preference.split(";")[0].split("=")[0].strip().lower() == RESPOND_ASYNC:
                 return True
