@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api.js';
 import { html } from '../html.js';
-import { CopyButton, ErrorLine, TableBox, when } from '../widgets.js';
+import { CopyButton, ErrorLine, TableBox, useSubmit, when } from '../widgets.js';
 
 const HOUR = 3600;
 
@@ -11,18 +11,12 @@ function CreateKey({ onIssued }) {
   const [plan, setPlan] = useState('default');
   const [description, setDescription] = useState('');
   const [admin, setAdmin] = useState(false);
-  const [error, setError] = useState(null);
-  const submit = async (event) => {
-    event.preventDefault();
-    setError(null);
+  const create = async () => {
     const json = { tenant: tenant.trim(), plan: plan.trim(), description, scopes: admin ? ['invoke', 'admin'] : ['invoke'] };
-    try {
-      const answer = await call('/v1/admin/keys', { method: 'POST', json });
-      onIssued({ ...answer.body, what: 'created' });
-    } catch (failure) {
-      setError(`The key was not created: ${failure.message}`);
-    }
+    const answer = await call('/v1/admin/keys', { method: 'POST', json });
+    onIssued({ ...answer.body, what: 'created' });
   };
+  const { busy, error, submit } = useSubmit(create, (failure) => `The key was not created: ${failure.message}`);
   return html`<section aria-labelledby="create-heading">
     <h2 id="create-heading">Create a key</h2>
     <form class="controls" onSubmit=${submit}>
@@ -32,7 +26,7 @@ function CreateKey({ onIssued }) {
         onInput=${(e) => setDescription(e.currentTarget.value)} /></label>
       <label class="check"><input type="checkbox" checked=${admin} onChange=${(e) => setAdmin(e.currentTarget.checked)} />
         Admin scope</label>
-      <button type="submit">Create key</button>
+      <button type="submit" disabled=${busy}>Create key</button>
     </form>
     <${ErrorLine} error=${error} />
   </section>`;
