@@ -98,6 +98,16 @@ def test_speech_records_the_microphone_as_wav(page: Page) -> None:
             speech.get_by_role("link", name="Save recording.wav").click()
         saved = download.value.path().read_bytes()
         assert saved[:4] == b"RIFF" and saved[8:12] == b"WAVE", "speech: the recording saves as the WAV file sent"
+        # AND it plays back in the page: the player loads the recording (the page's policy lets it) and knows its length
+        player = speech.get_by_test_id("playback")
+        expect(player, "speech: a player for the recording").to_have_attribute("src", re.compile(r"^blob:"))
+        # (-1: the player refused it; -2: nothing within 10 s, as where the page's policy blocks blob: media)
+        length = player.evaluate(
+            "p => p.readyState >= 1 ? p.duration : new Promise(done => {"
+            " p.addEventListener('loadedmetadata', () => done(p.duration));"
+            " p.addEventListener('error', () => done(-1)); setTimeout(() => done(-2), 10000); })"
+        )
+        assert length > 0.5, f"speech: the player reads the recording's length, got {length}"
         sent: list[bytes] = []
 
         def keep(route: Route) -> None:

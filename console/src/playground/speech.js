@@ -12,7 +12,7 @@ const PATH = '/v1/audio/transcriptions';
 export function SpeechPlayground({ models }) {
   const [model, setModel] = useState(models[0].id);
   const [audio, setAudio] = useState(null); // { blob, name, seconds? }: seconds for a recording only
-  const [saved, setSaved] = useState(null); // a recording's object URL, to save it: the curl shown names it
+  const [url, setUrl] = useState(null); // the audio's object URL: played back here, and a recording saved from it
   const [result, setResult] = useState(null);
   const transcribe = async () => {
     const form = new FormData();
@@ -34,13 +34,13 @@ export function SpeechPlayground({ models }) {
   });
   useFocusHandover(busy, { whenIdle: transcribeButton });
   useEffect(() => {
-    if (!audio || !audio.seconds) {
-      setSaved(null);
+    if (!audio) {
+      setUrl(null);
       return undefined;
     }
-    const url = URL.createObjectURL(audio.blob);
-    setSaved(url);
-    return () => URL.revokeObjectURL(url);
+    const made = URL.createObjectURL(audio.blob);
+    setUrl(made);
+    return () => URL.revokeObjectURL(made);
   }, [audio]);
   const choose = (event) => {
     const file = event.currentTarget.files[0];
@@ -66,8 +66,9 @@ export function SpeechPlayground({ models }) {
               ? `Ready: ${audio.name}${audio.seconds ? ` (${audio.seconds.toFixed(1)} s, 16 kHz WAV)` : ''}`
               : 'No audio yet'}
         </span>
-        ${saved && html`<a href=${saved} download=${audio.name}>Save ${audio.name}</a>`}
+        ${url && audio.seconds && html`<a href=${url} download=${audio.name}>Save ${audio.name}</a>`}
       </div>
+      ${url && html`<audio controls src=${url} aria-label=${`Play ${audio.name}`} data-testid="playback"></audio>`}
       <button type="submit" ref=${transcribeButton} disabled=${busy || recorder.recording}>Transcribe</button>
     </form>
     <${ErrorLine} error=${recorder.error || error} />

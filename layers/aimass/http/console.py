@@ -26,10 +26,11 @@ from aimass.errors import NotFound, ServiceUnavailable
 _BUILT = Path(__file__).resolve().parents[3] / "build" / "console"
 ENV = "AIMASS_CONSOLE_DIR"
 
-# style-src allows no inline styles either: the bundle's CSS is a file, and charts draw on a canvas.
+# style-src allows no inline styles either: the bundle's CSS is a file, and charts draw on a canvas. media-src: the
+# speech playground plays back the audio it is about to send, from an object URL of it (no other media).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src blob:; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
