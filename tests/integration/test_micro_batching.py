@@ -20,7 +20,8 @@ from aimass.errors import InvalidInput
 from aimass.http.app import build_app
 from aimass.serving.boot import load_models
 from aimass.settings import Settings
-from aimass_tools.cli.server_mode import HeldRequests, NoDelayProtocol
+from aimass_server.held import HeldRequests
+from aimass_server.protocol import NoDelayProtocol
 from tests.integration.test_clients import free_port
 from tests.tiny_models import TINY_TEXT
 
