@@ -236,10 +236,6 @@ class _Loaded:
     def declared(self, index: int) -> Callable[[], HotRoute]:
         return lambda: self.get()[0][index]
 
-    @property
-    def count(self) -> int:
-        return len(self._lazy.paths)
-
     def route(self, index: int) -> Route:
         from starlette.routing import Route
 
@@ -278,7 +274,7 @@ class HotTable:
             if isinstance(entry, HotRoute):
                 routes.append(entry.route(self._batches))
             else:
-                routes += [entry.route(index) for index in range(entry.count)]
+                routes += [entry.route(index) for index in range(len(entry.paths))]
         return tuple(routes)
 
     @property
