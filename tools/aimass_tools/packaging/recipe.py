@@ -54,7 +54,9 @@ def read_recipe(dockerfile: Path, target: str | None = None) -> Recipe:
     """Parse the Dockerfile's ``target`` stage (by default the Lambda stage) into the steps this script replays;
     anything else is an error, in any stage."""
     stages = read_stages(dockerfile)
-    recipes = {id(stage): _stage_recipe(stage, dockerfile) for stage in stages}  # every stage must replay
+    recipes: dict[int, Recipe] = {}  # every stage must replay; a stage's parent comes before it in the file
+    for stage in stages:
+        recipes[id(stage)] = _stage_recipe(stage, None if stage.parent is None else recipes[id(stage.parent)])
     built = chain(stages, target, dockerfile)
     recipe = recipes[id(built[-1])]
     if recipe.serves_http:
@@ -65,9 +67,9 @@ def read_recipe(dockerfile: Path, target: str | None = None) -> Recipe:
     return recipe
 
 
-def _stage_recipe(stage: Stage, dockerfile: Path) -> Recipe:
-    if stage.parent is not None:
-        parent = _stage_recipe(stage.parent, dockerfile)
+def _stage_recipe(stage: Stage, parent: Recipe | None) -> Recipe:
+    """The stage's recipe: its parent stage's (already read), then its own instructions."""
+    if parent is not None:
         recipe = Recipe(
             base=parent.base,
             platform=parent.platform,
