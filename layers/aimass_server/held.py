@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aimass.http.offload import ALONE_MAX_BODY, HELD
+from aimass.protocol import wire
 
 # Where a request's scope carries the set of requests its worker holds (uvicorn's running request tasks).
 HELD_EXTENSION = "aimass.held"
@@ -34,5 +35,6 @@ def _body_size(scope: Scope) -> int:
     """The declared body size; a chunked body (no Content-Length) counts as large."""
     for name, value in scope["headers"]:
         if name.lower() == b"content-length":
-            return int(value) if value.isdigit() else ALONE_MAX_BODY + 1
+            size = wire.decimal(value)  # the header as the request context reads it
+            return ALONE_MAX_BODY + 1 if size is None else size
     return 0 if scope.get("method") in ("GET", "HEAD") else ALONE_MAX_BODY + 1
