@@ -85,9 +85,15 @@ def start_loading(settings: Settings | None = None) -> ModelRegistry:
 
     A request waits for the model it names alone, so an app can be built over it at once. The domain runtimes
     are imported here, first: Python-level imports on two threads only take turns on the GIL, while the
-    thread's file hashing and session building run beside the caller's imports. Where Lambda starts the
-    environment ahead of its requests (``AHEAD_OF_REQUESTS``), every model is loaded before this returns.
+    thread's file hashing and session building run beside the caller's imports. Where the settings are the
+    environment's, the sessions likely needed start building before even those imports
+    (``aimass.serving.head_start``). Where Lambda starts the environment ahead of its requests
+    (``AHEAD_OF_REQUESTS``), every model is loaded before this returns.
     """
+    if settings is None:  # the settings will be the environment's, which a head start can read first
+        from aimass.serving import head_start
+
+        head_start.start()
     from aimass.serving.domains import runtime_class
     from aimass.settings import get_settings
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from aimass.errors import AimassError, ModelLoadError, ModelNotReady, NotFound
 from aimass.serving.domains import checkout_domains, runtime_class
+from aimass.serving.head_start import HEAD_START
 from aimass.serving.loading import LOAD_WAIT_S, Loading, catalogue, declared_tasks
 from aimass.serving.runtime import ModelRuntime
 from aimass.serving.session import SessionFactory
@@ -129,6 +130,7 @@ class ModelRegistry:
         finally:
             self._loading.finish(failure)
             self._loader = None
+            HEAD_START.release()  # what the cold start built ahead and this load did not claim
 
     def load_in_background(self) -> threading.Thread:
         """``load_all`` on a daemon thread; ``get`` waits per model meanwhile. A failure is logged, and kept as

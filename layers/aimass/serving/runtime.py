@@ -86,8 +86,11 @@ class ModelRuntime(ABC):
         """An ONNX Runtime session of the manifest's engine file, refused unless its graph has the engine's
         declared inputs and outputs (names and datatypes)."""
         engine = self.manifest.engine
-        # Built while the graph's hash is checked beside it (ModelArtifact.use).
-        session = self.artifact.use(engine.file, lambda graph: self.sessions.create(graph, label=self.label))
+        # Built while the graph's hash is checked beside it (ModelArtifact.use), unless a cold start's head start
+        # already built it from the bytes the manifest declares.
+        session = self.sessions.built_ahead(self.manifest, engine.file) or self.artifact.use(
+            engine.file, lambda graph: self.sessions.create(graph, label=self.label)
+        )
         check_signature(session, engine.inputs, engine.outputs, self.label)
         return session
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import onnxruntime as ort
 
 from aimass.errors import ModelLoadError
+from aimass.serving.head_start import CUDA, HEAD_START, SessionSpec, providers_for
 from aimass.settings import Settings
-from aimass.store.manifest import TensorSpec
+from aimass.store.manifest import ModelManifest, TensorSpec
 
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
+log = logging.getLogger("aimass.sessions")
 
 # ONNX tensor element types as ONNX Runtime names them, keyed by the V2 datatype.
 ORT_TYPES = {
@@ -30,43 +32,46 @@ class SessionFactory:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def options(self) -> ort.SessionOptions:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._settings.intra_op_threads
-        options.inter_op_num_threads = self._settings.inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Spinning threads hold their cores between operators: waste where sessions share the cores (the local
-        # server's concurrent requests), a gain where one session runs many tiny operators in a row (decoding).
-        options.add_session_config_entry(
-            "session.intra_op.allow_spinning", "1" if self._settings.intra_op_spinning else "0"
+    def spec(self) -> SessionSpec:
+        """The engine options and providers of this process's sessions."""
+        settings = self._settings
+        return SessionSpec(
+            settings.intra_op_threads, settings.inter_op_threads, settings.intra_op_spinning, self.providers()
         )
-        return options
 
-    def providers(self) -> list[str]:
+    def options(self) -> ort.SessionOptions:
+        return self.spec().options()
+
+    def providers(self) -> tuple[str, ...]:
         """The execution providers sessions use: CUDA first where the settings allow it and ONNX Runtime has it
         (the GPU worker images install onnxruntime-gpu), then the CPU, which runs what CUDA does not."""
-        wanted = self._settings.accelerator
-        if wanted == "cpu":
-            return [CPU]
-        if CUDA in ort.get_available_providers():
-            return [CUDA, CPU]
-        if wanted == "cuda":
+        providers = providers_for(self._settings.accelerator)
+        if self._settings.accelerator == "cuda" and CUDA not in providers:
             raise ModelLoadError(
                 "AIMASS_ACCELERATOR=cuda, but this ONNX Runtime has no CUDA execution provider (it needs "
                 f"onnxruntime-gpu and a GPU; it has {ort.get_available_providers()})",
                 public="no GPU is available to its sessions",
             )
-        return [CPU]
+        return providers
 
     def create(self, model: bytes, *, label: str) -> ort.InferenceSession:
-        providers = self.providers()
+        spec = self.spec()
         try:
-            return ort.InferenceSession(model, self.options(), providers=providers)
+            return spec.session(model)
         except Exception as exc:  # ORT raises its own untyped errors for bad graphs
             raise ModelLoadError(
                 f"{label}: ONNX Runtime cannot load the graph: {exc}", public="ONNX Runtime cannot load its graph"
             ) from exc
+
+    def built_ahead(self, manifest: ModelManifest, relative: str) -> ort.InferenceSession | None:
+        """The session the cold start's head start built of this file (``aimass.serving.head_start``), where its
+        bytes were the ones the manifest declares and its options these; else None."""
+        if manifest.encryption is not None:  # its digest is the ciphertext's
+            return None
+        session = HEAD_START.claim(manifest.file(relative).sha256, self.spec())
+        if session is not None:
+            log.info("model '%s' version %s: %s was built ahead", manifest.name, manifest.version, relative)
+        return session
 
 
 def check_signature(

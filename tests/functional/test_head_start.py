@@ -1,0 +1,137 @@
+"""A cold start's head start (``aimass.serving.head_start``): a function's handler builds the session of the model
+it will serve while its code is imported, and the first load takes it only where the bytes it was built from are
+the ones the validated manifest declares, with the engine options the settings ask for. Each case runs the rl
+handler in a fresh interpreter, as a new Lambda container does, over a tiny policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import onnx
+import pytest
+
+from aimass.serving.boot import open_registry
+from aimass.serving.head_start import HEAD_START
+from aimass.serving.session import SessionFactory
+from aimass.settings import Settings
+from aimass.store.manifest import read_manifest
+from tests.conftest import ROOT, load_event
+from tests.events.specs import RL_MODEL
+from tests.tiny_rl import TINY_RL, build_tiny_rl
+
+BUILT_AHEAD = "model.onnx was built ahead"
+PROBE = """
+import importlib.util, json, sys
+from aimass.lambda_context import LocalLambdaContext
+
+spec = importlib.util.spec_from_file_location("rl_handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(module.handler(json.loads(sys.argv[2]), LocalLambdaContext())))
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    build_tiny_rl(tmp_path / "store")
+    return tmp_path / "store"
+
+
+def cold_answer(store: Path, **env: str) -> tuple[dict[str, Any], str]:
+    """The rl handler's answer to one V2 inference in a fresh interpreter over ``store``, and what it logged."""
+    event = load_event("apigw_rest_v1_rl_infer", model=TINY_RL, recorded=RL_MODEL)
+    environ = {
+        **os.environ,
+        "AIMASS_MODEL_STORE": str(store),
+        "AIMASS_DOMAINS": json.dumps(["rl"]),
+        "AIMASS_METERING": "off",
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT / "functions/rl/handler.py"), json.dumps(event)],
+        env=environ,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return answer, done.stderr
+
+
+def test_the_first_load_takes_the_session_built_ahead(store: Path) -> None:
+    # GIVEN a store whose policy is as its manifest declares WHEN a fresh function answers its first inference
+    answer, logged = cold_answer(store)
+    # THEN it answers from the session the head start built, which the load took over
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["model_name"] == TINY_RL
+    assert BUILT_AHEAD in logged
+
+
+def test_a_graph_that_is_not_the_one_its_manifest_declares_is_refused_as_before(store: Path) -> None:
+    # GIVEN the policy's graph replaced by another valid graph after its manifest was written
+    path = store / TINY_RL / "1" / "model.onnx"
+    graph = onnx.load(str(path))
+    graph.doc_string = "not the graph the manifest declares"
+    onnx.save(graph, str(path))
+    # WHEN a fresh function answers its first inference
+    answer, logged = cold_answer(store)
+    # THEN the head start's session (which it could build) is not used, and the load refuses the version
+    assert BUILT_AHEAD not in logged
+    assert answer["statusCode"] == 503, answer
+    assert "does not match the manifest" in logged
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AIMASS_INTRA_OP_THREADS", " 1"),  # the settings read it (whitespace stripped); the head start does not
+        ("AIMASS_MODEL_BUCKET", "a-bucket"),  # S3: nothing local to build ahead (the store is then unreachable)
+    ],
+)
+def test_a_setting_the_head_start_cannot_read_leaves_the_work_to_the_load(
+    store: Path, variable: str, value: str
+) -> None:
+    # GIVEN an environment the head start does not read as the settings do WHEN a fresh function starts
+    answer, logged = cold_answer(store, **{variable: value}, AIMASS_AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    # THEN nothing is built ahead; the load does it all (and the bucket store, unreachable here, is a 503)
+    assert BUILT_AHEAD not in logged
+    assert answer["statusCode"] == (200 if variable == "AIMASS_INTRA_OP_THREADS" else 503), answer
+
+
+def test_a_session_no_load_claims_is_dropped_once_the_first_load_is_over(store: Path) -> None:
+    # GIVEN the head start building the rl policy of a store, and a process that serves only the tensor domain
+    thread = HEAD_START.run({"AIMASS_MODEL_STORE": str(store), "AIMASS_DOMAINS": '["rl"]'})
+    assert thread is not None
+    thread.join(timeout=60)
+    settings = Settings(model_store=store, domains=("tensor",), metering="off")
+    registry = open_registry(settings)
+    digest = read_manifest(store / TINY_RL / "1").file("model.onnx").sha256
+    spec = SessionFactory(settings).spec()
+    # WHEN its first load is over (it loads nothing of the rl domain)
+    registry.load_all()
+    # THEN the session built ahead is gone: no later load can be handed it
+    assert HEAD_START.claim(digest, spec) is None
+    assert registry.names() == []
+
+
+def test_a_session_is_handed_over_once(store: Path) -> None:
+    # GIVEN the head start building a policy WHEN a load claims its session, then another one does
+    thread = HEAD_START.run({"AIMASS_MODEL_STORE": str(store), "AIMASS_DOMAINS": '["rl"]'})
+    assert thread is not None
+    thread.join(timeout=60)
+    spec = SessionFactory(Settings(model_store=store, domains=("rl",), metering="off")).spec()
+    digest = read_manifest(store / TINY_RL / "1").file("model.onnx").sha256
+    first = HEAD_START.claim(digest, spec)
+    second = HEAD_START.claim(digest, spec)
+    HEAD_START.release()
+    # THEN the first gets the session and the second builds its own
+    assert first is not None and [node.name for node in first.get_inputs()] == ["observation"]
+    assert second is None
