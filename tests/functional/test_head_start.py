@@ -1,7 +1,7 @@
 """A cold start's head start (``aimass.serving.head_start``): a function's handler builds the session of the model
 it will serve while its code is imported, and the first load takes it only where the bytes it was built from are
 the ones the validated manifest declares, with the engine options the settings ask for. Each case runs the rl
-handler in a fresh interpreter, as a new Lambda container does, over a tiny policy.
+handler in a fresh interpreter, as a new Lambda container does, over a tiny policy baked into its "image".
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aimass.settings import Settings
 from aimass.store.manifest import read_manifest
 from tests.conftest import ROOT, load_event
 from tests.events.specs import RL_MODEL
+from tests.moto_server import MotoServer
 from tests.tiny_rl import TINY_RL, build_tiny_rl
 
 BUILT_AHEAD = "model.onnx was built ahead"
@@ -75,6 +76,16 @@ def test_the_first_load_takes_the_session_built_ahead(store: Path) -> None:
     assert BUILT_AHEAD in logged
 
 
+def test_a_function_over_its_bucket_takes_the_session_built_from_its_image(store: Path, moto: MotoServer) -> None:
+    # GIVEN the deployed configuration: a bucket store (empty: nothing published yet) seeded by the image's store
+    moto.bucket("models")
+    # WHEN a fresh function answers its first inference
+    answer, logged = cold_answer(store, AIMASS_MODEL_BUCKET="models", **moto.environment())
+    # THEN the bucket serves the image's version, from the session built ahead of the load
+    assert answer["statusCode"] == 200, answer
+    assert BUILT_AHEAD in logged
+
+
 def test_a_graph_that_is_not_the_one_its_manifest_declares_is_refused_as_before(store: Path) -> None:
     # GIVEN the policy's graph replaced by another valid graph after its manifest was written
     path = store / TINY_RL / "1" / "model.onnx"
@@ -89,21 +100,13 @@ def test_a_graph_that_is_not_the_one_its_manifest_declares_is_refused_as_before(
     assert "does not match the manifest" in logged
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("AIMASS_INTRA_OP_THREADS", " 1"),  # the settings read it (whitespace stripped); the head start does not
-        ("AIMASS_MODEL_BUCKET", "a-bucket"),  # S3: nothing local to build ahead (the store is then unreachable)
-    ],
-)
-def test_a_setting_the_head_start_cannot_read_leaves_the_work_to_the_load(
-    store: Path, variable: str, value: str
-) -> None:
-    # GIVEN an environment the head start does not read as the settings do WHEN a fresh function starts
-    answer, logged = cold_answer(store, **{variable: value}, AIMASS_AWS_ENDPOINT_URL="http://127.0.0.1:9")
-    # THEN nothing is built ahead; the load does it all (and the bucket store, unreachable here, is a 503)
+def test_a_setting_the_head_start_cannot_read_leaves_the_work_to_the_load(store: Path) -> None:
+    # GIVEN a thread count the settings read (whitespace stripped) and the head start does not
+    # WHEN a fresh function answers its first inference
+    answer, logged = cold_answer(store, AIMASS_INTRA_OP_THREADS=" 1")
+    # THEN nothing was built ahead: the load did it all, as it would have
     assert BUILT_AHEAD not in logged
-    assert answer["statusCode"] == (200 if variable == "AIMASS_INTRA_OP_THREADS" else 503), answer
+    assert answer["statusCode"] == 200, answer
 
 
 def test_a_session_no_load_claims_is_dropped_once_the_first_load_is_over(store: Path) -> None:

@@ -3,15 +3,18 @@
 A function's first load cannot start before the settings, the manifest schema and the domain runtimes are
 imported (pydantic and the core: about 0.2 s), and building a large graph's session takes as long again: text's
 90 MB MiniLM 0.28 s. ONNX Runtime builds a session with the GIL released, so the two can overlap, if the build
-starts first. A handler calls ``start`` before anything else: on a thread, from the standard library's reading of
-the environment and of the local store's JSON, it builds the session of the version each model will serve
-(its production alias, or its newest version) with the options the settings will ask for.
+starts first. A handler's ``start_loading`` calls ``start`` before anything else: on a thread, from the standard
+library's reading of the environment and of the local store's JSON, it builds the session of the version each
+model will serve (its production alias, or its newest version) with the options the settings will ask for. It
+reads the local store: a function's image bakes one in, which seeds its bucket store (``aimass.store.s3``), and a
+version the bucket serves from that seed is the one built ahead.
 
 It is a guess, and nothing trusts it. The session is handed over (``claim``) only to a load whose validated
 manifest declares the very sha256 of the bytes the session was built from, with the same engine options; any
 other load builds its own, as it would have. Unclaimed sessions are dropped once the first load is over
-(``release``). Whatever the head start cannot read as the settings would (an unusual value, a bucket store, an
-encrypted version) it leaves alone.
+(``release``): where the bucket serves a version the image does not hold, the head start cost a cold start some
+CPU and nothing else. Whatever it cannot read as the settings would (an unusual value, an encrypted version) it
+leaves alone.
 """
 
 from __future__ import annotations
@@ -186,8 +189,6 @@ def _read_environment(environ: Mapping[str, str]) -> tuple[Path, frozenset[str] 
     leaves the first load to do all the work.
     """
     values = {key.lower()[len(PREFIX) :]: value for key, value in environ.items() if key.lower().startswith(PREFIX)}
-    if values.get("model_bucket"):
-        return None  # the store is S3: its files are fetched by the load
     try:
         domains_value: Any = json.loads(values["domains"]) if "domains" in values else None
     except ValueError:
