@@ -114,12 +114,16 @@ class HeadStart:
         read = _read_environment(environ)
         if read is None:
             return None
-        store, domains, partial_spec = read
+        store, domains, (intra, inter, spinning, accelerator) = read
+        # ONNX Runtime (and numpy under it) imported here, on the caller's thread: numpy's first import is not safe
+        # beside another thread's (a circular import of its C core fails, now and then), and the caller's next
+        # imports need numpy. Imports take turns on the GIL anyway: only the build gains from a thread.
+        spec = SessionSpec(intra, inter, spinning, providers_for(accelerator))
         with self._lock:
             self._open = True
         self._planned.clear()
         thread = threading.Thread(
-            target=self._build_all, args=(store, domains, partial_spec), name="aimass-head-start", daemon=True
+            target=self._build_all, args=(store, domains, spec), name="aimass-head-start", daemon=True
         )
         thread.start()
         return thread
@@ -142,11 +146,9 @@ class HeadStart:
             self._open = False
             self._built.clear()
 
-    def _build_all(self, store: Path, domains: frozenset[str] | None, partial: Engine) -> None:
+    def _build_all(self, store: Path, domains: frozenset[str] | None, spec: SessionSpec) -> None:
         futures = []
         try:
-            intra, inter, spinning, accelerator = partial
-            spec = SessionSpec(intra, inter, spinning, providers_for(accelerator))
             # Cheapest first, as the first load goes.
             guesses = sorted(_guesses(store, domains), key=lambda guess: guess.size)
             with self._lock:
