@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 # Domain packages live in functions/<domain>/aimass_<domain>/.
 MYPY = MYPYPATH=$$(ls -d functions/*/aimass_*/ | xargs -n1 dirname | paste -sd:) $(BIN)/mypy
 
-.PHONY: help setup system test-system models console console-screenshots serve test check lint typecheck contracts format bench bench-peers payload synth deploy clean
+.PHONY: help setup system test-system models console console-screenshots serve test check static lint typecheck contracts format bench bench-peers payload synth deploy clean
 
 help:
 	@echo "make serve    set up, build the models if missing, start the local API (PORT, default 8000)"
@@ -70,8 +70,10 @@ console-screenshots: console
 serve: models console
 	$(BIN)/aimass serve --store $(STORE)
 
-test: setup test-system console
-	$(BIN)/python -m pytest
+# Two workers (pytest-xdist), each taking a test file or a folder at a time (tests/conftest.py): many tests wait on
+# the servers and subprocesses they start. The models are built first, once, rather than by each worker's fixtures.
+test: setup test-system console models
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -90,7 +92,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint typecheck contracts test
+# The static checks run beside the model builds (a fresh clone trains its models: minutes), each of the two mostly
+# on one core, then the tests, which use the models built.
+check:
+	$(MAKE) -j2 static models
+	$(MAKE) test
+
+static: lint typecheck contracts
 
 # The servers bench/server_mode.py compares with (MLServer, LitServe), in an environment of their own: each pins a
 # web stack of its own, and neither belongs in the project's.

@@ -31,6 +31,26 @@ ROOT = Path(__file__).resolve().parents[1]
 # turn it on with their own state folder. Set before anything reads the settings, and inherited by the
 # servers and CLIs the tests start as subprocesses.
 os.environ.setdefault("AIMASS_METERING", "off")
+# The CLIs' tables and lines as a wide terminal shows them, whether or not the run has a terminal (rich reads
+# COLUMNS where it has none; a pytest-xdist worker never has one): the tests read whole rows and sentences.
+os.environ.setdefault("COLUMNS", "200")
+
+
+# `make test` runs two pytest-xdist workers, each taking whole groups of tests: a test file, or one of these
+# folders, whose tests share a costly session fixture (the CDK app synthesized with jsii started; the console's
+# server, browser and screenshots folder), so that it is made once.
+ONE_WORKER_FOLDERS = ("tests/infra/", "tests/browser/")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrFolderScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((folder for folder in ONE_WORKER_FOLDERS if path.startswith(folder)), path)
+
+    return FileOrFolderScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
