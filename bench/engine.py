@@ -64,21 +64,22 @@ class LoadedHandler:
 def load_handler(domain: str) -> LoadedHandler:
     """Import functions/<domain>/handler.py as a new Lambda container does (AIMASS_* must be set already).
 
-    SessionFactory.create is watched while it loads, so that the floor can run on the handler's own
-    session: two sessions of one model with the same options do not run equally fast (in one process the
-    first one created ran 0.1-0.35 ms slower than later ones here), which would pass for stack overhead.
+    ModelRuntime.engine_session is watched while it loads (whether it builds the session or takes the one its
+    head start built), so that the floor can run on the handler's own session: two sessions of one model with
+    the same options do not run equally fast (in one process the first one created ran 0.1-0.35 ms slower than
+    later ones here), which would pass for stack overhead.
     """
     get_settings.cache_clear()
     silence_logs()
     created: dict[str, ort.InferenceSession] = {}
-    create = SessionFactory.create
+    engine_session = ModelRuntime.engine_session
 
-    def watched(self: SessionFactory, model: bytes, *, label: str) -> ort.InferenceSession:
-        session = create(self, model, label=label)
-        created[label] = session
+    def watched(self: ModelRuntime) -> ort.InferenceSession:
+        session = engine_session(self)
+        created[self.label] = session
         return session
 
-    with swapped(SessionFactory, "create", watched):
+    with swapped(ModelRuntime, "engine_session", watched):
         module = _exec_handler(domain, f"handler_{domain}")
         module.models.wait_loaded()  # the handler's models load on a thread (aimass.serving.boot.start_loading)
     get_settings.cache_clear()
