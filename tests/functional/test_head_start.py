@@ -7,9 +7,6 @@ handler in a fresh interpreter, as a new Lambda container does, over a tiny poli
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +18,13 @@ from aimass.serving.head_start import HEAD_START
 from aimass.serving.session import SessionFactory
 from aimass.settings import Settings
 from aimass.store.manifest import read_manifest
-from tests.conftest import ROOT, load_event
+from tests.conftest import load_event
 from tests.events.specs import RL_MODEL
 from tests.moto_server import MotoServer
+from tests.rl_cold_start import cold_start
 from tests.tiny_rl import TINY_RL, build_tiny_rl
 
 BUILT_AHEAD = "model.onnx was built ahead"
-PROBE = """
-import importlib.util, json, sys
-from aimass.lambda_context import LocalLambdaContext
-
-spec = importlib.util.spec_from_file_location("rl_handler", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-print(json.dumps(module.handler(json.loads(sys.argv[2]), LocalLambdaContext())))
-"""
 
 
 @pytest.fixture
@@ -47,25 +36,9 @@ def store(tmp_path: Path) -> Path:
 def cold_answer(store: Path, **env: str) -> tuple[dict[str, Any], str]:
     """The rl handler's answer to one V2 inference in a fresh interpreter over ``store``, and what it logged."""
     event = load_event("apigw_rest_v1_rl_infer", model=TINY_RL, recorded=RL_MODEL)
-    environ = {
-        **os.environ,
-        "AIMASS_MODEL_STORE": str(store),
-        "AIMASS_DOMAINS": json.dumps(["rl"]),
-        "AIMASS_METERING": "off",
-        **env,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "functions/rl/handler.py"), json.dumps(event)],
-        env=environ,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return answer, done.stderr
+    started = cold_start(store, [event], **env)
+    answer: dict[str, Any] = started.answers[1]["response"]
+    return answer, started.logged
 
 
 def test_the_first_load_takes_the_session_built_ahead(store: Path) -> None:

@@ -9,16 +9,14 @@ need, each answered through the same handler.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, load_event
+from tests.conftest import load_event
 from tests.events.specs import RL_MODEL
+from tests.rl_cold_start import cold_start
 from tests.tiny_rl import TINY_RL, build_tiny_rl
 
 # Not on the cold path of a function without keys, peers or batches, whose first request is an inference.
@@ -48,23 +46,6 @@ OFF_THE_COLD_PATH = (
     "aimass.batches",
 )
 
-# Run in the fresh interpreter: import the handler, then answer the events the test names, in order, saying
-# what is imported once the handler is and after each answer.
-PROBE = """
-import importlib.util, json, sys
-from aimass.lambda_context import LocalLambdaContext
-
-spec = importlib.util.spec_from_file_location("rl_handler", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules["rl_handler"] = module
-spec.loader.exec_module(module)
-answers = [{"modules": sorted(sys.modules)}]
-for event in json.loads(sys.argv[2]):
-    response = module.handler(event, LocalLambdaContext())
-    answers.append({"response": response, "modules": sorted(sys.modules)})
-print(json.dumps(answers))
-"""
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -91,24 +72,7 @@ def imported(answer: dict[str, Any], name: str) -> bool:
 
 
 def run_handler(store: Path, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    env = {
-        **os.environ,
-        "AIMASS_MODEL_STORE": str(store),
-        "AIMASS_DOMAINS": json.dumps(["rl"]),
-        "AIMASS_METERING": "off",
-    }
-    handler = str(ROOT / "functions/rl/handler.py")
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, handler, json.dumps(events)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    answers: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return answers
+    return cold_start(store, events).answers
 
 
 def test_hot_routes_answer_without_fastapi_and_the_rest_builds_it_on_first_need(store: Path) -> None:
