@@ -88,9 +88,9 @@ class ModelRuntime(ABC):
         engine = self.manifest.engine
         # Built while the graph's hash is checked beside it (ModelArtifact.use), unless a cold start's head start
         # already built it from the bytes the manifest declares.
-        session = self.sessions.built_ahead(self.manifest, engine.file) or self.artifact.use(
-            engine.file, lambda graph: self.sessions.create(graph, label=self.label)
-        )
+        session = self.sessions.built_ahead(self.manifest, engine.file)
+        if session is None:
+            session = self.artifact.use(engine.file, lambda graph: self.sessions.create(graph, label=self.label))
         check_signature(session, engine.inputs, engine.outputs, self.label)
         return session
 

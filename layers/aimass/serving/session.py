@@ -68,7 +68,11 @@ class SessionFactory:
         bytes were the ones the manifest declares and its options these; else None."""
         if manifest.encryption is not None:  # its digest is the ciphertext's
             return None
-        session = HEAD_START.claim(manifest.file(relative).sha256, self.spec())
+        try:
+            spec = self.spec()
+        except ModelLoadError:  # no session can be built: the load says so, once the file's hash has spoken
+            return None
+        session = HEAD_START.claim(manifest.file(relative).sha256, spec)
         if session is not None:
             log.info("model '%s' version %s: %s was built ahead", manifest.name, manifest.version, relative)
         return session
