@@ -19,7 +19,7 @@ Hierarchy (each carries the HTTP status a client sees and a stable ``code``):
     ├── RateLimited             429 rate_limit_exceeded   over the plan's request rate (Retry-After)
     ├── QuotaExceeded           429 insufficient_quota    over the plan's monthly units (says when it resets)
     ├── ModelNotReady           503 model_not_ready   the model exists but cannot answer now
-    ├── ServiceUnavailable      503 service_unavailable   a dependency (the usage store) cannot be reached
+    ├── ServiceUnavailable      503 service_unavailable   a dependency (the usage store) cannot be reached (Retry-After)
     │   └── ModelOverloaded     503 model_overloaded  the model's requests in flight are at their bound (Retry-After)
     ├── ModelLoadError          500 model_load_error  a model's manifest, files or graph are wrong (operator error)
     │   └── DecryptionError                           a sealed version's file cannot be decrypted here
@@ -34,6 +34,9 @@ client is ever told about a version that cannot serve (``aimass.serving.registry
 """
 
 from __future__ import annotations
+
+# Seconds a client waits before it tries a dependency again that could not answer (ServiceUnavailable).
+RETRY_AFTER_S = "1"
 
 
 class AimassError(Exception):
@@ -125,6 +128,11 @@ class QuotaExceeded(AimassError):
 class ServiceUnavailable(AimassError):
     status_code = 503
     code = "service_unavailable"
+
+    def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
+        # A dependency that cannot answer now usually can in a moment: say when to try again (RFC 9110), as the
+        # SDKs that retry a 503 read it. An error that knows better (ModelOverloaded) gives its own.
+        super().__init__(message, param=param, headers={"Retry-After": RETRY_AFTER_S, **(headers or {})})
 
 
 class ModelOverloaded(ServiceUnavailable):
