@@ -50,6 +50,16 @@ def test_the_first_load_takes_the_session_built_ahead(store: Path) -> None:
     assert BUILT_AHEAD in logged
 
 
+def test_a_stray_file_beside_the_models_does_not_stop_the_head_start(store: Path) -> None:
+    # GIVEN a file at the top of the store, which the store itself does not take for a model
+    (store / "README.txt").write_text("models built here")
+    # WHEN a fresh function answers its first inference
+    answer, logged = cold_answer(store)
+    # THEN the policy's session was still built ahead
+    assert answer["statusCode"] == 200, answer
+    assert BUILT_AHEAD in logged
+
+
 def test_a_function_over_its_bucket_takes_the_session_built_from_its_image(store: Path, moto: MotoServer) -> None:
     # GIVEN the deployed configuration: a bucket store (empty: nothing published yet) seeded by the image's store
     moto.bucket("models")

@@ -216,6 +216,8 @@ def _guesses(store: Path, domains: frozenset[str] | None) -> list[_Guess]:
     of ``domains``, not encrypted."""
     guesses = []
     for model in sorted(store.iterdir()):
+        if not model.is_dir():  # a stray file beside the models is no model, as the store reads it
+            continue
         versions = [p.name for p in model.iterdir() if p.name.isdigit() and (p / "manifest.json").is_file()]
         if not versions:
             continue
