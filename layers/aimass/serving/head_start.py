@@ -19,7 +19,6 @@ leaves alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from aimass.store.layout import ALIASES_FILE, MANIFEST_FILE, sha256_beside, version_names
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -175,9 +176,7 @@ class HeadStart:
 
 def _build(guess: _Guess, spec: SessionSpec) -> ort.InferenceSession:
     graph = guess.path.read_bytes()
-    digest: Future[str] = Future()
-    # Hashed beside the build, both with the GIL released (as ModelArtifact.use does).
-    threading.Thread(target=lambda: digest.set_result(hashlib.sha256(graph).hexdigest()), daemon=True).start()
+    digest = sha256_beside(graph)  # hashed beside the build, both with the GIL released (as ModelArtifact.use)
     session = spec.session(graph)
     if digest.result() != guess.sha256:
         raise ValueError(f"{guess.path}: its bytes are not the ones its manifest declares")
@@ -216,17 +215,15 @@ def _guesses(store: Path, domains: frozenset[str] | None) -> list[_Guess]:
     of ``domains``, not encrypted."""
     guesses = []
     for model in sorted(store.iterdir()):
-        if not model.is_dir():  # a stray file beside the models is no model, as the store reads it
-            continue
-        versions = [p.name for p in model.iterdir() if p.name.isdigit() and (p / "manifest.json").is_file()]
+        versions = version_names(model)  # none for a stray file beside the models, as the store reads it
         if not versions:
             continue
-        version = max(versions, key=int)
-        aliases = model / "aliases.json"
+        version = versions[-1]
+        aliases = model / ALIASES_FILE
         if aliases.is_file():
             production = json.loads(aliases.read_text()).get("production")
             version = production if isinstance(production, str) else version
-        manifest = json.loads((model / version / "manifest.json").read_text())
+        manifest = json.loads((model / version / MANIFEST_FILE).read_text())
         engine = manifest.get("engine") or {}
         if manifest.get("encryption") is not None or engine.get("format", "onnx") != "onnx":
             continue

@@ -19,8 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput, NotFound
+from aimass.store.layout import ALIASES_FILE as ALIASES_FILE
 
-ALIASES_FILE = "aliases.json"
 Action = Literal["promote", "rollback", "canary", "end-canary"]
 
 

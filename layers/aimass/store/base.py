@@ -13,9 +13,7 @@ refused, and publishing the same bytes again changes nothing.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -24,6 +22,7 @@ from pydantic import ValidationError
 
 from aimass.errors import DecryptionError, InvalidInput, ModelLoadError
 from aimass.store.aliases import ModelAliases
+from aimass.store.layout import sha256_beside
 from aimass.store.manifest import (
     FileEntry,
     ModelManifest,
@@ -81,15 +80,7 @@ class ModelArtifact:
         if len(data) < HASH_BESIDE_BYTES:
             check_digest(path, entry, hashlib.sha256(data).hexdigest())
             return use(data)
-        digest: Future[str] = Future()
-
-        def run() -> None:
-            try:
-                digest.set_result(hashlib.sha256(data).hexdigest())
-            except BaseException as exc:  # handed to the caller of result()
-                digest.set_exception(exc)
-
-        threading.Thread(target=run, name="aimass-sha256", daemon=True).start()
+        digest = sha256_beside(data)
         try:
             used = use(data)
         except BaseException:

@@ -18,6 +18,7 @@ from pathlib import Path
 from aimass.errors import ModelLoadError, NotFound
 from aimass.store.aliases import ALIASES_FILE, ModelAliases
 from aimass.store.base import ModelArtifact, ProgressCallback, Unsealer, parse_aliases, publication
+from aimass.store.layout import version_names
 from aimass.store.manifest import (
     MANIFEST_FILE,
     MISPLACED_MANIFEST,
@@ -52,11 +53,7 @@ class LocalModelStore:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
 
     def versions(self, name: str) -> list[str]:
-        model_dir = self.root / name
-        if not model_dir.is_dir():
-            return []
-        found = [p.name for p in model_dir.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file()]
-        return sorted(found, key=int)
+        return version_names(self.root / name)
 
     def manifest(self, name: str, version: str) -> ModelManifest:
         directory = self.root / name / version

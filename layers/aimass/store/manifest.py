@@ -15,8 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimass.errors import ModelLoadError
-
-MANIFEST_FILE = "manifest.json"
+from aimass.store.layout import MANIFEST_FILE as MANIFEST_FILE
 
 # The V2 protocol's tensor datatypes. BYTES carries strings and encoded blobs.
 Datatype = Literal[
