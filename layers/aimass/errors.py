@@ -35,8 +35,8 @@ client is ever told about a version that cannot serve (``aimass.serving.registry
 
 from __future__ import annotations
 
-# Seconds a client waits before it tries a dependency again that could not answer (ServiceUnavailable).
-RETRY_AFTER_S = "1"
+# Seconds a client waits before it tries again a dependency or model that could not answer (ServiceUnavailable).
+RETRY_AFTER_S = 1
 
 
 class AimassError(Exception):
@@ -132,7 +132,7 @@ class ServiceUnavailable(AimassError):
     def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         # A dependency that cannot answer now usually can in a moment: say when to try again (RFC 9110), as the
         # SDKs that retry a 503 read it. An error that knows better (ModelOverloaded) gives its own.
-        super().__init__(message, param=param, headers={"Retry-After": RETRY_AFTER_S, **(headers or {})})
+        super().__init__(message, param=param, headers={"Retry-After": str(RETRY_AFTER_S), **(headers or {})})
 
 
 class ModelOverloaded(ServiceUnavailable):

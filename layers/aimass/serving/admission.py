@@ -10,9 +10,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from aimass.errors import ModelOverloaded
-
-RETRY_AFTER_S = 1
+from aimass.errors import RETRY_AFTER_S, ModelOverloaded
 
 
 class InFlight:
@@ -29,8 +27,7 @@ class InFlight:
             if running >= limit:
                 raise ModelOverloaded(
                     f"model '{model}' is answering {running} requests, its bound here (max_in_flight); "
-                    f"retry in {RETRY_AFTER_S} s",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                    f"retry in {RETRY_AFTER_S} s",  # and Retry-After says so (ServiceUnavailable)
                 )
             self._counts[model] = running + 1
         try:
