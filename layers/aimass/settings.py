@@ -10,15 +10,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from aimass import contract
 from aimass.env_source import deep_update, env_values
+from aimass.schema import Schema
 
 ENV_PREFIX = "AIMASS_"
 
 
-class PeerSpec(BaseModel):
+class PeerSpec(Schema):
     """One other domain function, as the CDK app describes it to the front function (``aimass.http.peers``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,7 +29,7 @@ class PeerSpec(BaseModel):
     models: tuple[str, ...] = Field(default=(), description="the catalogued models routed to it")
 
 
-class Plan(BaseModel):
+class Plan(Schema):
     """What a key's plan allows: a request rate (token bucket) and a monthly quota of billable units.
 
     The one definition of a plan: the functions read theirs from AIMASS_PLANS with it, and the CDK app checks
@@ -84,7 +85,7 @@ DEFAULT_PRICES = {
 }
 
 
-class BatchTarget(BaseModel):
+class BatchTarget(Schema):
     """Where one domain's batch shards run on AWS: an AWS Batch job queue and the domain's job definition."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,7 +94,7 @@ class BatchTarget(BaseModel):
     job_definition: str = Field(min_length=1, description="job definition name, name:revision or ARN")
 
 
-class Settings(BaseModel):
+class Settings(Schema):
     """Every field is read from ``AIMASS_<FIELD>`` (any case; JSON for the container fields) unless given."""
 
     # pydantic-settings' configuration of its settings, which these were: defaults validated too, unknown

@@ -20,10 +20,11 @@ from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from tokenizers import Tokenizer
 
 from aimass.errors import InvalidInput, ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.generation import (
     ChatMessage,
     Generation,
@@ -43,7 +44,7 @@ _PAST = re.compile(r"^past_key_values\.(\d+)\.key$")
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
-class KvCache(BaseModel):
+class KvCache(Schema):
     """What the manifest says of the graph's KV cache (its ``preprocessing.kv_cache``)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -52,7 +53,7 @@ class KvCache(BaseModel):
     head_dim: int = Field(gt=0)
 
 
-class LlmPreprocessing(BaseModel):
+class LlmPreprocessing(Schema):
     """The ``preprocessing`` block of an llm model's manifest."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import TaskResult, TaskSpec
 from aimass_rl.codecs import check_finite, choose_actions, observation_batch
@@ -18,7 +19,7 @@ MAX_OBSERVATIONS = 256
 PROBABILITIES = "probabilities"
 
 
-class PolicyPreprocessing(BaseModel):
+class PolicyPreprocessing(Schema):
     """The ``preprocessing`` block of a policy's manifest."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -27,7 +28,7 @@ class PolicyPreprocessing(BaseModel):
     observation_fields: tuple[str, ...] = Field(min_length=1, description="what each observation column is")
 
 
-class ActRequest(BaseModel):
+class ActRequest(Schema):
     """``POST /v1/rl/act``: one observation per environment, one action back for each."""
 
     model_config = ConfigDict(extra="forbid")

@@ -10,9 +10,10 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import TaskResult, TaskSpec
 from aimass_speech.audio import decode, resample
@@ -28,7 +29,7 @@ from aimass_speech.transcript import (
 from aimass_speech.words import cut_words
 
 
-class SpeechPreprocessing(BaseModel):
+class SpeechPreprocessing(Schema):
     """The ``preprocessing`` block of a speech model's manifest."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

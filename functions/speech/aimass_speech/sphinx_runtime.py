@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.batching import check_budget
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
@@ -45,7 +46,7 @@ REQUIRED_PARTS = ("mdef", "mean", "var", "tmat", "fdict", "featparams", "dict")
 MIXTURE_WEIGHTS = ("sendump", "mixw")  # one of them: compressed or plain
 
 
-class SphinxPreprocessing(BaseModel):
+class SphinxPreprocessing(Schema):
     """The ``preprocessing`` block of a PocketSphinx model's manifest."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

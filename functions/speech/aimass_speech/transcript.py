@@ -12,9 +12,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelNotReady
+from aimass.schema import Schema
 from aimass.serving.tasks import Base64File, TaskResult, TaskSpec, TaskWork
 from aimass_speech.audio import duration
 
@@ -25,7 +26,7 @@ PAUSE_S = 0.5
 MAX_SEGMENT_S = 10.0
 
 
-class TranscribeRequest(BaseModel):
+class TranscribeRequest(Schema):
     """``POST /v1/speech/transcribe``: one audio file (WAV, FLAC, OGG or MP3) of speech."""
 
     model_config = ConfigDict(extra="forbid")

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 # The names the importer writes and this runtime reads: one source.
 from aimass.importing.fit import EMBEDDING_OUTPUT, TEXT_INPUT, TOKEN_INPUTS
+from aimass.schema import Schema
 
 __all__ = ["EMBEDDING_OUTPUT", "TEXT_INPUT", "TOKEN_INPUTS", "ImageInput", "Mode", "TensorPreprocessing", "TextInput"]
 
 Mode = Literal["tensors", "image-classification", "tabular-classification", "embedding"]
 
 
-class _Block(BaseModel):
+class _Block(Schema):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 

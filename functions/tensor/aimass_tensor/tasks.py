@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aimass.errors import InvalidInput
+from aimass.schema import Schema
 from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
 
 CLASSIFY_IMAGES = "classify-images"
@@ -22,7 +23,7 @@ MAX_ROWS = 256
 MAX_TEXTS = 256
 
 
-class ClassifyImagesRequest(BaseModel):
+class ClassifyImagesRequest(Schema):
     """Images in, each one's most likely labels back."""
 
     model_config = ConfigDict(extra="forbid")
@@ -31,7 +32,7 @@ class ClassifyImagesRequest(BaseModel):
     top_k: int = Field(default=3, ge=1, description="labels per image, most likely first")
 
 
-class ClassifyRowsRequest(BaseModel):
+class ClassifyRowsRequest(Schema):
     """Rows of numbers in (a list per row, or a {feature: value} object where the model names its features),
     each row's most likely labels back."""
 
@@ -41,7 +42,7 @@ class ClassifyRowsRequest(BaseModel):
     top_k: int = Field(default=1, ge=1, description="labels per row, most likely first")
 
 
-class EmbedRequest(BaseModel):
+class EmbedRequest(Schema):
     """Strings in, one vector each back (the same vectors /v1/embeddings answers)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from tokenizers import Tokenizer
 
 from aimass.errors import InvalidInput, ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.batching import in_chunks
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 
@@ -31,7 +32,7 @@ CHARS_PER_TOKEN = 16
 WORD_CHARS = 128
 
 
-class TextPreprocessing(BaseModel):
+class TextPreprocessing(Schema):
     """The ``preprocessing`` block of a text model's manifest."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

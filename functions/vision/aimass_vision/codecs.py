@@ -16,9 +16,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput
+from aimass.schema import Schema
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 EXPECTED = "the bytes of a JPEG, PNG, WebP or GIF image"
@@ -32,7 +33,7 @@ _SOS = b"\xff\xda"  # a JPEG's start-of-scan marker
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
-class VisionPreprocessing(BaseModel):
+class VisionPreprocessing(Schema):
     """The ``preprocessing`` block of an image model's manifest: how its training pipeline fed the network."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -14,9 +14,10 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput, ModelLoadError, ModelNotReady
+from aimass.schema import Schema
 from aimass.serving.batching import check_budget, decode_within, in_chunks
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import Base64File, TaskResult, TaskSpec
@@ -39,7 +40,7 @@ SUMMED = " (width x height, summed over its images)"
 Pixels = npt.NDArray[np.uint8]  # one image as the network takes it, before normalising: [size, size, 3]
 
 
-class ClassifyRequest(BaseModel):
+class ClassifyRequest(Schema):
     """``POST /v1/vision/classify``: images in, each one's most likely classes back."""
 
     model_config = ConfigDict(extra="forbid")

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
@@ -38,6 +38,7 @@ from aimass.metering import key_admin
 from aimass.metering.edge_keys import EdgeKeys, open_edge_keys
 from aimass.metering.keys import KEY_ID, TENANT, ApiKey, Caller, KeyStore, Scope
 from aimass.metering.stores.base import KeyExists
+from aimass.schema import Schema
 from aimass.settings import Settings
 
 log = logging.getLogger("aimass.http")
@@ -99,7 +100,7 @@ def _seconds(value: object) -> object:
     return value
 
 
-class CreateKey(BaseModel):
+class CreateKey(Schema):
     # Strict: a JSON value of another type is refused, never converted (FastAPI validates the parsed JSON).
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -121,7 +122,7 @@ class CreateKey(BaseModel):
     description: str = Field(default="", json_schema_extra={"maxLength": key_admin.MAX_DESCRIPTION})
 
 
-class RotateKey(BaseModel):
+class RotateKey(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)  # a JSON number; true, false and "60" are not
 
     grace_seconds: Annotated[float, BeforeValidator(_seconds)] = Field(
@@ -133,7 +134,7 @@ class RotateKey(BaseModel):
     )
 
 
-class KeyView(BaseModel):
+class KeyView(Schema):
     """A key's record as clients see it: never the secret, nor its hash."""
 
     key_id: str
@@ -151,7 +152,7 @@ class KeyView(BaseModel):
         return cls(**key.model_dump(exclude={"secret_sha256"}), active=key.valid_at(now))
 
 
-class IssuedKey(BaseModel):
+class IssuedKey(Schema):
     api_key: str = Field(description="the key in clear: shown in this answer only, store it now")
     key: KeyView
 
@@ -160,7 +161,7 @@ class RotatedKey(IssuedKey):
     old_key: KeyView = Field(description="the replaced key; its revoked_at is the end of the grace period")
 
 
-class KeyList(BaseModel):
+class KeyList(Schema):
     keys: list[KeyView]
 
 

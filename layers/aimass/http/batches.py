@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aimass.batches.model import BATCH_ID, BatchRecord
@@ -26,13 +26,14 @@ from aimass.http.dependencies import json_body
 from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.files import caller_of
 from aimass.http.pages import page_after, page_size
+from aimass.schema import Schema
 
 _MOST_PER_PAGE = 100  # OpenAI's most; its default is 20
 _DEFAULT_PER_PAGE = 20
 _ID_DOC = {"pattern": BATCH_ID.pattern}
 
 
-class CreateBatch(BaseModel):
+class CreateBatch(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     input_file_id: str = Field(description="a file uploaded with purpose 'batch': one JSON request per line")
@@ -47,25 +48,25 @@ class CreateBatch(BaseModel):
     output_expires_after: dict[str, Any] | None = None
 
 
-class RequestCounts(BaseModel):
+class RequestCounts(Schema):
     total: int
     completed: int
     failed: int
 
 
-class BatchErrorObject(BaseModel):
+class BatchErrorObject(Schema):
     code: str
     message: str
     line: int | None = None
     param: str | None = None
 
 
-class BatchErrors(BaseModel):
+class BatchErrors(Schema):
     object: Literal["list"] = "list"
     data: list[BatchErrorObject]
 
 
-class BatchObject(BaseModel):
+class BatchObject(Schema):
     id: str
     object: Literal["batch"] = "batch"
     endpoint: str
@@ -90,7 +91,7 @@ class BatchObject(BaseModel):
     metadata: dict[str, str] | None
 
 
-class BatchList(BaseModel):
+class BatchList(Schema):
     object: Literal["list"] = "list"
     data: list[BatchObject]
     first_id: str | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from aimass.errors import (
     AimassError,
@@ -25,24 +25,20 @@ from aimass.errors import (
     UnsupportedMediaType,
 )
 from aimass.protocol.v2_types import ErrorResponse
+from aimass.schema import Schema
 
 Responses = dict[int | str, dict[str, Any]]
 
 
-class ErrorDetail(BaseModel):
-    # The document's shapes only (aimass.http.errors writes the answers): built when the document is written.
-    model_config = ConfigDict(defer_build=True)
-
+class ErrorDetail(Schema):
     message: str
     type: str
     code: str
     param: str | None
 
 
-class ApiError(BaseModel):
+class ApiError(Schema):
     """An error outside ``/v2``, in the shape OpenAI clients parse."""
-
-    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
     request_id: str

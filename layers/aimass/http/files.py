@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
@@ -40,6 +40,7 @@ from aimass.http.error_docs import BODY, KEYED, responses
 from aimass.http.media import MULTIPART, OCTET_STREAM, accepted_type
 from aimass.http.pages import page_after, page_size
 from aimass.metering.keys import Caller
+from aimass.schema import Schema
 from aimass.settings import Settings
 
 PATH = "/v1/files"
@@ -57,7 +58,7 @@ def upload_body_limit(settings: Settings) -> int:
     return max(settings.max_body_bytes, settings.max_file_bytes + FORM_OVERHEAD_BYTES)
 
 
-class FileObject(BaseModel):
+class FileObject(Schema):
     id: str
     object: Literal["file"] = "file"
     bytes: int
@@ -67,7 +68,7 @@ class FileObject(BaseModel):
     status: Literal["processed"] = "processed"
 
 
-class FileList(BaseModel):
+class FileList(Schema):
     object: Literal["list"] = "list"
     data: list[FileObject]
     first_id: str | None
@@ -75,13 +76,13 @@ class FileList(BaseModel):
     has_more: bool
 
 
-class FileDeleted(BaseModel):
+class FileDeleted(Schema):
     id: str
     object: Literal["file"] = "file"
     deleted: bool
 
 
-class ShareRequest(BaseModel):
+class ShareRequest(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant: str = Field(
@@ -91,19 +92,19 @@ class ShareRequest(BaseModel):
     )
 
 
-class ShareObject(BaseModel):
+class ShareObject(Schema):
     object: Literal["file.share"] = "file.share"
     file_id: str
     tenant: str
     created_at: int
 
 
-class ShareList(BaseModel):
+class ShareList(Schema):
     object: Literal["list"] = "list"
     data: list[ShareObject]
 
 
-class ShareDeleted(BaseModel):
+class ShareDeleted(Schema):
     object: Literal["file.share"] = "file.share"
     file_id: str
     tenant: str

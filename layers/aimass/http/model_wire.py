@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from aimass.files.base import FILE_ID
 from aimass.importing.fit import TASKS
+from aimass.schema import Schema
 from aimass.store.aliases import AliasChange, CanaryPolicy, ModelAliases
 from aimass.store.manifest import ModelManifest, TensorSpec
 
@@ -25,7 +26,7 @@ TaskName = Literal["auto", "tensors", "image-classification", "tabular-classific
 assert set(TaskName.__args__) == set(TASKS)  # type: ignore[attr-defined]  # one list, the importer's
 
 
-class _Strict(BaseModel):
+class _Strict(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -95,7 +96,7 @@ class Rollback(_Strict):
     reason: str = Field(default="", max_length=500)
 
 
-class Tensor(BaseModel):
+class Tensor(Schema):
     name: str
     datatype: str
     shape: list[int]
@@ -105,7 +106,7 @@ class Tensor(BaseModel):
         return cls(name=spec.name, datatype=spec.datatype, shape=list(spec.shape))
 
 
-class Validation(BaseModel):
+class Validation(Schema):
     """A version's validation samples: what every load must reproduce before it serves."""
 
     file: str | None = Field(description="the samples file; null: the version has none")
@@ -114,7 +115,7 @@ class Validation(BaseModel):
     tolerance: dict[str, float] = Field(default_factory=dict)
 
 
-class Version(BaseModel):
+class Version(Schema):
     version: str
     created_at: str
     domain: str
@@ -138,7 +139,7 @@ class Version(BaseModel):
     reason: str | None = Field(default=None, description="why it is UNAVAILABLE there")
 
 
-class Aliases(BaseModel):
+class Aliases(Schema):
     serving: str | None = Field(description="the version unpinned requests get")
     production: str | None
     canary: str | None
@@ -158,7 +159,7 @@ class Aliases(BaseModel):
         )
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(Schema):
     name: str
     versions: list[str]
     serving: str | None
@@ -168,17 +169,17 @@ class ModelSummary(BaseModel):
     task: str | None = Field(description="of the serving version")
 
 
-class ModelList(BaseModel):
+class ModelList(Schema):
     models: list[ModelSummary]
 
 
-class Model(BaseModel):
+class Model(Schema):
     name: str
     versions: list[Version]
     aliases: Aliases
 
 
-class Imported(BaseModel):
+class Imported(Schema):
     model: str
     version: Version
     created: bool = Field(description="false: the newest version already was this import (a retry)")
@@ -187,7 +188,7 @@ class Imported(BaseModel):
     endpoints: list[str] = Field(description="where it answers")
 
 
-class Check(BaseModel):
+class Check(Schema):
     """A version checked as a function checks one before serving it."""
 
     version: str

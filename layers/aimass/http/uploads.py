@@ -20,7 +20,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from aimass.errors import InvalidInput, NotFound
@@ -38,6 +38,7 @@ from aimass.http.files import (
     multipart_body,
     tenant_of,
 )
+from aimass.schema import Schema
 from aimass.settings import Settings
 
 PARTS_PATH = "/v1/uploads/{upload_id}/parts"
@@ -51,7 +52,7 @@ def part_body_limit(settings: Settings) -> int:
     return max(settings.max_body_bytes, min(PART_MAX_BYTES, settings.max_file_bytes) + FORM_OVERHEAD_BYTES)
 
 
-class CreateUpload(BaseModel):
+class CreateUpload(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     filename: str = Field(description=f"the file's name, 1 to {MAX_FILENAME} characters")
@@ -64,20 +65,20 @@ class CreateUpload(BaseModel):
     expires_after: dict[str, Any] | None = Field(default=None, description="accepted for OpenAI's clients; no effect")
 
 
-class CompleteUpload(BaseModel):
+class CompleteUpload(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     part_ids: list[str] = Field(description="the parts that make the file, in their order")
     md5: str | None = Field(default=None, description="the file's md5 (32 hex digits), checked before the file is made")
 
 
-class PartUrlRequest(BaseModel):
+class PartUrlRequest(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     bytes: int = Field(description=f"the part's exact size, 1 to {PART_MAX_BYTES} (and at most the upload's)")
 
 
-class PartUrlObject(BaseModel):
+class PartUrlObject(Schema):
     id: str = Field(description="the part's id, to list at completion once its bytes are PUT")
     object: Literal["upload.part.url"] = "upload.part.url"
     upload_id: str
@@ -87,7 +88,7 @@ class PartUrlObject(BaseModel):
     expires_at: int
 
 
-class UploadObject(BaseModel):
+class UploadObject(Schema):
     id: str
     object: Literal["upload"] = "upload"
     bytes: int
@@ -99,7 +100,7 @@ class UploadObject(BaseModel):
     file: FileObject | None = None
 
 
-class PartObject(BaseModel):
+class PartObject(Schema):
     id: str
     object: Literal["upload.part"] = "upload.part"
     created_at: int

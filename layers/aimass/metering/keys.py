@@ -15,7 +15,9 @@ import secrets
 from datetime import datetime
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from aimass.schema import Schema
 
 Scope = Literal["invoke", "admin"]
 PREFIX = "am"
@@ -28,7 +30,7 @@ TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _KEY = re.compile(rf"^{PREFIX}_(?P<key_id>{_KEY_ID})_(?P<secret>[A-Za-z0-9_-]{{43}})$")
 
 
-class ApiKey(BaseModel):
+class ApiKey(Schema):
     """One key's record. Times are timezone-aware UTC."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -99,7 +101,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class Caller(BaseModel):
+class Caller(Schema):
     """Who is calling: set on ``request.state.caller`` by the metering middleware once the key checks out."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from aimass.schema import Schema
 
 
-class UsageRecord(BaseModel):
+class UsageRecord(Schema):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     request_id: str

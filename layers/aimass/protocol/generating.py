@@ -15,11 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured, note, streaming
 from aimass.protocol import wire
+from aimass.schema import Schema
 from aimass.serving.cost import Work
 from aimass.serving.generation import Generation, GenerationParams, TextGenerator, TokenEvent
 from aimass.serving.registry import ModelRegistry
@@ -28,7 +29,7 @@ from aimass.serving.runtime import ModelRuntime
 MAX_STOPS = 4
 
 
-class Sampling(BaseModel):
+class Sampling(Schema):
     """How a request chooses its tokens. Unknown fields are refused: a setting a client believes applied
     and that was not would silently change its answers."""
 

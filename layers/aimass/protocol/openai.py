@@ -12,18 +12,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput
 from aimass.metering.meter import measured
 from aimass.protocol import wire
+from aimass.schema import Schema
 from aimass.serving.cost import TEXT_PIECE_CHARS, Schedule, Work
 from aimass.serving.registry import ModelRegistry
 from aimass.serving.runtime import ModelRuntime
 from aimass.settings import Settings
 
 
-class EmbeddingsRequest(BaseModel):
+class EmbeddingsRequest(Schema):
     # Strict: dimensions is a JSON integer, not "384", 384.0 or true.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -34,32 +35,32 @@ class EmbeddingsRequest(BaseModel):
     user: str | None = None
 
 
-class Embedding(BaseModel):
+class Embedding(Schema):
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: list[float] | str
 
 
-class Usage(BaseModel):
+class Usage(Schema):
     prompt_tokens: int
     total_tokens: int
 
 
-class EmbeddingsResponse(BaseModel):
+class EmbeddingsResponse(Schema):
     object: Literal["list"] = "list"
     data: list[Embedding]
     model: str
     usage: Usage
 
 
-class ModelCard(BaseModel):
+class ModelCard(Schema):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "aimass"
 
 
-class ModelList(BaseModel):
+class ModelList(Schema):
     object: Literal["list"] = "list"
     data: list[ModelCard]
 

@@ -15,11 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
 from aimass.errors import InvalidInput
 from aimass.protocol import wire
 from aimass.protocol.tasks import Answer, TaskService, Upload
+from aimass.schema import Schema
 
 TASK = "transcribe"
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -28,7 +27,7 @@ GRANULARITIES = ("segment", "word")
 GRANULARITIES_FIELD = "timestamp_granularities[]"
 
 
-class Transcription(BaseModel):
+class Transcription(Schema):
     """The ``json`` response format; ``verbose_json`` adds task, language, duration, segments and words."""
 
     text: str

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput
 from aimass.protocol import wire
@@ -29,6 +29,7 @@ from aimass.protocol.generating import (
     sse,
     text_generator,
 )
+from aimass.schema import Schema
 from aimass.serving.cost import Schedule
 from aimass.serving.generation import ChatMessage, Generation, GenerationParams, TextGenerator, TokenEvent
 from aimass.serving.registry import ModelRegistry
@@ -79,20 +80,20 @@ class _Request(Sampling):
     service_tier: Any = None
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     include_usage: bool = False
 
 
-class ContentPart(BaseModel):
+class ContentPart(Schema):
     model_config = ConfigDict(extra="allow", strict=True)
 
     type: str
     text: str | None = None
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
@@ -122,7 +123,7 @@ ChatCompletionRequest.model_rebuild()
 CompletionRequest.model_rebuild()
 
 
-class CompletionUsage(BaseModel):
+class CompletionUsage(Schema):
     # OpenAI's own name for it: the document's components are named by class, and the embeddings' usage
     # (prompt and total tokens only) is already "Usage".
     prompt_tokens: int
@@ -130,14 +131,14 @@ class CompletionUsage(BaseModel):
     total_tokens: int
 
 
-class ChatChoice(BaseModel):
+class ChatChoice(Schema):
     index: int
     message: dict[str, Any]
     logprobs: dict[str, Any] | None
     finish_reason: Literal["stop", "length"]
 
 
-class ChatCompletion(BaseModel):
+class ChatCompletion(Schema):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -146,14 +147,14 @@ class ChatCompletion(BaseModel):
     usage: CompletionUsage
 
 
-class CompletionChoice(BaseModel):
+class CompletionChoice(Schema):
     index: int
     text: str
     logprobs: dict[str, Any] | None
     finish_reason: Literal["stop", "length"]
 
 
-class Completion(BaseModel):
+class Completion(Schema):
     id: str
     object: Literal["text_completion"] = "text_completion"
     created: int

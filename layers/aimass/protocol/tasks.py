@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from aimass.errors import InvalidInput, NotFound
 from aimass.metering.meter import measured
 from aimass.protocol import wire
+from aimass.schema import Schema
 from aimass.serving.batching import check_budget
 from aimass.serving.cost import Schedule, Work
 from aimass.serving.registry import ModelRegistry
@@ -27,7 +28,7 @@ from aimass.serving.tasks import TaskResult, TaskSpec, TaskWork
 from aimass.settings import Settings
 
 
-class TaskEnvelope(BaseModel):
+class TaskEnvelope(Schema):
     """The one response shape of every task endpoint."""
 
     request_id: str

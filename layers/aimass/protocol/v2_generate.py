@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from aimass.errors import InvalidInput
 from aimass.protocol import wire
@@ -29,6 +29,7 @@ from aimass.protocol.generating import (
     sse,
     text_generator,
 )
+from aimass.schema import Schema
 from aimass.serving.cost import Schedule
 from aimass.serving.generation import FinishReason, Generation, TokenEvent
 from aimass.serving.registry import ModelRegistry
@@ -52,7 +53,7 @@ class GenerateParameters(Sampling):
         return data
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text_input: str = Field(examples=["the cat sat on"])
@@ -61,7 +62,7 @@ class GenerateRequest(BaseModel):
     )
 
 
-class GenerateOutcome(BaseModel):
+class GenerateOutcome(Schema):
     finish_reason: Literal["stop", "length"] = Field(
         description="stop: the model ended its text or wrote a stop sequence; length: max_tokens or the context"
     )
@@ -70,14 +71,14 @@ class GenerateOutcome(BaseModel):
     tokens: int = Field(description="prompt and completion tokens together: what is billed")
 
 
-class GenerateResponse(BaseModel):
+class GenerateResponse(Schema):
     model_name: str
     model_version: str
     text_output: str
     parameters: GenerateOutcome
 
 
-class GenerateStreamEvent(BaseModel):
+class GenerateStreamEvent(Schema):
     """One server-sent event's data: a piece of the text, in the order written."""
 
     model_name: str

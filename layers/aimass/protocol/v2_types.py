@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from aimass.schema import Schema
 
 # Parameter values the protocol allows.
 Parameters = dict[str, bool | int | float | str]
-# The documents an inference never validates (responses are written without pydantic; the rest are the FastAPI
-# routes' and the OpenAPI document's): built on first use, off a function's cold start.
-_LATER = ConfigDict(defer_build=True)
 
 
-class _Wire(BaseModel):
+class _Wire(Schema):
     # Strict: a shape element "1" or true is not the integer 1, nor a "true" string the boolean true.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -41,9 +40,7 @@ class InferenceRequest(_Wire):
     outputs: list[RequestOutput] | None = None
 
 
-class ResponseOutput(BaseModel):
-    model_config = _LATER
-
+class ResponseOutput(Schema):
     name: str
     shape: list[int]
     datatype: str
@@ -51,9 +48,7 @@ class ResponseOutput(BaseModel):
     data: list[Any] | None = None
 
 
-class InferenceResponse(BaseModel):
-    model_config = _LATER
-
+class InferenceResponse(Schema):
     model_name: str
     model_version: str | None = None
     id: str | None = None
@@ -61,17 +56,13 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
-class TensorMetadata(BaseModel):
-    model_config = _LATER
-
+class TensorMetadata(Schema):
     name: str
     datatype: str
     shape: list[int]
 
 
-class ModelMetadata(BaseModel):
-    model_config = _LATER
-
+class ModelMetadata(Schema):
     name: str
     versions: list[str]
     platform: str
@@ -80,30 +71,22 @@ class ModelMetadata(BaseModel):
     parameters: Parameters | None = None
 
 
-class ServerMetadata(BaseModel):
-    model_config = _LATER
-
+class ServerMetadata(Schema):
     name: str
     version: str
     extensions: list[str]
 
 
 class RepositoryIndexRequest(_Wire):
-    model_config = ConfigDict(defer_build=True)
-
     ready: bool = False
 
 
-class RepositoryModel(BaseModel):
-    model_config = _LATER
-
+class RepositoryModel(Schema):
     name: str
     version: str
     state: str
     reason: str = ""
 
 
-class ErrorResponse(BaseModel):
-    model_config = _LATER
-
+class ErrorResponse(Schema):
     error: str

@@ -21,9 +21,10 @@ from typing import Any, TypedDict
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from aimass.errors import ModelLoadError
+from aimass.schema import Schema
 from aimass.serving.batching import decode_within
 from aimass.serving.runtime import ModelRuntime, Prediction, Tensor
 from aimass.serving.tasks import TaskResult
@@ -31,7 +32,7 @@ from aimass.serving.tasks import TaskResult
 PROBABILITIES = "probabilities"  # the graph output a classifier ranks: one row of scores per item, one per label
 
 
-class Preprocessing(BaseModel):
+class Preprocessing(Schema):
     """Base of a domain's ``preprocessing`` block: how its build turned raw inputs into the graph's.
 
     Frozen, because every request thread reads it; keys it does not name are ignored, because a build may

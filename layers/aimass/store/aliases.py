@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aimass.errors import InvalidInput, NotFound
+from aimass.schema import Schema
 from aimass.store.layout import ALIASES_FILE as ALIASES_FILE
 
 Action = Literal["promote", "rollback", "canary", "end-canary"]
 
 
-class AliasChange(BaseModel):
+class AliasChange(Schema):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: str = Field(description="UTC time of the change, ISO 8601")
@@ -35,7 +36,7 @@ class AliasChange(BaseModel):
     reason: str = ""
 
 
-class CanaryPolicy(BaseModel):
+class CanaryPolicy(Schema):
     """When a canary ends by itself: promoted once it has served ``min_requests`` with its errors within
     ``max_error_rate`` and its p95 inference latency within ``max_latency_ms``; rolled back as soon as its errors
     pass that rate of ``min_requests``, its latency its bound, or its validation samples fail where it loads."""
@@ -55,7 +56,7 @@ class CanaryPolicy(BaseModel):
         return f"after {self.min_requests} requests with at most {self.max_error_rate:.2%} errors{latency}"
 
 
-class ModelAliases(BaseModel):
+class ModelAliases(Schema):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     production: str | None = None

@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimass.errors import ModelLoadError
+from aimass.schema import Schema
 from aimass.store.layout import MANIFEST_FILE as MANIFEST_FILE
 
 # The V2 protocol's tensor datatypes. BYTES carries strings and encoded blobs.
@@ -36,7 +37,7 @@ def integrity_failed(path: str) -> str:
     return f"file {path} failed its integrity check"
 
 
-class _Strict(BaseModel):
+class _Strict(Schema):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
