@@ -117,6 +117,7 @@ BENCH_FAILED := build/bench-failed
 bench: models bench-peers
 	@mkdir -p build && rm -f $(BENCH_FAILED)
 	$(BIN)/python bench/run.py --store $(STORE) $(BENCH_FLAGS) || echo bench/run.py >> $(BENCH_FAILED)
+	$(BIN)/python bench/warm_breakdown.py --store $(STORE) || echo bench/warm_breakdown.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/sizing.py --store $(STORE) $(BENCH_FLAGS) || echo bench/sizing.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/transcription.py --store $(STORE) $(BENCH_FLAGS) || echo bench/transcription.py >> $(BENCH_FAILED)
 	$(BIN)/python bench/swap.py --store $(STORE) || echo bench/swap.py >> $(BENCH_FAILED)
