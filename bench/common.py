@@ -56,17 +56,25 @@ def swapped(owner: object, name: str, value: object) -> Iterator[None]:
 
 
 def sample_interleaved(
-    paths: Mapping[str, Callable[[], object]], *, iterations: int, warmup: int
+    paths: Mapping[str, Callable[[], object]],
+    *,
+    iterations: int,
+    warmup: int,
+    setups: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, list[int]]:
     """Time every path once per iteration, in a rotating order.
 
     Interleaving puts every path under the same machine conditions (frequency, neighbours, page cache), so
     the difference between two paths' percentiles measures the code, not the moment it ran; rotating the
-    order stops one path from always running right after another.
+    order stops one path from always running right after another. A path's set-up (``setups``) runs right
+    before it, untimed: the state it starts from (caches the engine has just filled, say).
     """
     names = list(paths)
+    before = setups or {}
     for _ in range(warmup):
         for name in names:
+            if name in before:
+                before[name]()
             paths[name]()
     samples: dict[str, list[int]] = {name: [] for name in names}
     clock = time.perf_counter_ns
@@ -74,6 +82,8 @@ def sample_interleaved(
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
             call = paths[name]
+            if name in before:
+                before[name]()
             start = clock()
             call()
             samples[name].append(clock() - start)

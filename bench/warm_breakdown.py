@@ -5,7 +5,7 @@
 
 ``bench/run.py`` times one item through the Lambda handler against ``session.run`` on ready feeds, in a loop.
 In that loop the engine runs back to back and nothing else runs between; in the handler, the serving code runs
-right after the engine, which has just streamed its weights through the caches (the int8 MiniLM is 23 MB).
+right after the engine, which has just streamed its weights through the caches (text's: 90 MB of fp32).
 This splits the handler's added p50. Per domain, interleaved, each timing taken after a set-up step it excludes:
 
 * ``raw``: ``session.run`` on the feeds, as in ``bench/run.py``, timed right after another;
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from bench.common import (  # noqa: E402
     machine_info,
     make_console,
     merge_results,
+    sample_interleaved,
     swapped,
 )
 from bench.engine import RawEngine, environment, find_model, handler_env, load_handler  # noqa: E402
@@ -65,25 +65,6 @@ def recording(run: Callable[..., Any]) -> Callable[..., Any]:
         return answers[key]
 
     return recorded
-
-
-def sample_after(
-    paths: Mapping[str, tuple[Callable[[], object], Callable[[], object]]], *, iterations: int, warmup: int
-) -> dict[str, list[int]]:
-    """Time each path's second step right after its first, once per iteration, the paths in a rotating order."""
-    names = list(paths)
-    samples: dict[str, list[int]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
-    for index in range(warmup + iterations):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            setup, timed = paths[name]
-            setup()
-            start = clock()
-            timed()
-            if index >= warmup:
-                samples[name].append(clock() - start)
-    return samples
 
 
 def measure(workload: Workload[Any], store: Path, iterations: int, warmup: int) -> dict[str, Any]:
@@ -116,16 +97,17 @@ def measure(workload: Workload[Any], store: Path, iterations: int, warmup: int) 
     def raw() -> None:
         engine.run(feeds)
 
-    # name: (set-up, timed)
-    paths: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
-        # Both right after an engine run, as in a loop of requests: the same caches for the engine in each.
-        "raw": (raw, raw),
-        "handler": (raw, handler),
-        "stack_warm": (stack, stack),
-        "stack_after_engine": (raw, stack),
-        "stack_after_sweep": (sweep, stack),
+    paths = {
+        "raw": raw,
+        "handler": handler,
+        "stack_warm": stack,
+        "stack_after_engine": stack,
+        "stack_after_sweep": stack,
     }
-    stats = {name: Stats.of(s) for name, s in sample_after(paths, iterations=iterations, warmup=warmup).items()}
+    # What each starts from. raw and handler both follow an engine run, as in a loop of requests.
+    setups = {"raw": raw, "handler": raw, "stack_warm": stack, "stack_after_engine": raw, "stack_after_sweep": sweep}
+    samples = sample_interleaved(paths, iterations=iterations, warmup=warmup, setups=setups)
+    stats = {name: Stats.of(values) for name, values in samples.items()}
     p50 = {name: s.p50_ms for name, s in stats.items()}
     return {
         "model": f"{artifact.manifest.name}/{artifact.manifest.version}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,22 @@ def test_interleaved_sampling_rotates_the_order_and_times_every_path() -> None:
     warmup = ["raw", "codec", "handler"]
     rotations = [["raw", "codec", "handler"], ["codec", "handler", "raw"], ["handler", "raw", "codec"]]
     assert calls == warmup + [name for order in rotations for name in order]
+
+
+def test_a_set_up_runs_right_before_its_path_and_is_left_out_of_its_time() -> None:
+    order: list[str] = []
+
+    def slow_setup() -> None:
+        order.append("setup")
+        time.sleep(0.02)
+
+    paths = {"after_setup": lambda: order.append("timed"), "plain": lambda: order.append("plain")}
+    samples = sample_interleaved(paths, iterations=5, warmup=2, setups={"after_setup": slow_setup})
+    assert {name: len(values) for name, values in samples.items()} == {"after_setup": 5, "plain": 5}
+    # The 20 ms set-up is not in the time of the path it precedes, which runs right after it.
+    assert max(samples["after_setup"]) < 10_000_000
+    assert order[:3] == ["setup", "timed", "plain"] and order.count("setup") == 7
+    assert all(order[i + 1] == "timed" for i, step in enumerate(order) if step == "setup")
 
 
 def test_merge_replaces_one_entry_and_keeps_the_others(tmp_path: Path) -> None:
