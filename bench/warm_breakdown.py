@@ -127,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer iterations: a smoke run, noisier numbers")
     args = parser.parse_args(argv)
     iterations, warmup = PLANS["quick" if args.quick else "full"]
-    load = load_average()
     for domain in args.domains:
+        load = load_average()  # as this domain's turn begins
         entry = measure(workloads.load(domain), args.store.resolve(), iterations, warmup)
         entry["machine"] = {**machine_info(("onnxruntime", "numpy")), "load_average_start": load}
         p50 = entry["p50_ms"]

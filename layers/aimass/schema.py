@@ -1,10 +1,11 @@
 """The base of every pydantic model in AI Mass: a model builds its validator when first used, not when imported.
 
 A function imports every model its routes name, yet its first request validates a handful: the settings, a
-manifest, one request body. Built at import, the rest cost each cold start about 25 ms (rl: a tenth of its
-cold start; ``bench/run.py`` measures it). Deferred, a model nested in another is compiled into its holder's
-validator, and most never build one of their own. pydantic (2.14 and later) builds a deferred model under a
-lock, so a first use on two threads at once (the model load beside a request) builds it once.
+manifest, one request body. Built at import, the rest cost rl's cold start about 14 ms, a twentieth of it (the
+handler's import and first answer, before and after, in fresh processes). Deferred, a model nested in another is
+compiled into its holder's validator, and most never build one of their own. pydantic (2.14 and later) builds a
+deferred model under a lock, so a first use on two threads at once (the model load beside a request) builds it
+once.
 """
 
 from __future__ import annotations
