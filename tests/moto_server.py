@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from tests.ports import free_port
 
 REGION = "us-east-1"
 # Credentials moto accepts; they never leave 127.0.0.1.
@@ -64,13 +65,6 @@ class MotoServer:
         self.control("reset", {})
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 # moto's own server answers requests on threads without locking its DynamoDB tables, so two conditional
 # writes to one item can both pass. DynamoDB applies them one at a time; a server that answers one request
 # at a time keeps that property while the clients stay concurrent.
@@ -85,7 +79,7 @@ run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, request_handler=M
 
 def start(*, serial: bool = False) -> Iterator[MotoServer]:
     """Start moto's server on a free port (``serial``: one request at a time), wait until it answers, stop it."""
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
     command = ["-c", _SERIAL, str(port)] if serial else ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, build_domain_models
+from tests.ports import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BUILT = ROOT / "build" / "console" / "index.html"
@@ -42,12 +42,6 @@ class Server:
     key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``aimass serve`` (one worker) on a free port, over the playgrounds' models, with its own state folder."""
@@ -66,7 +60,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
     for name in MODELS:
         (served / name).symlink_to(store / name, target_is_directory=True)
     state = tmp_path_factory.mktemp("state")
-    port = _free_port()
+    port = free_port()
     # Metered, as `make serve` is (the test suite turns metering off for its in-process apps).
     env = {**os.environ, "AIMASS_STATE_DIR": str(state), "AIMASS_METERING": "sqlite", "AIMASS_BATCH_WORKERS": "0"}
     command = [str(Path(sys.executable).parent / "aimass"), "serve", "--store", str(served)]

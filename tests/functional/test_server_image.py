@@ -38,7 +38,7 @@ from aimass_tools.packaging import (
     read_recipe,
 )
 from tests.conftest import build_domain_models
-from tests.integration.test_clients import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "rl"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from openai import BadRequestError, OpenAI
 
-from tests.integration.test_clients import free_port, start_server, stop_server
+from tests.integration.test_clients import start_server, stop_server
+from tests.ports import free_port
 from tests.tiny_speech import TINY_SPEECH, build_tiny_speech, encoded, pcm_wav, utterance
 
 

@@ -30,7 +30,8 @@ from models.speech.commands.quality import edit_distance
 from models.speech.commands.spec import NAME, TEST_VARIANTS, TRAIN_VARIANTS, VERSION
 from models.speech.commands.synth import Voice, speak
 from tests.conftest import build_domain_models, import_handler, load_event, response_body
-from tests.integration.test_clients import free_port, start_server, stop_server
+from tests.integration.test_clients import start_server, stop_server
+from tests.ports import free_port
 
 checkout_domains()
 from aimass_speech.audio import decode, resample  # noqa: E402

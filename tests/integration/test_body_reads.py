@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_clients import free_port
+from tests.ports import free_port
 from tests.tiny_models import TINY_TEXT
 from tests.tiny_vision import build_tiny_vision
 

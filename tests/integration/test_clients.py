@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,11 @@ from openai import BadRequestError, NotFoundError, OpenAI
 from aimass.metering.key_admin import create_key
 from aimass.metering.stores.key_factory import open_key_store
 from aimass.settings import DEFAULT_PLANS, Settings
+from tests.ports import free_port
 from tests.tiny_models import DIM, TINY_TEXT, reference_embedding
 from tests.tiny_rl import TINY_RL, build_tiny_rl, reference_probabilities
 from tests.tiny_vision import TINY_VISION, build_tiny_vision, image_bytes
 from tests.tiny_vision import reference_logits as vision_logits
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(

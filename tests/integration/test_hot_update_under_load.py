@@ -26,7 +26,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.test_clients import free_port, start_server
+from tests.integration.test_clients import start_server
+from tests.ports import free_port
 from tests.tiny_models import TINY_TEXT, add_validation_samples, build_tiny_text, reference_embedding
 
 TEXT = "the cat sat on the mat"

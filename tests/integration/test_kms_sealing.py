@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import boto3
@@ -21,6 +20,7 @@ from aimass.store.sealing.seal import seal_version
 from aimass.store.sealing.unseal import EnvelopeUnsealer, unsealer_from_settings
 from aimass_tools.cli import app
 from tests.moto_server import REGION, MotoServer
+from tests.ports import free_port
 from tests.tiny_models import build_tiny_text
 
 NAME = "kms-text"
@@ -100,9 +100,7 @@ def test_sealing_under_an_unknown_key_writes_nothing(kms_env: MotoServer, source
 
 
 def test_an_unreachable_kms_is_reported_not_dumped(source: Path, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     client = boto3.client(
         "kms",
         endpoint_url=f"http://127.0.0.1:{port}",

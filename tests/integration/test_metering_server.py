@@ -25,8 +25,8 @@ from aimass.metering.stores.keys_dynamodb import keys_table_definition
 from aimass.metering.stores.usage_dynamodb import counters_table_definition, usage_table_definition
 from aimass.metering.stores.usage_factory import open_usage
 from aimass.settings import Settings
-from tests.integration.test_clients import free_port
 from tests.moto_server import MotoServer
+from tests.ports import free_port
 from tests.tiny_models import TINY_TEXT, reference_embedding
 
 TEXTS = ["the cat sat", "a red car"]  # 3 + 3 tokens

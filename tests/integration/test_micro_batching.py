@@ -22,7 +22,7 @@ from aimass.serving.boot import load_models
 from aimass.settings import Settings
 from aimass_server.held import HeldRequests
 from aimass_server.protocol import NoDelayProtocol
-from tests.integration.test_clients import free_port
+from tests.ports import free_port
 from tests.tiny_models import TINY_TEXT
 
 SENTENCES = [

@@ -22,7 +22,8 @@ from aimass.settings import DEFAULT_PLANS, Settings
 from aimass.store.local import LocalModelStore
 from aimass_tools.cli import app
 from tests import tiny_imports as tiny
-from tests.integration.test_clients import free_port, start_server, stop_server
+from tests.integration.test_clients import start_server, stop_server
+from tests.ports import free_port
 from tests.tiny_models import build_tiny_text
 
 

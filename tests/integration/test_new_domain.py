@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from infra.config import ServingConfig, discover_functions
 from infra.routes import model_paths, route_table, task_prefix
 from models.catalogue import catalogue
 from tests.events.checks import MODELS, duplicates, framing_problems, kind
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # (template, domain name, served model): every template, one name long enough to test the line lengths.
@@ -274,9 +274,7 @@ def test_the_generated_code_type_checks(checkout: Path, scaffolded: object) -> N
 @contextlib.contextmanager
 def serving(checkout: Path, store: Path) -> Iterator[str]:
     """`aimass serve` over ``store`` in the copy, on a free port; yields the base URL once it is ready."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = ["-m", "aimass_tools.cli", "serve", "--store", str(store), "--port", str(port)]
     server = subprocess.Popen(
         [sys.executable, *command],

@@ -20,8 +20,8 @@ from aimass.http.app import build_app
 from aimass.serving.boot import load_models
 from aimass.settings import Settings
 from aimass_server.protocol import NoDelayProtocol
-from tests.integration.test_clients import free_port
 from tests.integration.test_metering_server import Server
+from tests.ports import free_port
 from tests.tiny_models import TINY_TEXT
 
 BOUND = 2
