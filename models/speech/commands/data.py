@@ -215,7 +215,9 @@ def _plan_key(plan: Plan) -> str:
     from models.speech.commands.flite import flite_version
     from models.speech.commands.synth import espeak_version
 
-    versions = (espeak_version(), festival_version(), flite_version(), SAMPLE_RATE)
+    # "agreed": festival's words as two of its runs give them (festival.agreed); audio cached by one run may hold
+    # one of its rare garbled words, so it is made again.
+    versions = (espeak_version(), festival_version(), "agreed", flite_version(), SAMPLE_RATE)
     return hashlib.sha256(repr((versions, plan)).encode()).hexdigest()[:24]
 
 

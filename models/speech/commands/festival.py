@@ -4,6 +4,11 @@ One festival process per speaker synthesizes all of its words, each into a file 
 nothing to cut apart; a diphone voice synthesizes a word in a few milliseconds, the HTS voice in twenty.
 The rate is festival's ``Duration_Stretch`` (HTS voices take hts_engine's ``-r``), the base pitch the
 target mean of the linear-regression intonation model, where the voice has one.
+
+festival now and then writes a word with garbage at its end (seen with czech_dita saying "off" stretched
+1.11: samples past full scale where the word should fade, in about one run of a hundred on a busy machine),
+which would change the trained weights and break the build's reproducibility. So every speaker is run at
+least twice, and each word is taken once two runs agree on it exactly.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +37,7 @@ LEXICON_VOICE = "kal_diphone"  # its lexicon (CMU) gives the English pronunciati
 QUIET = 1e-3  # trimmed off a word's ends: a diphone voice's pauses are near, not exactly, zero
 # festival reads 8-bit text: each language's voices expect their own character set.
 ENCODINGS = {"czech": "iso-8859-2", "finnish": "latin-1", "italian": "ascii", "catalan": "ascii", "english": "ascii"}
+RUNS = 5  # at most, per speaker: festival's garbage is rare, so two runs almost always agree on every word
 
 
 def festival_version() -> str:
@@ -62,6 +68,28 @@ def spoken_words(words: Sequence[str], speaker: Speaker, phones: dict[str, list[
     """Each of ``words`` said by ``speaker``: mono float32 at the model's rate, trimmed of silence."""
     language = FESTIVAL_LANGUAGES[speaker.voice]
     texts = [word if language == "english" else respell(phones[word], language) for word in words]
+    waves = agreed(lambda: _waves(texts, speaker, language), f"festival {speaker.voice} saying {list(words)}")
+    pieces = []
+    for wave in waves:
+        samples, rate = decode(wave, max_seconds=60)
+        pieces.append(resample(trimmed(samples, QUIET * float(abs(samples).max())), rate, SAMPLE_RATE))
+    return pieces
+
+
+def agreed(run: Callable[[], list[bytes]], what: str) -> list[bytes]:
+    """Each item as at least two of ``run``'s answers give it, running it again (up to ``RUNS`` times) while
+    some item has no two answers alike."""
+    answers: list[list[bytes]] = []
+    while len(answers) < RUNS:
+        answers.append(run())
+        picked = [next((a for a in item if item.count(a) > 1), None) for item in zip(*answers, strict=True)]
+        if len(answers) > 1 and all(wave is not None for wave in picked):
+            return [wave for wave in picked if wave is not None]
+    raise BuildError(f"{what}: no two of {RUNS} runs gave the same audio")
+
+
+def _waves(texts: list[str], speaker: Speaker, language: str) -> list[bytes]:
+    """One festival run: each text's RIFF file, as festival wrote it."""
     with tempfile.TemporaryDirectory(prefix="festival-") as scratch:
         files = [Path(scratch) / f"{index}.wav" for index in range(len(texts))]
         saves = [
@@ -75,11 +103,7 @@ def spoken_words(words: Sequence[str], speaker: Speaker, phones: dict[str, list[
             # own rate, then.
             plain = Speaker(speaker.synthesizer, speaker.voice, pitch=speaker.pitch)
             _run("\n".join([f"(voice_{speaker.voice})", *_settings(plain), *saves]) + "\n", ENCODINGS[language])
-        pieces = []
-        for file in files:
-            samples, rate = decode(file.read_bytes(), max_seconds=60)
-            pieces.append(resample(trimmed(samples, QUIET * float(abs(samples).max())), rate, SAMPLE_RATE))
-    return pieces
+        return [file.read_bytes() for file in files]
 
 
 def _settings(speaker: Speaker) -> list[str]:
