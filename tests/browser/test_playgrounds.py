@@ -7,6 +7,7 @@ Every expectation names its playground and step, so a failure says where the con
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +164,7 @@ def test_chat_streams_an_answer(page: Page) -> None:
     with step(page, "Chat playground: a streamed answer"):
         chat = region(page, "Chat: ask the model")
         expect(chat.get_by_label("Max tokens"), "chat: a small default").to_have_value("64")
+        expect(chat.get_by_label("Temperature"), "chat: greedy by default").to_have_value("0")
         with page.expect_response(lambda answer: answer.url.endswith("/v1/chat/completions")) as answered:
             chat.get_by_role("button", name="Send").focus()
             page.keyboard.press("Enter")
@@ -170,6 +172,9 @@ def test_chat_streams_an_answer(page: Page) -> None:
         expect(chat.get_by_test_id("timing"), "chat: latency and token usage").to_contain_text("completion tokens")
         answer = chat.get_by_test_id("chat-answer").inner_text().strip()
         assert answer and answer != "…", f"chat: the answer is written out, got {answer!r}"
+        # The default question, answered greedily: what the model knows, not a sample of what it might say.
+        assert "Paris" in answer, f"chat: the greedy answer to the default question names Paris, got {answer!r}"
+        assert json.loads(answered.value.request.post_data or "{}")["temperature"] == 0, "chat: temperature sent"
         expect(chat.locator("pre"), "chat: the curl command, streaming").to_contain_text("curl -sN")
         expect(chat.get_by_role("button", name="Send"), "chat: the keyboard is back on Send").to_be_focused()
         shot(chat, "playground-chat")

@@ -12,6 +12,9 @@ export function ChatPlayground({ models }) {
   const [model, setModel] = useState(models[0].id);
   const [prompt, setPrompt] = useState('What is the capital of France?');
   const [maxTokens, setMaxTokens] = useState(64);
+  // Greedy by default: at OpenAI's default temperature (1) a model as small as the shipped one often wanders
+  // from the question, and a first try should show what it knows.
+  const [temperature, setTemperature] = useState(0);
   const [answer, setAnswer] = useState('');
   const [result, setResult] = useState(null);
   const aborter = useRef(null);
@@ -22,6 +25,7 @@ export function ChatPlayground({ models }) {
       model,
       messages: [{ role: 'user', content: prompt }],
       max_tokens: maxTokens,
+      temperature,
       stream: true,
       stream_options: { include_usage: true },
     };
@@ -66,6 +70,10 @@ export function ChatPlayground({ models }) {
       <label>Max tokens
         <input type="number" min="1" max="1024" required value=${maxTokens}
           onInput=${(e) => setMaxTokens(Math.max(1, Math.min(1024, Number(e.currentTarget.value) || 1)))} />
+      </label>
+      <label>Temperature
+        <input type="number" min="0" max="2" step="0.1" required value=${temperature}
+          onInput=${(e) => setTemperature(Math.max(0, Math.min(2, Number(e.currentTarget.value) || 0)))} />
       </label>
       <div class="row play">
         <button type="submit" ref=${sendButton} disabled=${busy}>Send</button>
