@@ -118,11 +118,6 @@ class CompletionRequest(_Request):
     echo: Any = None
 
 
-_Request.model_rebuild()
-ChatCompletionRequest.model_rebuild()
-CompletionRequest.model_rebuild()
-
-
 class CompletionUsage(Schema):
     # OpenAI's own name for it: the document's components are named by class, and the embeddings' usage
     # (prompt and total tokens only) is already "Usage".
